@@ -1,0 +1,3 @@
+from qvi_app.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,120 @@
+"""Read sound files into mono float32 waveforms, with typed errors for bad files.
+
+Waveforms are 1-D ``numpy.float32`` arrays in [-1, 1]; sample rates are in Hz.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from qvi_app.errors import AudioError
+
+AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".aifc"})
+
+#: Files longer than this are refused: a sound-effect query or reference, not an album.
+MAX_DURATION_S = 600.0
+#: Shorter than this there is nothing to match (about 10 ms).
+MIN_DURATION_S = 0.01
+MAX_CHANNELS = 64
+MIN_RATE, MAX_RATE = 1000, 768_000
+#: Peak below this (about -90 dBFS) counts as digital silence.
+SILENCE_PEAK = 3e-5
+
+
+def load_audio(path, target_sr: int | None = None, max_duration_s: float = MAX_DURATION_S):
+    """Read ``path`` as a mono float32 waveform, resampled to ``target_sr`` Hz if given.
+
+    Returns ``(waveform, sample_rate)``. Raises :class:`AudioError` (path and reason in
+    the message) for unreadable, empty, silent, too short, too long or absurd files.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(path, "no such file")
+    if not os.access(path, os.R_OK):
+        raise AudioError(path, "permission denied (file is not readable)")
+    if path.stat().st_size == 0:
+        raise AudioError(path, "empty file (0 bytes)")
+    try:
+        info = sf.info(str(path))
+    except Exception as exc:  # soundfile raises LibsndfileError, RuntimeError, TypeError...
+        raise AudioError(path, f"not a readable audio file ({_first_line(exc)})") from None
+    if not MIN_RATE <= info.samplerate <= MAX_RATE:
+        raise AudioError(path, f"implausible sample rate {info.samplerate} Hz")
+    if not 1 <= info.channels <= MAX_CHANNELS:
+        raise AudioError(path, f"implausible channel count {info.channels}")
+    if info.frames and info.frames / info.samplerate > max_duration_s:
+        raise AudioError(path, f"too long ({info.frames / info.samplerate:.0f} s > {max_duration_s:.0f} s)")
+    try:
+        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as exc:
+        raise AudioError(path, f"cannot decode audio ({_first_line(exc)})") from None
+    if data.shape[0] == 0:
+        raise AudioError(path, "no audio samples")
+    if data.shape[0] / sr < MIN_DURATION_S:
+        raise AudioError(path, f"too short ({data.shape[0]} samples, {1000 * data.shape[0] / sr:.1f} ms)")
+    if not np.isfinite(data).all():
+        raise AudioError(path, "contains NaN or infinite samples")
+    wave = to_mono(data)
+    if float(np.max(np.abs(wave))) < SILENCE_PEAK:
+        raise AudioError(path, "silent (no sound above -90 dBFS)")
+    if target_sr is not None and target_sr != sr:
+        wave, sr = resample(wave, sr, target_sr), target_sr
+    return wave, sr
+
+
+def to_mono(data: np.ndarray) -> np.ndarray:
+    """Mix (frames, channels) down to one channel; a 1-D array passes through."""
+    data = np.asarray(data, dtype=np.float32)
+    if data.ndim == 1:
+        return data
+    return data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0].copy()
+
+
+@functools.lru_cache(maxsize=16)
+def _resampler(orig_sr: int, new_sr: int):
+    import torchaudio.transforms as T
+
+    return T.Resample(orig_sr, new_sr)
+
+
+def resample(wave: np.ndarray, orig_sr: int, new_sr: int) -> np.ndarray:
+    """Band-limited resampling (torchaudio's windowed sinc) of a 1-D waveform."""
+    if orig_sr == new_sr:
+        return np.asarray(wave, dtype=np.float32)
+    import torch
+
+    with torch.inference_mode():
+        out = _resampler(int(orig_sr), int(new_sr))(torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32)))
+    return out.numpy()
+
+
+def trim_silence(wave: np.ndarray, sr: int, threshold_db: float = -45.0, frame_s: float = 0.02,
+                 pad_s: float = 0.05) -> np.ndarray:
+    """Cut leading and trailing frames quieter than ``threshold_db`` below the peak.
+
+    Keeps ``pad_s`` seconds around the sound; an all-quiet input comes back unchanged.
+    """
+    wave = np.asarray(wave, dtype=np.float32)
+    frame = max(1, int(frame_s * sr))
+    n = len(wave) // frame
+    if n < 2:
+        return wave
+    rms = np.sqrt(np.mean(wave[: n * frame].reshape(n, frame) ** 2, axis=1) + 1e-20)
+    peak = rms.max()
+    if peak <= 0:
+        return wave
+    loud = np.flatnonzero(20 * np.log10(rms / peak) > threshold_db)
+    pad = int(pad_s * sr)
+    start = max(0, loud[0] * frame - pad)
+    end = min(len(wave), (loud[-1] + 1) * frame + pad)
+    return wave[start:end]
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -1,0 +1,51 @@
+"""The one small interface every encoder implements."""
+
+from __future__ import annotations
+
+import abc
+
+import numpy as np
+import torch
+
+from qvi_app.audio import resample
+
+
+class Encoder(abc.ABC):
+    """Maps a waveform to a unit-length embedding; imitations and references share it.
+
+    ``id`` names the exact model (name, version and a digest of weights and settings):
+    an index built with one id is refused by an encoder with another.
+    """
+
+    name: str
+    version: str
+    sample_rate: int
+    dim: int
+
+    @property
+    def id(self) -> str:
+        return f"{self.name}/{self.version}/{self.digest}"
+
+    @property
+    @abc.abstractmethod
+    def digest(self) -> str:
+        """Short hash of weights + preprocessing settings."""
+
+    @abc.abstractmethod
+    def embed_tensor(self, wave: torch.Tensor) -> torch.Tensor:
+        """Waveform (N,) at ``self.sample_rate`` → embedding (dim,), not yet normalised."""
+
+    def embed(self, wave: np.ndarray, sr: int) -> np.ndarray:
+        """Waveform (N,) at ``sr`` Hz → L2-normalised float32 embedding (dim,)."""
+        wave = resample(np.asarray(wave, dtype=np.float32), sr, self.sample_rate)
+        with torch.inference_mode():
+            vec = self.embed_tensor(torch.from_numpy(np.ascontiguousarray(wave)))
+        vec = vec.detach().cpu().double().numpy()
+        norm = np.linalg.norm(vec)
+        if not np.isfinite(norm) or norm == 0:
+            raise ValueError("encoder produced a zero or non-finite embedding")
+        return (vec / norm).astype(np.float32)
+
+    def describe(self) -> dict:
+        return {"name": self.name, "version": self.version, "id": self.id, "dim": self.dim,
+                "sample_rate": self.sample_rate}

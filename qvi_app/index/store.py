@@ -1,0 +1,229 @@
+"""The reference index on disk: embeddings (NumPy) + metadata (SQLite), swapped in atomically.
+
+Layout of an index folder::
+
+    CURRENT               name of the live generation, replaced with os.replace
+    gen-<time>-<pid>/     embeddings.npy (N, D) float32, unit rows; meta.sqlite
+
+A new generation is written completely and fsynced before CURRENT points to it, so a
+crash or kill at any moment leaves the previous index intact and usable.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from qvi_app import __version__
+from qvi_app.errors import LibraryIndexError, StaleIndexError
+
+FORMAT_VERSION = 1
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE items (row INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE, category TEXT NOT NULL,
+                    duration REAL NOT NULL, sample_rate INTEGER NOT NULL, size INTEGER NOT NULL,
+                    mtime REAL NOT NULL, content_hash TEXT NOT NULL);
+CREATE TABLE skipped (path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime REAL NOT NULL,
+                      reason TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class IndexItem:
+    path: str             # relative to the library root (POSIX)
+    category: str
+    duration: float       # seconds
+    sample_rate: int      # Hz, of the file on disk
+    size: int             # bytes
+    mtime: float
+    content_hash: str     # sha256 of the file bytes
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    path: str
+    size: int
+    mtime: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    rank: int             # 1-based
+    path: Path            # absolute
+    relpath: str
+    category: str
+    score: float          # cosine similarity
+    duration: float
+
+    def to_dict(self) -> dict:
+        return {"rank": self.rank, "path": str(self.path), "category": self.category,
+                "score": round(self.score, 6)}
+
+
+class ReferenceIndex:
+    """A loaded index: memory-mapped embeddings plus per-item metadata."""
+
+    def __init__(self, index_dir: Path, gen_dir: Path, meta: dict, items: list[IndexItem],
+                 skipped: list[SkippedFile], embeddings: np.ndarray):
+        self.index_dir = index_dir
+        self.gen_dir = gen_dir
+        self.meta = meta
+        self.items = items
+        self.skipped = skipped
+        self.embeddings = embeddings
+        self.library_root = _resolve_root(index_dir, meta)
+        self._category_names = sorted({it.category for it in items})
+        codes = {c: i for i, c in enumerate(self._category_names)}
+        self._category_codes = np.array([codes[it.category] for it in items], dtype=np.int32)
+
+    # -- loading -------------------------------------------------------------------------
+    @classmethod
+    def open(cls, index_dir, encoder_id: str | None = None) -> "ReferenceIndex":
+        """Load the live generation; with ``encoder_id``, refuse an index built by another encoder."""
+        index_dir = Path(index_dir)
+        gen = current_generation(index_dir)
+        if gen is None:
+            raise LibraryIndexError(f"no index at {index_dir} (build one with: qvi index LIBRARY --index {index_dir})")
+        try:
+            con = sqlite3.connect(f"file:{gen / 'meta.sqlite'}?mode=ro", uri=True)
+            try:
+                meta = dict(con.execute("SELECT key, value FROM meta"))
+                items = [IndexItem(*r) for r in con.execute(
+                    "SELECT path, category, duration, sample_rate, size, mtime, content_hash FROM items ORDER BY row")]
+                skipped = [SkippedFile(*r) for r in con.execute("SELECT path, size, mtime, reason FROM skipped ORDER BY path")]
+            finally:
+                con.close()
+            embeddings = np.load(gen / "embeddings.npy", mmap_mode="r")
+        except (sqlite3.Error, OSError, ValueError) as exc:
+            raise LibraryIndexError(f"index at {index_dir} is damaged ({exc}); rebuild it with qvi index") from None
+        if int(meta.get("format_version", -1)) != FORMAT_VERSION:
+            raise StaleIndexError(f"index at {index_dir} has format {meta.get('format_version')}, this qvi "
+                                  f"reads format {FORMAT_VERSION}; rebuild it with qvi index")
+        if embeddings.shape != (len(items), int(meta["dim"])):
+            raise LibraryIndexError(f"index at {index_dir} is inconsistent: {embeddings.shape} embeddings "
+                                    f"for {len(items)} items; rebuild it with qvi index")
+        if encoder_id is not None and meta["encoder_id"] != encoder_id:
+            raise StaleIndexError(
+                f"index at {index_dir} was built by encoder {meta['encoder_id']}, but the current encoder is "
+                f"{encoder_id}; rebuild it: qvi index {_resolve_root(index_dir, meta)} --index {index_dir} "
+                f"--encoder {encoder_id.split('/')[0]}")
+        return cls(index_dir, gen, meta, items, skipped, embeddings)
+
+    # -- queries ---------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def encoder_id(self) -> str:
+        return self.meta["encoder_id"]
+
+    def categories(self) -> dict[str, int]:
+        """Category name → number of items, sorted by name."""
+        counts = np.bincount(self._category_codes, minlength=len(self._category_names))
+        return {name: int(n) for name, n in zip(self._category_names, counts)}
+
+    def search(self, query: np.ndarray, category: str | None = None, top_k: int = 10) -> list[SearchHit]:
+        """Rank items by cosine similarity to the unit vector ``query``; ties keep index order."""
+        query = np.asarray(query, dtype=np.float32)
+        if query.shape != (self.embeddings.shape[1],):
+            raise ValueError(f"query has shape {query.shape}, index holds {self.embeddings.shape[1]}-d vectors")
+        if category is not None and category not in self._category_names:
+            raise LibraryIndexError(f"unknown category {category!r}; known: {', '.join(self._category_names)}")
+        scores = self.embeddings @ query
+        rows = np.arange(len(scores))
+        if category is not None:
+            rows = np.flatnonzero(self._category_codes == self._category_names.index(category))
+            scores = scores[rows]
+        k = min(top_k, len(rows))
+        if k <= 0:
+            return []
+        best = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+        best = best[np.lexsort((rows[best], -scores[best]))]
+        return [self._hit(rank, int(rows[i]), float(scores[i])) for rank, i in enumerate(best, 1)]
+
+    def _hit(self, rank: int, row: int, score: float) -> SearchHit:
+        it = self.items[row]
+        return SearchHit(rank, self.library_root / it.path, it.path, it.category, score, it.duration)
+
+
+def current_generation(index_dir: Path) -> Path | None:
+    try:
+        name = (Path(index_dir) / "CURRENT").read_text().strip()
+    except OSError:
+        return None
+    gen = Path(index_dir) / name
+    return gen if name and gen.is_dir() else None
+
+
+def write_index(index_dir, *, encoder: dict, library_root: Path, items: list[IndexItem],
+                embeddings: np.ndarray, skipped: list[SkippedFile]) -> Path:
+    """Write a new generation and make it live atomically; old generations are then removed."""
+    index_dir = Path(index_dir)
+    index_dir.mkdir(parents=True, exist_ok=True)
+    embeddings = np.ascontiguousarray(embeddings, dtype=np.float32).reshape(len(items), int(encoder["dim"]))
+    gen = index_dir / f"gen-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
+    gen.mkdir()
+    try:
+        np.save(gen / "embeddings.npy", embeddings)
+        meta = {"format_version": FORMAT_VERSION, "qvi_version": __version__, "created": time.time(),
+                "encoder_id": encoder["id"], "encoder_name": encoder["name"], "encoder_version": encoder["version"],
+                "dim": int(encoder["dim"]), "library_root": str(Path(library_root).resolve()),
+                "library_root_rel": os.path.relpath(Path(library_root).resolve(), index_dir.resolve())}
+        con = sqlite3.connect(gen / "meta.sqlite")
+        try:
+            con.executescript(_SCHEMA)
+            con.executemany("INSERT INTO meta VALUES (?, ?)", [(k, str(v)) for k, v in meta.items()])
+            con.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                            [(i, it.path, it.category, it.duration, it.sample_rate, it.size, it.mtime,
+                              it.content_hash) for i, it in enumerate(items)])
+            con.executemany("INSERT INTO skipped VALUES (?, ?, ?, ?)",
+                            [(s.path, s.size, s.mtime, s.reason) for s in skipped])
+            con.commit()
+        finally:
+            con.close()
+        for f in gen.iterdir():
+            _fsync(f)
+        _fsync(gen)
+        tmp = index_dir / f"CURRENT.{os.getpid()}.tmp"
+        tmp.write_text(gen.name + "\n")
+        _fsync(tmp)
+        os.replace(tmp, index_dir / "CURRENT")
+        _fsync(index_dir)
+    except BaseException:
+        shutil.rmtree(gen, ignore_errors=True)
+        raise
+    for old in index_dir.glob("gen-*"):
+        if old != gen:
+            shutil.rmtree(old, ignore_errors=True)
+    return gen
+
+
+def _resolve_root(index_dir: Path, meta: dict) -> Path:
+    rel = (Path(index_dir) / meta.get("library_root_rel", "")).resolve()
+    return rel if rel.is_dir() else Path(meta["library_root"])
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def describe(index: ReferenceIndex) -> dict:
+    return {"index": str(index.index_dir), "library": str(index.library_root), "items": len(index),
+            "skipped": len(index.skipped), "categories": len(index.categories()),
+            "encoder": index.encoder_id, "built": time.strftime("%Y-%m-%d %H:%M:%S",
+                                                              time.localtime(float(index.meta["created"])))}
+
+
+__all__ = ["IndexItem", "ReferenceIndex", "SearchHit", "SkippedFile", "write_index", "describe",
+           "current_generation"]

@@ -1,0 +1,54 @@
+#!/usr/bin/env python
+"""Build models/qvi-cnn.pt from the aisfx wheel's checkpoint (``pip install --no-deps aisfx==0.1.2``).
+
+Reads ``aisfx/models/checkpoint.pth`` from the installed package (without importing aisfx),
+keeps the 9-layer CNN body, and saves it with qvi's log-mel settings and provenance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from qvi_app.encoders.checkpoint import save_checkpoint  # noqa: E402
+from qvi_app.encoders.cnn_model import SfxCNN, state_dict_from_aisfx  # noqa: E402
+from qvi_app.features.logmel import LogMelSettings  # noqa: E402
+from qvi_app.paths import BUNDLED_CNN  # noqa: E402
+
+PROVENANCE = {
+    "source": "aisfx 0.1.2 (PyPI), aisfx/models/checkpoint.pth, model X-Sequential-CE",
+    "paper": "Ma, Ramires, Serra, Kotsifakos, Rossi: 'Learning a Sound-Effects Embedding "
+             "with Cross-Dataset Training' (ISMIR 2021 LBD / aisfx)",
+    "license": "CC BY 4.0",
+    "credit": "Weights by the aisfx authors (github.com/SonyCSLParis/aisfx lineage); "
+              "converted for qvi without changes to the CNN weights.",
+}
+
+
+def aisfx_checkpoint_path() -> Path:
+    spec = importlib.util.find_spec("aisfx")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("aisfx is not installed: pip install --no-deps aisfx==0.1.2")
+    return Path(list(spec.submodule_search_locations)[0]) / "models" / "checkpoint.pth"
+
+
+def convert(out: Path) -> Path:
+    weights, _datasets = torch.load(aisfx_checkpoint_path(), map_location="cpu", weights_only=False)
+    state = state_dict_from_aisfx(weights)
+    model = SfxCNN(base_channels=64)
+    model.load_state_dict(state)  # strict: every tensor must fit
+    return save_checkpoint(out, encoder="cnn", version="aisfx-0.1.2", arch={"base_channels": 64},
+                           frontend=LogMelSettings().to_dict(), state_dict=model.state_dict(),
+                           provenance=PROVENANCE, training=None)
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--out", type=Path, default=BUNDLED_CNN)
+    print(convert(ap.parse_args().out))
