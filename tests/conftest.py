@@ -1,0 +1,55 @@
+"""Shared fixtures: a private data directory, real audio files, a small real library."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from qvi_app.paths import DEMO_INDEX, DEMO_LIBRARY
+
+SR = 22050
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path, monkeypatch):
+    """Every test gets its own QVI_DATA_DIR; nothing touches the user's real data."""
+    d = tmp_path / "qvi-data"
+    monkeypatch.setenv("QVI_DATA_DIR", str(d))
+    return d
+
+
+def tone(freq: float, seconds: float = 1.0, sr: int = SR, amp: float = 0.5) -> np.ndarray:
+    t = np.arange(int(seconds * sr)) / sr
+    return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def write(path: Path, wave: np.ndarray, sr: int = SR, **kw) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, wave, sr, **kw)
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_items():
+    """(relpath, category) of the bundled demo library, from its bundled index."""
+    from qvi_app.index import ReferenceIndex
+
+    return [(it.path, it.category) for it in ReferenceIndex.open(DEMO_INDEX).items]
+
+
+@pytest.fixture
+def small_library(tmp_path, demo_items) -> Path:
+    """A copy of 3 clips from each of 8 demo categories (24 real recordings)."""
+    root = tmp_path / "library"
+    by_cat: dict[str, list[str]] = {}
+    for rel, cat in demo_items:
+        by_cat.setdefault(cat, []).append(rel)
+    for cat in sorted(by_cat)[:8]:
+        for rel in by_cat[cat][:3]:
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(DEMO_LIBRARY / rel, root / rel)
+    return root

@@ -1,0 +1,84 @@
+import os
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from qvi_app.audio import load_audio, resample, to_mono, trim_silence
+from qvi_app.audio.transform import add_noise, pitch_shift, time_stretch
+from qvi_app.errors import AudioError
+from tests.conftest import SR, tone, write
+
+
+@pytest.mark.parametrize("ext,kw", [(".wav", {}), (".flac", {}), (".ogg", {"format": "OGG", "subtype": "VORBIS"}),
+                                    (".aiff", {}), (".mp3", {"format": "MP3"})])
+def test_reads_each_format_as_mono_float32(tmp_path, ext, kw):
+    stereo = np.stack([tone(440), tone(440) * 0.5], axis=1)
+    path = write(tmp_path / f"a{ext}", stereo, **kw)
+    wave, sr = load_audio(path)
+    assert sr == SR and wave.dtype == np.float32 and wave.ndim == 1
+    assert abs(len(wave) - SR) < 0.1 * SR  # mp3 adds encoder padding
+    assert 0.3 < np.max(np.abs(wave)) < 0.45  # mean of 0.5 and 0.25 amplitudes
+
+
+def test_resampling_keeps_frequency(tmp_path):
+    wave, sr = load_audio(write(tmp_path / "t.wav", tone(1000)), target_sr=44100)
+    assert sr == 44100 and abs(len(wave) - 44100) <= 2
+    spectrum = np.abs(np.fft.rfft(wave))
+    assert abs(np.argmax(spectrum) * sr / len(wave) - 1000) < 2
+
+
+def test_to_mono_and_resample_identity():
+    assert to_mono(np.ones((10, 3), np.float32)).shape == (10,)
+    w = tone(300)
+    assert np.array_equal(resample(w, SR, SR), w)
+
+
+def _bad_files(tmp_path):
+    (tmp_path / "empty.wav").write_bytes(b"")
+    (tmp_path / "text.wav").write_text("this is not audio\n" * 20)
+    good = write(tmp_path / "good.wav", tone(440))
+    corrupt = tmp_path / "corrupt.wav"
+    corrupt.write_bytes(good.read_bytes()[:30] + os.urandom(2000))
+    write(tmp_path / "silent.wav", np.zeros(SR, np.float32))
+    write(tmp_path / "one.wav", np.array([0.5], np.float32))
+    locked = write(tmp_path / "locked.wav", tone(440))
+    locked.chmod(0)
+    return {"empty.wav": "empty", "text.wav": "not a readable audio file", "corrupt.wav": "",
+            "silent.wav": "silent", "one.wav": "too short", "locked.wav": "permission denied",
+            "missing.wav": "no such file"}
+
+
+def test_bad_files_raise_typed_errors_with_path(tmp_path):
+    expected = _bad_files(tmp_path)
+    if os.geteuid() == 0:
+        expected.pop("locked.wav")  # root reads files whatever their permissions
+    for name, reason in expected.items():
+        with pytest.raises(AudioError) as err:
+            load_audio(tmp_path / name)
+        assert name in str(err.value) and reason in err.value.reason
+
+
+def test_many_channels_high_rate_file_loads(tmp_path):
+    data = np.tile(tone(440, 0.5, 96000)[:, None], (1, 8))
+    wave, sr = load_audio(write(tmp_path / "8ch.wav", data, 96000), target_sr=22050)
+    assert sr == 22050 and wave.ndim == 1 and abs(len(wave) - 11025) <= 2
+
+
+def test_trim_silence_cuts_both_ends():
+    w = np.concatenate([np.zeros(SR), tone(500, 0.5), np.zeros(SR)])
+    out = trim_silence(w, SR, pad_s=0.0)
+    assert abs(len(out) - SR // 2) < 0.05 * SR
+
+
+def test_transforms_shape_and_effect():
+    rng = np.random.default_rng(0)
+    w = tone(440, 1.0)
+    noisy = add_noise(w, 10.0, rng)
+    snr = 10 * np.log10(np.mean(w ** 2) / np.mean((noisy - w) ** 2))
+    assert abs(snr - 10.0) < 0.5
+    up = pitch_shift(w, SR, 12)
+    assert len(up) == len(w)
+    spectrum = np.abs(np.fft.rfft(up[2048:-2048]))
+    assert abs(np.argmax(spectrum) * SR / len(up[2048:-2048]) - 880) < 10
+    assert abs(len(time_stretch(w, 1.1)) - len(w) / 1.1) <= 1

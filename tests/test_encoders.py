@@ -1,0 +1,72 @@
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from qvi_app.audio import load_audio, resample
+from qvi_app.encoders import load_encoder
+from qvi_app.encoders.checkpoint import load_checkpoint, save_checkpoint
+from qvi_app.encoders.cnn_model import SfxCNN, state_dict_from_aisfx
+from qvi_app.errors import EncoderError
+from qvi_app.features import LogMelSettings
+from qvi_app.paths import BUNDLED_CNN, DEMO_LIBRARY
+from tests.conftest import tone
+
+
+@pytest.mark.parametrize("name", ["cnn", "2dft"])
+def test_embed_is_unit_norm_deterministic_and_rate_independent(name):
+    enc = load_encoder(name)
+    w, sr = load_audio(DEMO_LIBRARY / "farm_animals/cattle_01.ogg")
+    a, b = enc.embed(w, sr), enc.embed(w, sr)
+    assert a.shape == (enc.dim,) and a.dtype == np.float32
+    assert np.linalg.norm(a) == pytest.approx(1.0, abs=1e-5)
+    assert np.array_equal(a, b)
+    same_at_other_rate = enc.embed(resample(w, sr, 48000), 48000)
+    assert a @ same_at_other_rate > 0.98
+    assert enc.id.startswith(f"{name}/{enc.version}/")
+
+
+def test_bundled_checkpoint_carries_its_preprocessing_and_credit():
+    ckpt = load_checkpoint(BUNDLED_CNN, expect_encoder="cnn")
+    assert LogMelSettings(**ckpt["frontend"]) == load_encoder("cnn").settings
+    assert "CC BY 4.0" in ckpt["provenance"]["license"]
+    assert (BUNDLED_CNN.parent / "MODEL_CARD.md").is_file()
+
+
+def test_checkpoint_round_trip_restores_weights_and_settings(tmp_path):
+    model = SfxCNN(base_channels=4)
+    settings = LogMelSettings(n_mels=64, f_max=16000.0)
+    path = save_checkpoint(tmp_path / "m.pt", encoder="cnn", version="test-1", arch={"base_channels": 4},
+                           frontend=settings.to_dict(), state_dict=model.state_dict())
+    enc = load_encoder("cnn", path)
+    assert enc.settings == settings and enc.dim == 32 and enc.version == "test-1"
+    for k, v in model.state_dict().items():
+        assert torch.equal(enc.model.state_dict()[k], v)
+    assert enc.embed(tone(500, 1.0, 16000), 16000).shape == (32,)
+
+
+def test_bad_checkpoints_are_refused_with_the_path(tmp_path):
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    for path, words in [(junk, "not a readable"), (tmp_path / "none.pt", "not found")]:
+        with pytest.raises(EncoderError, match=words) as err:
+            load_encoder("cnn", path)
+        assert str(path) in str(err.value)
+    other = save_checkpoint(tmp_path / "o.pt", encoder="passt", version="x", arch={}, frontend={}, state_dict={})
+    with pytest.raises(EncoderError, match="holds a 'passt' model"):
+        load_encoder("cnn", other)
+    with pytest.raises(ValueError, match="unknown encoder"):
+        load_encoder("vggish")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("aisfx") is None, reason="aisfx wheel not installed")
+def test_bundled_weights_equal_the_aisfx_wheel():
+    spec = importlib.util.find_spec("aisfx")
+    src = Path(list(spec.submodule_search_locations)[0]) / "models" / "checkpoint.pth"
+    weights, _ = torch.load(src, map_location="cpu", weights_only=False)
+    ours = load_checkpoint(BUNDLED_CNN)["state_dict"]
+    theirs = state_dict_from_aisfx(weights)
+    assert ours.keys() == theirs.keys()
+    assert all(torch.equal(ours[k], theirs[k]) for k in ours)

@@ -1,0 +1,135 @@
+import csv
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from qvi_app.app import QviSession, build_index
+from qvi_app.errors import LibraryIndexError, StaleIndexError
+from qvi_app.index import ReferenceIndex, scan_library
+from qvi_app.index.scan import category_for, ucs_catid
+from qvi_app.paths import DEMO_LIBRARY
+from tests.conftest import SR, tone, write
+
+
+def test_categories_from_folder_ucs_and_csv(tmp_path):
+    assert category_for("birds/owl.wav") == "birds"
+    assert category_for("loose.wav") == "uncategorized"
+    assert category_for("misc/DOORWood_Creak Slow_JD_01.wav") == "DOORWood"
+    assert ucs_catid("VEHCar_Pass By.wav") == "VEHCar" and ucs_catid("HELLO_World.wav") is None
+    write(tmp_path / "lib/a/x.wav", tone(300))
+    write(tmp_path / "lib/a/sub/y.wav", tone(400))
+    write(tmp_path / "lib/z.wav", tone(500))
+    (tmp_path / "lib/notes.txt").write_text("not audio")
+    csv_path = tmp_path / "cats.csv"
+    with open(csv_path, "w", newline="") as f:
+        csv.writer(f).writerows([["path", "category"], ["z.wav", "custom"]])
+    files = scan_library(tmp_path / "lib", csv_path)
+    assert [(f.relpath, f.category) for f in files] == [("a/sub/y.wav", "a"), ("a/x.wav", "a"), ("z.wav", "custom")]
+
+
+def test_build_search_and_category_filter(tmp_path, small_library):
+    report = build_index(small_library, tmp_path / "ix", show_progress=False)
+    assert report.embedded == report.total == 24 and not report.skipped
+    idx = ReferenceIndex.open(tmp_path / "ix")
+    first = sorted(small_library.rglob("*.ogg"))[0]
+    session = QviSession(tmp_path / "ix")
+    hits = session.search_file(first, top_k=5).hits
+    assert hits[0].path == first and hits[0].score > 0.99
+    assert [h.rank for h in hits] == [1, 2, 3, 4, 5]
+    assert all(a.score >= b.score for a, b in zip(hits, hits[1:]))
+    cat = sorted(idx.categories())[-1]
+    filtered = session.search_file(first, category=cat, top_k=50).hits
+    assert len(filtered) == 3 and {h.category for h in filtered} == {cat}
+    with pytest.raises(LibraryIndexError, match="unknown category"):
+        idx.search(np.ones(idx.embeddings.shape[1], np.float32), category="nope")
+
+
+def test_incremental_update_embeds_only_changes(tmp_path, small_library):
+    build_index(small_library, tmp_path / "ix", show_progress=False)
+    before = ReferenceIndex.open(tmp_path / "ix")
+    files = sorted(small_library.rglob("*.ogg"))
+    files[0].unlink()                                             # removed
+    shutil.move(files[1], small_library / "renamed.ogg")          # moved: same content, new path
+    write(small_library / "new/tone.wav", tone(660))              # added
+    os.utime(files[2], (time.time() + 5, time.time() + 5))        # touched, content unchanged
+    report = build_index(small_library, tmp_path / "ix", show_progress=False)
+    assert (report.embedded, report.removed, report.total) == (1, 2, 24)
+    after = ReferenceIndex.open(tmp_path / "ix")
+    old = {it.path: before.embeddings[i] for i, it in enumerate(before.items)}
+    new = {it.path: after.embeddings[i] for i, it in enumerate(after.items)}
+    rel1 = files[1].relative_to(small_library).as_posix()
+    assert np.array_equal(new["renamed.ogg"], old[rel1])
+    assert after.categories()["new"] == 1 and after.categories()["uncategorized"] == 1
+
+
+def test_index_of_another_encoder_is_refused(tmp_path, small_library):
+    build_index(small_library, tmp_path / "ix", encoder_name="2dft", show_progress=False)
+    with pytest.raises(StaleIndexError, match="was built by encoder 2dft/"):
+        ReferenceIndex.open(tmp_path / "ix", encoder_id="cnn/aisfx-0.1.2/0000000000")
+    report = build_index(small_library, tmp_path / "ix", encoder_name="cnn", show_progress=False)
+    assert report.rebuilt_reason and report.embedded == 24
+    assert ReferenceIndex.open(tmp_path / "ix").meta["encoder_name"] == "cnn"
+
+
+def _hostile_folder(root):
+    write(root / "good/tone.wav", tone(440))
+    write(root / "good/chirp.flac", np.sin(2 * np.pi * np.cumsum(np.linspace(200, 2000, SR)) / SR).astype(np.float32))
+    (root / "bad").mkdir()
+    (root / "bad/empty.wav").write_bytes(b"")
+    (root / "bad/text.wav").write_text("hello, I am not a wave file\n")
+    (root / "bad/corrupt.ogg").write_bytes(b"OggS" + os.urandom(4000))
+    write(root / "bad/silent.wav", np.zeros(SR, np.float32))
+    write(root / "bad/one_sample.wav", np.array([0.3], np.float32))
+    write(root / "odd/eight_channels_96k.wav", np.tile(tone(523, 1.0, 96000)[:, None], (1, 8)), 96000)
+    locked = write(root / "bad/locked.wav", tone(300))
+    locked.chmod(0)
+
+
+def test_hostile_folder_indexes_without_crash(tmp_path):
+    _hostile_folder(tmp_path / "lib")
+    report = build_index(tmp_path / "lib", tmp_path / "ix", show_progress=False)
+    reasons = {s.path: s.reason for s in report.skipped}
+    expected = {"bad/empty.wav": "empty", "bad/text.wav": "not a readable audio file",
+                "bad/corrupt.ogg": "not a readable audio file", "bad/silent.wav": "silent",
+                "bad/one_sample.wav": "too short"}
+    if os.geteuid() != 0:
+        expected["bad/locked.wav"] = "permission denied"
+    for path, reason in expected.items():
+        assert reason in reasons[path], (path, reasons.get(path))
+    assert "bad/empty.wav: empty" in report.summary().replace("skipped ", "")
+    session = QviSession(tmp_path / "ix")
+    good = {h.relpath for h in session.search_file(tmp_path / "lib/good/tone.wav", top_k=10).hits}
+    assert {"good/tone.wav", "good/chirp.flac", "odd/eight_channels_96k.wav"} <= good
+    again = build_index(tmp_path / "lib", tmp_path / "ix", show_progress=False)
+    assert again.embedded == 0 and len(again.skipped) == len(report.skipped)   # bad files not retried
+
+
+def test_killing_qvi_index_midway_leaves_the_previous_index_usable(tmp_path, small_library):
+    build_index(small_library, tmp_path / "ix", show_progress=False)
+    before = ReferenceIndex.open(tmp_path / "ix")
+    for i, rel in enumerate(sorted(DEMO_LIBRARY.rglob("*.ogg"))[:150]):
+        (small_library / "more").mkdir(exist_ok=True)
+        shutil.copy2(rel, small_library / "more" / f"{i:03d}.ogg")
+    proc = subprocess.Popen([sys.executable, "-m", "qvi_app", "index", str(small_library), "--index",
+                             str(tmp_path / "ix")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline, buf, done = time.time() + 120, "", 0
+    while time.time() < deadline and done < 60:   # well into the new files, before the end
+        buf += proc.stderr.read(32)
+        done = max([int(n) for n in re.findall(r"(\d+)/174", buf)] or [0])
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert 60 <= done < 174, buf[-500:]
+    after = ReferenceIndex.open(tmp_path / "ix")
+    assert after.gen_dir == before.gen_dir and len(after) == 24
+    assert np.array_equal(np.asarray(after.embeddings), np.asarray(before.embeddings))
+    hits = QviSession(tmp_path / "ix").search_file(sorted(small_library.rglob("*.ogg"))[0], top_k=1).hits
+    assert hits[0].score > 0.99
+    report = build_index(small_library, tmp_path / "ix", show_progress=False)   # and it recovers
+    assert report.total == 174 and len(list((tmp_path / "ix").glob("gen-*"))) == 1
