@@ -23,10 +23,10 @@ from qvi_app.paths import BUNDLED_CNN  # noqa: E402
 
 PROVENANCE = {
     "source": "aisfx 0.1.2 (PyPI), aisfx/models/checkpoint.pth, model X-Sequential-CE",
-    "paper": "Ma, Ramires, Serra, Kotsifakos, Rossi: 'Learning a Sound-Effects Embedding "
-             "with Cross-Dataset Training' (ISMIR 2021 LBD / aisfx)",
+    "paper": "Alison B. Ma, Alexander Lerch: 'Representation Learning for the Automatic Indexing of "
+             "Sound Effects Libraries', ISMIR 2022, pp. 866-875",
     "license": "CC BY 4.0",
-    "credit": "Weights by the aisfx authors (github.com/SonyCSLParis/aisfx lineage); "
+    "credit": "Weights by Alison B. Ma and Alexander Lerch (aisfx, github.com/alisonbma/aisfx); "
               "converted for qvi without changes to the CNN weights.",
 }
 

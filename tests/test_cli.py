@@ -1,0 +1,68 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from qvi_app.cli import main
+from qvi_app.paths import DEMO_LIBRARY
+from tests.conftest import tone, write
+
+
+def qvi(*args):
+    return subprocess.run([sys.executable, "-m", "qvi_app", *map(str, args)], capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_search_json_shape_on_the_bundled_library():
+    query = DEMO_LIBRARY / "birds" / sorted(p.name for p in (DEMO_LIBRARY / "birds").iterdir())[0]
+    r = qvi("search", query, "--top", "3", "--json")
+    assert r.returncode == 0, r.stderr
+    hits = json.loads(r.stdout)
+    assert [h["rank"] for h in hits] == [1, 2, 3]
+    assert set(hits[0]) == {"rank", "path", "category", "score"}
+    assert hits[0]["path"] == str(query) and hits[0]["category"] == "birds"
+    r = qvi("search", query, "--category", "weather", "--top", "2", "--json")
+    assert {h["category"] for h in json.loads(r.stdout)} == {"weather"}
+
+
+def test_categories_and_info(capsys):
+    assert main(["categories"]) == 0
+    lines = dict(line.split("\t") for line in capsys.readouterr().out.splitlines())
+    assert len(lines) >= 12 and int(lines["birds"]) > 10
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "cnn/" in out and "items" in out and str(DEMO_LIBRARY) in out
+
+
+def test_index_then_search_own_folder(tmp_path, data_dir):
+    write(tmp_path / "lib/tones/a440.wav", tone(440))
+    write(tmp_path / "lib/tones/a880.wav", tone(880))
+    r = qvi("index", tmp_path / "lib", "--encoder", "2dft", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert "indexed 2 sounds" in r.stdout
+    index_dir = next((data_dir / "indexes").iterdir())             # default: the user's data dir
+    r = qvi("search", tmp_path / "lib/tones/a880.wav", "--index", index_dir, "--json")
+    assert json.loads(r.stdout)[0]["path"].endswith("a880.wav")
+
+
+@pytest.mark.parametrize("args,words", [
+    (["search", "/nonexistent/q.wav"], "no such file"),
+    (["search", "{empty}"], "empty file"),
+    (["search", "{good}", "--category", "nope"], "unknown category"),
+    (["search", "{good}", "--index", "{tmp}"], "no index at"),
+    (["index", "/nonexistent/folder"], "library folder not found"),
+])
+def test_bad_input_exits_2_with_one_line(tmp_path, args, words):
+    (tmp_path / "empty.wav").write_bytes(b"")
+    good = write(tmp_path / "good.wav", tone(440))
+    args = [a.format(empty=tmp_path / "empty.wav", good=good, tmp=tmp_path) for a in args]
+    r = qvi(*args)
+    assert r.returncode == 2 and words in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+def test_usage_errors_exit_2():
+    assert qvi("search").returncode == 2
+    assert qvi("index", "x", "--encoder", "nope").returncode == 2
+    assert qvi("search", "q.wav", "--top", "0").returncode == 2
