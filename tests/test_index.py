@@ -133,3 +133,10 @@ def test_killing_qvi_index_midway_leaves_the_previous_index_usable(tmp_path, sma
     assert hits[0].score > 0.99
     report = build_index(small_library, tmp_path / "ix", show_progress=False)   # and it recovers
     assert report.total == 174 and len(list((tmp_path / "ix").glob("gen-*"))) == 1
+
+
+def test_unwritable_index_location_is_a_clear_error(tmp_path, small_library):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the index folder should go")
+    with pytest.raises(LibraryIndexError, match="cannot write the index at"):
+        build_index(small_library, blocker / "ix", show_progress=False)

@@ -11,6 +11,7 @@ crash or kill at any moment leaves the previous index intact and usable.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import sqlite3
@@ -166,6 +167,16 @@ def write_index(index_dir, *, encoder: dict, library_root: Path, items: list[Ind
                 embeddings: np.ndarray, skipped: list[SkippedFile]) -> Path:
     """Write a new generation and make it live atomically; old generations are then removed."""
     index_dir = Path(index_dir)
+    try:
+        return _write_generation(index_dir, encoder, library_root, items, embeddings, skipped)
+    except OSError as exc:
+        hint = " (the disk is full)" if exc.errno == errno.ENOSPC else ""
+        raise LibraryIndexError(f"cannot write the index at {index_dir}: {exc.strerror or exc}{hint}; "
+                                f"the previous index, if any, is unchanged") from None
+
+
+def _write_generation(index_dir: Path, encoder: dict, library_root: Path, items: list[IndexItem],
+                      embeddings: np.ndarray, skipped: list[SkippedFile]) -> Path:
     index_dir.mkdir(parents=True, exist_ok=True)
     embeddings = np.ascontiguousarray(embeddings, dtype=np.float32).reshape(len(items), int(encoder["dim"]))
     gen = index_dir / f"gen-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{time.monotonic_ns() % 10**6}"

@@ -1,0 +1,49 @@
+import csv
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from qvi_app.feedback import FeedbackStore
+from tests.conftest import SR, tone
+
+
+def _rate(store, wave, result="lib/a.ogg", rating=1, rank=1):
+    return store.rate(wave=wave, sr=SR, result_path=result, rank=rank, score=0.9, rating=rating,
+                      category_filter=None, model_id="cnn/x/123")
+
+
+def test_rating_is_stored_changed_and_exported(tmp_path):
+    db = tmp_path / "fb" / "feedback.sqlite"
+    store = FeedbackStore(db)
+    q = tone(440)
+    _rate(store, q, rating=1)
+    _rate(store, q, "lib/b.ogg", rating=-1, rank=2)
+    _rate(store, q, rating=-1)                                   # changed mind: replaces, not adds
+    rows = store.ratings()
+    assert [(r.result_path, r.rating) for r in rows] == [("lib/a.ogg", -1), ("lib/b.ogg", -1)]
+    assert len(list((db.parent / "queries").glob("*.wav"))) == 1   # the query audio, saved once
+    assert store.export_csv(tmp_path / "out.csv") == 2
+    with open(tmp_path / "out.csv") as f:
+        exported = list(csv.DictReader(f))
+    assert exported[0]["result_path"] == "lib/a.ogg" and exported[0]["model_id"] == "cnn/x/123"
+    assert sqlite3.connect(db).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    with pytest.raises(ValueError):
+        _rate(store, q, rating=0)
+
+
+def test_ratings_survive_a_killed_process(tmp_path):
+    db = tmp_path / "feedback.sqlite"
+    script = f"""
+import os, signal, numpy as np
+from qvi_app.feedback import FeedbackStore
+s = FeedbackStore({str(db)!r})
+for i in range(5):
+    s.rate(wave=np.full(100, 0.1 * (i + 1), np.float32), sr=8000, result_path=f"r{{i}}.ogg", rank=i + 1,
+           score=0.5, rating=1, category_filter="birds", model_id="m")
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True)
+    assert proc.returncode == -9
+    assert [r.result_path for r in FeedbackStore(db).ratings()] == [f"r{i}.ogg" for i in range(5)]
