@@ -27,7 +27,7 @@ PROVENANCE = {
              "Sound Effects Libraries', ISMIR 2022, pp. 866-875",
     "license": "CC BY 4.0",
     "credit": "Weights by Alison B. Ma and Alexander Lerch (aisfx, github.com/alisonbma/aisfx); "
-              "converted for qvi without changes to the CNN weights.",
+              "converted for qvi without changes to the CNN weights (qvi pools time by max and mean).",
 }
 
 
@@ -41,9 +41,10 @@ def aisfx_checkpoint_path() -> Path:
 def convert(out: Path) -> Path:
     weights, _datasets = torch.load(aisfx_checkpoint_path(), map_location="cpu", weights_only=False)
     state = state_dict_from_aisfx(weights)
-    model = SfxCNN(base_channels=64)
+    arch = {"base_channels": 64, "pooling": "max+mean"}
+    model = SfxCNN(**arch)
     model.load_state_dict(state)  # strict: every tensor must fit
-    return save_checkpoint(out, encoder="cnn", version="aisfx-0.1.2", arch={"base_channels": 64},
+    return save_checkpoint(out, encoder="cnn", version="aisfx-0.1.2-maxmean", arch=arch,
                            frontend=LogMelSettings().to_dict(), state_dict=model.state_dict(),
                            provenance=PROVENANCE, training=None)
 

@@ -70,3 +70,17 @@ def test_bundled_weights_equal_the_aisfx_wheel():
     theirs = state_dict_from_aisfx(weights)
     assert ours.keys() == theirs.keys()
     assert all(torch.equal(ours[k], theirs[k]) for k in ours)
+
+
+def test_max_and_mean_pooling_concatenates_two_unit_halves():
+    torch.manual_seed(0)
+    maxonly, both = SfxCNN(base_channels=4).eval(), SfxCNN(base_channels=4, pooling="max+mean").eval()
+    both.load_state_dict(maxonly.state_dict())
+    x = torch.randn(2, 1, 120, 96)
+    with torch.no_grad():
+        frames, m, b = maxonly.feature_map(x), maxonly(x), both(x)
+    assert both.dim == 64 and b.shape == (2, 64)
+    assert torch.allclose(b[:, :32], torch.nn.functional.normalize(m, dim=1), atol=1e-6)
+    assert torch.allclose(b[:, 32:], torch.nn.functional.normalize(frames.mean(dim=2), dim=1), atol=1e-6)
+    with pytest.raises(ValueError, match="pooling"):
+        SfxCNN(pooling="median")

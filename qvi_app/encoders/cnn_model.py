@@ -1,8 +1,10 @@
 """The 9-layer CNN sound-effects encoder (architecture of aisfx, Ma et al., ISMIR 2021).
 
 Four blocks of two 3x3 conv + batch-norm + ReLU layers (64, 128, 256, 512 channels), 2x2
-max-pooling after the first three; frequency is averaged and time max-pooled, giving a
-512-d vector. Input is a log-mel spectrogram (B, 1, T, F).
+max-pooling after the first three; frequency is averaged, then time is pooled: ``max`` (aisfx's
+choice, 512-d) or ``max+mean`` (each half L2-normalised, 1024-d), which qvi uses because the
+mean half keeps a time-stretched copy of a sound closer to the original. Input is a log-mel
+spectrogram (B, 1, T, F).
 """
 
 from __future__ import annotations
@@ -28,10 +30,14 @@ class ConvBlock(nn.Module):
 
 
 class SfxCNN(nn.Module):
-    """Log-mel (B, 1, T, F) → (B, 8 * base_channels) embedding."""
+    """Log-mel (B, 1, T, F) → (B, dim) embedding; dim = 8 * base_channels per pooled statistic."""
 
-    def __init__(self, base_channels: int = 64):
+    POOLINGS = ("max", "max+mean")
+
+    def __init__(self, base_channels: int = 64, pooling: str = "max"):
         super().__init__()
+        if pooling not in self.POOLINGS:
+            raise ValueError(f"pooling must be one of {self.POOLINGS}, not {pooling!r}")
         c = base_channels
         self.blocks = nn.Sequential(
             ConvBlock(1, c, pool=True),
@@ -39,14 +45,18 @@ class SfxCNN(nn.Module):
             ConvBlock(2 * c, 4 * c, pool=True),
             ConvBlock(4 * c, 8 * c, pool=False),
         )
-        self.dim = 8 * c
+        self.pooling = pooling
+        self.dim = 8 * c * len(pooling.split("+"))
 
     def feature_map(self, logmel: torch.Tensor) -> torch.Tensor:
         """(B, 1, T, F) → frame embeddings (B, dim, T / 8)."""
         return self.blocks(logmel).mean(dim=3)
 
     def forward(self, logmel: torch.Tensor) -> torch.Tensor:
-        return self.feature_map(logmel).amax(dim=2)
+        frames = self.feature_map(logmel)
+        if self.pooling == "max":
+            return frames.amax(dim=2)
+        return torch.cat([F.normalize(frames.amax(dim=2), dim=1), F.normalize(frames.mean(dim=2), dim=1)], dim=1)
 
 
 def state_dict_from_aisfx(aisfx_weights: dict) -> dict:
