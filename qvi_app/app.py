@@ -11,8 +11,13 @@ import numpy as np
 from qvi_app.audio import load_audio, trim_silence
 from qvi_app.encoders import Encoder, load_encoder
 from qvi_app.errors import AudioError
+from qvi_app.features.display import DisplaySpectrogram, display_spectrogram
 from qvi_app.index import BuildReport, ReferenceIndex, SearchHit, describe, update_index
 from qvi_app.paths import DEMO_INDEX, default_index_dir
+
+#: A query whose peak is under this (about -60 dBFS) is treated as a silent recording.
+SILENT_PEAK = 1e-3
+MIN_QUERY_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -20,6 +25,8 @@ class SearchResult:
     hits: list[SearchHit]
     query_duration: float                       # seconds of audio after trimming
     timings_ms: dict[str, float] = field(default_factory=dict)
+    query_vector: np.ndarray | None = None      # kept so a new category filter re-ranks without re-embedding
+    category: str | None = None
 
     @property
     def total_ms(self) -> float:
@@ -38,6 +45,14 @@ class QviSession:
     def categories(self) -> dict[str, int]:
         return self.index.categories()
 
+    @property
+    def model_id(self) -> str:
+        return self.encoder.id
+
+    @property
+    def library_root(self) -> Path:
+        return self.index.library_root
+
     def info(self) -> dict:
         return {**describe(self.index), "encoder_model": self.encoder.describe()}
 
@@ -50,16 +65,46 @@ class QviSession:
                     _t_load: float = 0.0) -> SearchResult:
         """Trim, embed and rank a query waveform (N,) at ``sr`` Hz."""
         t0 = time.perf_counter()
-        trimmed = trim_silence(wave, sr)
-        if len(trimmed) < 0.05 * sr:
-            raise AudioError("query", "too short after trimming silence (under 50 ms)")
+        trimmed = prepare_query(wave, sr)
         t1 = time.perf_counter()
         vec = self.encoder.embed(trimmed, sr)
         t2 = time.perf_counter()
         hits = self.index.search(vec, category=category, top_k=top_k)
         t3 = time.perf_counter()
         timings = {"load": _t_load, "trim": (t1 - t0) * 1e3, "embed": (t2 - t1) * 1e3, "rank": (t3 - t2) * 1e3}
-        return SearchResult(hits, len(trimmed) / sr, timings)
+        return SearchResult(hits, len(trimmed) / sr, timings, vec, category)
+
+    def rerank(self, result: SearchResult, category: str | None = None, top_k: int = 20) -> SearchResult:
+        """The same query ranked again with another category filter or length (no re-embedding)."""
+        t0 = time.perf_counter()
+        hits = self.index.search(result.query_vector, category=category, top_k=top_k)
+        timings = {"rank": (time.perf_counter() - t0) * 1e3}
+        return SearchResult(hits, result.query_duration, timings, result.query_vector, category)
+
+    def load_reference(self, hit: SearchHit) -> tuple[np.ndarray, int]:
+        """The audio of a library sound, for auditioning; a clear error if it has gone."""
+        if not hit.path.is_file():
+            raise AudioError(hit.path, "this sound is no longer in the library folder (moved or deleted?); "
+                                       "re-index the library to update the list")
+        return load_audio(hit.path)
+
+
+def prepare_query(wave: np.ndarray, sr: int) -> np.ndarray:
+    """Trim a recorded or loaded query; refuse silence and blips with a message a user can act on."""
+    wave = np.asarray(wave, dtype=np.float32)
+    if len(wave) == 0 or float(np.abs(wave).max()) < SILENT_PEAK:
+        raise AudioError("query", "the recording is silent: check that the microphone is connected, "
+                                  "selected and not muted, then record again")
+    trimmed = trim_silence(wave, sr)
+    if len(trimmed) < MIN_QUERY_S * sr:
+        raise AudioError("query", f"too short after trimming silence (under {MIN_QUERY_S * 1000:.0f} ms); "
+                                  "record a longer imitation")
+    return trimmed
+
+
+def spectrogram(wave: np.ndarray, sr: int) -> DisplaySpectrogram:
+    """What the window plots for a query or a result (same axes for both)."""
+    return display_spectrogram(wave, sr)
 
 
 def build_index(library, index_dir=None, encoder_name: str = "cnn", checkpoint=None, categories_csv=None,

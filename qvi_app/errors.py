@@ -24,3 +24,7 @@ class StaleIndexError(LibraryIndexError):
 
 class EncoderError(QviError):
     """An encoder cannot be built or its weights cannot be loaded."""
+
+
+class DeviceError(QviError):
+    """No usable microphone or speaker: none present, busy, or refused the settings."""

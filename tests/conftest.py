@@ -53,3 +53,27 @@ def small_library(tmp_path, demo_items) -> Path:
             (root / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(DEMO_LIBRARY / rel, root / rel)
     return root
+
+
+@pytest.fixture(scope="session")
+def desktop():
+    """A virtual screen and sound card for this test session (see tests/desktop.py)."""
+    import os
+    import sys
+
+    from tests.desktop import start_desktop
+
+    d = start_desktop()
+    saved = {k: os.environ.get(k) for k in ("DISPLAY", "XDG_RUNTIME_DIR")}
+    os.environ.update(DISPLAY=d.display, XDG_RUNTIME_DIR=d.env["XDG_RUNTIME_DIR"])
+    if "sounddevice" in sys.modules:  # PortAudio lists devices when it starts: restart it to see the sink
+        sd = sys.modules["sounddevice"]
+        sd._terminate()
+        sd._initialize()
+    yield d
+    d.stop()
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v

@@ -66,3 +66,17 @@ def test_usage_errors_exit_2():
     assert qvi("search").returncode == 2
     assert qvi("index", "x", "--encoder", "nope").returncode == 2
     assert qvi("search", "q.wav", "--top", "0").returncode == 2
+
+
+def test_main_without_a_display_says_how_to_use_the_terminal():
+    import os
+    import subprocess
+    import sys
+
+    from qvi_app.paths import REPO_ROOT
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    p = subprocess.run([sys.executable, str(REPO_ROOT / "main.py")], env=env, capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 2
+    assert "needs a graphical display" in p.stderr and "qvi search" in p.stderr and "Traceback" not in p.stderr

@@ -1,0 +1,149 @@
+"""Recording and playback through sounddevice, with errors a user can act on.
+
+Explicit ``InputStream`` / ``OutputStream`` objects are used (never the module-level
+``sd.play``/``sd.rec``, which share one stream), so auditioning a result never cuts a recording.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Callable
+
+import numpy as np
+
+from qvi_app.errors import DeviceError
+
+
+def _sd():
+    try:
+        import sounddevice
+    except OSError as exc:  # libportaudio missing
+        raise DeviceError(f"audio is unavailable: the PortAudio library cannot be loaded ({exc}); "
+                          "install libportaudio2") from None
+    return sounddevice
+
+
+def _device_error(kind: str, exc: Exception) -> DeviceError:
+    text = str(exc)
+    low = text.lower()
+    if "device matching" in low:
+        return DeviceError(f"no {kind} matching the one in qvi's settings was found ({text}); "
+                           "connect it or choose another")
+    if "unavailable" in low or "busy" in low:
+        return DeviceError(f"the {kind} is busy (is another program using it?): {text}")
+    if "querying device -1" in low or "no default" in low or "invalid device" in low:
+        what = "microphone (input device)" if kind == "microphone" else "speaker (output device)"
+        return DeviceError(f"no {what} found: connect one, or check the system's sound settings")
+    return DeviceError(f"the {kind} cannot be opened: {text}")
+
+
+class Recorder:
+    """Records mono audio from an input device until stopped or ``max_seconds`` have passed.
+
+    ``level`` (dBFS of the latest block) and ``elapsed`` may be read from any thread while
+    recording; ``on_limit`` is called (from the audio thread) when the maximum is reached.
+    """
+
+    def __init__(self, max_seconds: float = 10.0, device=None, on_limit: Callable[[], None] | None = None):
+        self.max_seconds = max_seconds
+        self.device = device
+        self.on_limit = on_limit
+        self.sample_rate = 0
+        self.level = -120.0
+        self._blocks: list[np.ndarray] = []
+        self._frames = 0
+        self._stream = None
+        self._lock = threading.Lock()
+
+    @property
+    def recording(self) -> bool:
+        return self._stream is not None and self._stream.active
+
+    @property
+    def elapsed(self) -> float:
+        return self._frames / self.sample_rate if self.sample_rate else 0.0
+
+    def start(self) -> None:
+        sd = _sd()
+        try:
+            info = sd.query_devices(self.device, kind="input")
+            self.sample_rate = int(info["default_samplerate"])
+            self._blocks, self._frames, self.level = [], 0, -120.0
+            self._stream = sd.InputStream(device=self.device, channels=1, samplerate=self.sample_rate,
+                                          dtype="float32", callback=self._callback)
+            self._stream.start()
+        except (sd.PortAudioError, ValueError) as exc:
+            self._stream = None
+            raise _device_error("microphone", exc) from None
+
+    def _callback(self, indata, frames, time, status):
+        block = indata[:, 0].copy()
+        limit = int(self.max_seconds * self.sample_rate)
+        with self._lock:
+            block = block[: max(0, limit - self._frames)]
+            self._blocks.append(block)
+            self._frames += len(block)
+        if len(block):
+            self.level = float(20 * np.log10(np.sqrt(np.mean(block ** 2)) + 1e-6))
+        if self._frames >= limit:
+            if self.on_limit:
+                self.on_limit()
+            raise _sd().CallbackStop
+
+    def stop(self) -> tuple[np.ndarray, int]:
+        """Stop and return (waveform, sample rate)."""
+        if self._stream is not None:
+            try:
+                self._stream.stop()
+                self._stream.close()
+            except _sd().PortAudioError:
+                pass
+            self._stream = None
+        with self._lock:
+            wave = np.concatenate(self._blocks) if self._blocks else np.zeros(0, np.float32)
+        return wave, self.sample_rate
+
+
+class Player:
+    """Plays one waveform at a time on an output device; ``play`` replaces what is playing."""
+
+    def __init__(self, device=None):
+        self.device = device
+        self._stream = None
+        self._wave = np.zeros(0, np.float32)
+        self._pos = 0
+
+    @property
+    def playing(self) -> bool:
+        return self._stream is not None and self._stream.active
+
+    def play(self, wave: np.ndarray, sr: int, on_done: Callable[[], None] | None = None) -> None:
+        """Start playing (mono, float); ``on_done`` runs on the audio thread when it ends or is stopped."""
+        self.stop()
+        sd = _sd()
+        self._wave = np.ascontiguousarray(wave, dtype=np.float32)
+        self._pos = 0
+        try:
+            self._stream = sd.OutputStream(device=self.device, channels=1, samplerate=int(sr), dtype="float32",
+                                           callback=self._callback, finished_callback=on_done or (lambda: None))
+            self._stream.start()
+        except (sd.PortAudioError, ValueError) as exc:
+            self._stream = None
+            raise _device_error("speaker", exc) from None
+
+    def _callback(self, outdata, frames, time, status):
+        chunk = self._wave[self._pos:self._pos + frames]
+        outdata[: len(chunk), 0] = chunk
+        outdata[len(chunk):, 0] = 0
+        self._pos += frames
+        if self._pos >= len(self._wave):
+            raise _sd().CallbackStop
+
+    def stop(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            try:
+                stream.abort()
+                stream.close()
+            except _sd().PortAudioError:
+                pass

@@ -1,0 +1,45 @@
+"""What the window remembers between sessions, kept as JSON in the user's data directory."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from qvi_app.paths import data_dir
+
+
+@dataclass
+class AppSettings:
+    index_dir: str | None = None        # the library last opened; None: the bundled demo library
+    top_n: int = 20
+    max_record_s: float = 10.0
+    input_device: str | int | None = None
+    output_device: str | int | None = None
+
+    @staticmethod
+    def path() -> Path:
+        return data_dir() / "settings.json"
+
+    @classmethod
+    def load(cls) -> "AppSettings":
+        """The saved settings; defaults for anything missing, unknown or unreadable."""
+        try:
+            raw = json.loads(cls.path().read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return cls()
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in raw.items() if k in known}) if isinstance(raw, dict) else cls()
+
+    def save(self) -> None:
+        """Write atomically; raises OSError when the data directory is not writable."""
+        path = self.path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2), encoding="utf-8")
+        os.replace(tmp, path)
+
+
+def feedback_db_path() -> Path:
+    return data_dir() / "feedback.sqlite"
