@@ -104,7 +104,7 @@ def feedback_rows(data_dir: Path) -> list[tuple]:
         con.close()
 
 
-def test_record_rank_filter_audition_rate(window, desktop, tmp_path, data_dir):
+def test_record_rank_filter_audition_rate(window, desktop, tmp_path, data_dir, monkeypatch):
     root, open_window = window
     win = open_window()
     assert win.session.index_dir == DEMO_INDEX and "604 sounds" in win.message
@@ -122,6 +122,9 @@ def test_record_rank_filter_audition_rate(window, desktop, tmp_path, data_dir):
     assert len(rows) == 20 and rows[0]["name"] == Path(REFERENCE).name and rows[0]["rank"] == "1"
     assert "last query" in win.message and str(win.session.library_root) in win.message
     assert win.spectrograms.titles["query"].startswith("Query: your recording")
+    win.replay_button.invoke()
+    assert win.player.playing
+    win.stop_playing()
 
     # Category: the list is re-ranked at once, only birds, without recording again.
     birds = next(v for v in win.category_box["values"] if v.startswith("birds "))
@@ -162,6 +165,15 @@ def test_record_rank_filter_audition_rate(window, desktop, tmp_path, data_dir):
     press(root, desktop, win, "minus")
     pump(root, lambda: feedback_rows(data_dir)[0][2] == -1, 5, "the rating to change")
     assert len(feedback_rows(data_dir)) == 1
+
+    # File > Export feedback as CSV (the save dialog answered with a path).
+    from tkinter import filedialog
+
+    exported = tmp_path / "feedback.csv"
+    monkeypatch.setattr(filedialog, "asksaveasfilename", lambda **kw: str(exported))
+    win.export_feedback_dialog()
+    lines = exported.read_text().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("timestamp,") and ",-1,birds," in lines[1]
 
     # The screenshot the README shows.
     OUTPUT.mkdir(exist_ok=True)
