@@ -15,6 +15,7 @@ from qvi_app.audio import load_audio
 from qvi_app.encoders import Encoder
 from qvi_app.errors import AudioError, QviError, StaleIndexError
 from qvi_app.index.scan import scan_library
+from qvi_app.index.ann import AnnSettings
 from qvi_app.index.store import IndexItem, ReferenceIndex, SkippedFile, current_generation, write_index
 
 ProgressFn = Callable[[int, int, str], None]
@@ -65,7 +66,8 @@ def _previous(index_dir: Path, encoder: Encoder, report: BuildReport) -> Referen
 
 
 def update_index(library, index_dir, encoder: Encoder, *, categories_csv=None, show_progress: bool = True,
-                 on_progress: ProgressFn | None = None, cancel: threading.Event | None = None) -> BuildReport:
+                 on_progress: ProgressFn | None = None, cancel: threading.Event | None = None,
+                 ann: AnnSettings = AnnSettings()) -> BuildReport:
     """Bring ``index_dir`` up to date with ``library``; returns what was done.
 
     Files whose path, size and mtime are unchanged (or whose content hash matches an indexed
@@ -129,5 +131,5 @@ def update_index(library, index_dir, encoder: Encoder, *, categories_csv=None, s
     report.total = len(items)
     emb = np.stack(vectors) if vectors else np.zeros((0, encoder.dim), np.float32)
     write_index(index_dir, encoder=encoder.describe(), library_root=library, items=items,
-                embeddings=emb, skipped=report.skipped)
+                embeddings=emb, skipped=report.skipped, ann=ann)
     return report

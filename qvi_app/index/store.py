@@ -3,7 +3,8 @@
 Layout of an index folder::
 
     CURRENT               name of the live generation, replaced with os.replace
-    gen-<time>-<pid>/     embeddings.npy (N, D) float32, unit rows; meta.sqlite
+    gen-<time>-<pid>/     embeddings.npy (N, D) float32, unit rows; meta.sqlite;
+                          ann.faiss (only for libraries of AnnSettings.threshold sounds or more)
 
 A new generation is written completely and fsynced before CURRENT points to it, so a
 crash or kill at any moment leaves the previous index intact and usable.
@@ -23,6 +24,7 @@ import numpy as np
 
 from qvi_app import __version__
 from qvi_app.errors import LibraryIndexError, StaleIndexError
+from qvi_app.index.ann import AnnSettings, IvfIndex
 
 FORMAT_VERSION = 1
 _SCHEMA = """
@@ -72,8 +74,9 @@ class ReferenceIndex:
     """A loaded index: memory-mapped embeddings plus per-item metadata."""
 
     def __init__(self, index_dir: Path, gen_dir: Path, meta: dict, items: list[IndexItem],
-                 skipped: list[SkippedFile], embeddings: np.ndarray):
+                 skipped: list[SkippedFile], embeddings: np.ndarray, ann: IvfIndex | None = None):
         self.index_dir = index_dir
+        self.ann = ann
         self.gen_dir = gen_dir
         self.meta = meta
         self.items = items
@@ -102,7 +105,11 @@ class ReferenceIndex:
             finally:
                 con.close()
             embeddings = np.load(gen / "embeddings.npy", mmap_mode="r")
-        except (sqlite3.Error, OSError, ValueError) as exc:
+            ann = None
+            if (gen / IvfIndex.FILE).exists():
+                ann = IvfIndex.load(gen / IvfIndex.FILE, AnnSettings(threshold=int(meta["ann_threshold"]),
+                                                                     nprobe=int(meta["ann_nprobe"])))
+        except (sqlite3.Error, OSError, ValueError, RuntimeError, KeyError) as exc:
             raise LibraryIndexError(f"index at {index_dir} is damaged ({exc}); rebuild it with qvi index") from None
         if int(meta.get("format_version", -1)) != FORMAT_VERSION:
             raise StaleIndexError(f"index at {index_dir} has format {meta.get('format_version')}, this qvi "
@@ -115,7 +122,10 @@ class ReferenceIndex:
                 f"index at {index_dir} was built by encoder {meta['encoder_id']}, but the current encoder is "
                 f"{encoder_id}; rebuild it: qvi index {_resolve_root(index_dir, meta)} --index {index_dir} "
                 f"--encoder {encoder_id.split('/')[0]}")
-        return cls(index_dir, gen, meta, items, skipped, embeddings)
+        if ann is not None and ann.ntotal != len(items):
+            raise LibraryIndexError(f"index at {index_dir} is inconsistent: its approximate index holds "
+                                    f"{ann.ntotal} of {len(items)} items; rebuild it with qvi index")
+        return cls(index_dir, gen, meta, items, skipped, embeddings, ann)
 
     # -- queries ---------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -131,17 +141,28 @@ class ReferenceIndex:
         return {name: int(n) for name, n in zip(self._category_names, counts)}
 
     def search(self, query: np.ndarray, category: str | None = None, top_k: int = 10) -> list[SearchHit]:
-        """Rank items by cosine similarity to the unit vector ``query``; ties keep index order."""
+        """Rank items by cosine similarity to the unit vector ``query``; ties keep index order.
+
+        Exact (brute force) unless the index has an approximate index and the candidates (all
+        items, or the category's) number at least its threshold.
+        """
         query = np.asarray(query, dtype=np.float32)
         if query.shape != (self.embeddings.shape[1],):
             raise ValueError(f"query has shape {query.shape}, index holds {self.embeddings.shape[1]}-d vectors")
         if category is not None and category not in self._category_names:
             raise LibraryIndexError(f"unknown category {category!r}; known: {', '.join(self._category_names)}")
-        scores = self.embeddings @ query
-        rows = np.arange(len(scores))
+        rows = None
         if category is not None:
             rows = np.flatnonzero(self._category_codes == self._category_names.index(category))
-            scores = scores[rows]
+        if self.ann is not None and (len(self) if rows is None else len(rows)) >= self.ann.settings.threshold:
+            found, scores = self.ann.search(query, top_k, rows)
+            order = np.lexsort((found, -scores))
+            return [self._hit(rank, int(found[i]), float(scores[i])) for rank, i in enumerate(order, 1)]
+        if rows is None:
+            scores = self.embeddings @ query
+            rows = np.arange(len(scores))
+        else:
+            scores = self.embeddings[rows] @ query
         k = min(top_k, len(rows))
         if k <= 0:
             return []
@@ -164,11 +185,11 @@ def current_generation(index_dir: Path) -> Path | None:
 
 
 def write_index(index_dir, *, encoder: dict, library_root: Path, items: list[IndexItem],
-                embeddings: np.ndarray, skipped: list[SkippedFile]) -> Path:
+                embeddings: np.ndarray, skipped: list[SkippedFile], ann: AnnSettings = AnnSettings()) -> Path:
     """Write a new generation and make it live atomically; old generations are then removed."""
     index_dir = Path(index_dir)
     try:
-        return _write_generation(index_dir, encoder, library_root, items, embeddings, skipped)
+        return _write_generation(index_dir, encoder, library_root, items, embeddings, skipped, ann)
     except OSError as exc:
         hint = " (the disk is full)" if exc.errno == errno.ENOSPC else ""
         raise LibraryIndexError(f"cannot write the index at {index_dir}: {exc.strerror or exc}{hint}; "
@@ -176,17 +197,21 @@ def write_index(index_dir, *, encoder: dict, library_root: Path, items: list[Ind
 
 
 def _write_generation(index_dir: Path, encoder: dict, library_root: Path, items: list[IndexItem],
-                      embeddings: np.ndarray, skipped: list[SkippedFile]) -> Path:
+                      embeddings: np.ndarray, skipped: list[SkippedFile], ann: AnnSettings) -> Path:
     index_dir.mkdir(parents=True, exist_ok=True)
     embeddings = np.ascontiguousarray(embeddings, dtype=np.float32).reshape(len(items), int(encoder["dim"]))
     gen = index_dir / f"gen-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
     gen.mkdir()
     try:
         np.save(gen / "embeddings.npy", embeddings)
+        if len(items) >= ann.threshold:
+            IvfIndex.build(embeddings, ann).save(gen / IvfIndex.FILE)
         meta = {"format_version": FORMAT_VERSION, "qvi_version": __version__, "created": time.time(),
                 "encoder_id": encoder["id"], "encoder_name": encoder["name"], "encoder_version": encoder["version"],
                 "dim": int(encoder["dim"]), "library_root": str(Path(library_root).resolve()),
                 "library_root_rel": os.path.relpath(Path(library_root).resolve(), index_dir.resolve())}
+        if len(items) >= ann.threshold:
+            meta.update(ann_threshold=ann.threshold, ann_nprobe=ann.nprobe)
         con = sqlite3.connect(gen / "meta.sqlite")
         try:
             con.executescript(_SCHEMA)

@@ -1,0 +1,62 @@
+"""The approximate index path agrees with brute force, and its category filter is exact."""
+
+import numpy as np
+import pytest
+
+from qvi_app.index import IndexItem, ReferenceIndex
+from qvi_app.index.ann import AnnSettings
+from qvi_app.index.store import write_index
+
+N, D = 3000, 64
+CATEGORIES = ["doors", "rain", "birds", "engines", "glass"]
+
+
+def clustered(n, d, rng):
+    centres = rng.standard_normal((60, d)).astype(np.float32)
+    x = centres[rng.integers(len(centres), size=n)] + 0.6 * rng.standard_normal((n, d)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+@pytest.fixture(scope="module")
+def indexes(tmp_path_factory):
+    rng = np.random.default_rng(3)
+    emb = clustered(N, D, rng)
+    items = [IndexItem(f"s{i:05d}.wav", CATEGORIES[i % 5], 1.0, 16000, 100, 0.0, f"{i:064x}") for i in range(N)]
+    encoder = {"id": "synthetic/1/0", "name": "synthetic", "version": "1", "dim": D}
+    out = {}
+    for name, threshold in (("exact", 10**9), ("ann", 500)):
+        d = tmp_path_factory.mktemp(name)
+        write_index(d, encoder=encoder, library_root=d, items=items, embeddings=emb, skipped=[],
+                    ann=AnnSettings(threshold=threshold))
+        out[name] = ReferenceIndex.open(d)
+    queries = emb[rng.choice(N, 40, replace=False)] + 0.05 * rng.standard_normal((40, D)).astype(np.float32)
+    return out["exact"], out["ann"], queries / np.linalg.norm(queries, axis=1, keepdims=True)
+
+
+def test_only_large_libraries_get_an_approximate_index(indexes):
+    exact, ann, _ = indexes
+    assert exact.ann is None and ann.ann is not None and ann.ann.ntotal == N
+    assert (ann.gen_dir / "ann.faiss").is_file() and not (exact.gen_dir / "ann.faiss").exists()
+
+
+def test_approximate_search_finds_the_same_best_match(indexes):
+    exact, ann, queries = indexes
+    recall = []
+    for q in queries:
+        e, a = exact.search(q, top_k=10), ann.search(q, top_k=10)
+        assert a[0].relpath == e[0].relpath and a[0].score == pytest.approx(e[0].score, abs=1e-5)
+        assert [h.rank for h in a] == list(range(1, 11)) and all(x.score >= y.score for x, y in zip(a, a[1:]))
+        recall.append(len({h.relpath for h in a} & {h.relpath for h in e}) / 10)
+    assert np.mean(recall) >= 0.98
+
+
+@pytest.mark.parametrize("category", CATEGORIES)
+def test_category_filter_is_exact_in_both_paths(indexes, category):
+    exact, ann, queries = indexes
+    n_cat = exact.categories()[category]
+    assert n_cat >= 500  # large enough that the approximate path is the one used for the category
+    for q in queries[:10]:
+        e, a = exact.search(q, category=category, top_k=15), ann.search(q, category=category, top_k=15)
+        assert len(e) == len(a) == 15
+        assert {h.category for h in e} == {h.category for h in a} == {category}
+        assert a[0].relpath == e[0].relpath
