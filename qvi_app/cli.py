@@ -42,6 +42,11 @@ def _parser() -> argparse.ArgumentParser:
 
     inf = sub.add_parser("info", help="show the library, the encoder and counts")
     _index_args(inf)
+
+    be = sub.add_parser("bench", help="measure query latency, indexing and ranking speed (see docs/BENCHMARKS.md)")
+    be.add_argument("--quick", action="store_true", help="smaller sizes; under 3 minutes on 2 cores")
+    be.add_argument("--json", type=Path, default=Path("qvi-bench.json"), metavar="FILE",
+                    help="where to write the results (default: qvi-bench.json)")
     return p
 
 
@@ -98,9 +103,17 @@ def _cmd_info(a) -> int:
     return 0
 
 
+def _cmd_bench(a) -> int:
+    from qvi_app.bench import BenchConfig, run
+
+    run(BenchConfig.make(a.quick), a.json)
+    return 0
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
-    handler = {"index": _cmd_index, "search": _cmd_search, "categories": _cmd_categories, "info": _cmd_info}
+    handler = {"index": _cmd_index, "search": _cmd_search, "categories": _cmd_categories, "info": _cmd_info,
+               "bench": _cmd_bench}
     try:
         return handler[args.command](args)
     except QviError as exc:

@@ -9,6 +9,9 @@ ENCODER_NAMES = ("cnn", "2dft")
 
 def load_encoder(name: str = "cnn", checkpoint=None) -> Encoder:
     """Build the named encoder; ``cnn`` reads ``checkpoint`` (default: the bundled model)."""
+    from qvi_app.encoders.runtime import tune_allocator
+
+    tune_allocator()
     if name == "cnn":
         from qvi_app.encoders.cnn import CnnEncoder
         from qvi_app.paths import BUNDLED_CNN

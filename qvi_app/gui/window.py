@@ -248,6 +248,7 @@ class QviWindow:
         self.results.show([], {})
         self.result = None
         self.say(self._status_line())
+        log.info("ready: %d sounds, model %s", len(session.index), session.model_id)
         if remember:
             self.settings.index_dir = None if session.index_dir == DEMO_INDEX else str(session.index_dir)
             self._save_settings()

@@ -1,7 +1,7 @@
 """Approximate nearest-neighbour search for large libraries (faiss IVF-Flat, inner product).
 
 Chosen by measurement (docs/BENCHMARKS.md): on 2 cores, faiss's inverted-file index builds a
-million 512-d vectors in about a minute (usearch's HNSW took ~5x longer to build) and answers in
+million 512-d vectors in about a minute (usearch's HNSW took about 4x longer to build at 100k) and answers in
 well under a millisecond at recall@10 ≥ 0.98. Vectors are stored unquantised, so the scores it
 returns are exact cosines; only which vectors get scored is approximate. A category filter is
 applied inside the search (faiss ID selector), so every hit is from that category.
@@ -47,7 +47,7 @@ class IvfIndex:
         faiss = _faiss()
         x = np.ascontiguousarray(embeddings, dtype=np.float32)
         n, d = x.shape
-        nlist = max(1, min(int(settings.lists_per_sqrt * np.sqrt(n)), n // 8 or 1))
+        nlist = max(1, min(int(settings.lists_per_sqrt * np.sqrt(n)), n // 39))  # faiss wants >= 39 points per list
         index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
         rng = np.random.default_rng(settings.seed)
         sample = x[rng.choice(n, size=min(n, settings.train_per_list * nlist), replace=False)]
