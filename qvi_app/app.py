@@ -27,6 +27,7 @@ class SearchResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
     query_vector: np.ndarray | None = None      # kept so a new category filter re-ranks without re-embedding
     category: str | None = None
+    query_wave: np.ndarray | None = None        # the trimmed query audio (for replay, display, feedback)
 
     @property
     def total_ms(self) -> float:
@@ -72,14 +73,14 @@ class QviSession:
         hits = self.index.search(vec, category=category, top_k=top_k)
         t3 = time.perf_counter()
         timings = {"load": _t_load, "trim": (t1 - t0) * 1e3, "embed": (t2 - t1) * 1e3, "rank": (t3 - t2) * 1e3}
-        return SearchResult(hits, len(trimmed) / sr, timings, vec, category)
+        return SearchResult(hits, len(trimmed) / sr, timings, vec, category, trimmed)
 
     def rerank(self, result: SearchResult, category: str | None = None, top_k: int = 20) -> SearchResult:
         """The same query ranked again with another category filter or length (no re-embedding)."""
         t0 = time.perf_counter()
         hits = self.index.search(result.query_vector, category=category, top_k=top_k)
         timings = {"rank": (time.perf_counter() - t0) * 1e3}
-        return SearchResult(hits, result.query_duration, timings, result.query_vector, category)
+        return SearchResult(hits, result.query_duration, timings, result.query_vector, category, result.query_wave)
 
     def load_reference(self, hit: SearchHit) -> tuple[np.ndarray, int]:
         """The audio of a library sound, for auditioning; a clear error if it has gone."""

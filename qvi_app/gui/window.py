@@ -200,10 +200,15 @@ class QviWindow:
         log.warning(text)
 
     def _report_exception(self, exc_type, exc, tb):
+        self._failed(exc)
+
+    def _failed(self, exc: BaseException, prefix: str = "") -> None:
+        """A user's error as a message line; a bug as a message plus the traceback in the terminal."""
         if isinstance(exc, QviError):
-            self.error(str(exc))
-        else:  # a bug: say so in the window, keep the traceback for the terminal
-            logging.getLogger("qvi").error("unexpected error", exc_info=(exc_type, exc, tb))
+            self.error(prefix + str(exc))
+        else:
+            exc_type = type(exc)
+            logging.getLogger("qvi").error("unexpected error", exc_info=(exc_type, exc, exc.__traceback__))
             self.error(f"Something went wrong inside qvi ({exc_type.__name__}: {exc}). "
                        "Details are in the terminal; please report them.")
 
@@ -260,10 +265,8 @@ class QviWindow:
         if isinstance(exc, StaleIndexError):
             self.error(f"This library's index was made by another model version, so it cannot be searched "
                        f"with the current one. ({exc})", "Rebuild index", lambda: self.rebuild(index_dir))
-        elif isinstance(exc, QviError):
-            self.error(f"The library cannot be opened: {exc}")
         else:
-            self._report_exception(type(exc), exc, exc.__traceback__)
+            self._failed(exc, "The library cannot be opened: ")
         self.say("no library open")
 
     def rebuild(self, index_dir: Path) -> None:
@@ -317,10 +320,8 @@ class QviWindow:
         self._end_indexing()
         if isinstance(exc, IndexingCancelled):
             self.say(f"{exc}.  " + self._status_line())
-        elif isinstance(exc, QviError):
-            self.error(f"Indexing failed: {exc}")
         else:
-            self._report_exception(type(exc), exc, exc.__traceback__)
+            self._failed(exc, "Indexing failed: ")
 
     def cancel_indexing(self) -> None:
         if self._cancel_indexing is not None:
@@ -396,10 +397,9 @@ class QviWindow:
 
         def work():
             t0 = time.perf_counter()
-            trimmed = app.prepare_query(wave, sr)
-            result = session.search_wave(trimmed, sr, category, top_k)
-            spec = app.spectrogram(trimmed, sr)
-            return trimmed, result, spec, (time.perf_counter() - t0) * 1e3
+            result = session.search_wave(wave, sr, category, top_k)
+            spec = app.spectrogram(result.query_wave, sr)
+            return result.query_wave, result, spec, (time.perf_counter() - t0) * 1e3
 
         self.tasks.submit(work, lambda out: self._searched(token, sr, label, *out), self._search_failed)
 
@@ -419,10 +419,9 @@ class QviWindow:
     def _search_failed(self, exc: BaseException) -> None:
         self._set_busy(False)
         if isinstance(exc, QviError):
-            self.error(str(exc).replace("query: ", "", 1))
+            exc = QviError(str(exc).replace("query: ", "", 1))
             self.say(self._status_line())
-        else:
-            self._report_exception(type(exc), exc, exc.__traceback__)
+        self._failed(exc)
 
     def _category(self) -> str | None:
         value = self.category_var.get()
