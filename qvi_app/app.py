@@ -68,7 +68,7 @@ class QviSession:
         t0 = time.perf_counter()
         trimmed = prepare_query(wave, sr)
         t1 = time.perf_counter()
-        vec = self.encoder.embed(trimmed, sr)
+        vec = self.encoder.embed(trimmed, sr, role="query")
         t2 = time.perf_counter()
         hits = self.index.search(vec, category=category, top_k=top_k)
         t3 = time.perf_counter()

@@ -47,7 +47,64 @@ def _parser() -> argparse.ArgumentParser:
     be.add_argument("--quick", action="store_true", help="smaller sizes; under 3 minutes on 2 cores")
     be.add_argument("--json", type=Path, default=Path("qvi-bench.json"), metavar="FILE",
                     help="where to write the results (default: qvi-bench.json)")
+
+    tr = sub.add_parser("train", help="fine-tune the encoder on a dataset (NT-Xent; see docs/TRAINING.md)")
+    tr.add_argument("data", type=Path, metavar="DATA_DIR", help="a VimSketch / VocalSketch / Vocal Imitation Set "
+                    "folder, or any folder of sounds (imitations are then simulated)")
+    _train_args(tr)
+    tr.add_argument("--out", help="checkpoint to write (default: qvi-trained.pt)")
+    tr.add_argument("--epochs", type=_positive_int)
+    tr.add_argument("--batch-size", type=_positive_int)
+    tr.add_argument("--seed", type=int)
+    tr.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    tr.add_argument("--towers", type=int, choices=(1, 2), help="1: shared weights (Siamese), 2: separate towers")
+    tr.add_argument("--exclude-library", metavar="DIR", help="drop training sounds whose audio is also in DIR")
+    tr.add_argument("--resume", action="store_true", help="continue an interrupted run with the same settings")
+    tr.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    ev = sub.add_parser("evaluate", help="MRR / top-k / NDCG of models and baselines on held-out references")
+    ev.add_argument("data", type=Path, metavar="DATA_DIR")
+    ev.add_argument("--dataset", default="auto", help="layout: auto, library, vimsketch, vocalsketch, vis")
+    ev.add_argument("--checkpoint", type=Path, action="append", metavar="MODEL",
+                    help="cnn model to evaluate (repeatable; default: the bundled model)")
+    ev.add_argument("--split", choices=("all", "test", "val", "train"), default="all",
+                    help="which references: all of DATA, or a split saved in a checkpoint (default: all)")
+    ev.add_argument("--split-from", type=Path, metavar="MODEL",
+                    help="checkpoint whose saved split to use (default: the first --checkpoint)")
+    ev.add_argument("--imitations", type=_positive_int, default=2,
+                    help="simulated imitations per reference when DATA has no recorded ones (default 2)")
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--no-baselines", action="store_true", help="skip zero-shot, CQT+2DFT and random")
+    ev.add_argument("--out", type=Path, default=Path("qvi-evaluation"), metavar="PREFIX",
+                    help="writes PREFIX.json and PREFIX.md (default: qvi-evaluation)")
+    ev.add_argument("--quiet", action="store_true")
+
+    ins = sub.add_parser("inspect", help="batch statistics, spectrogram grid and audio of training pairs")
+    ins.add_argument("data", type=Path, metavar="DATA_DIR")
+    _train_args(ins)
+    ins.add_argument("--out", type=Path, default=Path("qvi-inspect"), metavar="DIR")
+    ins.add_argument("--pairs", type=_positive_int, default=6)
     return p
+
+
+def _train_args(p):
+    p.add_argument("--config", type=Path, metavar="JSON", help="training settings (fields of TrainConfig)")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="override one setting, e.g. --set lr_head=3e-4 --set augment.noise_prob=0.2")
+
+
+def _train_config(a):
+    from qvi_app.training.config import TrainConfig
+
+    try:
+        cfg = TrainConfig.from_file(a.config) if a.config else TrainConfig()
+        flags = {"data": str(a.data)}
+        for name in ("out", "epochs", "batch_size", "seed", "device", "towers", "exclude_library"):
+            if getattr(a, name, None) is not None:
+                flags[name] = getattr(a, name)
+        return TrainConfig.from_dict({**cfg.to_dict(), **flags}).with_overrides(a.set)
+    except (ValueError, TypeError, OSError) as exc:
+        raise QviError(f"training settings: {exc}") from None
 
 
 def _index_args(p):
@@ -110,10 +167,48 @@ def _cmd_bench(a) -> int:
     return 0
 
 
+def _cmd_train(a) -> int:
+    from qvi_app.training.loop import train
+
+    r = train(_train_config(a), resume=a.resume, progress=not a.quiet)
+    print(f"{r.checkpoint}: best validation MRR {r.best_val_mrr:.3f} at epoch {r.best_epoch} "
+          f"(start {r.start_val_mrr:.3f}); {r.epochs_run} epochs in {r.seconds / 60:.1f} min; "
+          f"log {r.log_csv}, plot {r.plot_png}")
+    return 0
+
+
+def _cmd_evaluate(a) -> int:
+    from qvi_app.evaluation.run import evaluate, to_markdown, write_reports
+
+    models = {f"model {p}": p for p in a.checkpoint} if a.checkpoint else None
+    split_from = a.split_from or (a.checkpoint[0] if a.checkpoint else None)
+    if split_from is None and a.split != "all":
+        from qvi_app.paths import BUNDLED_CNN
+
+        split_from = BUNDLED_CNN
+    report = evaluate(a.data, dataset_kind=a.dataset, split=a.split, split_from=split_from, models=models,
+                      baselines=not a.no_baselines, imitations=a.imitations, seed=a.seed, progress=not a.quiet)
+    js, md = write_reports(report, a.out)
+    print(to_markdown(report))
+    print(f"written: {js}, {md} ({report['seconds']:.0f} s)", file=sys.stderr)
+    return 0
+
+
+def _cmd_inspect(a) -> int:
+    from qvi_app.training.inspect import inspect
+
+    stats = inspect(_train_config(a), a.out, n_pairs=a.pairs)
+    for side, st in stats["batch"].items():
+        print(f"{side:<20} {str(tuple(st['shape'])):<18} min {st['min']:.3f} max {st['max']:.3f} "
+              f"mean {st['mean']:.3f} nan {st['nan']} silent {st['silent_items']}")
+    print(f"splits {stats['split_sizes']}; written to {a.out}/ (stats.json, pairs.png, *.wav)")
+    return 0
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     handler = {"index": _cmd_index, "search": _cmd_search, "categories": _cmd_categories, "info": _cmd_info,
-               "bench": _cmd_bench}
+               "bench": _cmd_bench, "train": _cmd_train, "evaluate": _cmd_evaluate, "inspect": _cmd_inspect}
     try:
         return handler[args.command](args)
     except QviError as exc:

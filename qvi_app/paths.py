@@ -12,6 +12,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MODELS_DIR = REPO_ROOT / "models"
 BUNDLED_CNN = MODELS_DIR / "qvi-cnn.pt"
+#: The aisfx backbone as published (no fine-tuning): the starting point of training and a baseline.
+ZERO_SHOT_CNN = MODELS_DIR / "aisfx-cnn.pt"
 ASSETS_DIR = REPO_ROOT / "assets"
 DEMO_LIBRARY = ASSETS_DIR / "library"
 DEMO_INDEX = ASSETS_DIR / "index"

@@ -32,14 +32,18 @@ class Encoder(abc.ABC):
         """Short hash of weights + preprocessing settings."""
 
     @abc.abstractmethod
-    def embed_tensor(self, wave: torch.Tensor) -> torch.Tensor:
-        """Waveform (N,) at ``self.sample_rate`` → embedding (dim,), not yet normalised."""
+    def embed_tensor(self, wave: torch.Tensor, role: str = "reference") -> torch.Tensor:
+        """Waveform (N,) at ``self.sample_rate`` → embedding (dim,), not yet normalised.
 
-    def embed(self, wave: np.ndarray, sr: int) -> np.ndarray:
+        ``role`` is 'query' for an imitation, 'reference' for a library sound; only a
+        two-tower model treats them differently.
+        """
+
+    def embed(self, wave: np.ndarray, sr: int, role: str = "reference") -> np.ndarray:
         """Waveform (N,) at ``sr`` Hz → L2-normalised float32 embedding (dim,)."""
         wave = resample(np.asarray(wave, dtype=np.float32), sr, self.sample_rate)
         with torch.inference_mode():
-            vec = self.embed_tensor(torch.from_numpy(np.ascontiguousarray(wave)))
+            vec = self.embed_tensor(torch.from_numpy(np.ascontiguousarray(wave)), role)
         vec = vec.detach().cpu().double().numpy()
         norm = np.linalg.norm(vec)
         if not np.isfinite(norm) or norm == 0:

@@ -27,7 +27,7 @@ class TwoDFTEncoder(Encoder):
         blob = json.dumps(self.settings.to_dict(), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:10]
 
-    def embed_tensor(self, wave: torch.Tensor) -> torch.Tensor:
+    def embed_tensor(self, wave: torch.Tensor, role: str = "reference") -> torch.Tensor:
         feats = twodft_features(wave, self.cqt, self.settings).flatten()
         # Centre the vector so cosine similarity compares shapes (a Pearson correlation),
         # not the positive offset every magnitude shares.

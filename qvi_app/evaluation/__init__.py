@@ -1,0 +1,1 @@
+"""Retrieval metrics and the evaluation pipeline (``qvi evaluate``)."""

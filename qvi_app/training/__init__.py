@@ -1,0 +1,1 @@
+"""Fine-tuning the dual encoder: augmentation, training pairs, NT-Xent, the training loop."""

@@ -1,0 +1,288 @@
+"""``qvi train``: fine-tune the dual encoder with NT-Xent on (imitation, reference) pairs.
+
+Seeded; checkpoint = weights + front-end settings + split + config in one file (the best
+validation MRR so far); a training-state file beside it makes ``--resume`` continue where an
+interrupted run stopped; early stopping on validation MRR; a CSV log and a PNG plot per epoch.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from qvi_app.data import open_dataset, split_references
+from qvi_app.data.split import audio_fingerprint
+from qvi_app.encoders.checkpoint import load_checkpoint, save_checkpoint
+from qvi_app.encoders.dual_model import DualEncoder
+from qvi_app.errors import QviError
+from qvi_app.evaluation.metrics import retrieval_report
+from qvi_app.features.logmel import LogMelFrontEnd, LogMelSettings
+from qvi_app.training.augment import AugmentSettings
+from qvi_app.training.config import TrainConfig
+from qvi_app.training.loss import nt_xent
+from qvi_app.training.pairs import PairSource, make_batch
+
+LOG_FIELDS = ("epoch", "train_loss", "val_loss", "val_mrr", "val_top1", "val_class_mrr", "temperature", "seconds")
+
+
+class TrainingError(QviError):
+    """Training cannot start or continue (no data, a mismatched resume state, ...)."""
+
+
+@dataclass
+class TrainResult:
+    checkpoint: Path
+    best_epoch: int
+    best_val_mrr: float
+    start_val_mrr: float
+    epochs_run: int
+    seconds: float
+    log_csv: Path
+    plot_png: Path | None
+
+
+def state_path(out: Path) -> Path:
+    return out.with_name(out.name + ".state")
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise TrainingError("--device cuda asked for, but torch sees no CUDA device")
+    return torch.device(name)
+
+
+def build_model(cfg: TrainConfig, init: dict) -> DualEncoder:
+    arch = init["arch"]
+    model = DualEncoder(arch["base_channels"], arch["pooling"], cfg.head_hidden, cfg.towers)
+    if "towers" in arch:                     # continuing from a fine-tuned dual encoder
+        plain = {k[len("backbone."):]: v for k, v in init["state_dict"].items() if k.startswith("backbone.")}
+        model.load_backbone(plain)
+    else:
+        model.load_backbone(init["state_dict"])
+    return model
+
+
+def set_trainable(model: DualEncoder, freeze_blocks: int) -> None:
+    """Freeze the first conv blocks; batch-norm statistics stay as pretrained (eval mode)."""
+    model.eval()
+    for backbone in [model.backbone] + ([model.query_backbone] if model.towers == 2 else []):
+        for i, block in enumerate(backbone.blocks):
+            for p in block.parameters():
+                p.requires_grad_(i >= freeze_blocks)
+
+
+@torch.no_grad()
+def embed_waves(model: DualEncoder, frontend: LogMelFrontEnd, waves, role: str, device) -> torch.Tensor:
+    out = [model(frontend(torch.from_numpy(np.ascontiguousarray(w, np.float32))).to(device), role)[0].cpu()
+           for w in waves]
+    return torch.stack(out)
+
+
+def validate(model, frontend, source: PairSource, temperature: float, device) -> dict:
+    """Every imitation of every validation reference ranked against all validation references."""
+    refs = embed_waves(model, frontend, [p.reference for p in source.pairs], "reference", device)
+    imis, targets = [], []
+    for i, p in enumerate(source.pairs):
+        imis += p.imitations
+        targets += [i] * len(p.imitations)
+    q = embed_waves(model, frontend, imis, "query", device)
+    scores = (q @ refs.T).numpy()
+    cats = [p.ref.category for p in source.pairs]
+    report = retrieval_report(scores, np.array(targets), [cats[t] for t in targets], cats)
+    logits = torch.from_numpy(scores) / temperature
+    report["loss"] = float(torch.nn.functional.cross_entropy(logits, torch.tensor(targets)))
+    return report
+
+
+def dedupe_against(refs, library, sample_rate: int) -> tuple[list, list[str]]:
+    """Drop references whose decoded audio also occurs in ``library`` (so evaluating there stays honest)."""
+    from qvi_app.audio import load_audio
+    from qvi_app.index.scan import scan_library
+
+    library = Path(library)
+    seen = set()
+    for f in scan_library(library):
+        try:
+            seen.add(audio_fingerprint(load_audio(library / f.relpath)[0]))
+        except QviError:
+            continue
+    keep, dropped = [], []
+    for r in refs:
+        try:
+            dup = audio_fingerprint(load_audio(r.path)[0]) in seen
+        except QviError:
+            dup = False
+        (dropped if dup else keep).append(r if not dup else r.id)
+    return keep, dropped
+
+
+def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> TrainResult:
+    from qvi_app.paths import ZERO_SHOT_CNN
+
+    t_start = time.perf_counter()
+    out = Path(cfg.out)
+    device = pick_device(cfg.device)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    state = None
+    if resume:
+        if not state_path(out).is_file():
+            raise TrainingError(f"nothing to resume: {state_path(out)} does not exist (start without --resume)")
+        state = torch.load(state_path(out), map_location="cpu", weights_only=False)
+        if state["config"] != cfg.to_dict():
+            raise TrainingError(f"{state_path(out)} was written with other settings; resume with the same "
+                                "config, or start afresh without --resume")
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+
+    init = load_checkpoint(cfg.init or ZERO_SHOT_CNN, expect_encoder="cnn")
+    settings = LogMelSettings(**init["frontend"])
+    frontend = LogMelFrontEnd(settings).to(device)
+    dataset = open_dataset(cfg.data, cfg.dataset)
+    refs, dropped = dataset.references, []
+    if cfg.exclude_library:
+        refs, dropped = dedupe_against(refs, cfg.exclude_library, settings.sample_rate)
+    split = state["split"] if state else split_references(refs, cfg.seed, cfg.val_fraction, cfg.test_fraction)
+    by_id = {r.id: r for r in refs}
+    train_refs = [by_id[i] for i in split["train"]]
+    val_refs = [by_id[i] for i in split["val"]]
+    if len(train_refs) < 2 or not val_refs:
+        raise TrainingError(f"{cfg.data}: {len(train_refs)} training and {len(val_refs)} validation references; "
+                            "need at least 2 and 1 (add sounds or change the fractions)")
+
+    sr = settings.sample_rate
+    train_src = PairSource(train_refs, sr, n_simulated=cfg.simulated_per_reference, namespace="train",
+                           seed=cfg.seed, max_seconds=cfg.max_seconds, sim=cfg.simulator, progress=progress)
+    val_src = PairSource(val_refs, sr, n_simulated=cfg.val_imitations, namespace="val", seed=cfg.seed,
+                         max_seconds=cfg.max_seconds, sim=cfg.simulator, progress=progress)
+
+    model = build_model(cfg, init).to(device)
+    log_t = torch.nn.Parameter(torch.tensor(math.log(cfg.temperature), device=device),
+                               requires_grad=cfg.learn_temperature)
+    set_trainable(model, cfg.freeze_blocks)
+    head_params = [p for n, p in model.named_parameters() if "head" in n]
+    body_params = [p for n, p in model.named_parameters() if "head" not in n and p.requires_grad]
+    groups = [{"params": head_params, "lr": cfg.lr_head}, {"params": body_params, "lr": cfg.lr_backbone}]
+    if cfg.learn_temperature:
+        groups.append({"params": [log_t], "lr": cfg.lr_head, "weight_decay": 0.0})
+    optimizer = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
+
+    log_csv = out.with_suffix(".log.csv")
+    rows, start_epoch, best, bad_epochs = [], 1, None, 0
+    if state:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        log_t.data.fill_(state["log_t"])
+        rows, start_epoch, best, bad_epochs = state["rows"], state["epoch"] + 1, state["best"], state["bad_epochs"]
+        rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])
+    else:
+        v = validate(model, frontend, val_src, float(log_t.detach().exp()), device)
+        rows.append(_row(0, float("nan"), v, float(log_t.detach().exp()), 0.0))
+        best = {"epoch": 0, "val_mrr": v["item"]["mrr"]}
+        _save(out, model, cfg, settings, init, split, dropped, best, rows, train_src, val_src)
+    _write_log(log_csv, rows)
+
+    meta = {"train_pairs": len(train_src), "val_pairs": len(val_src)}
+    epoch = start_epoch - 1
+    for epoch in range(start_epoch, cfg.epochs + 1):
+        if bad_epochs >= cfg.patience:
+            break
+        t0 = time.perf_counter()
+        order = rng.permutation(len(train_src))
+        n_batches = max(1, len(order) // cfg.batch_size)
+        losses = []
+        bar = tqdm(range(n_batches), desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", disable=not progress,
+                   leave=False)
+        for b in bar:
+            idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+            imi, ref = make_batch(train_src, idx, frontend, rng, cfg.augment, cfg.clip_seconds)
+            q = model(imi.to(device), "query")
+            r = model(ref.to(device), "reference")
+            loss = nt_xent(q, r, log_t.exp())
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            with torch.no_grad():
+                log_t.clamp_(math.log(0.01), math.log(1.0))
+            losses.append(float(loss.detach()))
+            bar.set_postfix(loss=f"{np.mean(losses):.3f}")
+        bar.close()
+        v = validate(model, frontend, val_src, float(log_t.detach().exp()), device)
+        rows.append(_row(epoch, float(np.mean(losses)), v, float(log_t.detach().exp()), time.perf_counter() - t0))
+        if v["item"]["mrr"] > best["val_mrr"]:
+            best, bad_epochs = {"epoch": epoch, "val_mrr": v["item"]["mrr"]}, 0
+            _save(out, model, cfg, settings, init, split, dropped, best, rows, train_src, val_src)
+        else:
+            bad_epochs += 1
+        _write_log(log_csv, rows)
+        if progress:
+            tqdm.write(f"epoch {epoch}: loss {rows[-1]['train_loss']:.3f}  val MRR {v['item']['mrr']:.3f} "
+                       f"(best {best['val_mrr']:.3f} @ {best['epoch']})  τ {float(log_t.detach().exp()):.3f}  "
+                       f"{rows[-1]['seconds']:.0f} s")
+        torch.save({"config": cfg.to_dict(), "split": split, "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(), "log_t": float(log_t.detach()), "rows": rows, "epoch": epoch,
+                    "best": best, "bad_epochs": bad_epochs, "rng": rng.bit_generator.state,
+                    "torch_rng": torch.get_rng_state(), **meta}, state_path(out))
+    plot = plot_log(rows, out.with_suffix(".log.png"))
+    return TrainResult(out, best["epoch"], best["val_mrr"], rows[0]["val_mrr"], epoch,
+                       time.perf_counter() - t_start, log_csv, plot)
+
+
+def _row(epoch, train_loss, v, temperature, seconds) -> dict:
+    return {"epoch": epoch, "train_loss": train_loss, "val_loss": v["loss"], "val_mrr": v["item"]["mrr"],
+            "val_top1": v["item"]["top1"], "val_class_mrr": v["class"]["mrr"], "temperature": temperature,
+            "seconds": seconds}
+
+
+def _write_log(path: Path, rows: list[dict]) -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, LOG_FIELDS)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: (f"{r[k]:.5f}" if isinstance(r[k], float) else r[k]) for k in LOG_FIELDS})
+
+
+def _save(out, model, cfg, settings, init, split, dropped, best, rows, train_src, val_src) -> None:
+    provenance = dict(init.get("provenance", {}))
+    provenance["fine_tuned"] = (f"NT-Xent on {len(train_src)} references of {cfg.data} "
+                                f"({'recorded' if any(p.ref.imitations for p in train_src.pairs) else 'simulated'} "
+                                f"imitations), qvi {cfg.version}")
+    save_checkpoint(out, encoder="cnn", version=cfg.version, arch=model.arch(), frontend=settings.to_dict(),
+                    state_dict=model.state_dict(), provenance=provenance, split=split,
+                    training={"config": cfg.to_dict(), "best": best, "log": rows, "excluded_duplicates": dropped,
+                              "skipped": train_src.skipped + val_src.skipped,
+                              "init": {"version": init["version"], "digest": init["digest"]}})
+
+
+def plot_log(rows: list[dict], path: Path) -> Path | None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ep = [r["epoch"] for r in rows]
+    fig, ax1 = plt.subplots(figsize=(7, 4))
+    ax1.plot(ep, [r["train_loss"] for r in rows], "o-", label="train loss (NT-Xent)")
+    ax1.plot(ep, [r["val_loss"] for r in rows], "s--", label="validation loss")
+    ax1.set_xlabel("epoch")
+    ax1.set_ylabel("loss")
+    ax2 = ax1.twinx()
+    ax2.plot(ep, [r["val_mrr"] for r in rows], "^-", color="tab:green", label="validation MRR")
+    ax2.set_ylabel("MRR")
+    ax2.set_ylim(0, 1)
+    lines = ax1.get_lines() + ax2.get_lines()
+    ax1.legend(lines, [ln.get_label() for ln in lines], loc="center right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path

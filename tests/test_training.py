@@ -1,0 +1,390 @@
+"""Training and evaluation: loss, metrics, simulator, dataset readers, split, checkpoint, tiny runs."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from conftest import SR, tone, write
+from qvi_app.cli import main as qvi
+from qvi_app.data import open_dataset, split_references
+from qvi_app.data.datasets import DatasetError
+from qvi_app.data.simulate import SimulatorSettings, analyse, simulate_imitation
+from qvi_app.encoders import load_encoder
+from qvi_app.encoders.checkpoint import load_checkpoint, save_checkpoint
+from qvi_app.encoders.dual_model import DualEncoder
+from qvi_app.evaluation.metrics import class_ranks, ndcg, random_mrr, retrieval_report, summarise, target_ranks
+from qvi_app.features.invert import logmel_to_wave
+from qvi_app.features.logmel import LogMelFrontEnd, LogMelSettings
+from qvi_app.paths import DEMO_LIBRARY, ZERO_SHOT_CNN
+from qvi_app.training.augment import AugmentSettings, augment_logmel, stretch_frames
+from qvi_app.training.config import TrainConfig
+from qvi_app.training.loss import nt_xent
+from qvi_app.training.loop import TrainingError, state_path, train
+
+
+# --- NT-Xent ---------------------------------------------------------------------------------
+
+def _nt_xent_by_hand(q, r, tau):
+    q = [v / np.linalg.norm(v) for v in q]
+    r = [v / np.linalg.norm(v) for v in r]
+    n = len(q)
+    total = 0.0
+    for i in range(n):
+        row = [math.exp(float(np.dot(q[i], r[j])) / tau) for j in range(n)]
+        col = [math.exp(float(np.dot(q[j], r[i])) / tau) for j in range(n)]
+        total += -math.log(row[i] / sum(row)) - math.log(col[i] / sum(col))
+    return total / (2 * n)
+
+
+@pytest.mark.parametrize("tau", [0.07, 0.5])
+def test_nt_xent_matches_a_direct_computation(tau):
+    g = torch.Generator().manual_seed(1)
+    q, r = torch.randn(6, 16, generator=g, dtype=torch.float64), torch.randn(6, 16, generator=g, dtype=torch.float64)
+    ours = float(nt_xent(q, r, tau))
+    assert ours == pytest.approx(_nt_xent_by_hand(q.numpy(), r.numpy(), tau), rel=1e-9)
+    # Perfectly matched, well-separated pairs give a loss near zero; swapping pairs makes it large.
+    eye = torch.eye(6, dtype=torch.float64)
+    assert float(nt_xent(eye, eye, 0.05)) < 1e-6
+    assert float(nt_xent(eye, eye.roll(1, 0), 0.05)) > 10
+
+
+# --- metrics ---------------------------------------------------------------------------------
+
+def test_metrics_on_hand_made_rankings():
+    # 3 queries, 4 candidates (categories a, a, b, b). Query 0's reference is candidate 0 (ranked 1st),
+    # query 1's is candidate 3 (ranked 3rd), query 2's is candidate 2 (ranked 4th).
+    scores = np.array([[0.9, 0.5, 0.1, 0.0],
+                       [0.8, 0.1, 0.9, 0.2],
+                       [0.7, 0.6, 0.1, 0.5]])
+    targets = np.array([0, 3, 2])
+    ranks = target_ranks(scores, targets)
+    assert ranks.tolist() == [1, 3, 4]
+    s = summarise(ranks)
+    assert s["mrr"] == pytest.approx((1 + 1 / 3 + 1 / 4) / 3)
+    assert (s["top1"], s["top5"]) == (pytest.approx(1 / 3), 1.0)
+    qc, cc = ["a", "b", "b"], ["a", "a", "b", "b"]
+    # Class-wise: query 1 (b) finds candidate 2 (b) at rank 1; query 2 (b) finds candidate 3 (b) at rank 3.
+    assert class_ranks(scores, qc, cc).tolist() == [1, 1, 3]
+    # NDCG of query 2: relevant at ranks 3 and 4 → (1/log2 4 + 1/log2 5) / (1 + 1/log2 3).
+    expect = (1 / math.log2(4) + 1 / math.log2(5)) / (1 + 1 / math.log2(3))
+    assert ndcg(scores, qc, cc)[2] == pytest.approx(expect)
+    assert ndcg(scores, qc, cc)[0] == pytest.approx(1.0)
+    rep = retrieval_report(scores, targets, qc, cc)
+    assert rep["categories"]["b"]["queries"] == 2
+    assert rep["categories"]["b"]["mrr"] == pytest.approx((1 / 3 + 1 / 4) / 2)
+    assert rep["macro_mrr"] == pytest.approx((1.0 + (1 / 3 + 1 / 4) / 2) / 2)
+
+
+def test_ties_count_against_the_target_and_random_mrr():
+    assert target_ranks(np.array([[0.5, 0.5, 0.5]]), np.array([1])).tolist() == [3]
+    assert random_mrr(4) == pytest.approx((1 + 1 / 2 + 1 / 3 + 1 / 4) / 4)
+
+
+# --- simulator -------------------------------------------------------------------------------
+
+def _glide(sr=SR, seconds=1.5, f0=2500.0, f1=4000.0):
+    t = np.arange(int(seconds * sr)) / sr
+    freq = f0 + (f1 - f0) * t / seconds
+    return (0.5 * np.sin(2 * np.pi * np.cumsum(freq) / sr) * np.minimum(1, 20 * t)).astype(np.float32)
+
+
+def test_simulator_is_deterministic_and_varies_with_the_seed():
+    ref = _glide()
+    a, b = simulate_imitation(ref, SR, seed=3), simulate_imitation(ref, SR, seed=3)
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, simulate_imitation(ref, SR, seed=4))
+    assert a.dtype == np.float32 and np.isfinite(a).all() and 0.2 < np.abs(a).max() <= 1.0
+
+
+def test_simulator_length_follows_the_reference_within_human_tempo():
+    s = SimulatorSettings()
+    for seconds in (0.5, 2.0, 4.0):
+        ref = _glide(seconds=seconds)
+        for seed in range(4):
+            n = len(simulate_imitation(ref, SR, seed)) / s.sample_rate
+            # tempo 0.8..1.2, plus a reaction delay, a tail, room decay and perhaps a breath (< 1.2 s)
+            assert seconds / 1.25 < n < seconds / 0.75 + 1.2, (seconds, seed, n)
+    long = np.tile(_glide(seconds=2.0), 5)                      # 10 s: only max_seconds are imitated
+    assert len(simulate_imitation(long, SR, 0)) / s.sample_rate < s.max_seconds / 0.75 + 1.2
+
+
+def test_simulator_folds_a_whistle_into_the_human_pitch_range():
+    ref = _glide(f0=2500, f1=4000)                              # far above any voice
+    for seed in range(5):
+        out = simulate_imitation(ref, SR, seed)
+        tr = analyse(out, 16000)
+        voiced = (tr.periodicity > 0.7) & (tr.level_db > -20)
+        assert voiced.mean() > 0.2, seed                        # a tonal sound is imitated with voice
+        f0 = np.median(tr.f0_hz[voiced])
+        assert 75 < f0 < 1050, (seed, f0)
+
+
+def test_simulator_imitates_noise_with_noise():
+    rng = np.random.default_rng(0)
+    ref = (0.3 * rng.standard_normal(int(1.5 * SR))).astype(np.float32)
+    tr = analyse(simulate_imitation(ref, SR, 1), 16000)
+    loud = tr.level_db > -20
+    assert np.mean(tr.periodicity[loud] > 0.7) < 0.3
+    assert np.mean(tr.flatness[loud]) > 0.05
+
+
+# --- dataset readers ---------------------------------------------------------------------------
+
+def _wav(path, freq=440.0, seconds=0.4):
+    return write(path, tone(freq, seconds, 16000), 16000)
+
+
+def test_vimsketch_reader(tmp_path):
+    root = tmp_path / "vimsketch"
+    for name in ("001Animal_Cat_Meow.wav", "002Vehicle_Car_Horn.wav"):
+        _wav(root / "references" / name)
+    for who in ("p1", "p2", "p3"):
+        _wav(root / "vocal_imitations" / f"{who}_001Animal_Cat_Meow.wav")
+    _wav(root / "vocal_imitations" / "p1_002Vehicle_Car_Horn.wav")
+    _wav(root / "vocal_imitations" / "p9_unknown_reference.wav")            # ignored: no such reference
+    (root / "reference_file_names.csv").write_text("001Animal_Cat_Meow.wav\n002Vehicle_Car_Horn.wav\n")
+    ds = open_dataset(root)
+    assert ds.kind == "vimsketch"
+    by_id = {r.id: r for r in ds.references}
+    cat = by_id["references/001Animal_Cat_Meow.wav"]
+    assert cat.category == "Animal" and len(cat.imitations) == 3
+    assert by_id["references/002Vehicle_Car_Horn.wav"].category == "Vehicle"
+    assert ds.has_recorded_imitations
+
+
+def test_vocalsketch_reader(tmp_path):
+    root = tmp_path / "vocalsketch"
+    _wav(root / "sound_recordings" / "bell.wav")
+    _wav(root / "sound_recordings" / "synth.wav")
+    (root / "sound_recordings.csv").write_text(
+        "id,sound_label,sound_label_id,filename,audio_concept_subset\n"
+        "1,bell,10,bell.wav,everyday\n2,pad,11,synth.wav,commercial_synths\n")
+    for name in ("i1.wav", "i2.wav", "i3.wav"):
+        _wav(root / "vocal_imitations" / "included" / name)
+    (root / "vocal_imitations.csv").write_text(
+        "id,filename,stimulus_type,included,sound_recording,sound_recording_id\n"
+        "1,i1.wav,sound recording,True,bell.wav,1\n2,i2.wav,sound recording,True,synth.wav,2\n"
+        "3,i3.wav,sound recording,False,synth.wav,2\n")
+    ds = open_dataset(root)
+    assert ds.kind == "vocalsketch"
+    by_id = {r.id: r for r in ds.references}
+    assert by_id["sound_recordings/bell.wav"].category == "everyday"
+    assert [p.name for p in by_id["sound_recordings/synth.wav"].imitations] == ["i2.wav"]  # i3 excluded
+
+
+def test_vocal_imitation_set_reader(tmp_path):
+    root = tmp_path / "vis"
+    _wav(root / "original_recordings" / "001Dog_bark.wav")
+    _wav(root / "original_recordings" / "002Siren.wav")
+    for name in ("001_a.wav", "001_b.wav", "002_a.wav"):
+        _wav(root / "vocal_imitations" / "included" / name)
+    (root / "vocal_imitations.txt").write_text(
+        "imitation_id\timitation_filename\tcategory_id\tcategory_d1\treference_filename\tincluded\n"
+        "1\t001_a.wav\t1\tAnimal\t001Dog_bark.wav\tTrue\n2\t001_b.wav\t1\tAnimal\t001Dog_bark.wav\tTrue\n"
+        "3\t002_a.wav\t2\tSounds of things\t002Siren.wav\tTrue\n")
+    ds = open_dataset(root)
+    assert ds.kind == "vis"
+    by_id = {r.id: r for r in ds.references}
+    assert len(by_id["original_recordings/001Dog_bark.wav"].imitations) == 2
+    assert by_id["original_recordings/002Siren.wav"].category == "Sounds of things"
+
+
+def test_library_reader_and_errors(tmp_path):
+    _wav(tmp_path / "lib" / "doors" / "a.wav")
+    _wav(tmp_path / "lib" / "birds" / "b.wav")
+    ds = open_dataset(tmp_path / "lib")
+    assert ds.kind == "library" and ds.categories() == {"birds": 1, "doors": 1}
+    assert not ds.has_recorded_imitations
+    with pytest.raises(DatasetError, match="no such folder"):
+        open_dataset(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError, match="no reference sounds"):
+        open_dataset(tmp_path / "empty")
+
+
+def test_split_is_by_reference_seeded_and_stratified(demo_items):
+    ds = open_dataset(DEMO_LIBRARY)
+    a = split_references(ds.references, seed=7)
+    assert a == split_references(ds.references, seed=7)
+    assert a != split_references(ds.references, seed=8)
+    sets = [set(v) for v in a.values()]
+    assert not (sets[0] & sets[1] or sets[0] & sets[2] or sets[1] & sets[2])
+    assert sum(map(len, sets)) == len(ds.references)
+    cats = {r.id: r.category for r in ds.references}
+    assert {cats[i] for i in a["test"]} == set(cats.values())      # every category has a test reference
+
+
+# --- augmentation, inversion -----------------------------------------------------------------
+
+def test_augmentations_change_the_input_and_off_is_identity():
+    fe = LogMelFrontEnd()
+    m = fe(torch.from_numpy(tone(880, 2.0, 44100)))[0]
+    rng = np.random.default_rng(0)
+    assert torch.equal(augment_logmel(m, rng, AugmentSettings.off()), m)
+    assert stretch_frames(m, 1.25).shape[1] == round(m.shape[1] / 1.25)
+    masked = augment_logmel(m, rng, AugmentSettings(stretch_prob=0, time_masks=2, freq_masks=2,
+                                                    time_mask_frames=10, freq_mask_bands=10))
+    assert masked.shape == m.shape and (masked == 0).sum() > (m == 0).sum()
+
+
+def test_griffin_lim_brings_back_a_tone():
+    s = LogMelSettings()
+    m = LogMelFrontEnd(s)(torch.from_numpy(tone(1000, 1.0, s.sample_rate)))[0, 0]
+    wave = logmel_to_wave(m, s, n_iter=16)
+    spec = np.abs(np.fft.rfft(wave))
+    peak = np.fft.rfftfreq(len(wave), 1 / s.sample_rate)[spec.argmax()]
+    assert abs(peak - 1000) < 120          # mel bands near 1 kHz are about 100 Hz wide
+
+
+# --- model, checkpoint, tiny runs --------------------------------------------------------------
+
+def test_dual_encoder_starts_as_the_backbone_and_two_towers_differ():
+    ck = load_checkpoint(ZERO_SHOT_CNN)
+    x = torch.rand(2, 1, 100, 96)
+    plain = load_encoder("cnn", ZERO_SHOT_CNN).model
+    dual = DualEncoder(head_hidden=64, towers=2).eval()
+    dual.load_backbone(ck["state_dict"])
+    with torch.no_grad():
+        expect = torch.nn.functional.normalize(plain(x), dim=-1)
+        assert torch.allclose(dual(x, "reference"), expect, atol=1e-5)
+        assert torch.allclose(dual(x, "query"), expect, atol=1e-5)
+        dual.query_head.fc2.bias.add_(0.1)
+        assert not torch.allclose(dual(x, "query"), dual(x, "reference"), atol=1e-3)
+    with pytest.raises(ValueError, match="role"):
+        dual(x, "imitation")
+
+
+@pytest.fixture(scope="module")
+def tiny_library(tmp_path_factory):
+    """24 real demo sounds in 4 categories."""
+    root = tmp_path_factory.mktemp("tiny") / "lib"
+    for cat in ("birds", "doors_gates", "vehicles", "weapons"):
+        for f in sorted((DEMO_LIBRARY / cat).iterdir())[:6]:
+            (root / cat).mkdir(parents=True, exist_ok=True)
+            shutil.copy(f, root / cat / f.name)
+    return root
+
+
+TINY = ["--set", "clip_seconds=1.5", "--set", "max_seconds=2.5", "--set", "simulated_per_reference=3",
+        "--set", "val_fraction=0.34", "--set", "test_fraction=0.0", "--set", "freeze_blocks=3",
+        "--set", "lr_head=3e-3", "--set", "lr_backbone=3e-4", "--set", "head_hidden=256",
+        "--batch-size", "8", "--seed", "1", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_library, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "tiny.pt"
+    assert qvi(["train", str(tiny_library), "--out", str(out), "--epochs", "4", *TINY]) == 0
+    return out
+
+
+@pytest.mark.slow
+def test_tiny_train_improves_and_writes_log_plot_and_state(tiny_run):
+    ck = load_checkpoint(tiny_run)
+    log = ck["training"]["log"]
+    assert log[0]["epoch"] == 0 and len(log) >= 3
+    assert ck["training"]["best"]["val_mrr"] > log[0]["val_mrr"]            # better than where it started
+    assert all(np.isfinite(r["train_loss"]) for r in log[1:])
+    csv_lines = tiny_run.with_suffix(".log.csv").read_text().splitlines()
+    assert csv_lines[0].startswith("epoch,train_loss,val_loss,val_mrr") and len(csv_lines) == 1 + 1 + 4  # header, epoch 0, 4 epochs
+    png = tiny_run.with_suffix(".log.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert state_path(tiny_run).is_file()
+
+
+@pytest.mark.slow
+def test_checkpoint_round_trip_restores_preprocessing_and_split(tiny_run, tiny_library):
+    ck = load_checkpoint(tiny_run)
+    init = load_checkpoint(ZERO_SHOT_CNN)
+    assert ck["frontend"] == init["frontend"]
+    assert ck["arch"] == {"base_channels": 64, "pooling": "max+mean", "head_hidden": 256, "towers": 1}
+    assert set(ck["split"]) == {"train", "val", "test"} and ck["split"]["val"]
+    assert not set(ck["split"]["train"]) & set(ck["split"]["val"])
+    assert ck["training"]["config"]["seed"] == 1
+    enc = load_encoder("cnn", tiny_run)
+    assert enc.settings == LogMelSettings(**init["frontend"])
+    wave, sr = sf.read(next(tiny_library.rglob("*.ogg")), dtype="float32")
+    v = enc.embed(wave if wave.ndim == 1 else wave.mean(1), sr)
+    assert v.shape == (1024,) and abs(np.linalg.norm(v) - 1) < 1e-5
+
+
+def test_front_end_settings_travel_with_the_weights(tmp_path, tiny_library):
+    """A starting model with other preprocessing yields a trained model with that preprocessing."""
+    init = load_checkpoint(ZERO_SHOT_CNN)
+    custom = {**init["frontend"], "floor_db": -30.0}
+    path = save_checkpoint(tmp_path / "init.pt", encoder="cnn", version=init["version"], arch=init["arch"],
+                           frontend=custom, state_dict=init["state_dict"])
+    out = tmp_path / "t.pt"
+    assert qvi(["train", str(tiny_library), "--out", str(out), "--epochs", "1", "--set", f"init={path}",
+                *TINY]) == 0
+    assert load_encoder("cnn", out).settings.floor_db == -30.0
+
+
+@pytest.mark.slow
+def test_tiny_evaluate_reports_the_model_and_baselines(tiny_run, tiny_library, tmp_path, capsys):
+    prefix = tmp_path / "eval"
+    assert qvi(["evaluate", str(tiny_library), "--checkpoint", str(tiny_run), "--split", "val",
+                "--imitations", "2", "--out", str(prefix), "--quiet"]) == 0
+    rep = json.loads(prefix.with_suffix(".json").read_text())
+    assert rep["split"] == "val" and rep["query_source"] == "simulated"
+    assert rep["references"] == len(load_checkpoint(tiny_run)["split"]["val"])
+    assert set(rep["systems"]) == {f"model {tiny_run}", "zero-shot aisfx cnn", "CQT + 2DFT", "random"}
+    for r in rep["systems"].values():
+        assert 0 < r["item"]["mrr"] <= 1 and r["class"]["mrr"] >= r["item"]["mrr"] - 1e-9
+    md = prefix.with_suffix(".md").read_text()
+    assert "| system | item MRR" in md and "zero-shot aisfx cnn" in md
+    assert "item MRR" in capsys.readouterr().out
+
+
+def test_evaluate_needs_a_saved_split(tiny_library, capsys):
+    assert qvi(["evaluate", str(tiny_library), "--checkpoint", str(ZERO_SHOT_CNN), "--split", "test",
+                "--quiet"]) == 2
+    assert "no saved split" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_resume_continues_to_the_same_model(tiny_library, tmp_path):
+    straight, resumed = tmp_path / "a.pt", tmp_path / "b.pt"
+    assert qvi(["train", str(tiny_library), "--out", str(straight), "--epochs", "2", *TINY]) == 0
+    assert qvi(["train", str(tiny_library), "--out", str(resumed), "--epochs", "1", *TINY]) == 0
+    # Same settings apart from the epoch count are refused; the same settings continue.
+    assert qvi(["train", str(tiny_library), "--out", str(resumed), "--epochs", "2", "--resume", *TINY]) == 2
+    state = torch.load(state_path(resumed), weights_only=False)
+    state["config"]["epochs"] = 2
+    torch.save(state, state_path(resumed))
+    assert qvi(["train", str(tiny_library), "--out", str(resumed), "--epochs", "2", "--resume", *TINY]) == 0
+    a, b = load_checkpoint(straight), load_checkpoint(resumed)
+    assert a["training"]["log"][-1]["val_mrr"] == pytest.approx(b["training"]["log"][-1]["val_mrr"])
+    sa, sb = torch.load(state_path(straight), weights_only=False), torch.load(state_path(resumed), weights_only=False)
+    for k, v in sa["model"].items():
+        assert torch.allclose(v, sb["model"][k], atol=1e-6), k
+
+
+def test_inspect_writes_stats_grid_and_audio(tiny_library, tmp_path, capsys):
+    out = tmp_path / "insp"
+    assert qvi(["inspect", str(tiny_library), "--out", str(out), "--pairs", "2", "--set", "clip_seconds=1.5"]) == 0
+    stats = json.loads((out / "stats.json").read_text())
+    for side in stats["batch"].values():
+        assert side["nan"] == 0 and side["silent_items"] == 0 and side["shape"][0] == 2
+    assert sum(stats["category_balance"]["train"].values()) == stats["split_sizes"]["train"]
+    assert (out / "pairs.png").read_bytes()[:4] == b"\x89PNG"
+    for name in ("pair0_imitation.wav", "pair1_reference_griffinlim.wav", "pair1_imitation_griffinlim.wav"):
+        wave, sr = sf.read(out / name)
+        assert sr > 0 and len(wave) > sr // 2 and np.abs(wave).max() > 0.1
+    assert "reference_augmented" in capsys.readouterr().out
+
+
+def test_train_refuses_bad_settings_and_missing_resume(tiny_library, tmp_path, capsys):
+    assert qvi(["train", str(tiny_library), "--set", "no_such_thing=1", "--quiet"]) == 2
+    assert "unknown training setting" in capsys.readouterr().err
+    assert qvi(["train", str(tiny_library), "--out", str(tmp_path / "x.pt"), "--resume", "--quiet"]) == 2
+    assert "nothing to resume" in capsys.readouterr().err
+    with pytest.raises(TrainingError, match="training and"):
+        train(TrainConfig(data=str(tiny_library), out=str(tmp_path / "y.pt"), val_fraction=0.0), progress=False)
