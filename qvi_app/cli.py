@@ -28,6 +28,8 @@ def _parser() -> argparse.ArgumentParser:
     ix.add_argument("--encoder", choices=ENCODER_NAMES, default="cnn")
     ix.add_argument("--checkpoint", type=Path, help="cnn model file (default: the bundled model)")
     ix.add_argument("--categories", type=Path, metavar="CSV", help="CSV with columns path,category")
+    ix.add_argument("--workers", type=_positive_int, metavar="N",
+                    help="processes embedding files (default: one per core for 200+ new files, else 1)")
     ix.add_argument("--quiet", action="store_true", help="no progress bar")
 
     se = sub.add_parser("search", help="rank the library by similarity to an audio file")
@@ -122,7 +124,8 @@ def _positive_int(text: str) -> int:
 def _cmd_index(a) -> int:
     from qvi_app.app import build_index
 
-    report = build_index(a.library, a.index, a.encoder, a.checkpoint, a.categories, show_progress=not a.quiet)
+    report = build_index(a.library, a.index, a.encoder, a.checkpoint, a.categories, show_progress=not a.quiet,
+                         workers=a.workers)
     print(report.summary())
     return 0
 

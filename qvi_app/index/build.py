@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -11,12 +12,13 @@ from typing import Callable
 import numpy as np
 from tqdm import tqdm
 
-from qvi_app.audio import load_audio
 from qvi_app.encoders import Encoder
-from qvi_app.errors import AudioError, QviError, StaleIndexError
+from qvi_app.errors import QviError, StaleIndexError
 from qvi_app.index.scan import scan_library
 from qvi_app.index.ann import AnnSettings
+from qvi_app.index.progress_store import ProgressStore
 from qvi_app.index.store import IndexItem, ReferenceIndex, SkippedFile, current_generation, write_index
+from qvi_app.index.workers import default_workers, embed_files
 
 ProgressFn = Callable[[int, int, str], None]
 
@@ -32,12 +34,15 @@ class BuildReport:
     embedded: int = 0
     reused: int = 0
     removed: int = 0
+    resumed: int = 0              # embedded by an earlier, interrupted run
     rebuilt_reason: str | None = None
     skipped: list[SkippedFile] = field(default_factory=list)
 
     def summary(self) -> str:
         lines = [f"indexed {self.total} sounds into {self.index_dir} "
-                 f"({self.embedded} embedded, {self.reused} unchanged, {self.removed} removed, "
+                 f"({self.embedded} embedded, {self.reused} unchanged, "
+                 + (f"{self.resumed} from an interrupted run, " if self.resumed else "")
+                 + f"{self.removed} removed, "
                  f"{len(self.skipped)} skipped)"]
         if self.rebuilt_reason:
             lines.insert(0, f"rebuilding from scratch: {self.rebuilt_reason}")
@@ -67,12 +72,14 @@ def _previous(index_dir: Path, encoder: Encoder, report: BuildReport) -> Referen
 
 def update_index(library, index_dir, encoder: Encoder, *, categories_csv=None, show_progress: bool = True,
                  on_progress: ProgressFn | None = None, cancel: threading.Event | None = None,
-                 ann: AnnSettings = AnnSettings()) -> BuildReport:
+                 ann: AnnSettings = AnnSettings(), workers: int | None = None) -> BuildReport:
     """Bring ``index_dir`` up to date with ``library``; returns what was done.
 
     Files whose path, size and mtime are unchanged (or whose content hash matches an indexed
     file) keep their embedding; bad files are recorded with their reason and not retried
-    until they change. ``cancel`` aborts without touching the live index.
+    until they change. New files are embedded by ``workers`` processes (default: one per core
+    for 200+ files) and recorded as they finish, so a run that is interrupted or cancelled
+    resumes where it stopped. ``cancel`` aborts without touching the live index.
     """
     library, index_dir = Path(library), Path(index_dir)
     report = BuildReport(index_dir)
@@ -81,55 +88,95 @@ def update_index(library, index_dir, encoder: Encoder, *, categories_csv=None, s
     by_path = {it.path: (row, it) for row, it in enumerate(old.items)} if old else {}
     by_hash = {it.content_hash: row for row, it in enumerate(old.items)} if old else {}
     old_skips = {s.path: s for s in old.skipped} if old else {}
+    partial = ProgressStore(index_dir, encoder.id, encoder.dim)
 
-    items: list[IndexItem] = []
-    vectors: list[np.ndarray] = []
-    bar = tqdm(files, desc="indexing", unit="file", disable=not show_progress, leave=False)
-    for n, f in enumerate(bar):
-        if cancel is not None and cancel.is_set():
-            raise IndexingCancelled("indexing cancelled; the previous index is unchanged")
-        if on_progress:
-            on_progress(n, len(files), f.relpath)
+    # Each file ends as (IndexItem, vector) or a SkippedFile; decide what is already known.
+    slots: list = [None] * len(files)
+    todo: list[int] = []
+    for i, f in enumerate(files):
         prev = by_path.get(f.relpath)
         if prev and prev[1].size == f.size and prev[1].mtime == f.mtime:
             row, it = prev
-            items.append(IndexItem(f.relpath, f.category, it.duration, it.sample_rate, f.size, f.mtime, it.content_hash))
-            vectors.append(old.embeddings[row])
+            slots[i] = (IndexItem(f.relpath, f.category, it.duration, it.sample_rate, f.size, f.mtime,
+                                  it.content_hash), old.embeddings[row])
             report.reused += 1
             continue
         skip = old_skips.get(f.relpath)
         if skip and skip.size == f.size and skip.mtime == f.mtime:
-            report.skipped.append(skip)
+            slots[i] = skip
             continue
-        path = library / f.relpath
-        try:
-            digest = file_sha256(path)
-            if digest in by_hash:
-                it = old.items[by_hash[digest]]
-                items.append(IndexItem(f.relpath, f.category, it.duration, it.sample_rate, f.size, f.mtime, digest))
-                vectors.append(old.embeddings[by_hash[digest]])
-                report.reused += 1
+        done = partial.lookup(f.relpath, f.size, f.mtime)
+        if done:
+            digest, duration, sr, vec, reason = done
+            slots[i] = (SkippedFile(f.relpath, f.size, f.mtime, reason) if vec is None else
+                        (IndexItem(f.relpath, f.category, duration, sr, f.size, f.mtime, digest), vec))
+            report.resumed += 1
+            continue
+        todo.append(i)
+
+    n_workers = workers if workers is not None else default_workers(len(todo))
+    bar = tqdm(total=len(files), initial=len(files) - len(todo), desc="indexing", unit="file",
+               disable=not show_progress, leave=False)
+    queued: deque = deque()          # (slot, file, digest) of each path handed to the encoder, in order
+    n_done = len(files) - len(todo)
+
+    def to_embed():
+        nonlocal n_done
+        for i in todo:
+            if cancel is not None and cancel.is_set():
+                return
+            f = files[i]
+            try:
+                digest = file_sha256(library / f.relpath)
+            except OSError as exc:
+                slots[i] = SkippedFile(f.relpath, f.size, f.mtime, f"cannot read ({exc.strerror or exc})")
+                n_done += 1
                 continue
-            wave, sr = load_audio(path)
-            vectors.append(encoder.embed(wave, sr))
-        except AudioError as exc:
-            report.skipped.append(SkippedFile(f.relpath, f.size, f.mtime, exc.reason))
-            continue
-        except OSError as exc:
-            report.skipped.append(SkippedFile(f.relpath, f.size, f.mtime, f"cannot read ({exc.strerror or exc})"))
-            continue
-        except (ValueError, RuntimeError) as exc:
-            report.skipped.append(SkippedFile(f.relpath, f.size, f.mtime, f"cannot embed ({exc})"))
-            continue
-        items.append(IndexItem(f.relpath, f.category, len(wave) / sr, sr, f.size, f.mtime, digest))
-        report.embedded += 1
-    bar.close()
+            if digest in by_hash:                       # moved or copied: same bytes, same embedding
+                it = old.items[by_hash[digest]]
+                slots[i] = (IndexItem(f.relpath, f.category, it.duration, it.sample_rate, f.size, f.mtime, digest),
+                            old.embeddings[by_hash[digest]])
+                report.reused += 1
+                n_done += 1
+                continue
+            queued.append((i, f, digest))
+            yield library / f.relpath
+
+    try:
+        for result in embed_files(encoder, to_embed(), n_workers):
+            i, f, digest = queued.popleft()
+            if result[0] == "ok":
+                _, vec, duration, sr = result
+                slots[i] = (IndexItem(f.relpath, f.category, duration, sr, f.size, f.mtime, digest), vec)
+                partial.add(f.relpath, f.size, f.mtime, digest, duration, sr, vec)
+                report.embedded += 1
+            else:
+                slots[i] = SkippedFile(f.relpath, f.size, f.mtime, result[1])
+                partial.add(f.relpath, f.size, f.mtime, digest, reason=result[1])
+            n_done += 1
+            bar.n = n_done
+            bar.refresh()
+            if on_progress:
+                on_progress(n_done, len(files), f.relpath)
+            if cancel is not None and cancel.is_set():
+                break
+    finally:
+        bar.close()
+        partial.close()
+    if cancel is not None and cancel.is_set():
+        raise IndexingCancelled("indexing cancelled; the previous index is unchanged "
+                                "(files embedded so far are kept for the next run)")
     if on_progress:
         on_progress(len(files), len(files), "")
+
+    items = [s[0] for s in slots if isinstance(s, tuple)]
+    vectors = [s[1] for s in slots if isinstance(s, tuple)]
+    report.skipped = [s for s in slots if isinstance(s, SkippedFile)]
     if old:
         report.removed = len(set(by_path) - {it.path for it in items})
     report.total = len(items)
-    emb = np.stack(vectors) if vectors else np.zeros((0, encoder.dim), np.float32)
+    emb = np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, encoder.dim), np.float32)
     write_index(index_dir, encoder=encoder.describe(), library_root=library, items=items,
                 embeddings=emb, skipped=report.skipped, ann=ann)
+    ProgressStore(index_dir, encoder.id, encoder.dim).discard()
     return report

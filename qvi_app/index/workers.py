@@ -1,0 +1,78 @@
+"""Embedding files in parallel worker processes (one encoder each, one torch thread each).
+
+Results come back in submission order, with a bounded number in flight, so the caller can
+record each as it arrives and stop early (cancel) without waiting for the whole library.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from qvi_app.errors import AudioError
+
+#: Below this many files to embed, starting processes costs more than it saves.
+PARALLEL_MIN_FILES = 200
+
+_encoder = None
+
+
+def default_workers(n_files: int) -> int:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return 1 if n_files < PARALLEL_MIN_FILES else max(1, min(cores, 8))
+
+
+def embed_file(encoder, path: Path):
+    """('ok', vector, duration, sample_rate) or ('skip', reason)."""
+    from qvi_app.audio import load_audio
+
+    try:
+        wave, sr = load_audio(path)
+        return "ok", encoder.embed(wave, sr), len(wave) / sr, sr
+    except AudioError as exc:
+        return "skip", exc.reason
+    except OSError as exc:
+        return "skip", f"cannot read ({exc.strerror or exc})"
+    except (ValueError, RuntimeError) as exc:
+        return "skip", f"cannot embed ({exc})"
+
+
+def _init(name: str, checkpoint) -> None:
+    import torch
+
+    from qvi_app.encoders import load_encoder
+
+    global _encoder
+    torch.set_num_threads(1)
+    _encoder = load_encoder(name, checkpoint)
+
+
+def _work(path: str):
+    return embed_file(_encoder, Path(path))
+
+
+def embed_files(encoder, paths: Iterable[Path], workers: int) -> Iterator[tuple]:
+    """Yield :func:`embed_file` results for ``paths`` in order, using ``workers`` processes."""
+    if workers <= 1:
+        for p in paths:
+            yield embed_file(encoder, p)
+        return
+    ctx = mp.get_context("spawn")            # fork after torch has started threads can deadlock
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init,
+                             initargs=(encoder.name, getattr(encoder, "checkpoint_path", None))) as pool:
+        pending: deque = deque()
+        it = iter(paths)
+        try:
+            for p in it:
+                pending.append(pool.submit(_work, str(p)))
+                if len(pending) >= 4 * workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for f in pending:
+                f.cancel()
