@@ -26,7 +26,8 @@ def _parser() -> argparse.ArgumentParser:
                     help="where to keep the index (default: the user's data directory; "
                          "the bundled index for the demo library)")
     ix.add_argument("--encoder", choices=ENCODER_NAMES, default="cnn")
-    ix.add_argument("--checkpoint", type=Path, help="cnn model file (default: the bundled model)")
+    ix.add_argument("--checkpoint", "--weights", type=Path, dest="checkpoint",
+                    help="cnn model file (default: the bundled model) or PaSST weights for --encoder passt")
     ix.add_argument("--categories", type=Path, metavar="CSV", help="CSV with columns path,category")
     ix.add_argument("--workers", type=_positive_int, metavar="N",
                     help="processes embedding files (default: one per core for 200+ new files, else 1)")
@@ -111,7 +112,8 @@ def _train_config(a):
 
 def _index_args(p):
     p.add_argument("--index", type=Path, metavar="INDEX_DIR", help="index folder (default: the bundled demo index)")
-    p.add_argument("--checkpoint", type=Path, help="cnn model file (default: the bundled model)")
+    p.add_argument("--checkpoint", "--weights", type=Path, dest="checkpoint",
+                   help="cnn model file (default: the bundled model), or PaSST weights for a passt index")
 
 
 def _positive_int(text: str) -> int:

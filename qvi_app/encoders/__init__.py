@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from qvi_app.encoders.base import Encoder
 
-ENCODER_NAMES = ("cnn", "2dft")
+ENCODER_NAMES = ("cnn", "2dft", "passt")
 
 
 def load_encoder(name: str = "cnn", checkpoint=None) -> Encoder:
-    """Build the named encoder; ``cnn`` reads ``checkpoint`` (default: the bundled model)."""
+    """Build the named encoder; ``cnn`` reads ``checkpoint`` (default: the bundled model),
+    ``passt`` reads its weights from ``checkpoint`` (default: torch's hub cache, else download)."""
     from qvi_app.encoders.runtime import tune_allocator
 
     tune_allocator()
@@ -23,6 +24,10 @@ def load_encoder(name: str = "cnn", checkpoint=None) -> Encoder:
         if checkpoint is not None:
             raise ValueError("the 2dft encoder has no weights; drop --checkpoint")
         return TwoDFTEncoder()
+    if name == "passt":
+        from qvi_app.encoders.passt import PasstEncoder
+
+        return PasstEncoder(checkpoint)
     raise ValueError(f"unknown encoder {name!r}; choose one of {', '.join(ENCODER_NAMES)}")
 
 
