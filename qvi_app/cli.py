@@ -61,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--seed", type=int)
     tr.add_argument("--device", choices=("auto", "cpu", "cuda"))
     tr.add_argument("--towers", type=int, choices=(1, 2), help="1: shared weights (Siamese), 2: separate towers")
+    tr.add_argument("--backbone", choices=("cnn", "passt"), help="cnn (default) or passt (fine-tune on a GPU)")
     tr.add_argument("--exclude-library", metavar="DIR", help="drop training sounds whose audio is also in DIR")
     tr.add_argument("--resume", action="store_true", help="continue an interrupted run with the same settings")
     tr.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -102,7 +103,7 @@ def _train_config(a):
     try:
         cfg = TrainConfig.from_file(a.config) if a.config else TrainConfig()
         flags = {"data": str(a.data)}
-        for name in ("out", "epochs", "batch_size", "seed", "device", "towers", "exclude_library"):
+        for name in ("out", "epochs", "batch_size", "seed", "device", "towers", "backbone", "exclude_library"):
             if getattr(a, name, None) is not None:
                 flags[name] = getattr(a, name)
         return TrainConfig.from_dict({**cfg.to_dict(), **flags}).with_overrides(a.set)

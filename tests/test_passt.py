@@ -66,3 +66,30 @@ def test_weights_file_round_trip(random_passt, tmp_path):
     w = tone(660, 1.0, 32000)
     np.testing.assert_allclose(enc.embed(w, 32000), random_passt.embed(w, 32000), atol=1e-5)
     assert enc.id.startswith("passt/") and enc.digest != "random"
+
+
+@pytest.mark.slow
+def test_train_with_a_passt_backbone_smoke(tmp_path):
+    """A CPU smoke run of `qvi train --backbone passt` (random PaSST weights: no download)."""
+    import shutil
+
+    from qvi_app.encoders.checkpoint import load_checkpoint
+    from qvi_app.paths import DEMO_LIBRARY
+
+    lib = tmp_path / "lib"
+    for cat in ("birds", "weapons"):
+        (lib / cat).mkdir(parents=True)
+        for f in sorted((DEMO_LIBRARY / cat).iterdir())[:3]:
+            shutil.copy(f, lib / cat / f.name)
+    out = tmp_path / "passt-ft.pt"
+    assert qvi(["train", str(lib), "--backbone", "passt", "--out", str(out), "--epochs", "1", "--batch-size", "4",
+                "--set", "init=random", "--set", "clip_seconds=1.0", "--set", "max_seconds=1.5",
+                "--set", "simulated_per_reference=1", "--set", "val_imitations=1", "--set", "val_fraction=0.34",
+                "--set", "test_fraction=0", "--set", "freeze_blocks=11", "--set", "head_hidden=64",
+                "--quiet"]) == 0
+    ck = load_checkpoint(out)
+    assert ck["encoder"] == "passt" and ck["arch"] == {"backbone": "passt", "head_hidden": 64, "towers": 1}
+    assert ck["frontend"]["sample_rate"] == 32000 and ck["split"]["val"]
+    enc = load_encoder("passt", out)
+    v = enc.embed(tone(440, 1.0, 32000), 32000, role="query")
+    assert v.shape == (768,) and abs(np.linalg.norm(v) - 1) < 1e-5

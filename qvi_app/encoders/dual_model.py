@@ -37,11 +37,19 @@ class DualEncoder(nn.Module):
     """Log-mel (B, 1, T, F) and a role ('reference' or 'query') → unit embeddings (B, dim)."""
 
     def __init__(self, base_channels: int = 64, pooling: str = "max+mean", head_hidden: int = 1024,
-                 towers: int = 1):
+                 towers: int = 1, backbone: str = "cnn"):
         super().__init__()
         if towers not in (1, 2):
             raise ValueError(f"towers must be 1 (shared weights) or 2, not {towers}")
-        self.backbone = SfxCNN(base_channels, pooling)
+        if backbone == "passt":
+            from qvi_app.encoders.passt import PasstBackbone
+
+            self.backbone = PasstBackbone()
+        elif backbone == "cnn":
+            self.backbone = SfxCNN(base_channels, pooling)
+        else:
+            raise ValueError(f"backbone must be 'cnn' or 'passt', not {backbone!r}")
+        self.backbone_name = backbone
         self.head = ProjectionHead(self.backbone.dim, head_hidden) if head_hidden else None
         self.towers = towers
         self.dim = self.backbone.dim
@@ -50,11 +58,13 @@ class DualEncoder(nn.Module):
             self.query_head = copy.deepcopy(self.head)
 
     def arch(self) -> dict:
-        return {"base_channels": self.backbone.blocks[0].conv1.out_channels, "pooling": self.backbone.pooling,
-                "head_hidden": self.head.fc1.out_features if self.head else 0, "towers": self.towers}
+        head = {"head_hidden": self.head.fc1.out_features if self.head else 0, "towers": self.towers}
+        if self.backbone_name == "passt":
+            return {"backbone": "passt", **head}
+        return {"base_channels": self.backbone.blocks[0].conv1.out_channels, "pooling": self.backbone.pooling, **head}
 
     def load_backbone(self, state_dict: dict) -> None:
-        """Start from a plain SfxCNN state dict (the zero-shot model) on every tower."""
+        """Start every tower from a plain backbone state dict (the zero-shot model)."""
         self.backbone.load_state_dict(state_dict)
         if self.towers == 2:
             self.query_backbone.load_state_dict(state_dict)

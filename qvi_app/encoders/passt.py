@@ -69,6 +69,57 @@ def load_weights(model: torch.nn.Module, path: Path) -> None:
                            f"expected {WEIGHTS_FILE}") from None
 
 
+PASST_FRONTEND = {"sample_rate": 32000, "n_mels": 128, "win_length": 800, "hop_length": 320, "n_fft": 1024,
+                  "preprocessing": "hear21passt 0.0.26 AugmentMelSTFT (eval mode)"}
+
+
+class PasstFrontEnd(torch.nn.Module):
+    """Waveforms (B, N) at 32 kHz → hear21passt mel (B, 1, T, 128), time before frequency like the cnn's."""
+
+    class settings:  # noqa: N801 - read like LogMelSettings by the training code
+        sample_rate, hop_length, frames_per_second = 32000, 320, 100.0
+
+    def __init__(self, mel: torch.nn.Module | None = None):
+        super().__init__()
+        if mel is None:
+            mel = build_passt().mel
+        self.mel = mel.eval()
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        if wave.dim() == 1:
+            wave = wave.unsqueeze(0)
+        if wave.shape[-1] < 16000:
+            wave = F.pad(wave, (0, 16000 - wave.shape[-1]))
+        with quiet():
+            return self.mel(wave).transpose(1, 2).unsqueeze(1)
+
+
+class PasstBackbone(torch.nn.Module):
+    """PaSST-S as a backbone for the dual encoder: mel (B, 1, T, 128) → scene embedding (B, 768)."""
+
+    dim = 768
+
+    def __init__(self, net: torch.nn.Module | None = None):
+        super().__init__()
+        self.net = net if net is not None else build_passt().net
+        self.blocks = self.net.blocks           # frozen from the bottom by the training code
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        with quiet():
+            _, features = self.net(mel.transpose(2, 3))
+        return features
+
+
+def _is_qvi_checkpoint(path: Path) -> bool:
+    from qvi_app.encoders.checkpoint import FORMAT
+
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:
+        return False
+    return isinstance(payload, dict) and payload.get("format") == FORMAT
+
+
 class PasstEncoder(Encoder):
     name = "passt"
     version = "hear21passt-0.0.26-s-swa-476"
@@ -85,7 +136,9 @@ class PasstEncoder(Encoder):
             self._digest = "random"
         else:
             path = Path(weights) if weights else hub_weights_path()
-            if path.is_file():
+            if path.is_file() and _is_qvi_checkpoint(path):
+                self._load_fine_tuned(path)
+            elif path.is_file():
                 self.model = build_passt()
                 load_weights(self.model, path)
                 self.checkpoint_path = path
@@ -105,6 +158,23 @@ class PasstEncoder(Encoder):
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self.model.to(self.device)
 
+    def _load_fine_tuned(self, path: Path) -> None:
+        """A dual encoder with a PaSST backbone trained by ``qvi train --backbone passt``."""
+        from qvi_app.encoders.checkpoint import load_checkpoint
+        from qvi_app.encoders.dual_model import DualEncoder
+
+        ckpt = load_checkpoint(path, expect_encoder="passt")
+        self.model = build_passt()
+        self.dual = DualEncoder(**ckpt["arch"]).eval()
+        try:
+            self.dual.load_state_dict(ckpt["state_dict"])
+        except RuntimeError as exc:
+            raise EncoderError(f"{path}: weights do not fit the architecture ({str(exc).splitlines()[0]})") from None
+        self.frontend = PasstFrontEnd(self.model.mel)
+        self.version = ckpt["version"]
+        self.checkpoint_path = path
+        self._digest = ckpt["digest"]
+
     @staticmethod
     def missing_message() -> str:
         return (f"the passt encoder needs its weights, {WEIGHTS_FILE} (330 MB): download {WEIGHTS_URL} and "
@@ -118,5 +188,8 @@ class PasstEncoder(Encoder):
         wave = wave.to(self.device)
         if len(wave) < self.sample_rate // 2:                  # PaSST needs a few patches of input
             wave = F.pad(wave, (0, self.sample_rate // 2 - len(wave)))
+        if getattr(self, "dual", None) is not None:
+            self.dual.to(self.device)
+            return self.dual(self.frontend(wave), role)[0].float().cpu()
         with quiet():
             return self.model.get_scene_embeddings(wave.unsqueeze(0))[0].float().cpu()

@@ -15,7 +15,8 @@ class TrainConfig:
     data: str = ""                       # dataset folder
     dataset: str = "auto"                # auto | library | vimsketch | vocalsketch | vis
     out: str = "qvi-trained.pt"          # the checkpoint written (best validation MRR)
-    init: str = ""                       # starting weights ('' = the zero-shot aisfx backbone)
+    backbone: str = "cnn"                # cnn (aisfx CNN) | passt (PaSST-S via hear21passt; GPU advised)
+    init: str = ""                       # starting weights ('' = the zero-shot backbone; passt: 'random' for tests)
     exclude_library: str = ""            # drop training references whose audio is also in this folder
     seed: int = 0
     val_fraction: float = 0.1

@@ -144,9 +144,16 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> T
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
 
-    init = load_checkpoint(cfg.init or ZERO_SHOT_CNN, expect_encoder="cnn")
-    settings = LogMelSettings(**init["frontend"])
-    frontend = LogMelFrontEnd(settings).to(device)
+    if cfg.backbone == "passt":
+        init, frontend, frontend_dict = _passt_start(cfg)
+    elif cfg.backbone == "cnn":
+        init = load_checkpoint(cfg.init or ZERO_SHOT_CNN, expect_encoder="cnn")
+        frontend = LogMelFrontEnd(LogMelSettings(**init["frontend"]))
+        frontend_dict = init["frontend"]
+    else:
+        raise TrainingError(f"unknown backbone {cfg.backbone!r}; choose cnn or passt")
+    frontend = frontend.to(device)
+    settings = frontend.settings
     dataset = open_dataset(cfg.data, cfg.dataset)
     refs, dropped = dataset.references, []
     if cfg.exclude_library:
@@ -165,7 +172,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> T
     val_src = PairSource(val_refs, sr, n_simulated=cfg.val_imitations, namespace="val", seed=cfg.seed,
                          max_seconds=cfg.max_seconds, sim=cfg.simulator, progress=progress)
 
-    model = build_model(cfg, init).to(device)
+    model = (init["model"] if cfg.backbone == "passt" else build_model(cfg, init)).to(device)
     log_t = torch.nn.Parameter(torch.tensor(math.log(cfg.temperature), device=device),
                                requires_grad=cfg.learn_temperature)
     set_trainable(model, cfg.freeze_blocks)
@@ -189,7 +196,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> T
         v = validate(model, frontend, val_src, float(log_t.detach().exp()), device)
         rows.append(_row(0, float("nan"), v, float(log_t.detach().exp()), 0.0))
         best = {"epoch": 0, "val_mrr": v["item"]["mrr"]}
-        _save(out, model, cfg, settings, init, split, dropped, best, rows, train_src, val_src)
+        _save(out, model, cfg, frontend_dict, init, split, dropped, best, rows, train_src, val_src)
     _write_log(log_csv, rows)
 
     meta = {"train_pairs": len(train_src), "val_pairs": len(val_src)}
@@ -221,7 +228,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> T
         rows.append(_row(epoch, float(np.mean(losses)), v, float(log_t.detach().exp()), time.perf_counter() - t0))
         if v["item"]["mrr"] > best["val_mrr"]:
             best, bad_epochs = {"epoch": epoch, "val_mrr": v["item"]["mrr"]}, 0
-            _save(out, model, cfg, settings, init, split, dropped, best, rows, train_src, val_src)
+            _save(out, model, cfg, frontend_dict, init, split, dropped, best, rows, train_src, val_src)
         else:
             bad_epochs += 1
         _write_log(log_csv, rows)
@@ -238,6 +245,27 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> T
                        time.perf_counter() - t_start, log_csv, plot)
 
 
+def _passt_start(cfg: TrainConfig):
+    """PaSST backbone from hear21passt: its weights (``init``: a file, '' = torch's hub cache, 'random'
+    for smoke tests), its mel front end. GPU recommended; on CPU only tiny runs are practical."""
+    from qvi_app.encoders.checkpoint import file_digest
+    from qvi_app.encoders.passt import PASST_FRONTEND, PasstEncoder, PasstFrontEnd, hub_weights_path
+
+    model = DualEncoder(head_hidden=cfg.head_hidden, towers=cfg.towers, backbone="passt")
+    digest = "random"
+    if cfg.init != "random":
+        path = Path(cfg.init) if cfg.init else hub_weights_path()
+        if not path.is_file():
+            raise TrainingError(PasstEncoder.missing_message())
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        for backbone in [model.backbone] + ([model.query_backbone] if cfg.towers == 2 else []):
+            backbone.net.load_state_dict(state.get("state_dict", state))
+        digest = file_digest(path)
+    init = {"model": model, "version": "hear21passt-0.0.26-s-swa-476", "digest": digest,
+            "provenance": {"backbone": "PaSST-S (Koutini et al. 2022) via hear21passt 0.0.26, Apache-2.0"}}
+    return init, PasstFrontEnd(), PASST_FRONTEND
+
+
 def _row(epoch, train_loss, v, temperature, seconds) -> dict:
     return {"epoch": epoch, "train_loss": train_loss, "val_loss": v["loss"], "val_mrr": v["item"]["mrr"],
             "val_top1": v["item"]["top1"], "val_class_mrr": v["class"]["mrr"], "temperature": temperature,
@@ -252,12 +280,12 @@ def _write_log(path: Path, rows: list[dict]) -> None:
             w.writerow({k: (f"{r[k]:.5f}" if isinstance(r[k], float) else r[k]) for k in LOG_FIELDS})
 
 
-def _save(out, model, cfg, settings, init, split, dropped, best, rows, train_src, val_src) -> None:
+def _save(out, model, cfg, frontend_dict, init, split, dropped, best, rows, train_src, val_src) -> None:
     provenance = dict(init.get("provenance", {}))
     provenance["fine_tuned"] = (f"NT-Xent on {len(train_src)} references of {cfg.data} "
                                 f"({'recorded' if any(p.ref.imitations for p in train_src.pairs) else 'simulated'} "
                                 f"imitations), qvi {cfg.version}")
-    save_checkpoint(out, encoder="cnn", version=cfg.version, arch=model.arch(), frontend=settings.to_dict(),
+    save_checkpoint(out, encoder=cfg.backbone, version=cfg.version, arch=model.arch(), frontend=frontend_dict,
                     state_dict=model.state_dict(), provenance=provenance, split=split,
                     training={"config": cfg.to_dict(), "best": best, "log": rows, "excluded_duplicates": dropped,
                               "skipped": train_src.skipped + val_src.skipped,
