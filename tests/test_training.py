@@ -328,7 +328,8 @@ def test_front_end_settings_travel_with_the_weights(tmp_path, tiny_library):
 
 
 @pytest.mark.slow
-def test_tiny_evaluate_reports_the_model_and_baselines(tiny_run, tiny_library, tmp_path, capsys):
+def test_tiny_evaluate_reports_the_model_and_baselines(tiny_run, tiny_library, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no-torch-cache"))      # PaSST weights absent → skipped
     prefix = tmp_path / "eval"
     assert qvi(["evaluate", str(tiny_library), "--checkpoint", str(tiny_run), "--split", "val",
                 "--imitations", "2", "--out", str(prefix), "--quiet"]) == 0
@@ -340,6 +341,7 @@ def test_tiny_evaluate_reports_the_model_and_baselines(tiny_run, tiny_library, t
         assert 0 < r["item"]["mrr"] <= 1 and r["class"]["mrr"] >= r["item"]["mrr"] - 1e-9
     md = prefix.with_suffix(".md").read_text()
     assert "| system | item MRR" in md and "zero-shot aisfx cnn" in md
+    assert "Skipped zero-shot PaSST" in md and "zero-shot PaSST" in rep["skipped"]
     assert "item MRR" in capsys.readouterr().out
 
 

@@ -88,9 +88,16 @@ def evaluate(data, *, dataset_kind: str = "auto", split: str = "all", split_from
     systems: dict[str, tuple[str, object]] = {}
     for label, ckpt in (models or {"qvi cnn (bundled)": BUNDLED_CNN}).items():
         systems[label] = ("cnn", ckpt)
+    skipped = {}
     if baselines:
+        from qvi_app.encoders.passt import hub_weights_path
+
         systems["zero-shot aisfx cnn"] = ("cnn", ZERO_SHOT_CNN)
         systems["CQT + 2DFT"] = ("2dft", None)
+        if hub_weights_path().is_file():
+            systems["zero-shot PaSST"] = ("passt", None)
+        else:
+            skipped["zero-shot PaSST"] = f"its weights are not at {hub_weights_path()} (see docs/TRAINING.md)"
 
     results, ids = {}, {}
     for label, (name, ckpt) in systems.items():
@@ -116,7 +123,7 @@ def evaluate(data, *, dataset_kind: str = "auto", split: str = "all", split_from
         "split_from": str(split_from) if split_from else None, "references": len(refs),
         "categories": len(set(cats)), "queries": len(queries), "query_source": source,
         "imitations_per_reference": imitations if source == "simulated" else None, "seed": seed,
-        "random_expected_mrr": random_mrr(len(refs)), "encoder_ids": ids, "systems": results,
+        "random_expected_mrr": random_mrr(len(refs)), "encoder_ids": ids, "systems": results, "skipped": skipped,
         "seconds": round(time.perf_counter() - t0, 1),
     }
 
@@ -131,6 +138,7 @@ def to_markdown(report: dict) -> str:
         i, c = r["item"], r["class"]
         lines.append(f"| {label} | {i['mrr']:.3f} | {i['top1']:.3f} | {i['top5']:.3f} | {i['top10']:.3f} | "
                      f"{c['mrr']:.3f} | {c['top1']:.3f} | {r['ndcg']:.3f} |")
+    lines += [f"\nSkipped {name}: {why}." for name, why in report.get("skipped", {}).items()]
     lines += ["", f"Random ranking, expected item MRR: {report['random_expected_mrr']:.3f}.", "",
               "Item MRR per category:", "",
               "| category | queries | " + " | ".join(report["systems"]) + " |",
