@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Build models/qvi-cnn.pt from the aisfx wheel's checkpoint (``pip install --no-deps aisfx==0.1.2``).
+"""Build models/aisfx-cnn.pt (the zero-shot backbone qvi fine-tunes) from the aisfx wheel's checkpoint (``pip install --no-deps aisfx==0.1.2``).
 
 Reads ``aisfx/models/checkpoint.pth`` from the installed package (without importing aisfx),
 keeps the 9-layer CNN body, and saves it with qvi's log-mel settings and provenance.
@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from qvi_app.encoders.checkpoint import save_checkpoint  # noqa: E402
 from qvi_app.encoders.cnn_model import SfxCNN, state_dict_from_aisfx  # noqa: E402
 from qvi_app.features.logmel import LogMelSettings  # noqa: E402
-from qvi_app.paths import BUNDLED_CNN  # noqa: E402
+from qvi_app.paths import ZERO_SHOT_CNN  # noqa: E402
 
 PROVENANCE = {
     "source": "aisfx 0.1.2 (PyPI), aisfx/models/checkpoint.pth, model X-Sequential-CE",
@@ -51,5 +51,5 @@ def convert(out: Path) -> Path:
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--out", type=Path, default=BUNDLED_CNN)
+    ap.add_argument("--out", type=Path, default=ZERO_SHOT_CNN)
     print(convert(ap.parse_args().out))

@@ -11,7 +11,7 @@ from qvi_app.encoders.checkpoint import load_checkpoint, save_checkpoint
 from qvi_app.encoders.cnn_model import SfxCNN, state_dict_from_aisfx
 from qvi_app.errors import EncoderError
 from qvi_app.features import LogMelSettings
-from qvi_app.paths import BUNDLED_CNN, DEMO_LIBRARY
+from qvi_app.paths import BUNDLED_CNN, DEMO_LIBRARY, ZERO_SHOT_CNN
 from tests.conftest import tone
 
 
@@ -33,6 +33,11 @@ def test_bundled_checkpoint_carries_its_preprocessing_and_credit():
     assert LogMelSettings(**ckpt["frontend"]) == load_encoder("cnn").settings
     assert "CC BY 4.0" in ckpt["provenance"]["license"]
     assert (BUNDLED_CNN.parent / "MODEL_CARD.md").is_file()
+    # The bundled model was fine-tuned from the zero-shot one by qvi train, with the same preprocessing.
+    zero = load_checkpoint(ZERO_SHOT_CNN, expect_encoder="cnn")
+    assert ckpt["frontend"] == zero["frontend"]
+    assert ckpt["training"]["init"]["digest"] == zero["digest"]
+    assert ckpt["split"]["test"] and ckpt["training"]["best"]["val_mrr"] > ckpt["training"]["log"][0]["val_mrr"]
 
 
 def test_checkpoint_round_trip_restores_weights_and_settings(tmp_path):
@@ -62,11 +67,11 @@ def test_bad_checkpoints_are_refused_with_the_path(tmp_path):
 
 
 @pytest.mark.skipif(importlib.util.find_spec("aisfx") is None, reason="aisfx wheel not installed")
-def test_bundled_weights_equal_the_aisfx_wheel():
+def test_zero_shot_weights_equal_the_aisfx_wheel():
     spec = importlib.util.find_spec("aisfx")
     src = Path(list(spec.submodule_search_locations)[0]) / "models" / "checkpoint.pth"
     weights, _ = torch.load(src, map_location="cpu", weights_only=False)
-    ours = load_checkpoint(BUNDLED_CNN)["state_dict"]
+    ours = load_checkpoint(ZERO_SHOT_CNN)["state_dict"]
     theirs = state_dict_from_aisfx(weights)
     assert ours.keys() == theirs.keys()
     assert all(torch.equal(ours[k], theirs[k]) for k in ours)

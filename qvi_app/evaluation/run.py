@@ -9,6 +9,7 @@ backbone, CQT+2DFT and a random ranking, all on the same queries and candidates.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -104,6 +105,7 @@ def evaluate(data, *, dataset_kind: str = "auto", split: str = "all", split_from
         enc = load_encoder(name, ckpt)
         ids[label] = enc.id
         bar = tqdm(total=len(refs) + len(queries), desc=label, unit="clip", disable=not progress, leave=False)
+        t_sys = time.perf_counter()
         ref_vecs = []
         for wave, sr in ref_audio:
             ref_vecs.append(enc.embed(wave, sr, role="reference"))
@@ -113,8 +115,9 @@ def evaluate(data, *, dataset_kind: str = "auto", split: str = "all", split_from
             q_vecs.append(enc.embed(prepare_query(wave, sr), sr, role="query"))
             bar.update()
         bar.close()
+        ms_per_clip = (time.perf_counter() - t_sys) * 1e3 / (len(refs) + len(queries))
         scores = np.stack(q_vecs) @ np.stack(ref_vecs).T
-        results[label] = retrieval_report(scores, targets, query_cats, cats)
+        results[label] = {**retrieval_report(scores, targets, query_cats, cats), "ms_per_clip": ms_per_clip}
     if baselines:
         rng = np.random.default_rng(seed)
         results["random"] = retrieval_report(rng.random((len(queries), len(refs))), targets, query_cats, cats)
@@ -132,12 +135,15 @@ def to_markdown(report: dict) -> str:
     lines = [f"**{report['data']}** ({report['dataset_kind']}, split `{report['split']}`): "
              f"{report['references']} references in {report['categories']} categories, "
              f"{report['queries']} {report['query_source']} imitations as queries.", "",
-             "| system | item MRR | top-1 | top-5 | top-10 | class MRR | class top-1 | NDCG |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| system | item MRR | top-1 | top-5 | top-10 | class MRR | class top-1 | NDCG | ms per clip |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for label, r in report["systems"].items():
         i, c = r["item"], r["class"]
         lines.append(f"| {label} | {i['mrr']:.3f} | {i['top1']:.3f} | {i['top5']:.3f} | {i['top10']:.3f} | "
-                     f"{c['mrr']:.3f} | {c['top1']:.3f} | {r['ndcg']:.3f} |")
+                     f"{c['mrr']:.3f} | {c['top1']:.3f} | {r['ndcg']:.3f} | "
+                     + (f"{r['ms_per_clip']:.0f} |" if "ms_per_clip" in r else "– |"))
+    lines += ["", "ms per clip: embedding time per clip (audio already decoded; references whole, queries "
+              f"trimmed) on this machine ({os.cpu_count()} cores)."]
     lines += [f"\nSkipped {name}: {why}." for name, why in report.get("skipped", {}).items()]
     lines += ["", f"Random ranking, expected item MRR: {report['random_expected_mrr']:.3f}.", "",
               "Item MRR per category:", "",
