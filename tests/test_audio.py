@@ -2,7 +2,6 @@ import os
 
 import numpy as np
 import pytest
-import soundfile as sf
 
 from qvi_app.audio import load_audio, resample, to_mono, trim_silence
 from qvi_app.audio.transform import add_noise, pitch_shift, time_stretch

@@ -24,7 +24,6 @@ from qvi_app.encoders.dual_model import DualEncoder
 from qvi_app.errors import QviError
 from qvi_app.evaluation.metrics import retrieval_report
 from qvi_app.features.logmel import LogMelFrontEnd, LogMelSettings
-from qvi_app.training.augment import AugmentSettings
 from qvi_app.training.config import TrainConfig
 from qvi_app.training.loss import nt_xent
 from qvi_app.training.pairs import PairSource, make_batch
