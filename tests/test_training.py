@@ -390,3 +390,17 @@ def test_train_refuses_bad_settings_and_missing_resume(tiny_library, tmp_path, c
     assert "nothing to resume" in capsys.readouterr().err
     with pytest.raises(TrainingError, match="training and"):
         train(TrainConfig(data=str(tiny_library), out=str(tmp_path / "y.pt"), val_fraction=0.0), progress=False)
+
+
+def test_large_pair_sets_are_kept_in_half_precision(tiny_library, monkeypatch):
+    from qvi_app.data import open_dataset as od
+    from qvi_app.training import pairs
+
+    refs = od(tiny_library).references[:3]
+    monkeypatch.setattr(pairs, "COMPACT_ABOVE_BYTES", 1)
+    src = pairs.PairSource(refs, 44100, n_simulated=2, namespace="t", seed=0, max_seconds=1.0, progress=False)
+    assert src.compact and all(p.reference.dtype == np.float16 and p.imitations[1].dtype == np.float16
+                               for p in src.pairs)
+    fe = LogMelFrontEnd()
+    imi, ref = pairs.make_batch(src, [0, 1, 2], fe, np.random.default_rng(0), AugmentSettings(), 1.0)
+    assert imi.dtype == torch.float32 and torch.isfinite(ref).all() and ref.shape == (3, 1, 44, 96)

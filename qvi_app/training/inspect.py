@@ -64,7 +64,7 @@ def inspect(cfg: TrainConfig, out_dir, n_pairs: int = 6, progress: bool = True) 
     (out / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
     _plot_pairs(src, [clean_ref, aug_ref, clean_imi, aug_imi], out / "pairs.png", settings)
     for i, pair in enumerate(src.pairs):
-        sf.write(out / f"pair{i}_imitation.wav", pair.imitations[0], settings.sample_rate)
+        sf.write(out / f"pair{i}_imitation.wav", np.asarray(pair.imitations[0], np.float32), settings.sample_rate)
         sf.write(out / f"pair{i}_reference_griffinlim.wav", logmel_to_wave(aug_ref[i, 0], settings), settings.sample_rate)
         sf.write(out / f"pair{i}_imitation_griffinlim.wav", logmel_to_wave(aug_imi[i, 0], settings), settings.sample_rate)
     return stats
