@@ -404,3 +404,21 @@ def test_large_pair_sets_are_kept_in_half_precision(tiny_library, monkeypatch):
     fe = LogMelFrontEnd()
     imi, ref = pairs.make_batch(src, [0, 1, 2], fe, np.random.default_rng(0), AugmentSettings(), 1.0)
     assert imi.dtype == torch.float32 and torch.isfinite(ref).all() and ref.shape == (3, 1, 44, 96)
+
+
+def test_unwritable_output_is_a_clear_error(tiny_library, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the output folder should be")
+    assert qvi(["train", str(tiny_library), "--out", str(blocker / "m.pt"), "--epochs", "1", *TINY]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write" in err and "Traceback" not in err
+
+
+def test_evaluate_leaves_out_unreadable_files(tiny_library, tmp_path):
+    from qvi_app.evaluation.run import evaluate
+
+    lib = tmp_path / "lib"
+    shutil.copytree(tiny_library / "birds", lib / "birds")
+    (lib / "birds" / "broken.wav").write_bytes(b"RIFF not really audio")
+    rep = evaluate(lib, imitations=1, baselines=False, models={"m": ZERO_SHOT_CNN}, progress=False)
+    assert rep["references"] == 6 and any("broken.wav" in f for f in rep["unreadable_files"])

@@ -22,7 +22,7 @@ from qvi_app.data import open_dataset
 from qvi_app.data.simulate import SimulatorSettings, simulate_imitation
 from qvi_app.encoders import load_encoder
 from qvi_app.encoders.checkpoint import load_checkpoint
-from qvi_app.errors import QviError
+from qvi_app.errors import AudioError, QviError
 from qvi_app.evaluation.metrics import random_mrr, retrieval_report
 from qvi_app.training.pairs import imitation_seed
 
@@ -51,21 +51,34 @@ def select_references(dataset, split: str, split_from) -> list:
 
 
 def build_queries(refs, *, imitations: int, seed: int, sim: SimulatorSettings, progress: bool):
-    """(waveform, sr, reference index) for every query."""
-    queries, source = [], "recorded"
-    for i, ref in enumerate(tqdm(refs, desc="queries", unit="ref", disable=not progress, leave=False)):
+    """(waveform, sr, reference index) for every query, the references' audio, and unreadable files.
+
+    A reference that cannot be read is dropped with its imitations; an unreadable imitation is
+    dropped alone. Both are listed, so one bad file does not end a long evaluation.
+    """
+    queries, ref_audio, kept, bad, source = [], [], [], [], "recorded"
+    for ref in tqdm(refs, desc="queries", unit="ref", disable=not progress, leave=False):
+        try:
+            wave, sr = load_audio(ref.path)
+        except AudioError as exc:
+            bad.append(f"{ref.id}: {exc.reason}")
+            continue
+        i = len(kept)
+        kept.append(ref)
+        ref_audio.append((wave, sr))
         if ref.imitations:
             for path in ref.imitations:
-                wave, sr = load_audio(path)
-                queries.append((wave, sr, i))
+                try:
+                    queries.append((*load_audio(path), i))
+                except AudioError as exc:
+                    bad.append(f"{path}: {exc.reason}")
         else:
             source = "simulated"
-            wave, sr = load_audio(ref.path)
-            wave = trim_silence(wave, sr)
+            trimmed = trim_silence(wave, sr)
             for k in range(imitations):
-                queries.append((simulate_imitation(wave, sr, imitation_seed(ref.id, k, "eval", seed), sim),
+                queries.append((simulate_imitation(trimmed, sr, imitation_seed(ref.id, k, "eval", seed), sim),
                                 sim.sample_rate, i))
-    return queries, source
+    return queries, ref_audio, kept, bad, source
 
 
 def evaluate(data, *, dataset_kind: str = "auto", split: str = "all", split_from=None,
@@ -80,11 +93,13 @@ def evaluate(data, *, dataset_kind: str = "auto", split: str = "all", split_from
     if len(refs) < 2:
         raise EvaluationError(f"only {len(refs)} reference(s) to rank; need at least 2")
     sim = SimulatorSettings()
-    queries, source = build_queries(refs, imitations=imitations, seed=seed, sim=sim, progress=progress)
+    queries, ref_audio, refs, bad_files, source = build_queries(refs, imitations=imitations, seed=seed, sim=sim,
+                                                                progress=progress)
+    if len(refs) < 2 or not queries:
+        raise EvaluationError(f"{len(refs)} readable references and {len(queries)} queries; nothing to rank")
     targets = np.array([q[2] for q in queries])
     cats = [r.category for r in refs]
     query_cats = [cats[t] for t in targets]
-    ref_audio = [load_audio(r.path) for r in refs]
 
     systems: dict[str, tuple[str, object]] = {}
     for label, ckpt in (models or {"qvi cnn (bundled)": BUNDLED_CNN}).items():
@@ -126,7 +141,7 @@ def evaluate(data, *, dataset_kind: str = "auto", split: str = "all", split_from
         "split_from": str(split_from) if split_from else None, "references": len(refs),
         "categories": len(set(cats)), "queries": len(queries), "query_source": source,
         "imitations_per_reference": imitations if source == "simulated" else None, "seed": seed,
-        "random_expected_mrr": random_mrr(len(refs)), "encoder_ids": ids, "systems": results, "skipped": skipped,
+        "random_expected_mrr": random_mrr(len(refs)), "encoder_ids": ids, "systems": results, "skipped": skipped, "unreadable_files": bad_files,
         "seconds": round(time.perf_counter() - t0, 1),
     }
 
@@ -145,6 +160,9 @@ def to_markdown(report: dict) -> str:
     lines += ["", "ms per clip: embedding time per clip (audio already decoded; references whole, queries "
               f"trimmed) on this machine ({os.cpu_count()} cores)."]
     lines += [f"\nSkipped {name}: {why}." for name, why in report.get("skipped", {}).items()]
+    if report.get("unreadable_files"):
+        lines += ["", f"Left out {len(report['unreadable_files'])} unreadable file(s): "
+                  + "; ".join(report["unreadable_files"][:10])]
     lines += ["", f"Random ranking, expected item MRR: {report['random_expected_mrr']:.3f}.", "",
               "Item MRR per category:", "",
               "| category | queries | " + " | ".join(report["systems"]) + " |",

@@ -8,7 +8,9 @@ interrupted run stopped; early stopping on validation MRR; a CSV log and a PNG p
 from __future__ import annotations
 
 import csv
+import errno
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -196,7 +198,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> T
         rows.append(_row(0, float("nan"), v, float(log_t.detach().exp()), 0.0))
         best = {"epoch": 0, "val_mrr": v["item"]["mrr"]}
         _save(out, model, cfg, frontend_dict, init, split, dropped, best, rows, train_src, val_src)
-    _write_log(log_csv, rows)
+    _guard_write(log_csv, lambda: _write_log(log_csv, rows))
 
     meta = {"train_pairs": len(train_src), "val_pairs": len(val_src)}
     epoch = start_epoch - 1
@@ -230,15 +232,16 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> T
             _save(out, model, cfg, frontend_dict, init, split, dropped, best, rows, train_src, val_src)
         else:
             bad_epochs += 1
-        _write_log(log_csv, rows)
+        _guard_write(log_csv, lambda: _write_log(log_csv, rows))
         if progress:
             tqdm.write(f"epoch {epoch}: loss {rows[-1]['train_loss']:.3f}  val MRR {v['item']['mrr']:.3f} "
                        f"(best {best['val_mrr']:.3f} @ {best['epoch']})  τ {float(log_t.detach().exp()):.3f}  "
                        f"{rows[-1]['seconds']:.0f} s")
-        torch.save({"config": cfg.to_dict(), "split": split, "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(), "log_t": float(log_t.detach()), "rows": rows, "epoch": epoch,
-                    "best": best, "bad_epochs": bad_epochs, "rng": rng.bit_generator.state,
-                    "torch_rng": torch.get_rng_state(), **meta}, state_path(out))
+        state = {"config": cfg.to_dict(), "split": split, "model": model.state_dict(),
+                 "optimizer": optimizer.state_dict(), "log_t": float(log_t.detach()), "rows": rows, "epoch": epoch,
+                 "best": best, "bad_epochs": bad_epochs, "rng": rng.bit_generator.state,
+                 "torch_rng": torch.get_rng_state(), **meta}
+        _guard_write(state_path(out), lambda: _atomic_save(state, state_path(out)))
     plot = plot_log(rows, out.with_suffix(".log.png"))
     return TrainResult(out, best["epoch"], best["val_mrr"], rows[0]["val_mrr"], epoch,
                        time.perf_counter() - t_start, log_csv, plot)
@@ -265,6 +268,12 @@ def _passt_start(cfg: TrainConfig):
     return init, PasstFrontEnd(), PASST_FRONTEND
 
 
+def _atomic_save(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
 def _row(epoch, train_loss, v, temperature, seconds) -> dict:
     return {"epoch": epoch, "train_loss": train_loss, "val_loss": v["loss"], "val_mrr": v["item"]["mrr"],
             "val_top1": v["item"]["top1"], "val_class_mrr": v["class"]["mrr"], "temperature": temperature,
@@ -284,11 +293,22 @@ def _save(out, model, cfg, frontend_dict, init, split, dropped, best, rows, trai
     provenance["fine_tuned"] = (f"NT-Xent on {len(train_src)} references of {cfg.data} "
                                 f"({'recorded' if any(p.ref.imitations for p in train_src.pairs) else 'simulated'} "
                                 f"imitations), qvi {cfg.version}")
-    save_checkpoint(out, encoder=cfg.backbone, version=cfg.version, arch=model.arch(), frontend=frontend_dict,
-                    state_dict=model.state_dict(), provenance=provenance, split=split,
-                    training={"config": cfg.to_dict(), "best": best, "log": rows, "excluded_duplicates": dropped,
-                              "skipped": train_src.skipped + val_src.skipped,
-                              "init": {"version": init["version"], "digest": init["digest"]}})
+    _guard_write(out, lambda: save_checkpoint(
+        out, encoder=cfg.backbone, version=cfg.version, arch=model.arch(), frontend=frontend_dict,
+        state_dict=model.state_dict(), provenance=provenance, split=split,
+        training={"config": cfg.to_dict(), "best": best, "log": rows, "excluded_duplicates": dropped,
+                  "skipped": train_src.skipped + val_src.skipped,
+                  "init": {"version": init["version"], "digest": init["digest"]}}))
+
+
+def _guard_write(path: Path, write) -> None:
+    """Run ``write``; a full disk or an unwritable folder becomes one clear message."""
+    try:
+        write()
+    except OSError as exc:
+        full = " (the disk is full)" if exc.errno == errno.ENOSPC else ""
+        raise TrainingError(f"cannot write {path}: {exc.strerror or exc}{full}; the last saved checkpoint "
+                            "and training state are unchanged") from None
 
 
 def plot_log(rows: list[dict], path: Path) -> Path | None:
