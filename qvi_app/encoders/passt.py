@@ -42,17 +42,29 @@ def quiet():
         yield
 
 
-def build_passt(pretrained_download: bool = False) -> torch.nn.Module:
-    """hear21passt's wrapper (mel + PaSST-S) in 'embed_only' mode; random weights unless downloading."""
+def _hear21passt():
     try:
-        from hear21passt.base import AugmentMelSTFT, PasstBasicWrapper, get_model_passt
+        from hear21passt import base
     except ImportError as exc:
         raise EncoderError(f"the passt encoder needs hear21passt (pip install hear21passt==0.0.26): {exc}") from None
+    return base
+
+
+def build_passt_mel() -> torch.nn.Module:
+    """hear21passt's mel front end as its ``get_basic_model`` configures it (eval mode: no jitter)."""
     with quiet():
-        mel = AugmentMelSTFT(n_mels=128, sr=32000, win_length=800, hopsize=320, n_fft=1024, freqm=48, timem=192,
-                             htk=False, fmin=0.0, fmax=None, norm=1, fmin_aug_range=10, fmax_aug_range=2000)
-        net = get_model_passt(arch=ARCH, pretrained=pretrained_download)
-        return PasstBasicWrapper(mel=mel, net=net, mode="embed_only").eval()
+        return _hear21passt().AugmentMelSTFT(n_mels=128, sr=32000, win_length=800, hopsize=320, n_fft=1024,
+                                             freqm=48, timem=192, htk=False, fmin=0.0, fmax=None, norm=1,
+                                             fmin_aug_range=10, fmax_aug_range=2000).eval()
+
+
+def build_passt(pretrained_download: bool = False) -> torch.nn.Module:
+    """hear21passt's wrapper (mel + PaSST-S) in 'embed_only' mode; random weights unless downloading."""
+    base = _hear21passt()
+    mel = build_passt_mel()
+    with quiet():
+        net = base.get_model_passt(arch=ARCH, pretrained=pretrained_download)
+        return base.PasstBasicWrapper(mel=mel, net=net, mode="embed_only").eval()
 
 
 def load_weights(model: torch.nn.Module, path: Path) -> None:
@@ -81,9 +93,7 @@ class PasstFrontEnd(torch.nn.Module):
 
     def __init__(self, mel: torch.nn.Module | None = None):
         super().__init__()
-        if mel is None:
-            mel = build_passt().mel
-        self.mel = mel.eval()
+        self.mel = (mel if mel is not None else build_passt_mel()).eval()
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         if wave.dim() == 1:
@@ -164,13 +174,13 @@ class PasstEncoder(Encoder):
         from qvi_app.encoders.dual_model import DualEncoder
 
         ckpt = load_checkpoint(path, expect_encoder="passt")
-        self.model = build_passt()
         self.dual = DualEncoder(**ckpt["arch"]).eval()
+        self.model = self.dual                            # what .to(device) moves
         try:
             self.dual.load_state_dict(ckpt["state_dict"])
         except RuntimeError as exc:
             raise EncoderError(f"{path}: weights do not fit the architecture ({str(exc).splitlines()[0]})") from None
-        self.frontend = PasstFrontEnd(self.model.mel)
+        self.frontend = PasstFrontEnd()
         self.version = ckpt["version"]
         self.checkpoint_path = path
         self._digest = ckpt["digest"]
@@ -189,7 +199,6 @@ class PasstEncoder(Encoder):
         if len(wave) < self.sample_rate // 2:                  # PaSST needs a few patches of input
             wave = F.pad(wave, (0, self.sample_rate // 2 - len(wave)))
         if getattr(self, "dual", None) is not None:
-            self.dual.to(self.device)
-            return self.dual(self.frontend(wave), role)[0].float().cpu()
+            return self.dual(self.frontend.to(self.device)(wave), role)[0].float().cpu()
         with quiet():
             return self.model.get_scene_embeddings(wave.unsqueeze(0))[0].float().cpu()

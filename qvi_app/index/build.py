@@ -178,5 +178,5 @@ def update_index(library, index_dir, encoder: Encoder, *, categories_csv=None, s
     emb = np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, encoder.dim), np.float32)
     write_index(index_dir, encoder=encoder.describe(), library_root=library, items=items,
                 embeddings=emb, skipped=report.skipped, ann=ann)
-    ProgressStore(index_dir, encoder.id, encoder.dim).discard()
+    partial.discard()
     return report

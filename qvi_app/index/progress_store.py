@@ -87,6 +87,6 @@ class ProgressStore:
         self.db.close()
 
     def discard(self) -> None:
-        self.db.close()
+        """Delete the file (after :meth:`close`), once the index it fed has been written."""
         for suffix in ("", "-wal", "-shm"):
             Path(str(self.path) + suffix).unlink(missing_ok=True)
