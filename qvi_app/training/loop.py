@@ -61,7 +61,8 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def build_model(cfg: TrainConfig, init: dict) -> DualEncoder:
+def dual_from_checkpoint(cfg: TrainConfig, init: dict) -> DualEncoder:
+    """A dual encoder whose backbone(s) start from a cnn checkpoint (zero-shot or fine-tuned)."""
     arch = init["arch"]
     model = DualEncoder(arch["base_channels"], arch["pooling"], cfg.head_hidden, cfg.towers)
     if "towers" in arch:                     # continuing from a fine-tuned dual encoder
@@ -104,7 +105,7 @@ def validate(model, frontend, source: PairSource, temperature: float, device) ->
     return report
 
 
-def dedupe_against(refs, library, sample_rate: int) -> tuple[list, list[str]]:
+def dedupe_against(refs, library) -> tuple[list, list[str]]:
     """Drop references whose decoded audio also occurs in ``library`` (so evaluating there stays honest)."""
     from qvi_app.audio import load_audio
     from qvi_app.index.scan import scan_library
@@ -119,10 +120,13 @@ def dedupe_against(refs, library, sample_rate: int) -> tuple[list, list[str]]:
     keep, dropped = [], []
     for r in refs:
         try:
-            dup = audio_fingerprint(load_audio(r.path)[0]) in seen
+            duplicate = audio_fingerprint(load_audio(r.path)[0]) in seen
         except QviError:
-            dup = False
-        (dropped if dup else keep).append(r if not dup else r.id)
+            duplicate = False                     # unreadable: PairSource reports it
+        if duplicate:
+            dropped.append(r.id)
+        else:
+            keep.append(r)
     return keep, dropped
 
 
@@ -153,12 +157,11 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> T
         frontend_dict = init["frontend"]
     else:
         raise TrainingError(f"unknown backbone {cfg.backbone!r}; choose cnn or passt")
-    frontend = frontend.to(device)
-    settings = frontend.settings
+    settings = frontend.settings              # features are made on the CPU, then moved to ``device``
     dataset = open_dataset(cfg.data, cfg.dataset)
     refs, dropped = dataset.references, []
     if cfg.exclude_library:
-        refs, dropped = dedupe_against(refs, cfg.exclude_library, settings.sample_rate)
+        refs, dropped = dedupe_against(refs, cfg.exclude_library)
     split = state["split"] if state else split_references(refs, cfg.seed, cfg.val_fraction, cfg.test_fraction)
     by_id = {r.id: r for r in refs}
     train_refs = [by_id[i] for i in split["train"]]
@@ -173,7 +176,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> T
     val_src = PairSource(val_refs, sr, n_simulated=cfg.val_imitations, namespace="val", seed=cfg.seed,
                          max_seconds=cfg.max_seconds, sim=cfg.simulator, progress=progress)
 
-    model = (init["model"] if cfg.backbone == "passt" else build_model(cfg, init)).to(device)
+    model = (init["model"] if cfg.backbone == "passt" else dual_from_checkpoint(cfg, init)).to(device)
     log_t = torch.nn.Parameter(torch.tensor(math.log(cfg.temperature), device=device),
                                requires_grad=cfg.learn_temperature)
     set_trainable(model, cfg.freeze_blocks)
