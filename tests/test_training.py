@@ -422,3 +422,29 @@ def test_evaluate_leaves_out_unreadable_files(tiny_library, tmp_path):
     (lib / "birds" / "broken.wav").write_bytes(b"RIFF not really audio")
     rep = evaluate(lib, imitations=1, baselines=False, models={"m": ZERO_SHOT_CNN}, progress=False)
     assert rep["references"] == 6 and any("broken.wav" in f for f in rep["unreadable_files"])
+
+
+@pytest.mark.slow
+def test_train_and_evaluate_on_recorded_imitations(tmp_path):
+    """A VimSketch-layout dataset: its recorded imitations are used, none are simulated."""
+    root = tmp_path / "vimsketch"
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        f0 = 150.0 * 1.3 ** i
+        name = f"{i:03d}{'Animal' if i % 2 else 'Vehicle'}_sound{i}.wav"
+        write(root / "references" / name, tone(f0, 1.0, 16000) * np.hanning(16000).astype(np.float32), 16000)
+        for who in ("a", "b"):
+            hum = tone(f0 * rng.uniform(0.9, 1.1), 0.8, 16000) + 0.02 * rng.standard_normal(12800).astype(np.float32)
+            write(root / "vocal_imitations" / f"{who}_{name}", hum.astype(np.float32), 16000)
+    out = tmp_path / "vs.pt"
+    assert qvi(["train", str(root), "--out", str(out), "--epochs", "1", "--batch-size", "4", "--set",
+                "val_fraction=0.25", "--set", "test_fraction=0.25", "--set", "freeze_blocks=3",
+                "--set", "clip_seconds=1.0", "--quiet"]) == 0
+    ck = load_checkpoint(out)
+    assert "recorded imitations" in ck["provenance"]["fine_tuned"]
+    prefix = tmp_path / "ev"
+    assert qvi(["evaluate", str(root), "--checkpoint", str(out), "--split", "test", "--no-baselines",
+                "--out", str(prefix), "--quiet"]) == 0
+    rep = json.loads(prefix.with_suffix(".json").read_text())
+    assert rep["query_source"] == "recorded" and rep["dataset_kind"] == "vimsketch"
+    assert rep["queries"] == 2 * rep["references"] and rep["references"] == len(ck["split"]["test"])
