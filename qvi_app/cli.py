@@ -6,6 +6,7 @@ Exit codes: 0 ok, 2 bad usage or input (one line on stderr), 1 unexpected failur
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 from pathlib import Path
@@ -223,6 +224,10 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("qvi: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:           # writing a report or an inspect folder: full disk, no permission
+        full = " (the disk is full)" if exc.errno == errno.ENOSPC else ""
+        print(f"qvi: {exc.filename or ''}: {exc.strerror or exc}{full}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

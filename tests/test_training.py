@@ -448,3 +448,11 @@ def test_train_and_evaluate_on_recorded_imitations(tmp_path):
     rep = json.loads(prefix.with_suffix(".json").read_text())
     assert rep["query_source"] == "recorded" and rep["dataset_kind"] == "vimsketch"
     assert rep["queries"] == 2 * rep["references"] and rep["references"] == len(ck["split"]["test"])
+
+
+def test_report_that_cannot_be_written_is_one_line(tiny_library, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert qvi(["inspect", str(tiny_library), "--out", str(blocker / "insp"), "--pairs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "qvi:" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
