@@ -16,12 +16,12 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from qvi_app.data import open_dataset, split_references
 from qvi_app.encoders.checkpoint import load_checkpoint
 from qvi_app.features.invert import logmel_to_wave
 from qvi_app.features.logmel import LogMelFrontEnd, LogMelSettings
 from qvi_app.training.augment import AugmentSettings
 from qvi_app.training.config import TrainConfig
+from qvi_app.training.loop import training_references
 from qvi_app.training.pairs import PairSource, make_batch
 
 
@@ -41,9 +41,8 @@ def inspect(cfg: TrainConfig, out_dir, n_pairs: int = 6, progress: bool = True) 
     init = load_checkpoint(cfg.init or ZERO_SHOT_CNN)
     settings = LogMelSettings(**init["frontend"])
     frontend = LogMelFrontEnd(settings)
-    dataset = open_dataset(cfg.data, cfg.dataset)
-    split = split_references(dataset.references, cfg.seed, cfg.val_fraction, cfg.test_fraction)
-    by_id = {r.id: r for r in dataset.references}
+    refs, dropped, split = training_references(cfg)
+    by_id = {r.id: r for r in refs}
     rng = np.random.default_rng(cfg.seed)
     torch.manual_seed(cfg.seed)
     chosen = [by_id[i] for i in rng.choice(split["train"], size=min(n_pairs, len(split["train"])), replace=False)]
@@ -55,9 +54,9 @@ def inspect(cfg: TrainConfig, out_dir, n_pairs: int = 6, progress: bool = True) 
     aug_imi, aug_ref = make_batch(src, idx, frontend, np.random.default_rng(cfg.seed), cfg.augment, cfg.clip_seconds)
 
     balance = {name: dict(sorted(Counter(by_id[i].category for i in ids).items())) for name, ids in split.items()}
-    stats = {"data": str(cfg.data), "dataset_kind": dataset.kind, "references": len(dataset.references),
+    stats = {"data": str(cfg.data), "references": len(refs), "excluded_duplicates": dropped,
              "split_sizes": {k: len(v) for k, v in split.items()}, "category_balance": balance,
-             "recorded_imitations": dataset.has_recorded_imitations, "skipped": src.skipped,
+             "recorded_imitations": any(r.imitations for r in refs), "skipped": src.skipped,
              "batch": {"reference_clean": tensor_stats(clean_ref), "imitation_clean": tensor_stats(clean_imi),
                        "reference_augmented": tensor_stats(aug_ref), "imitation_augmented": tensor_stats(aug_imi)},
              "augment": cfg.augment.to_dict(), "pairs": [p.ref.id for p in src.pairs]}

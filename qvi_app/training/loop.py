@@ -130,6 +130,15 @@ def dedupe_against(refs, library) -> tuple[list, list[str]]:
     return keep, dropped
 
 
+def training_references(cfg: TrainConfig) -> tuple[list, list[str], dict[str, list[str]]]:
+    """The dataset's references less duplicates of ``cfg.exclude_library``, the ids dropped, and
+    the seeded split: what ``qvi train`` trains on and ``qvi inspect`` shows."""
+    refs, dropped = open_dataset(cfg.data, cfg.dataset).references, []
+    if cfg.exclude_library:
+        refs, dropped = dedupe_against(refs, cfg.exclude_library)
+    return refs, dropped, split_references(refs, cfg.seed, cfg.val_fraction, cfg.test_fraction)
+
+
 def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> TrainResult:
     from qvi_app.paths import ZERO_SHOT_CNN
 
@@ -158,11 +167,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> T
     else:
         raise TrainingError(f"unknown backbone {cfg.backbone!r}; choose cnn or passt")
     settings = frontend.settings              # features are made on the CPU, then moved to ``device``
-    dataset = open_dataset(cfg.data, cfg.dataset)
-    refs, dropped = dataset.references, []
-    if cfg.exclude_library:
-        refs, dropped = dedupe_against(refs, cfg.exclude_library)
-    split = state["split"] if state else split_references(refs, cfg.seed, cfg.val_fraction, cfg.test_fraction)
+    refs, dropped, split = training_references(cfg)
+    if state:
+        split = state["split"]
     by_id = {r.id: r for r in refs}
     train_refs = [by_id[i] for i in split["train"]]
     val_refs = [by_id[i] for i in split["val"]]
