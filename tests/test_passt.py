@@ -93,3 +93,8 @@ def test_train_with_a_passt_backbone_smoke(tmp_path):
     enc = load_encoder("passt", out)
     v = enc.embed(tone(440, 1.0, 32000), 32000, role="query")
     assert v.shape == (768,) and abs(np.linalg.norm(v) - 1) < 1e-5
+    # qvi evaluate recognises the checkpoint's encoder and evaluates it on its own split.
+    prefix = tmp_path / "ev"
+    assert qvi(["evaluate", str(lib), "--checkpoint", str(out), "--split", "val", "--imitations", "1",
+                "--no-baselines", "--out", str(prefix), "--quiet"]) == 0
+    assert (prefix.with_suffix(".json")).is_file()

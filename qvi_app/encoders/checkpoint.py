@@ -65,3 +65,14 @@ def file_digest(path, n: int = 10) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()[:n]
+
+
+def encoder_name_of(path, default: str = "cnn") -> str:
+    """The encoder a qvi checkpoint holds ('cnn', 'passt'), read without loading its tensors."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:
+        return default                  # not readable here: load_checkpoint will say why
+    if isinstance(payload, dict) and payload.get("format") == FORMAT:
+        return str(payload.get("encoder", default))
+    return default

@@ -20,7 +20,7 @@ import torch
 from torch.nn import functional as F
 
 from qvi_app.encoders.base import Encoder
-from qvi_app.encoders.checkpoint import file_digest
+from qvi_app.encoders.checkpoint import encoder_name_of, file_digest
 from qvi_app.errors import EncoderError
 
 WEIGHTS_FILE = "passt-s-f128-p16-s10-ap.476-swa.pt"
@@ -120,16 +120,6 @@ class PasstBackbone(torch.nn.Module):
         return features
 
 
-def _is_qvi_checkpoint(path: Path) -> bool:
-    from qvi_app.encoders.checkpoint import FORMAT
-
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:
-        return False
-    return isinstance(payload, dict) and payload.get("format") == FORMAT
-
-
 class PasstEncoder(Encoder):
     name = "passt"
     version = "hear21passt-0.0.26-s-swa-476"
@@ -146,7 +136,7 @@ class PasstEncoder(Encoder):
             self._digest = "random"
         else:
             path = Path(weights) if weights else hub_weights_path()
-            if path.is_file() and _is_qvi_checkpoint(path):
+            if path.is_file() and encoder_name_of(path, default="") == "passt":
                 self._load_fine_tuned(path)
             elif path.is_file():
                 self.model = build_passt()

@@ -21,7 +21,7 @@ from qvi_app.audio import load_audio, trim_silence
 from qvi_app.data import open_dataset
 from qvi_app.data.simulate import SimulatorSettings, simulate_imitation
 from qvi_app.encoders import load_encoder
-from qvi_app.encoders.checkpoint import load_checkpoint
+from qvi_app.encoders.checkpoint import encoder_name_of, load_checkpoint
 from qvi_app.errors import AudioError, QviError
 from qvi_app.evaluation.metrics import random_mrr, retrieval_report
 from qvi_app.training.pairs import imitation_seed
@@ -103,7 +103,7 @@ def evaluate(data, *, dataset_kind: str = "auto", split: str = "all", split_from
 
     systems: dict[str, tuple[str, object]] = {}
     for label, ckpt in (models or {"qvi cnn (bundled)": BUNDLED_CNN}).items():
-        systems[label] = ("cnn", ckpt)
+        systems[label] = (encoder_name_of(ckpt), ckpt)
     skipped = {}
     if baselines:
         from qvi_app.encoders.passt import hub_weights_path
