@@ -126,36 +126,37 @@ def bench_query(cfg: BenchConfig, limits: dict, work: Path) -> list[dict]:
     return rows
 
 
-def bench_indexing(cfg: BenchConfig, work: Path) -> list[dict]:
-    files = sorted(DEMO_LIBRARY.rglob("*.ogg"))[: cfg.index_clips]
-    lib = work / "indexing-library"
+def _copy_clips(files: list[Path], root: Path) -> Path:
     for f in files:
-        dest = lib / f.relative_to(DEMO_LIBRARY)
+        dest = root / f.relative_to(DEMO_LIBRARY)
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(f, dest)
+    return root
+
+
+def bench_indexing(cfg: BenchConfig, work: Path) -> list[dict]:
+    """Indexing throughput per encoder (cnn also with one worker process per core); passt on 10 clips."""
+    from qvi_app.encoders.passt import hub_weights_path
+
+    files = sorted(DEMO_LIBRARY.rglob("*.ogg"))[: cfg.index_clips]
+    lib = _copy_clips(files, work / "indexing-library")
     rows = []
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    plans = [("cnn", 1), ("cnn", cores), ("2dft", 1), ("passt", 1)] if cores > 1 else [("cnn", 1), ("2dft", 1),
-                                                                                     ("passt", 1)]
+    plans = [("cnn", 1)] + ([("cnn", cores)] if cores > 1 else []) + [("2dft", 1), ("passt", 1)]
     for name, workers in plans:
-        clips = files if name != "passt" else files[:10]
+        clips, root = files, lib
         if name == "passt":
-            from qvi_app.encoders.passt import hub_weights_path
-
             if not hub_weights_path().is_file():
                 reason = f"weights not found at {hub_weights_path()}"
                 rows.append({"encoder": name, "skipped": reason})
                 print(f"  indexing with passt: skipped ({reason})", flush=True)
                 continue
-            lib = work / "indexing-library-passt"
-            for f in clips:
-                dest = lib / f.relative_to(DEMO_LIBRARY)
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(f, dest)
+            clips = files[:10]
+            root = _copy_clips(clips, work / "indexing-library-passt")
         enc = load_encoder(name)
         clip_s = sum(sf.info(f).duration for f in clips)
         t0 = time.perf_counter()
-        update_index(lib, work / f"ix-{name}-{workers}", enc, show_progress=False, workers=workers)
+        update_index(root, work / f"ix-{name}-{workers}", enc, show_progress=False, workers=workers)
         dt = time.perf_counter() - t0
         rows.append({"encoder": name, "workers": workers, "clips": len(clips), "seconds": dt,
                      "clips_per_s": len(clips) / dt, "x_realtime": clip_s / dt})
