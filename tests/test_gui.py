@@ -6,6 +6,7 @@ A demo sound is played into the "microphone" while the window records; input is 
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sqlite3
@@ -82,6 +83,9 @@ def window(desktop):
     for w in windows:
         w.player.stop()
     root.destroy()
+    # Collect this test's Tk objects now, on the main thread: collected later by a worker thread
+    # of another test, a Tk image's __del__ fails with "main thread is not in main loop".
+    gc.collect()
 
 
 def as_wav(rel: str, tmp_path: Path) -> Path:

@@ -598,8 +598,8 @@ class QviWindow:
             f"Feedback database: {feedback_db_path()}",
             f"Settings: {AppSettings.path()}",
             "",
-            "The cnn encoder's weights come from aisfx by Alison B. Ma and Alexander Lerch "
-            "(CC BY 4.0). Demo sounds: see assets/ATTRIBUTION.csv.",
+            "The cnn encoder is fine-tuned from aisfx by Alison B. Ma and Alexander Lerch "
+            "(CC BY 4.0; see models/MODEL_CARD.md). Demo sounds: see assets/ATTRIBUTION.csv.",
         ]), parent=self.root)
 
     def close(self) -> None:
