@@ -16,9 +16,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from qvi_app.encoders.checkpoint import save_checkpoint  # noqa: E402
-from qvi_app.encoders.cnn_model import SfxCNN, state_dict_from_aisfx  # noqa: E402
-from qvi_app.features.logmel import LogMelSettings  # noqa: E402
+from qvi_app.encoders.cnn_model import state_dict_from_aisfx  # noqa: E402
+from qvi_app.encoders.model import ModelSettings, build_model, save_model  # noqa: E402
 from qvi_app.paths import ZERO_SHOT_CNN  # noqa: E402
 
 PROVENANCE = {
@@ -40,13 +39,9 @@ def aisfx_checkpoint_path() -> Path:
 
 def convert(out: Path) -> Path:
     weights, _datasets = torch.load(aisfx_checkpoint_path(), map_location="cpu", weights_only=False)
-    state = state_dict_from_aisfx(weights)
-    arch = {"base_channels": 64, "pooling": "max+mean"}
-    model = SfxCNN(**arch)
-    model.load_state_dict(state)  # strict: every tensor must fit
-    return save_checkpoint(out, encoder="cnn", version="aisfx-0.1.2-maxmean", arch=arch,
-                           frontend=LogMelSettings().to_dict(), state_dict=model.state_dict(),
-                           provenance=PROVENANCE, training=None)
+    model = build_model(ModelSettings.default("cnn"))          # the plain backbone: towers 0, no head
+    model.network.backbone.load_state_dict(state_dict_from_aisfx(weights))  # strict: every tensor must fit
+    return save_model(out, model, "aisfx-0.1.2-maxmean", provenance=PROVENANCE, training=None)
 
 
 if __name__ == "__main__":

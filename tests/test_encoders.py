@@ -9,6 +9,7 @@ from qvi_app.audio import load_audio, resample
 from qvi_app.encoders import load_encoder
 from qvi_app.encoders.checkpoint import load_checkpoint, save_checkpoint
 from qvi_app.encoders.cnn_model import SfxCNN, state_dict_from_aisfx
+from qvi_app.encoders.model import CnnSettings, ModelSettings, build_model, save_model
 from qvi_app.errors import EncoderError
 from qvi_app.features import LogMelSettings
 from qvi_app.paths import BUNDLED_CNN, DEMO_LIBRARY, ZERO_SHOT_CNN
@@ -30,25 +31,25 @@ def test_embed_is_unit_norm_deterministic_and_rate_independent(name):
 
 def test_bundled_checkpoint_carries_its_preprocessing_and_credit():
     ckpt = load_checkpoint(BUNDLED_CNN, expect_encoder="cnn")
-    assert LogMelSettings(**ckpt["frontend"]) == load_encoder("cnn").settings
+    assert LogMelSettings(**ckpt["settings"]["frontend"]) == load_encoder("cnn").settings.frontend
     assert "CC BY 4.0" in ckpt["provenance"]["license"]
     assert (BUNDLED_CNN.parent / "MODEL_CARD.md").is_file()
     # The bundled model was fine-tuned from the zero-shot one by qvi train, with the same preprocessing.
     zero = load_checkpoint(ZERO_SHOT_CNN, expect_encoder="cnn")
-    assert ckpt["frontend"] == zero["frontend"]
-    assert ckpt["training"]["init"]["digest"] == zero["digest"]
+    assert ckpt["settings"]["frontend"] == zero["settings"]["frontend"]
+    assert ckpt["training"]["init"]["version"] == zero["version"]
     assert ckpt["split"]["test"] and ckpt["training"]["best"]["val_mrr"] > ckpt["training"]["log"][0]["val_mrr"]
 
 
 def test_checkpoint_round_trip_restores_weights_and_settings(tmp_path):
-    model = SfxCNN(base_channels=4)
-    settings = LogMelSettings(n_mels=64, f_max=16000.0)
-    path = save_checkpoint(tmp_path / "m.pt", encoder="cnn", version="test-1", arch={"base_channels": 4},
-                           frontend=settings.to_dict(), state_dict=model.state_dict())
+    settings = ModelSettings("cnn", LogMelSettings(n_mels=64, f_max=16000.0), CnnSettings(4, "max"), towers=1,
+                             head_hidden=8)
+    model = build_model(settings)
+    path = save_model(tmp_path / "m.pt", model, "test-1")
     enc = load_encoder("cnn", path)
     assert enc.settings == settings and enc.dim == 32 and enc.version == "test-1"
-    for k, v in model.state_dict().items():
-        assert torch.equal(enc.model.state_dict()[k], v)
+    for k, v in model.network.state_dict().items():
+        assert torch.equal(enc.model.network.state_dict()[k], v)
     assert enc.embed(tone(500, 1.0, 16000), 16000).shape == (32,)
 
 
@@ -59,7 +60,7 @@ def test_bad_checkpoints_are_refused_with_the_path(tmp_path):
         with pytest.raises(EncoderError, match=words) as err:
             load_encoder("cnn", path)
         assert str(path) in str(err.value)
-    other = save_checkpoint(tmp_path / "o.pt", encoder="passt", version="x", arch={}, frontend={}, state_dict={})
+    other = save_checkpoint(tmp_path / "o.pt", encoder="passt", version="x", settings={}, state_dict={})
     with pytest.raises(EncoderError, match="holds a 'passt' model"):
         load_encoder("cnn", other)
     with pytest.raises(ValueError, match="unknown encoder"):
@@ -72,7 +73,7 @@ def test_zero_shot_weights_equal_the_aisfx_wheel():
     src = Path(list(spec.submodule_search_locations)[0]) / "models" / "checkpoint.pth"
     weights, _ = torch.load(src, map_location="cpu", weights_only=False)
     ours = load_checkpoint(ZERO_SHOT_CNN)["state_dict"]
-    theirs = state_dict_from_aisfx(weights)
+    theirs = {f"backbone.{k}": v for k, v in state_dict_from_aisfx(weights).items()}
     assert ours.keys() == theirs.keys()
     assert all(torch.equal(ours[k], theirs[k]) for k in ours)
 

@@ -9,20 +9,21 @@ import torch
 from conftest import tone
 from qvi_app.cli import main as qvi
 from qvi_app.encoders import load_encoder
-from qvi_app.encoders.passt import WEIGHTS_FILE, PasstEncoder
+from qvi_app.encoders.neural import NeuralEncoder
+from qvi_app.encoders.passt import WEIGHTS_FILE
 from qvi_app.errors import EncoderError
 
 
 @pytest.fixture(scope="module")
 def random_passt():
-    return PasstEncoder(pretrained=False)
+    return NeuralEncoder.untrained("passt")
 
 
 @pytest.mark.slow
 def test_passt_architecture_shapes_and_determinism(random_passt, capsys):
     enc = random_passt
     assert (enc.name, enc.sample_rate, enc.dim) == ("passt", 32000, 768)
-    assert not enc.model.training
+    assert not enc.model.network.training
     a = enc.embed(tone(440, 1.5, 22050), 22050)
     b = enc.embed(tone(440, 1.5, 22050), 22050)
     assert a.shape == (768,) and abs(np.linalg.norm(a) - 1) < 1e-5
@@ -48,7 +49,7 @@ def test_bad_weights_file_is_a_clear_error(tmp_path, capsys):
     bad = tmp_path / WEIGHTS_FILE
     torch.save({"something": torch.zeros(3)}, bad)
     with pytest.raises(EncoderError, match="do not fit PaSST"):
-        PasstEncoder(bad)
+        load_encoder("passt", bad)
     lib = tmp_path / "lib"
     lib.mkdir()
     assert qvi(["index", str(lib), "--encoder", "passt", "--weights", str(tmp_path / "missing.pt"),
@@ -61,8 +62,8 @@ def test_bad_weights_file_is_a_clear_error(tmp_path, capsys):
 def test_weights_file_round_trip(random_passt, tmp_path):
     """Weights saved from one PaSST load into another and give the same embeddings."""
     path = tmp_path / WEIGHTS_FILE
-    torch.save(random_passt.model.net.state_dict(), path)
-    enc = PasstEncoder(path)
+    torch.save(random_passt.model.network.backbone.net.state_dict(), path)
+    enc = load_encoder("passt", path)
     w = tone(660, 1.0, 32000)
     np.testing.assert_allclose(enc.embed(w, 32000), random_passt.embed(w, 32000), atol=1e-5)
     assert enc.id.startswith("passt/") and enc.digest != "random"
@@ -88,8 +89,8 @@ def test_train_with_a_passt_backbone_smoke(tmp_path):
                 "--set", "test_fraction=0", "--set", "freeze_blocks=11", "--set", "head_hidden=64",
                 "--quiet"]) == 0
     ck = load_checkpoint(out)
-    assert ck["encoder"] == "passt" and ck["arch"] == {"backbone": "passt", "head_hidden": 64, "towers": 1}
-    assert ck["frontend"]["sample_rate"] == 32000 and ck["split"]["val"]
+    assert ck["encoder"] == "passt" and (ck["settings"]["head_hidden"], ck["settings"]["towers"]) == (64, 1)
+    assert ck["settings"]["frontend"]["sample_rate"] == 32000 and ck["split"]["val"]
     enc = load_encoder("passt", out)
     v = enc.embed(tone(440, 1.0, 32000), 32000, role="query")
     assert v.shape == (768,) and abs(np.linalg.norm(v) - 1) < 1e-5

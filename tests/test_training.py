@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shutil
@@ -17,8 +18,8 @@ from qvi_app.data import open_dataset, split_references
 from qvi_app.data.datasets import DatasetError
 from qvi_app.data.simulate import SimulatorSettings, analyse, simulate_imitation
 from qvi_app.encoders import load_encoder
-from qvi_app.encoders.checkpoint import load_checkpoint, save_checkpoint
-from qvi_app.encoders.dual_model import DualEncoder
+from qvi_app.encoders.checkpoint import load_checkpoint
+from qvi_app.encoders.model import ModelSettings, build_model, load_model, save_model
 from qvi_app.evaluation.metrics import class_ranks, ndcg, random_mrr, retrieval_report, summarise, target_ranks
 from qvi_app.features.invert import logmel_to_wave
 from qvi_app.features.logmel import LogMelFrontEnd, LogMelSettings
@@ -246,13 +247,12 @@ def test_griffin_lim_brings_back_a_tone():
 # --- model, checkpoint, tiny runs --------------------------------------------------------------
 
 def test_dual_encoder_starts_as_the_backbone_and_two_towers_differ():
-    ck = load_checkpoint(ZERO_SHOT_CNN)
     x = torch.rand(2, 1, 100, 96)
-    plain = load_encoder("cnn", ZERO_SHOT_CNN).model
-    dual = DualEncoder(head_hidden=64, towers=2).eval()
-    dual.load_backbone(ck["state_dict"])
+    plain = load_model(ZERO_SHOT_CNN)[0].network
+    dual = build_model(ModelSettings.default("cnn", towers=2, head_hidden=64)).network
+    dual.load_backbone(plain.backbone.state_dict())
     with torch.no_grad():
-        expect = torch.nn.functional.normalize(plain(x), dim=-1)
+        expect = plain(x)
         assert torch.allclose(dual(x, "reference"), expect, atol=1e-5)
         assert torch.allclose(dual(x, "query"), expect, atol=1e-5)
         dual.query_head.fc2.bias.add_(0.1)
@@ -303,13 +303,12 @@ def test_tiny_train_improves_and_writes_log_plot_and_state(tiny_run):
 def test_checkpoint_round_trip_restores_preprocessing_and_split(tiny_run, tiny_library):
     ck = load_checkpoint(tiny_run)
     init = load_checkpoint(ZERO_SHOT_CNN)
-    assert ck["frontend"] == init["frontend"]
-    assert ck["arch"] == {"base_channels": 64, "pooling": "max+mean", "head_hidden": 256, "towers": 1}
+    assert ck["settings"] == {**init["settings"], "head_hidden": 256, "towers": 1}
     assert set(ck["split"]) == {"train", "val", "test"} and ck["split"]["val"]
     assert not set(ck["split"]["train"]) & set(ck["split"]["val"])
     assert ck["training"]["config"]["seed"] == 1
     enc = load_encoder("cnn", tiny_run)
-    assert enc.settings == LogMelSettings(**init["frontend"])
+    assert enc.settings.frontend == LogMelSettings(**init["settings"]["frontend"])
     wave, sr = sf.read(next(tiny_library.rglob("*.ogg")), dtype="float32")
     v = enc.embed(wave if wave.ndim == 1 else wave.mean(1), sr)
     assert v.shape == (1024,) and abs(np.linalg.norm(v) - 1) < 1e-5
@@ -317,14 +316,13 @@ def test_checkpoint_round_trip_restores_preprocessing_and_split(tiny_run, tiny_l
 
 def test_front_end_settings_travel_with_the_weights(tmp_path, tiny_library):
     """A starting model with other preprocessing yields a trained model with that preprocessing."""
-    init = load_checkpoint(ZERO_SHOT_CNN)
-    custom = {**init["frontend"], "floor_db": -30.0}
-    path = save_checkpoint(tmp_path / "init.pt", encoder="cnn", version=init["version"], arch=init["arch"],
-                           frontend=custom, state_dict=init["state_dict"])
+    model, meta = load_model(ZERO_SHOT_CNN)
+    model.settings = dataclasses.replace(model.settings, frontend=LogMelSettings(floor_db=-30.0))
+    path = save_model(tmp_path / "init.pt", model, meta["version"])
     out = tmp_path / "t.pt"
     assert qvi(["train", str(tiny_library), "--out", str(out), "--epochs", "1", "--set", f"init={path}",
                 *TINY]) == 0
-    assert load_encoder("cnn", out).settings.floor_db == -30.0
+    assert load_encoder("cnn", out).settings.frontend.floor_db == -30.0
 
 
 @pytest.mark.slow

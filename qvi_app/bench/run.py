@@ -100,7 +100,7 @@ def bench_query(cfg: BenchConfig, limits: dict, work: Path) -> list[dict]:
                     x = torch.from_numpy(resample(trimmed, sr, enc.sample_rate))
                     feats = enc.features(x)
                     t3 = time.perf_counter()
-                    vec = enc.model(feats)[0].numpy()
+                    vec = enc.model.network(feats, "query")[0].numpy()
                 vec = vec / np.linalg.norm(vec)
                 t4 = time.perf_counter()
                 index.search(vec, top_k=20)
@@ -108,7 +108,7 @@ def bench_query(cfg: BenchConfig, limits: dict, work: Path) -> list[dict]:
                 for k, a, b in (("load", t0, t1), ("trim", t1, t2), ("features", t2, t3), ("encoder", t3, t4),
                                 ("ranking", t4, t5), ("total", t1, t5)):
                     t[k].append((b - a) * 1e3)
-            flops = conv_flops(enc.model, feats)
+            flops = conv_flops(enc.model.network, feats)
             matrix_bytes = index.embeddings.nbytes
             ranking_limit_ms = 1e3 * matrix_bytes / limits["memory_bandwidth_Bps"]
             encoder_limit_ms = 1e3 * flops / limits["matmul_flops"]

@@ -1,7 +1,10 @@
-"""One file per model: weights, architecture, front-end settings, provenance and version.
+"""One file per model: weights, model settings, provenance and version.
 
 The front end is rebuilt from the settings stored next to the weights, so a model and its
-preprocessing can never drift apart.
+preprocessing can never drift apart. Format 2 keeps one ``settings`` mapping (see
+:class:`qvi_app.encoders.model.ModelSettings`); format 1 files (``arch`` + ``frontend``, the
+first fine-tuned model) are read and converted. Files are read with ``weights_only=True``:
+nothing in a checkpoint can run code.
 """
 
 from __future__ import annotations
@@ -16,15 +19,15 @@ import torch
 from qvi_app.errors import EncoderError
 
 FORMAT = "qvi-encoder"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 
-def save_checkpoint(path, *, encoder: str, version: str, arch: dict, frontend: dict,
-                    state_dict: dict, **extra) -> Path:
+def save_checkpoint(path, *, encoder: str, version: str, settings: dict, state_dict: dict, **extra) -> Path:
     """Write a checkpoint atomically (temp file + rename)."""
     path = Path(path)
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "encoder": encoder,
-               "version": version, "arch": arch, "frontend": frontend,
+               "version": version, "settings": settings,
                "state_dict": {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}, **extra}
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
@@ -50,13 +53,41 @@ def load_checkpoint(path, expect_encoder: str | None = None) -> dict:
         raise EncoderError(f"{path}: not a readable qvi checkpoint ({exc.__class__.__name__}: {exc})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise EncoderError(f"{path}: not a qvi encoder checkpoint")
-    if payload.get("format_version") != FORMAT_VERSION:
-        raise EncoderError(f"{path}: checkpoint format {payload.get('format_version')} is not supported "
-                           f"(this qvi reads format {FORMAT_VERSION}); upgrade qvi or re-export the model")
+    if payload.get("format_version") not in READABLE_VERSIONS:
+        raise EncoderError(f"{path}: checkpoint format {payload.get('format_version')!r} is not supported "
+                           f"(this qvi reads formats {', '.join(map(str, READABLE_VERSIONS))}); upgrade qvi or "
+                           "re-export the model")
     if expect_encoder and payload.get("encoder") != expect_encoder:
         raise EncoderError(f"{path}: holds a '{payload.get('encoder')}' model, not '{expect_encoder}'")
+    if not isinstance(payload.get("version"), str) or not isinstance(payload.get("state_dict"), dict):
+        raise EncoderError(f"{path}: damaged checkpoint (no version or no weights); re-export the model")
+    if payload["format_version"] == 1:
+        payload = _from_format_1(payload, path)
     payload["digest"] = file_digest(path)
     return payload
+
+
+def _from_format_1(payload: dict, path) -> dict:
+    """``arch`` + ``frontend`` (format 1) → ``settings``; a plain backbone's weights move under ``backbone.``."""
+    arch, frontend = payload.get("arch"), payload.get("frontend")
+    if not isinstance(arch, dict) or not isinstance(frontend, dict):
+        raise EncoderError(f"{path}: damaged checkpoint (arch or frontend is not a mapping); re-export the model")
+    name = payload.get("encoder")
+    network = {k: arch[k] for k in ("base_channels", "pooling") if k in arch} if name == "cnn" else {}
+    if name == "passt":
+        frontend = {}
+    plain = "towers" not in arch
+    payload = {k: v for k, v in payload.items() if k not in ("arch", "frontend")}
+    payload["settings"] = {"backbone": name, "frontend": frontend, "network": network,
+                           "towers": 0 if plain else arch["towers"], "head_hidden": 0 if plain else arch.get("head_hidden", 0)}
+    if plain:
+        payload["state_dict"] = {f"backbone.{k}": v for k, v in payload["state_dict"].items()}
+    return payload
+
+
+def is_qvi_checkpoint(path) -> bool:
+    """Whether ``path`` is a qvi checkpoint file (read without loading its tensors)."""
+    return encoder_name_of(path, default="") != ""
 
 
 def file_digest(path, n: int = 10) -> str:

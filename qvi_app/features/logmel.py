@@ -35,6 +35,13 @@ class LogMelSettings:
     min_frames: int = 100
 
     def __post_init__(self):
+        for name, low, high in (("sample_rate", 4000, 192_000), ("n_fft", 64, 16384), ("hop_length", 1, 16384),
+                                ("n_mels", 1, 512), ("min_frames", 0, 10_000)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+                raise ValueError(f"{name} must be an integer in {low}..{high}, not {value!r}")
+        if not (self.log_gain > 0 and self.log_max > 0):
+            raise ValueError("log_gain and log_max must be positive")
         if self.hop_length > self.n_fft:
             raise ValueError(f"hop_length {self.hop_length} exceeds n_fft {self.n_fft}")
         if not 0 <= self.f_min < self.f_max <= self.sample_rate / 2:

@@ -1,9 +1,10 @@
 """``qvi inspect``: look at and listen to what the training pipeline feeds the encoder.
 
 Writes to a folder: ``stats.json`` (shapes, value ranges, NaN and silence checks, category
-balance of each split), ``pairs.png`` (reference / imitation log-mels, clean and augmented),
-and WAVs: each simulated imitation as rendered, and Griffin-Lim reconstructions of the
-augmented log-mels of both sides.
+balance of each split), ``pairs.png`` (reference / imitation features, clean and augmented,
+from the front end the model being trained uses), and WAVs: each simulated imitation as
+rendered, and Griffin-Lim reconstructions of the augmented log-mels of both sides (cnn front
+end; PaSST's mel has no inverse here).
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from qvi_app.encoders.checkpoint import load_checkpoint
+from qvi_app.encoders.model import start_model
 from qvi_app.features.invert import logmel_to_wave
-from qvi_app.features.logmel import LogMelFrontEnd, LogMelSettings
+from qvi_app.features.logmel import LogMelFrontEnd
 from qvi_app.training.augment import AugmentSettings
 from qvi_app.training.config import TrainConfig
 from qvi_app.training.loop import training_references
@@ -34,13 +35,10 @@ def tensor_stats(x: torch.Tensor) -> dict:
 
 
 def inspect(cfg: TrainConfig, out_dir, n_pairs: int = 6, progress: bool = True) -> dict:
-    from qvi_app.paths import ZERO_SHOT_CNN
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    init = load_checkpoint(cfg.init or ZERO_SHOT_CNN)
-    settings = LogMelSettings(**init["frontend"])
-    frontend = LogMelFrontEnd(settings)
+    frontend = start_model(cfg.backbone, cfg.init, cfg.towers, cfg.head_hidden)[0].frontend   # what training feeds
+    settings = frontend.settings
     refs, dropped, split = training_references(cfg)
     by_id = {r.id: r for r in refs}
     rng = np.random.default_rng(cfg.seed)
@@ -64,12 +62,15 @@ def inspect(cfg: TrainConfig, out_dir, n_pairs: int = 6, progress: bool = True) 
     _plot_pairs(src, [clean_ref, aug_ref, clean_imi, aug_imi], out / "pairs.png", settings)
     for i, pair in enumerate(src.pairs):
         sf.write(out / f"pair{i}_imitation.wav", np.asarray(pair.imitations[0], np.float32), settings.sample_rate)
-        sf.write(out / f"pair{i}_reference_griffinlim.wav", logmel_to_wave(aug_ref[i, 0], settings), settings.sample_rate)
-        sf.write(out / f"pair{i}_imitation_griffinlim.wav", logmel_to_wave(aug_imi[i, 0], settings), settings.sample_rate)
+        if isinstance(frontend, LogMelFrontEnd):   # other front ends (PaSST's mel) have no inverse here
+            sf.write(out / f"pair{i}_reference_griffinlim.wav", logmel_to_wave(aug_ref[i, 0], settings),
+                     settings.sample_rate)
+            sf.write(out / f"pair{i}_imitation_griffinlim.wav", logmel_to_wave(aug_imi[i, 0], settings),
+                     settings.sample_rate)
     return stats
 
 
-def _plot_pairs(src, batches, path: Path, settings: LogMelSettings) -> None:
+def _plot_pairs(src, batches, path: Path, settings) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -79,10 +80,11 @@ def _plot_pairs(src, batches, path: Path, settings: LogMelSettings) -> None:
     n = len(src.pairs)
     fig, axes = plt.subplots(n, 4, figsize=(13, 2.0 * n + 0.5), squeeze=False)
     seconds = batches[0].shape[2] / settings.frames_per_second
+    low, high = (float(torch.quantile(batches[0].flatten()[:100_000], q)) for q in (0.01, 0.99))
     for row, pair in enumerate(src.pairs):
         for col, batch in enumerate(batches):
             ax = axes[row, col]
-            ax.imshow(batch[row, 0].T.numpy(), origin="lower", aspect="auto", vmin=0, vmax=1,
+            ax.imshow(batch[row, 0].T.numpy(), origin="lower", aspect="auto", vmin=low, vmax=high,
                       extent=(0, seconds, 0, batch.shape[3]), cmap="magma")
             ax.set_title(f"{titles[col]}: {Path(pair.ref.id).stem[:28]}" if col == 0 else titles[col], fontsize=8)
             ax.tick_params(labelsize=7)

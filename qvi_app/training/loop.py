@@ -21,11 +21,9 @@ from tqdm import tqdm
 
 from qvi_app.data import open_dataset, split_references
 from qvi_app.data.split import audio_fingerprint
-from qvi_app.encoders.checkpoint import load_checkpoint, save_checkpoint
-from qvi_app.encoders.dual_model import DualEncoder
+from qvi_app.encoders.model import DualEncoder, Model, save_model, start_model
 from qvi_app.errors import QviError
 from qvi_app.evaluation.metrics import retrieval_report
-from qvi_app.features.logmel import LogMelFrontEnd, LogMelSettings
 from qvi_app.training.config import TrainConfig
 from qvi_app.training.loss import nt_xent
 from qvi_app.training.pairs import PairSource, make_batch
@@ -61,30 +59,18 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def dual_from_checkpoint(cfg: TrainConfig, init: dict) -> DualEncoder:
-    """A dual encoder whose backbone(s) start from a cnn checkpoint (zero-shot or fine-tuned)."""
-    arch = init["arch"]
-    model = DualEncoder(arch["base_channels"], arch["pooling"], cfg.head_hidden, cfg.towers)
-    if "towers" in arch:                     # continuing from a fine-tuned dual encoder
-        plain = {k[len("backbone."):]: v for k, v in init["state_dict"].items() if k.startswith("backbone.")}
-        model.load_backbone(plain)
-    else:
-        model.load_backbone(init["state_dict"])
-    return model
-
-
-def set_trainable(model: DualEncoder, freeze_blocks: int) -> None:
-    """Freeze the first conv blocks; batch-norm statistics stay as pretrained (eval mode)."""
-    model.eval()
-    for backbone in [model.backbone] + ([model.query_backbone] if model.towers == 2 else []):
+def set_trainable(network: DualEncoder, freeze_blocks: int) -> None:
+    """Freeze the first blocks; batch-norm statistics stay as pretrained (eval mode)."""
+    network.eval()
+    for backbone in network.backbones():
         for i, block in enumerate(backbone.blocks):
             for p in block.parameters():
                 p.requires_grad_(i >= freeze_blocks)
 
 
 @torch.no_grad()
-def embed_waves(model: DualEncoder, frontend: LogMelFrontEnd, waves, role: str, device) -> torch.Tensor:
-    out = [model(frontend(torch.from_numpy(np.ascontiguousarray(w, np.float32))).to(device), role)[0].cpu()
+def embed_waves(network: DualEncoder, frontend: torch.nn.Module, waves, role: str, device) -> torch.Tensor:
+    out = [network(frontend(torch.from_numpy(np.ascontiguousarray(w, np.float32))).to(device), role)[0].cpu()
            for w in waves]
     return torch.stack(out)
 
@@ -140,8 +126,6 @@ def training_references(cfg: TrainConfig) -> tuple[list, list[str], dict[str, li
 
 
 def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> TrainResult:
-    from qvi_app.paths import ZERO_SHOT_CNN
-
     t_start = time.perf_counter()
     out = Path(cfg.out)
     device = pick_device(cfg.device)
@@ -151,26 +135,26 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> T
     if resume:
         if not state_path(out).is_file():
             raise TrainingError(f"nothing to resume: {state_path(out)} does not exist (start without --resume)")
-        state = torch.load(state_path(out), map_location="cpu", weights_only=False)
+        state = read_state(state_path(out))
         if state["config"] != cfg.to_dict():
             raise TrainingError(f"{state_path(out)} was written with other settings; resume with the same "
                                 "config, or start afresh without --resume")
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
 
-    if cfg.backbone == "passt":
-        init, frontend, frontend_dict = _passt_start(cfg)
-    elif cfg.backbone == "cnn":
-        init = load_checkpoint(cfg.init or ZERO_SHOT_CNN, expect_encoder="cnn")
-        frontend = LogMelFrontEnd(LogMelSettings(**init["frontend"]))
-        frontend_dict = init["frontend"]
-    else:
-        raise TrainingError(f"unknown backbone {cfg.backbone!r}; choose cnn or passt")
-    settings = frontend.settings              # features are made on the CPU, then moved to ``device``
+    try:
+        built, init = start_model(cfg.backbone, cfg.init, cfg.towers, cfg.head_hidden)
+    except ValueError as exc:
+        raise TrainingError(str(exc)) from None
+    frontend = built.frontend                 # features are made on the CPU, then moved to ``device``
+    settings = frontend.settings
     refs, dropped, split = training_references(cfg)
+    by_id = {r.id: r for r in refs}
     if state:
         split = state["split"]
-    by_id = {r.id: r for r in refs}
+        if not all(isinstance(ids, list) and set(ids) <= set(by_id) for ids in split.values()):
+            raise TrainingError(f"{state_path(out)}: its split names sounds that are not in {cfg.data}; "
+                                "start afresh without --resume")
     train_refs = [by_id[i] for i in split["train"]]
     val_refs = [by_id[i] for i in split["val"]]
     if len(train_refs) < 2 or not val_refs:
@@ -183,7 +167,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> T
     val_src = PairSource(val_refs, sr, n_simulated=cfg.val_imitations, namespace="val", seed=cfg.seed,
                          max_seconds=cfg.max_seconds, sim=cfg.simulator, progress=progress)
 
-    model = (init["model"] if cfg.backbone == "passt" else dual_from_checkpoint(cfg, init)).to(device)
+    model = built.network.to(device)
     log_t = torch.nn.Parameter(torch.tensor(math.log(cfg.temperature), device=device),
                                requires_grad=cfg.learn_temperature)
     set_trainable(model, cfg.freeze_blocks)
@@ -197,17 +181,21 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> T
     log_csv = out.with_suffix(".log.csv")
     rows, start_epoch, best, bad_epochs = [], 1, None, 0
     if state:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        log_t.data.fill_(state["log_t"])
+        try:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            log_t.data.fill_(state["log_t"])
+            rng.bit_generator.state = state["rng"]
+            torch.set_rng_state(state["torch_rng"])
+        except (RuntimeError, ValueError, TypeError, KeyError) as exc:
+            raise TrainingError(f"{state_path(out)} does not fit this model ({str(exc).splitlines()[0][:200]}); "
+                                "start afresh without --resume") from None
         rows, start_epoch, best, bad_epochs = state["rows"], state["epoch"] + 1, state["best"], state["bad_epochs"]
-        rng.bit_generator.state = state["rng"]
-        torch.set_rng_state(state["torch_rng"])
     else:
         v = validate(model, frontend, val_src, float(log_t.detach().exp()), device)
         rows.append(_row(0, float("nan"), v, float(log_t.detach().exp()), 0.0))
         best = {"epoch": 0, "val_mrr": v["item"]["mrr"]}
-        _save(out, model, cfg, frontend_dict, init, split, dropped, best, rows, train_src, val_src)
+        _save(out, built, cfg, init, split, dropped, best, rows, train_src, val_src)
     _guard_write(log_csv, lambda: _write_log(log_csv, rows))
 
     meta = {"train_pairs": len(train_src), "val_pairs": len(val_src)}
@@ -239,7 +227,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> T
         rows.append(_row(epoch, float(np.mean(losses)), v, float(log_t.detach().exp()), time.perf_counter() - t0))
         if v["item"]["mrr"] > best["val_mrr"]:
             best, bad_epochs = {"epoch": epoch, "val_mrr": v["item"]["mrr"]}, 0
-            _save(out, model, cfg, frontend_dict, init, split, dropped, best, rows, train_src, val_src)
+            _save(out, built, cfg, init, split, dropped, best, rows, train_src, val_src)
         else:
             bad_epochs += 1
         _guard_write(log_csv, lambda: _write_log(log_csv, rows))
@@ -257,25 +245,24 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> T
                        time.perf_counter() - t_start, log_csv, plot)
 
 
-def _passt_start(cfg: TrainConfig):
-    """PaSST backbone from hear21passt: its weights (``init``: a file, '' = torch's hub cache, 'random'
-    for smoke tests), its mel front end. GPU recommended; on CPU only tiny runs are practical."""
-    from qvi_app.encoders.checkpoint import file_digest
-    from qvi_app.encoders.passt import PASST_FRONTEND, PasstEncoder, PasstFrontEnd, hub_weights_path
+#: What a training-state file holds, and the type of each entry (checked before use).
+STATE_FIELDS = {"config": dict, "split": dict, "model": dict, "optimizer": dict, "log_t": float, "rows": list,
+                "epoch": int, "best": dict, "bad_epochs": int, "rng": dict, "torch_rng": torch.Tensor}
 
-    model = DualEncoder(head_hidden=cfg.head_hidden, towers=cfg.towers, backbone="passt")
-    digest = "random"
-    if cfg.init != "random":
-        path = Path(cfg.init) if cfg.init else hub_weights_path()
-        if not path.is_file():
-            raise TrainingError(PasstEncoder.missing_message())
+
+def read_state(path: Path) -> dict:
+    """A training-state file, read without running code (``weights_only``) and checked."""
+    try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-        for backbone in [model.backbone] + ([model.query_backbone] if cfg.towers == 2 else []):
-            backbone.net.load_state_dict(state.get("state_dict", state))
-        digest = file_digest(path)
-    init = {"model": model, "version": "hear21passt-0.0.26-s-swa-476", "digest": digest,
-            "provenance": {"backbone": "PaSST-S (Koutini et al. 2022) via hear21passt 0.0.26, Apache-2.0"}}
-    return init, PasstFrontEnd(), PASST_FRONTEND
+    except Exception as exc:  # an unpickling refusal, a truncated file, not a torch file at all
+        raise TrainingError(f"{path}: not a usable training state ({exc.__class__.__name__}: "
+                            f"{str(exc).splitlines()[0][:200] if str(exc) else ''}); start afresh without --resume") from None
+    wrong = [k for k, t in STATE_FIELDS.items() if not isinstance(state, dict) or not isinstance(state.get(k), t)] \
+        if isinstance(state, dict) else list(STATE_FIELDS)
+    if wrong:
+        raise TrainingError(f"{path}: damaged training state ({', '.join(wrong)} missing or of the wrong type); "
+                            "start afresh without --resume")
+    return state
 
 
 def _atomic_save(obj, path: Path) -> None:
@@ -298,14 +285,13 @@ def _write_log(path: Path, rows: list[dict]) -> None:
             w.writerow({k: (f"{r[k]:.5f}" if isinstance(r[k], float) else r[k]) for k in LOG_FIELDS})
 
 
-def _save(out, model, cfg, frontend_dict, init, split, dropped, best, rows, train_src, val_src) -> None:
+def _save(out, model: Model, cfg, init, split, dropped, best, rows, train_src, val_src) -> None:
     provenance = dict(init.get("provenance", {}))
     provenance["fine_tuned"] = (f"NT-Xent on {len(train_src)} references of {cfg.data} "
                                 f"({'recorded' if any(p.ref.imitations for p in train_src.pairs) else 'simulated'} "
                                 f"imitations), qvi {cfg.version}")
-    _guard_write(out, lambda: save_checkpoint(
-        out, encoder=cfg.backbone, version=cfg.version, arch=model.arch(), frontend=frontend_dict,
-        state_dict=model.state_dict(), provenance=provenance, split=split,
+    _guard_write(out, lambda: save_model(
+        out, model, cfg.version, provenance=provenance, split=split,
         training={"config": cfg.to_dict(), "best": best, "log": rows, "excluded_duplicates": dropped,
                   "skipped": train_src.skipped + val_src.skipped,
                   "init": {"version": init["version"], "digest": init["digest"]}}))
