@@ -16,28 +16,21 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import re
 import shutil
 import struct
-import subprocess
 import sys
 import zipfile
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import soundfile as sf
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from qvi_app.audio import resample, to_mono, trim_silence  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from debsfx import RATE, DuplicateIndex, convert, label_of, unpack  # noqa: E402
 
-RATE = 22050
-MAX_SECONDS = 10.0
-MIN_SECONDS = 0.25
 MAX_PER_LABEL = 4          # near-duplicate variants kept per label (e.g. cattle_01..07 → 4)
-MAX_SEGMENTS = 3           # segments cut from one long ambience
 VORBIS_QUALITY = 0.4       # soundfile compression_level: 0 = best quality, 1 = smallest
 
 # (package, regex on the original path inside the package, category or None to leave out)
@@ -148,37 +141,6 @@ def category_of(package: str, original: str) -> str | None:
     return None
 
 
-def label_of(original: str) -> str:
-    """Variant-free label: ``cattle_03.ogg`` → ``cattle``, ``"Ship horn". By ...`` → ``ship_horn``."""
-    quoted = re.match(r'^"([^"]+)"', original)  # OpenSFX entry names open with the quoted title
-    stem = quoted.group(1) if quoted else Path(original).stem
-    stem = re.sub(r"[\s_.\-]*\(?\d+[a-z]?\)?$", "", stem.lower())
-    stem = re.sub(r"[^a-z0-9]+", "_", stem).strip("_")
-    if len(stem) < 3:  # e.g. 0 A.D.'s fire/c_11.ogg: name it by its folder
-        stem = f"{Path(original).parent.name}_{stem}".strip("_")
-    return stem or "sound"
-
-
-def fetch_deb(package: str, cache: Path) -> Path:
-    debs = sorted(cache.glob(f"{package}_*.deb"))
-    if not debs:
-        print(f"apt-get download {package}", flush=True)
-        subprocess.run(["apt-get", "download", package], cwd=cache, check=True)
-        debs = sorted(cache.glob(f"{package}_*.deb"))
-    return debs[-1]
-
-
-def unpack(package: str, cache: Path) -> Path:
-    root = cache / "x" / package
-    if not root.exists():
-        deb = fetch_deb(package, cache)
-        tmp = root.with_suffix(".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp)], check=True)
-        tmp.rename(root)
-    return root
-
-
 def sources_0ad(root: Path):
     with zipfile.ZipFile(root / "usr/share/games/0ad/mods/public/public.zip") as z:
         for name in sorted(z.namelist()):
@@ -248,53 +210,12 @@ def _tuxpaint_effect(rel: str) -> bool:
     return "_desc" not in stem and not re.search(r"_[a-z]{2}(_[A-Za-z]{2})?$", stem) and "/stamps/" in rel
 
 
-def segments(wave: np.ndarray, sr: int) -> list[np.ndarray]:
-    """Trimmed pieces of at most MAX_SECONDS; long ambiences give up to MAX_SEGMENTS pieces."""
-    wave = trim_silence(wave, sr, threshold_db=-50.0)
-    n = int(MAX_SECONDS * sr)
-    if len(wave) <= n * 1.2:
-        return [wave[:n]]
-    return [wave[i:i + n] for i in range(0, len(wave) - n + 1, n)][:MAX_SEGMENTS]
-
-
-def convert(src: Source) -> list[np.ndarray]:
-    data, sr = sf.read(io.BytesIO(src.data), dtype="float32", always_2d=True)
-    wave = resample(to_mono(data), sr, RATE)
-    out = []
-    for seg in segments(wave, RATE):
-        peak = float(np.max(np.abs(seg))) if len(seg) else 0.0
-        if len(seg) >= MIN_SECONDS * RATE and peak > 1e-3:
-            fade = min(len(seg) // 4, int(0.01 * RATE))  # 10 ms fades: no clicks at the cuts
-            seg = seg.copy()
-            seg[:fade] *= np.linspace(0, 1, fade, dtype=np.float32)
-            seg[len(seg) - fade:] *= np.linspace(1, 0, fade, dtype=np.float32)
-            out.append(seg / max(peak, 1.0))
-    return out
-
-
-def fingerprint(seg: np.ndarray) -> np.ndarray:
-    """Log energy in 16 bands per 46 ms frame, (frames, 16): equal for re-encodes of one recording."""
-    n = len(seg) // 1024
-    frames = np.abs(np.fft.rfft(seg[: n * 1024].reshape(n, 1024) * np.hanning(1024), axis=1))
-    return np.log(frames[:, 1:513].reshape(n, 16, 32).sum(axis=2) + 1e-6)
-
-
-def is_duplicate(fp: np.ndarray, kept: list[np.ndarray]) -> bool:
-    """The same recording already kept (possibly under another name or in another package)?"""
-    for other in kept:
-        if abs(len(other) - len(fp)) <= 2 and min(len(fp), len(other)) >= 2:
-            n = min(len(fp), len(other))
-            if np.corrcoef(fp[:n].ravel(), other[:n].ravel())[0, 1] > 0.995:
-                return True
-    return False
-
-
 def build(cache: Path, out: Path) -> None:
     library = out / "library"
     shutil.rmtree(library, ignore_errors=True)
     per_label: dict[tuple[str, str], int] = defaultdict(int)
     rows = []
-    kept: list[np.ndarray] = []
+    kept = DuplicateIndex(near=None, phases=1)    # the same recording only, as when the library was built
     duplicates = 0
     for src in all_sources(cache):
         category = category_of(src.package, src.original)
@@ -305,18 +226,17 @@ def build(cache: Path, out: Path) -> None:
         if per_label[key] >= MAX_PER_LABEL:
             continue
         try:
-            pieces = convert(src)
+            pieces = convert(src.data)
         except Exception as exc:  # a damaged file in a package: report and go on
             print(f"skip {src.package}:{src.original}: {exc}", file=sys.stderr)
             continue
         for seg in pieces:
             if per_label[key] >= MAX_PER_LABEL:
                 break
-            fp = fingerprint(seg)
-            if is_duplicate(fp, kept):
+            if kept.find(seg):
                 duplicates += 1
                 continue
-            kept.append(fp)
+            kept.add(seg, src.original)
             per_label[key] += 1
             clip = f"{category}/{label}_{per_label[key]:02d}.ogg"
             (library / category).mkdir(parents=True, exist_ok=True)
