@@ -390,6 +390,30 @@ def test_train_refuses_bad_settings_and_missing_resume(tiny_library, tmp_path, c
         train(TrainConfig(data=str(tiny_library), out=str(tmp_path / "y.pt"), val_fraction=0.0), progress=False)
 
 
+class _RunsCode:
+    """Unpickling this runs ``os.system``: what a crafted training-state file would do."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import os
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_resume_never_runs_code_from_a_state_file(tiny_library, tmp_path, capsys):
+    out, marker = tmp_path / "m.pt", tmp_path / "code-ran"
+    torch.save({"config": _RunsCode(marker)}, state_path(out))          # a plain pickle, as torch writes them
+    assert qvi(["train", str(tiny_library), "--out", str(out), "--resume", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert not marker.exists()
+    assert "not a usable training state" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    # A state that unpickles safely but holds the wrong things is refused too, not a traceback.
+    torch.save({"config": {}, "model": [1, 2]}, state_path(out))
+    assert qvi(["train", str(tiny_library), "--out", str(out), "--resume", "--quiet"]) == 2
+    assert "damaged training state" in capsys.readouterr().err
+
+
 def test_large_pair_sets_are_kept_in_half_precision(tiny_library, monkeypatch):
     from qvi_app.data import open_dataset as od
     from qvi_app.training import pairs
