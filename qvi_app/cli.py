@@ -53,8 +53,9 @@ def _parser() -> argparse.ArgumentParser:
                     help="where to write the results (default: qvi-bench.json)")
 
     tr = sub.add_parser("train", help="fine-tune the encoder on a dataset (NT-Xent; see docs/TRAINING.md)")
-    tr.add_argument("data", type=Path, metavar="DATA_DIR", help="a VimSketch / VocalSketch / Vocal Imitation Set "
-                    "folder, or any folder of sounds (imitations are then simulated)")
+    tr.add_argument("data", type=Path, nargs="+", metavar="DATA_DIR", help="a VimSketch / VocalSketch / Vocal "
+                    "Imitation Set folder, or any folder of sounds (imitations are then simulated); several are "
+                    "trained on as one")
     _train_args(tr)
     tr.add_argument("--out", help="checkpoint to write (default: qvi-trained.pt)")
     tr.add_argument("--epochs", type=_positive_int)
@@ -85,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--quiet", action="store_true")
 
     ins = sub.add_parser("inspect", help="batch statistics, spectrogram grid and audio of training pairs")
-    ins.add_argument("data", type=Path, metavar="DATA_DIR")
+    ins.add_argument("data", type=Path, nargs="+", metavar="DATA_DIR")
     _train_args(ins)
     ins.add_argument("--out", type=Path, default=Path("qvi-inspect"), metavar="DIR")
     ins.add_argument("--pairs", type=_positive_int, default=6)
@@ -103,7 +104,7 @@ def _train_config(a):
 
     try:
         cfg = TrainConfig.from_file(a.config) if a.config else TrainConfig()
-        flags = {"data": str(a.data)}
+        flags = {"data": [str(p) for p in a.data]}
         for name in ("out", "epochs", "batch_size", "seed", "device", "towers", "backbone", "exclude_library"):
             if getattr(a, name, None) is not None:
                 flags[name] = getattr(a, name)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import csv
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from qvi_app.audio import AUDIO_EXTENSIONS
@@ -83,6 +83,21 @@ def open_dataset(root, kind: str = "auto") -> QbvDataset:
     if not refs:
         raise DatasetError(f"{root}: no reference sounds found (read as '{kind}')")
     return QbvDataset(kind, root, sorted(refs, key=lambda r: r.id))
+
+
+def open_datasets(roots, kind: str = "auto") -> QbvDataset:
+    """Several dataset folders as one: each reference's id gets its folder's name in front
+    (``train-sfx/bird/owl.ogg``) so ids stay unique. One folder: :func:`open_dataset` unchanged."""
+    roots = [Path(r) for r in ([roots] if isinstance(roots, (str, Path)) else roots)]
+    if len(roots) == 1:
+        return open_dataset(roots[0], kind)
+    names = [r.resolve().name for r in roots]
+    if len(set(names)) < len(names):
+        raise DatasetError(f"dataset folders must have different names to keep their sounds apart: {', '.join(names)}")
+    refs = []
+    for root, name in zip(roots, names):
+        refs += [replace(r, id=f"{name}/{r.id}") for r in open_dataset(root, kind).references]
+    return QbvDataset("mixed", roots[0], sorted(refs, key=lambda r: r.id))
 
 
 def detect_kind(root: Path) -> str:

@@ -12,7 +12,7 @@ from qvi_app.training.augment import AugmentSettings
 
 @dataclass(frozen=True)
 class TrainConfig:
-    data: str = ""                       # dataset folder
+    data: tuple[str, ...] = ()           # dataset folder(s); several are trained on as one
     dataset: str = "auto"                # auto | library | vimsketch | vocalsketch | vis
     out: str = "qvi-trained.pt"          # the checkpoint written (best validation MRR)
     backbone: str = "cnn"                # cnn (aisfx CNN) | passt (PaSST-S via hear21passt; GPU advised)
@@ -41,6 +41,10 @@ class TrainConfig:
     version: str = "ntxent-ft1"          # the model version written into the checkpoint
     augment: AugmentSettings = field(default_factory=AugmentSettings)
     simulator: SimulatorSettings = field(default_factory=SimulatorSettings)
+
+    def __post_init__(self):
+        if isinstance(self.data, (str, list)):          # one folder, or a list from JSON
+            object.__setattr__(self, "data", (self.data,) if isinstance(self.data, str) else tuple(self.data))
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -52,7 +52,7 @@ def inspect(cfg: TrainConfig, out_dir, n_pairs: int = 6, progress: bool = True) 
     aug_imi, aug_ref = make_batch(src, idx, frontend, np.random.default_rng(cfg.seed), cfg.augment, cfg.clip_seconds)
 
     balance = {name: dict(sorted(Counter(by_id[i].category for i in ids).items())) for name, ids in split.items()}
-    stats = {"data": str(cfg.data), "references": len(refs), "excluded_duplicates": dropped,
+    stats = {"data": list(cfg.data), "references": len(refs), "excluded_duplicates": dropped,
              "split_sizes": {k: len(v) for k, v in split.items()}, "category_balance": balance,
              "recorded_imitations": any(r.imitations for r in refs), "skipped": src.skipped,
              "batch": {"reference_clean": tensor_stats(clean_ref), "imitation_clean": tensor_stats(clean_imi),
@@ -61,7 +61,7 @@ def inspect(cfg: TrainConfig, out_dir, n_pairs: int = 6, progress: bool = True) 
     (out / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
     _plot_pairs(src, [clean_ref, aug_ref, clean_imi, aug_imi], out / "pairs.png", settings)
     for i, pair in enumerate(src.pairs):
-        sf.write(out / f"pair{i}_imitation.wav", np.asarray(pair.imitations[0], np.float32), settings.sample_rate)
+        sf.write(out / f"pair{i}_imitation.wav", np.asarray(pair.imitations[0], np.float32), pair.imitation_sr)
         if isinstance(frontend, LogMelFrontEnd):   # other front ends (PaSST's mel) have no inverse here
             sf.write(out / f"pair{i}_reference_griffinlim.wav", logmel_to_wave(aug_ref[i, 0], settings),
                      settings.sample_rate)

@@ -19,7 +19,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from qvi_app.data import open_dataset, split_references
+from qvi_app.audio import resample
+from qvi_app.data import open_datasets, split_references
 from qvi_app.data.split import audio_fingerprint
 from qvi_app.encoders.model import DualEncoder, Model, save_model, start_model
 from qvi_app.errors import QviError
@@ -70,17 +71,19 @@ def set_trainable(network: DualEncoder, freeze_blocks: int) -> None:
 
 @torch.no_grad()
 def embed_waves(network: DualEncoder, frontend: torch.nn.Module, waves, role: str, device) -> torch.Tensor:
-    out = [network(frontend(torch.from_numpy(np.ascontiguousarray(w, np.float32))).to(device), role)[0].cpu()
-           for w in waves]
+    """Embeddings (N, dim) of (waveform, rate) pairs; each brought to the front end's rate."""
+    rate = frontend.settings.sample_rate
+    out = [network(frontend(torch.from_numpy(np.ascontiguousarray(resample(w, sr, rate), np.float32))).to(device),
+                   role)[0].cpu() for w, sr in waves]
     return torch.stack(out)
 
 
 def validate(model, frontend, source: PairSource, temperature: float, device) -> dict:
     """Every imitation of every validation reference ranked against all validation references."""
-    refs = embed_waves(model, frontend, [p.reference for p in source.pairs], "reference", device)
+    refs = embed_waves(model, frontend, [(p.reference, p.reference_sr) for p in source.pairs], "reference", device)
     imis, targets = [], []
     for i, p in enumerate(source.pairs):
-        imis += p.imitations
+        imis += [(w, p.imitation_sr) for w in p.imitations]
         targets += [i] * len(p.imitations)
     q = embed_waves(model, frontend, imis, "query", device)
     scores = (q @ refs.T).numpy()
@@ -119,7 +122,7 @@ def dedupe_against(refs, library) -> tuple[list, list[str]]:
 def training_references(cfg: TrainConfig) -> tuple[list, list[str], dict[str, list[str]]]:
     """The dataset's references less duplicates of ``cfg.exclude_library``, the ids dropped, and
     the seeded split: what ``qvi train`` trains on and ``qvi inspect`` shows."""
-    refs, dropped = open_dataset(cfg.data, cfg.dataset).references, []
+    refs, dropped = open_datasets(cfg.data, cfg.dataset).references, []
     if cfg.exclude_library:
         refs, dropped = dedupe_against(refs, cfg.exclude_library)
     return refs, dropped, split_references(refs, cfg.seed, cfg.val_fraction, cfg.test_fraction)
@@ -153,12 +156,12 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> T
     if state:
         split = state["split"]
         if not all(isinstance(ids, list) and set(ids) <= set(by_id) for ids in split.values()):
-            raise TrainingError(f"{state_path(out)}: its split names sounds that are not in {cfg.data}; "
+            raise TrainingError(f"{state_path(out)}: its split names sounds that are not in {', '.join(cfg.data)}; "
                                 "start afresh without --resume")
     train_refs = [by_id[i] for i in split["train"]]
     val_refs = [by_id[i] for i in split["val"]]
     if len(train_refs) < 2 or not val_refs:
-        raise TrainingError(f"{cfg.data}: {len(train_refs)} training and {len(val_refs)} validation references; "
+        raise TrainingError(f"{', '.join(cfg.data)}: {len(train_refs)} training and {len(val_refs)} validation references; "
                             "need at least 2 and 1 (add sounds or change the fractions)")
 
     sr = settings.sample_rate
@@ -287,7 +290,7 @@ def _write_log(path: Path, rows: list[dict]) -> None:
 
 def _save(out, model: Model, cfg, init, split, dropped, best, rows, train_src, val_src) -> None:
     provenance = dict(init.get("provenance", {}))
-    provenance["fine_tuned"] = (f"NT-Xent on {len(train_src)} references of {cfg.data} "
+    provenance["fine_tuned"] = (f"NT-Xent on {len(train_src)} references of {', '.join(cfg.data)} "
                                 f"({'recorded' if any(p.ref.imitations for p in train_src.pairs) else 'simulated'} "
                                 f"imitations), qvi {cfg.version}")
     _guard_write(out, lambda: save_model(
