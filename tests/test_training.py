@@ -104,36 +104,68 @@ def test_simulator_is_deterministic_and_varies_with_the_seed():
     assert a.dtype == np.float32 and np.isfinite(a).all() and 0.2 < np.abs(a).max() <= 1.0
 
 
-def test_simulator_length_follows_the_reference_within_human_tempo():
+def test_simulator_length_follows_the_reference_within_human_timing():
     s = SimulatorSettings()
     for seconds in (0.5, 2.0, 4.0):
         ref = _glide(seconds=seconds)
-        for seed in range(4):
+        stretch = s.short_stretch[1] if seconds < s.short_s else 1.0
+        for seed in range(6):
             n = len(simulate_imitation(ref, SR, seed)) / s.sample_rate
-            # tempo 0.8..1.2, plus a reaction delay, a tail, room decay and perhaps a breath (< 1.2 s)
-            assert seconds / 1.25 < n < seconds / 0.75 + 1.2, (seconds, seed, n)
+            # tempo ±25%, short sounds drawn out up to 3x; plus a reaction delay, a tail, pauses between
+            # syllables, room decay, perhaps a breath and a click (under 1.5 s together)
+            assert seconds / 1.3 < n < seconds * stretch / (1 - s.tempo_spread) + 1.5 + 0.3 * seconds, (seconds, seed, n)
     long = np.tile(_glide(seconds=2.0), 5)                      # 10 s: only max_seconds are imitated
-    assert len(simulate_imitation(long, SR, 0)) / s.sample_rate < s.max_seconds / 0.75 + 1.2
+    assert len(simulate_imitation(long, SR, 0)) / s.sample_rate < s.max_seconds / 0.75 + 2.5
 
 
-def test_simulator_folds_a_whistle_into_the_human_pitch_range():
-    ref = _glide(f0=2500, f1=4000)                              # far above any voice
-    for seed in range(5):
-        out = simulate_imitation(ref, SR, seed)
-        tr = analyse(out, 16000)
-        voiced = (tr.periodicity > 0.7) & (tr.level_db > -20)
-        assert voiced.mean() > 0.2, seed                        # a tonal sound is imitated with voice
-        f0 = np.median(tr.f0_hz[voiced])
-        assert 75 < f0 < 1050, (seed, f0)
+def _voiced(out, level=-20, periodic=0.7):
+    tr = analyse(out, 16000)
+    loud = tr.level_db > level
+    return tr, loud & (tr.periodicity > periodic), loud
 
 
-def test_simulator_imitates_noise_with_noise():
+def test_each_strategy_imitates_as_it_says():
+    ref = _glide(f0=2500, f1=4000)                              # a tonal sound far above any voice
+    for seed in range(4):
+        tr, voiced, loud = _voiced(simulate_imitation(ref, SR, seed, strategy="follow"))
+        assert voiced.sum() > 0.2 * loud.sum(), seed              # a tonal sound is followed with voice
+        assert 65 < np.median(tr.f0_hz[voiced]) < 1250, seed     # folded into the human pitch range
+        tr, voiced, loud = _voiced(simulate_imitation(ref, SR, seed, strategy="tonal"), periodic=0.6)
+        assert voiced.sum() > 0.4 * loud.sum(), seed              # a whistle or a hum: periodic throughout
+        tr, voiced, loud = _voiced(simulate_imitation(ref, SR, seed, strategy="hiss"))
+        assert voiced.sum() < 0.3 * loud.sum() and np.median(tr.flatness[loud]) > 0.05, seed
+    # Three separate events become three syllables, with silence between them (when the person pauses).
+    t = np.arange(int(1.8 * SR)) / SR
+    knocks = (np.sin(2 * np.pi * 300 * t) * ((t % 0.6) < 0.15) * np.exp(-8 * (t % 0.6))).astype(np.float32)
+    pausing = SimulatorSettings(pause_prob=1.0, breath_prob=0.0, extra_sound_prob=0.0)
+    for seed in range(4):
+        tr = analyse(simulate_imitation(knocks, SR, seed, pausing, strategy="syllables"), 16000)
+        assert np.sum(np.diff(_smooth_loud(tr.level_db).astype(int)) == 1) == 3, seed
+
+
+def _smooth_loud(level_db):
+    return np.convolve(level_db > -25, np.ones(5) / 5, "same") > 0.5
+
+
+def test_simulator_imitates_noise_with_noise_when_it_follows_or_hisses():
     rng = np.random.default_rng(0)
     ref = (0.3 * rng.standard_normal(int(1.5 * SR))).astype(np.float32)
-    tr = analyse(simulate_imitation(ref, SR, 1), 16000)
-    loud = tr.level_db > -20
-    assert np.mean(tr.periodicity[loud] > 0.7) < 0.3
-    assert np.mean(tr.flatness[loud]) > 0.05
+    for strategy in ("follow", "hiss"):
+        tr, voiced, loud = _voiced(simulate_imitation(ref, SR, 1, strategy=strategy))
+        assert voiced.sum() < 0.3 * loud.sum() and np.mean(tr.flatness[loud]) > 0.05, strategy
+    with pytest.raises(ValueError, match="strategy"):
+        simulate_imitation(ref, SR, 1, strategy="yodel")
+
+
+def test_strategy_odds_follow_the_sound():
+    from qvi_app.data.simulate import STRATEGIES, strategy_odds
+
+    s = SimulatorSettings()
+    odds = {name: dict(zip(STRATEGIES, strategy_odds(analyse(w, SR), s))) for name, w in (
+        ("tone", _glide(f0=400, f1=500)),
+        ("noise", (0.3 * np.random.default_rng(0).standard_normal(SR)).astype(np.float32)))}
+    assert odds["tone"]["tonal"] > odds["tone"]["hiss"]
+    assert odds["noise"]["hiss"] > odds["noise"]["tonal"]
 
 
 # --- dataset readers ---------------------------------------------------------------------------
