@@ -81,6 +81,11 @@ def _parser() -> argparse.ArgumentParser:
                     help="simulated imitations per reference when DATA has no recorded ones (default 2)")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--no-baselines", action="store_true", help="skip zero-shot, CQT+2DFT and random")
+    ev.add_argument("--distractors", type=Path, metavar="DIR",
+                    help="also rank the references among every sound of this library (e.g. assets/library)")
+    ev.add_argument("--ranking", metavar="JSON", help="more systems: a JSON file or string mapping a label to "
+                    "ranking settings, e.g. '{\"cnn+2dft\": {\"encoders\": [\"cnn\", \"2dft\"], \"weights\": [0.6, 0.4], "
+                    "\"hub_bank\": \"library\"}}' (the cnn is the first --checkpoint)")
     ev.add_argument("--out", type=Path, default=Path("qvi-evaluation"), metavar="PREFIX",
                     help="writes PREFIX.json and PREFIX.md (default: qvi-evaluation)")
     ev.add_argument("--quiet", action="store_true")
@@ -194,8 +199,21 @@ def _cmd_evaluate(a) -> int:
         from qvi_app.paths import BUNDLED_CNN
 
         split_from = BUNDLED_CNN
-    report = evaluate(a.data, dataset_kind=a.dataset, split=a.split, split_from=split_from, models=models,
-                      baselines=not a.no_baselines, imitations=a.imitations, seed=a.seed, progress=not a.quiet)
+    rankings = None
+    if a.ranking:
+        try:
+            text = Path(a.ranking).read_text() if Path(a.ranking).is_file() else a.ranking
+            rankings = json.loads(text)
+            if not isinstance(rankings, dict):
+                raise ValueError("expected a mapping of label to settings")
+        except (ValueError, OSError) as exc:
+            raise QviError(f"--ranking: {exc}") from None
+    try:
+        report = evaluate(a.data, dataset_kind=a.dataset, split=a.split, split_from=split_from, models=models,
+                          baselines=not a.no_baselines, imitations=a.imitations, seed=a.seed,
+                          progress=not a.quiet, distractors=a.distractors, rankings=rankings)
+    except (ValueError, TypeError) as exc:
+        raise QviError(f"--ranking: {exc}") from None
     js, md = write_reports(report, a.out)
     print(to_markdown(report))
     print(f"written: {js}, {md} ({report['seconds']:.0f} s)", file=sys.stderr)

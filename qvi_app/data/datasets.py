@@ -19,6 +19,10 @@ Layouts read (folder names as in the public releases):
   (tab-separated ``imitation_filename``, ``reference_filename``, ``category_d1``) and/or a
   category look-up (``reference_audio_categories.txt`` or ``category_lookup.csv`` with
   ``reference_filename``/``filename`` and ``category_d1``/``category``).
+* ``pairs``: ``pairs.csv`` (``label``, ``reference``, ``imitation``, ``generation``; paths relative
+  to the folder), and any further candidates in ``references/``. Category: ``label``; each
+  imitation's group is ``gen<generation>`` (qvi evaluate reports groups apart). This is the
+  layout of ../shared/real-imitations-dev.
 * ``library``: any folder of sounds, category = sub-folder (see :mod:`qvi_app.index.scan`).
 """
 
@@ -32,7 +36,7 @@ from pathlib import Path
 from qvi_app.audio import AUDIO_EXTENSIONS
 from qvi_app.errors import QviError
 
-DATASET_KINDS = ("auto", "library", "vimsketch", "vocalsketch", "vis")
+DATASET_KINDS = ("auto", "library", "vimsketch", "vocalsketch", "vis", "pairs")
 
 
 class DatasetError(QviError):
@@ -45,6 +49,7 @@ class Reference:
     path: Path
     category: str
     imitations: tuple[Path, ...] = ()        # recorded imitations; none → simulated
+    groups: tuple[str, ...] = ()             # per imitation, a group reported apart (e.g. "gen1")
 
 
 @dataclass
@@ -76,7 +81,7 @@ def open_dataset(root, kind: str = "auto") -> QbvDataset:
     if kind == "auto":
         kind = detect_kind(root)
     readers = {"library": read_library, "vimsketch": read_vimsketch, "vocalsketch": read_vocalsketch,
-               "vis": read_vocal_imitation_set}
+               "vis": read_vocal_imitation_set, "pairs": read_pairs}
     if kind not in readers:
         raise DatasetError(f"unknown dataset kind {kind!r}; choose one of {', '.join(DATASET_KINDS)}")
     refs = readers[kind](root)
@@ -101,6 +106,8 @@ def open_datasets(roots, kind: str = "auto") -> QbvDataset:
 
 
 def detect_kind(root: Path) -> str:
+    if (root / "pairs.csv").is_file():
+        return "pairs"
     if (root / "references").is_dir() and (root / "vocal_imitations").is_dir():
         return "vimsketch"
     if (root / "sound_recordings").is_dir() and (root / "vocal_imitations").is_dir():
@@ -133,6 +140,27 @@ def _read_table(path: Path) -> list[dict]:
 
 def _truthy(text: str) -> bool:
     return text.strip().lower() in ("1", "true", "yes", "t", "y", "")
+
+
+def read_pairs(root: Path) -> list[Reference]:
+    table = root / "pairs.csv"
+    if not table.is_file():
+        raise DatasetError(f"{root}: the pairs layout needs pairs.csv")
+    rows = _read_table(table)
+    missing = {"label", "reference", "imitation"} - set(rows[0] if rows else {})
+    if missing:
+        raise DatasetError(f"{table}: no {', '.join(sorted(missing))} column")
+    refs: dict[str, dict] = {}
+    for path in _audio_files(root / "references") if (root / "references").is_dir() else []:
+        refs[_rel(root, path)] = {"label": path.stem, "imitations": [], "groups": []}
+    for row in rows:
+        ref = refs.setdefault(row["reference"], {"label": row["label"], "imitations": [], "groups": []})
+        ref["label"] = row["label"] or ref["label"]
+        if (root / row["imitation"]).is_file():
+            ref["imitations"].append(root / row["imitation"])
+            ref["groups"].append(f"gen{row['generation']}" if row.get("generation") else "all")
+    return [Reference(rel, root / rel, r["label"], tuple(r["imitations"]), tuple(r["groups"]))
+            for rel, r in refs.items() if (root / rel).is_file()]
 
 
 def read_library(root: Path) -> list[Reference]:

@@ -44,6 +44,21 @@ def ndcg(scores: np.ndarray, query_classes, candidate_classes) -> np.ndarray:
     return np.divide(dcg, ideal, out=np.zeros_like(dcg), where=ideal > 0)
 
 
+def k_occurrence(scores: np.ndarray, k: int = 10) -> np.ndarray:
+    """How many queries have each candidate among their ``k`` best (ties by column order), (C,)."""
+    scores = np.asarray(scores, np.float64)
+    k = min(k, scores.shape[1])
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return np.bincount(top.ravel(), minlength=scores.shape[1])
+
+
+def hubness(scores: np.ndarray, k: int = 10) -> dict:
+    """The largest share of queries one candidate reaches in the top ``k``, and which candidate."""
+    occ = k_occurrence(scores, k)
+    worst = int(occ.argmax())
+    return {"k": k, "max_share": float(occ[worst] / len(scores)), "candidate": worst}
+
+
 def summarise(ranks: np.ndarray, ks=KS) -> dict:
     ranks = np.asarray(ranks)
     out = {"mrr": float(np.mean(1.0 / ranks))}

@@ -1,9 +1,14 @@
-"""``qvi evaluate``: rank held-out references by imitations, for a model and its baselines.
+"""``qvi evaluate``: rank held-out references by imitations, for models, rankings and baselines.
 
-Queries are the dataset's recorded imitations when it has them, else simulated ones (seeded,
-in their own seed namespace). References are embedded whole, as the index does; queries are
-trimmed as the app trims a recording. Systems: the model(s) asked for, the zero-shot aisfx
-backbone, CQT+2DFT and a random ranking, all on the same queries and candidates.
+Queries are the dataset's recorded imitations when it has them (real voices: a ``pairs``
+folder such as ../shared/real-imitations-dev, or VimSketch...), else simulated ones (seeded, in
+their own seed namespace). References are embedded whole, as the index does; queries are
+trimmed as the app trims a recording. Each encoder embeds everything once; a *system* is a
+ranking over those embeddings (one encoder's cosine, or several fused, with or without the
+hubness correction: :mod:`qvi_app.ranking`). Results are given in two settings, the
+references alone and (``distractors``) the references among a whole library of other sounds,
+the situation of a user, and per query group (generation 1 and 2 of the real imitations),
+each with item/class MRR, top-k, NDCG and hubness.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +29,8 @@ from qvi_app.data.simulate import SimulatorSettings, simulate_imitation
 from qvi_app.encoders import load_encoder
 from qvi_app.encoders.checkpoint import encoder_name_of, load_checkpoint
 from qvi_app.errors import AudioError, QviError
-from qvi_app.evaluation.metrics import random_mrr, retrieval_report
+from qvi_app.evaluation.metrics import hubness, random_mrr, retrieval_report
+from qvi_app.ranking import RankingSettings, fused_scores, hub_penalty
 from qvi_app.training.pairs import imitation_seed
 
 SPLITS = ("test", "val", "train", "all")
@@ -51,7 +58,7 @@ def select_references(dataset, split: str, split_from) -> list:
 
 
 def build_queries(refs, *, imitations: int, seed: int, sim: SimulatorSettings, progress: bool):
-    """(waveform, sr, reference index) for every query, the references' audio, and unreadable files.
+    """(waveform, sr, reference index, group) for every query, the references' audio, and unreadable files.
 
     A reference that cannot be read is dropped with its imitations; an unreadable imitation is
     dropped alone. Both are listed, so one bad file does not end a long evaluation.
@@ -67,26 +74,78 @@ def build_queries(refs, *, imitations: int, seed: int, sim: SimulatorSettings, p
         kept.append(ref)
         ref_audio.append((wave, sr))
         if ref.imitations:
-            for path in ref.imitations:
+            groups = ref.groups or ("all",) * len(ref.imitations)
+            for path, group in zip(ref.imitations, groups):
                 try:
-                    queries.append((*load_audio(path), i))
+                    queries.append((*load_audio(path), i, group))
                 except AudioError as exc:
                     bad.append(f"{path}: {exc.reason}")
-        else:
+        elif not any(r.imitations for r in refs):
             source = "simulated"
             trimmed = trim_silence(wave, sr)
             for k in range(imitations):
                 queries.append((simulate_imitation(trimmed, sr, imitation_seed(ref.id, k, "eval", seed), sim),
-                                sim.sample_rate, i))
+                                sim.sample_rate, i, "all"))
     return queries, ref_audio, kept, bad, source
+
+
+@dataclass
+class System:
+    """A ranking to evaluate, and which weights each of its learned encoders uses."""
+
+    ranking: RankingSettings
+    checkpoints: dict[str, Path | None] = field(default_factory=dict)
+
+    def encoder_keys(self) -> list[tuple[str, Path | None]]:
+        return [(name, self.checkpoints.get(name)) for name in self.ranking.encoders]
+
+
+def default_systems(models: dict[str, Path] | None, baselines: bool, rankings: dict[str, dict] | None = None
+                    ) -> tuple[dict[str, System], dict[str, str]]:
+    """The systems to evaluate (label → System) and those skipped (label → why)."""
+    from qvi_app.encoders.passt import hub_weights_path
+    from qvi_app.paths import BUNDLED_CNN, ZERO_SHOT_CNN
+
+    systems: dict[str, System] = {}
+    for label, ckpt in (models or {"qvi cnn (bundled)": BUNDLED_CNN}).items():
+        name = encoder_name_of(ckpt)
+        systems[label] = System(RankingSettings(encoders=(name,)), {name: Path(ckpt)})
+    first = next(iter((models or {"": BUNDLED_CNN}).values()))
+    for label, spec in (rankings or {}).items():
+        ranking = RankingSettings.from_dict(spec)
+        systems[label] = System(ranking, {n: Path(first) for n in ranking.encoders if n != "2dft"})
+    skipped = {}
+    if baselines:
+        systems["zero-shot aisfx cnn"] = System(RankingSettings(encoders=("cnn",)), {"cnn": ZERO_SHOT_CNN})
+        systems["CQT + 2DFT"] = System(RankingSettings(encoders=("2dft",)))
+        if hub_weights_path().is_file():
+            systems["zero-shot PaSST"] = System(RankingSettings(encoders=("passt",)))
+        else:
+            skipped["zero-shot PaSST"] = f"its weights are not at {hub_weights_path()} (see docs/TRAINING.md)"
+    return systems, skipped
+
+
+def load_distractors(folder, progress: bool) -> tuple[list[tuple[np.ndarray, int]], list[str], list[str], list[str]]:
+    """Audio, categories and relative paths of a library's sounds, and its unreadable files."""
+    from qvi_app.index.scan import scan_library
+
+    folder = Path(folder)
+    audio, cats, names, bad = [], [], [], []
+    for f in tqdm(scan_library(folder), desc="distractors", unit="file", disable=not progress, leave=False):
+        try:
+            audio.append(load_audio(folder / f.relpath))
+        except AudioError as exc:
+            bad.append(f"{f.relpath}: {exc.reason}")
+            continue
+        cats.append(f.category)
+        names.append(f.relpath)
+    return audio, cats, names, bad
 
 
 def evaluate(data, *, dataset_kind: str = "auto", split: str = "all", split_from=None,
              models: dict[str, Path] | None = None, baselines: bool = True, imitations: int = 2, seed: int = 0,
-             progress: bool = True) -> dict:
+             progress: bool = True, distractors=None, rankings: dict[str, dict] | None = None) -> dict:
     """Metrics for each system on one set of queries and candidates; see :mod:`.metrics`."""
-    from qvi_app.paths import BUNDLED_CNN, ZERO_SHOT_CNN
-
     t0 = time.perf_counter()
     dataset = open_dataset(data, dataset_kind)
     refs = select_references(dataset, split, split_from)
@@ -100,71 +159,128 @@ def evaluate(data, *, dataset_kind: str = "auto", split: str = "all", split_from
     targets = np.array([q[2] for q in queries])
     cats = [r.category for r in refs]
     query_cats = [cats[t] for t in targets]
+    groups = {"all": np.arange(len(queries))}
+    for g in sorted({q[3] for q in queries} - {"all"}):
+        groups[g] = np.array([i for i, q in enumerate(queries) if q[3] == g])
+    extra_audio, extra_cats, extra_names = [], [], []
+    if distractors is not None:
+        extra_audio, extra_cats, extra_names, bad = load_distractors(distractors, progress)
+        bad_files += bad
+    settings = {"references": len(refs)}
+    if extra_audio:
+        settings["with distractors"] = len(refs) + len(extra_audio)
 
-    systems: dict[str, tuple[str, object]] = {}
-    for label, ckpt in (models or {"qvi cnn (bundled)": BUNDLED_CNN}).items():
-        systems[label] = (encoder_name_of(ckpt), ckpt)
-    skipped = {}
-    if baselines:
-        from qvi_app.encoders.passt import hub_weights_path
+    systems, skipped = default_systems(models, baselines, rankings)
+    embedded, ids, ms = {}, {}, {}
+    for key in dict.fromkeys(k for system in systems.values() for k in system.encoder_keys()):
+        enc = load_encoder(*key)
+        ids[key] = enc.id
+        bar = tqdm(total=len(refs) + len(extra_audio) + len(queries), desc=enc.id, unit="clip",
+                   disable=not progress, leave=False)
+        t_enc = time.perf_counter()
 
-        systems["zero-shot aisfx cnn"] = ("cnn", ZERO_SHOT_CNN)
-        systems["CQT + 2DFT"] = ("2dft", None)
-        if hub_weights_path().is_file():
-            systems["zero-shot PaSST"] = ("passt", None)
-        else:
-            skipped["zero-shot PaSST"] = f"its weights are not at {hub_weights_path()} (see docs/TRAINING.md)"
+        def run(items, role, trim=False):
+            out = []
+            for wave, sr, *_ in items:
+                out.append(enc.embed(prepare_query(wave, sr) if trim else wave, sr, role=role))
+                bar.update()
+            return np.stack(out) if out else np.zeros((0, enc.dim), np.float32)
 
-    results, ids = {}, {}
-    for label, (name, ckpt) in systems.items():
-        enc = load_encoder(name, ckpt)
-        ids[label] = enc.id
-        bar = tqdm(total=len(refs) + len(queries), desc=label, unit="clip", disable=not progress, leave=False)
-        t_sys = time.perf_counter()
-        ref_vecs = []
-        for wave, sr in ref_audio:
-            ref_vecs.append(enc.embed(wave, sr, role="reference"))
-            bar.update()
-        q_vecs = []
-        for wave, sr, _ in queries:
-            q_vecs.append(enc.embed(prepare_query(wave, sr), sr, role="query"))
-            bar.update()
+        embedded[key] = {"R": run(ref_audio, "reference"), "D": run(extra_audio, "reference"),
+                         "Q": run(queries, "query", trim=True)}
+        ms[key] = (time.perf_counter() - t_enc) * 1e3 / (len(refs) + len(extra_audio) + len(queries))
         bar.close()
-        ms_per_clip = (time.perf_counter() - t_sys) * 1e3 / (len(refs) + len(queries))
-        scores = np.stack(q_vecs) @ np.stack(ref_vecs).T
-        results[label] = {**retrieval_report(scores, targets, query_cats, cats), "ms_per_clip": ms_per_clip}
+
+    results = {}
+    candidate_cats = {"references": cats, "with distractors": cats + extra_cats}
+    for label, system in systems.items():
+        keys = system.encoder_keys()
+        entry = {"ranking": system.ranking.describe(), "encoder_ids": [ids[k] for k in keys],
+                 "ms_per_clip": sum(ms[k] for k in keys), "settings": {}}
+        for setting in settings:
+            per_encoder, penalties = {}, {}
+            for name, key in zip(system.ranking.encoders, keys):
+                e = embedded[key]
+                cand = e["R"] if setting == "references" else np.concatenate([e["R"], e["D"]])
+                per_encoder[name] = e["Q"] @ cand.T
+                if system.ranking.hub_bank == "library":
+                    penalties[name] = hub_penalty(cand, cand, system.ranking.hub_k, exclude_self=True)
+            if system.ranking.hub_bank == "queries":
+                skipped[label] = "a query bank is not available to the evaluation yet"
+                break
+            scores = fused_scores(per_encoder, system.ranking, penalties)
+            entry["settings"][setting] = _grouped(scores, targets, query_cats, candidate_cats[setting], groups)
+        else:
+            entry.update(entry["settings"]["references"]["all"])
+            results[label] = entry
     if baselines:
         rng = np.random.default_rng(seed)
-        results["random"] = retrieval_report(rng.random((len(queries), len(refs))), targets, query_cats, cats)
+        entry = {"ranking": "random", "settings": {}}
+        for setting, n in settings.items():
+            entry["settings"][setting] = _grouped(rng.random((len(queries), n)), targets, query_cats,
+                                                  candidate_cats[setting], groups)
+        entry.update(entry["settings"]["references"]["all"])
+        results["random"] = entry
     return {
         "data": str(Path(data)), "dataset_kind": dataset.kind, "split": split,
         "split_from": str(split_from) if split_from else None, "references": len(refs),
         "categories": len(set(cats)), "queries": len(queries), "query_source": source,
+        "groups": {g: len(idx) for g, idx in groups.items()},
+        "distractors": {"folder": str(distractors), "sounds": len(extra_audio)} if extra_audio else None,
         "imitations_per_reference": imitations if source == "simulated" else None, "seed": seed,
-        "random_expected_mrr": random_mrr(len(refs)), "encoder_ids": ids, "systems": results, "skipped": skipped, "unreadable_files": bad_files,
+        "random_expected_mrr": random_mrr(len(refs)),
+        "encoder_ids": {label: r["encoder_ids"] for label, r in results.items() if "encoder_ids" in r},
+        "systems": results, "skipped": skipped, "unreadable_files": bad_files,
         "seconds": round(time.perf_counter() - t0, 1),
     }
+
+
+def _grouped(scores, targets, query_cats, candidate_cats, groups) -> dict:
+    out = {}
+    for g, idx in groups.items():
+        rep = retrieval_report(scores[idx], targets[idx], [query_cats[i] for i in idx], candidate_cats)
+        rep["hubness"] = hubness(scores[idx], 10)
+        out[g] = rep
+    return out
 
 
 def to_markdown(report: dict) -> str:
     lines = [f"**{report['data']}** ({report['dataset_kind']}, split `{report['split']}`): "
              f"{report['references']} references in {report['categories']} categories, "
-             f"{report['queries']} {report['query_source']} imitations as queries.", "",
-             "| system | item MRR | top-1 | top-5 | top-10 | class MRR | class top-1 | NDCG | ms per clip |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for label, r in report["systems"].items():
-        i, c = r["item"], r["class"]
-        lines.append(f"| {label} | {i['mrr']:.3f} | {i['top1']:.3f} | {i['top5']:.3f} | {i['top10']:.3f} | "
-                     f"{c['mrr']:.3f} | {c['top1']:.3f} | {r['ndcg']:.3f} | "
-                     + (f"{r['ms_per_clip']:.0f} |" if "ms_per_clip" in r else "– |"))
-    lines += ["", "ms per clip: embedding time per clip (audio already decoded; references whole, queries "
-              f"trimmed) on this machine ({os.cpu_count()} cores)."]
+             f"{report['queries']} {report['query_source']} imitations as queries"
+             + (f" ({', '.join(f'{g}: {n}' for g, n in report['groups'].items() if g != 'all')})"
+                if len(report.get("groups", {})) > 1 else "") + ".", ""]
+    settings = list(next(iter(report["systems"].values())).get("settings", {"references": None}))
+    groups = list(report.get("groups", {"all": report["queries"]}))
+    for setting in settings:
+        for group in groups:
+            if len(settings) > 1 or len(groups) > 1:
+                n = report["references"] if setting == "references" else report["references"] + report["distractors"]["sounds"]
+                where = ("against the references alone" if setting == "references" else
+                         f"among {report['distractors']['sounds']} distractors ({report['distractors']['folder']})")
+                lines += [f"**{'all queries' if group == 'all' else group}, {where}** ({n} candidates):", ""]
+            lines += ["| system | item MRR | top-1 | top-5 | top-10 | class MRR | NDCG | hubness@10 | ms per clip |",
+                      "|---|---|---|---|---|---|---|---|---|"]
+            for label, r in report["systems"].items():
+                x = r["settings"][setting][group] if "settings" in r else r
+                i, c = x["item"], x["class"]
+                hub = f"{x['hubness']['max_share']:.2f}" if "hubness" in x else "–"
+                lines.append(f"| {label} | {i['mrr']:.3f} | {i['top1']:.3f} | {i['top5']:.3f} | {i['top10']:.3f} | "
+                             f"{c['mrr']:.3f} | {x['ndcg']:.3f} | {hub} | "
+                             + (f"{r['ms_per_clip']:.0f} |" if "ms_per_clip" in r else "– |"))
+            lines.append("")
+    lines += ["ms per clip: embedding time per clip (audio already decoded; references whole, queries "
+              f"trimmed) on this machine ({os.cpu_count()} cores), all encoders of the system. hubness@10: the "
+              "largest share of queries for which one candidate is in the top 10."]
+    rankings = {label: r["ranking"] for label, r in report["systems"].items() if r.get("ranking") not in (None, "random")}
+    if rankings:
+        lines += ["", "Rankings: " + "; ".join(f"{label}: {how}" for label, how in rankings.items()) + "."]
     lines += [f"\nSkipped {name}: {why}." for name, why in report.get("skipped", {}).items()]
     if report.get("unreadable_files"):
         lines += ["", f"Left out {len(report['unreadable_files'])} unreadable file(s): "
                   + "; ".join(report["unreadable_files"][:10])]
-    lines += ["", f"Random ranking, expected item MRR: {report['random_expected_mrr']:.3f}.", "",
-              "Item MRR per category:", "",
+    lines += ["", f"Random ranking of the references alone, expected item MRR: {report['random_expected_mrr']:.3f}.",
+              "", "Item MRR per category (references alone, all queries):", "",
               "| category | queries | " + " | ".join(report["systems"]) + " |",
               "|---|---|" + "---|" * len(report["systems"])]
     first = next(iter(report["systems"].values()))
