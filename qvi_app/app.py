@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from qvi_app.audio import load_audio, trim_silence
-from qvi_app.encoders import Encoder, load_encoder
+from qvi_app.encoders import DEFAULT_ENCODER, Encoder, load_encoder
 from qvi_app.errors import AudioError
 from qvi_app.features.display import DisplaySpectrogram, display_spectrogram
 from qvi_app.index import BuildReport, ReferenceIndex, SearchHit, describe, update_index
@@ -108,7 +108,7 @@ def spectrogram(wave: np.ndarray, sr: int) -> DisplaySpectrogram:
     return display_spectrogram(wave, sr)
 
 
-def build_index(library, index_dir=None, encoder_name: str = "cnn", checkpoint=None, categories_csv=None,
+def build_index(library, index_dir=None, encoder_name: str = DEFAULT_ENCODER, checkpoint=None, categories_csv=None,
                 **kwargs) -> BuildReport:
     """Index (or update the index of) a library folder; see :func:`qvi_app.index.update_index`."""
     encoder = load_encoder(encoder_name, checkpoint)

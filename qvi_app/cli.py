@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from qvi_app import __version__
-from qvi_app.encoders import ENCODER_NAMES
+from qvi_app.encoders import DEFAULT_ENCODER, ENCODER_NAMES
 from qvi_app.errors import QviError
 
 
@@ -26,9 +26,11 @@ def _parser() -> argparse.ArgumentParser:
     ix.add_argument("--index", type=Path, metavar="INDEX_DIR",
                     help="where to keep the index (default: the user's data directory; "
                          "the bundled index for the demo library)")
-    ix.add_argument("--encoder", choices=ENCODER_NAMES, default="cnn")
+    ix.add_argument("--encoder", choices=ENCODER_NAMES, default=DEFAULT_ENCODER,
+                    help="qvi (default: the learned model fused with CQT+2DFT, hubs damped), cnn (the learned "
+                         "model alone), 2dft, passt")
     ix.add_argument("--checkpoint", "--weights", type=Path, dest="checkpoint",
-                    help="cnn model file (default: the bundled model) or PaSST weights for --encoder passt")
+                    help="model file (default: the bundled model) or PaSST weights for --encoder passt")
     ix.add_argument("--categories", type=Path, metavar="CSV", help="CSV with columns path,category")
     ix.add_argument("--workers", type=_positive_int, metavar="N",
                     help="processes embedding files (default: one per core for 200+ new files, else 1)")

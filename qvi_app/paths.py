@@ -17,6 +17,8 @@ ZERO_SHOT_CNN = MODELS_DIR / "aisfx-cnn.pt"
 ASSETS_DIR = REPO_ROOT / "assets"
 DEMO_LIBRARY = ASSETS_DIR / "library"
 DEMO_INDEX = ASSETS_DIR / "index"
+#: The encoder the bundled index is built with, and qvi's default (encoders.DEFAULT_ENCODER).
+DEMO_ENCODER = "qvi"
 
 
 def data_dir() -> Path:
@@ -31,7 +33,7 @@ def data_dir() -> Path:
 def default_index_dir(library: Path, encoder_name: str) -> Path:
     """The bundled index for the demo library, else one folder per library in the data dir."""
     library = Path(library).resolve()
-    if library == DEMO_LIBRARY.resolve() and encoder_name == "cnn":
+    if library == DEMO_LIBRARY.resolve() and encoder_name == DEMO_ENCODER:
         return DEMO_INDEX
     tag = hashlib.sha256(str(library).encode()).hexdigest()[:8]
     return data_dir() / "indexes" / f"{library.name or 'root'}-{tag}-{encoder_name}"

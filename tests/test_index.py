@@ -35,7 +35,7 @@ def test_categories_from_folder_ucs_and_csv(tmp_path):
 
 
 def test_build_search_and_category_filter(tmp_path, small_library):
-    report = build_index(small_library, tmp_path / "ix", show_progress=False)
+    report = build_index(small_library, tmp_path / "ix", "cnn", show_progress=False)      # scores are cosines
     assert report.embedded == report.total == 24 and not report.skipped
     idx = ReferenceIndex.open(tmp_path / "ix")
     first = sorted(small_library.rglob("*.ogg"))[0]
@@ -49,6 +49,42 @@ def test_build_search_and_category_filter(tmp_path, small_library):
     assert len(filtered) == 3 and {h.category for h in filtered} == {cat}
     with pytest.raises(LibraryIndexError, match="unknown category"):
         idx.search(np.ones(idx.embeddings.shape[1], np.float32), category="nope")
+
+
+def test_fused_index_ranks_as_the_brute_force_definition(tmp_path, small_library):
+    """The default (qvi) index: blocks per encoder, hubness penalties, z-score fusion, all as the
+    ranking module defines them, with and without a category filter."""
+    from qvi_app.encoders import load_encoder
+    from qvi_app.ranking import hub_penalty, zscore
+
+    build_index(small_library, tmp_path / "ix", show_progress=False)
+    idx = ReferenceIndex.open(tmp_path / "ix")
+    enc = load_encoder("qvi")
+    assert idx.meta["encoder_id"] == enc.id and idx.ranking == enc.ranking and idx.ranking.hub_bank == "library"
+    emb = np.asarray(idx.embeddings)
+    for j, (name, a, b) in enumerate(idx.blocks):
+        assert np.allclose(np.linalg.norm(emb[:, a:b], axis=1), 1, atol=1e-5)
+        np.testing.assert_allclose(idx.penalties[:, j], hub_penalty(emb[:, a:b], emb[:, a:b], idx.ranking.hub_k,
+                                                                    exclude_self=True), rtol=1e-5)
+    wave = tone(523, 1.5) + 0.3 * tone(1046, 1.5)
+    query = enc.embed(wave, SR, role="query")
+
+    def brute(rows):
+        total = 0
+        for j, (name, a, b) in enumerate(idx.blocks):
+            cos = emb[rows, a:b] @ query[a:b] - idx.ranking.hub_weight * idx.penalties[rows, j]
+            total = total + idx.ranking.weights[j] * zscore(cos)
+        return total
+
+    everything = np.arange(len(emb))
+    hits = idx.search(query, top_k=len(emb))
+    np.testing.assert_allclose([h.score for h in hits], np.sort(brute(everything))[::-1], rtol=1e-5, atol=1e-5)
+    assert [idx.items.index(next(it for it in idx.items if it.path == h.relpath)) for h in hits][:5] == \
+        list(np.argsort(-brute(everything), kind="stable")[:5])
+    cat = sorted(idx.categories())[0]
+    rows = np.array([i for i, it in enumerate(idx.items) if it.category == cat])
+    filtered = idx.search(query, category=cat, top_k=10)
+    np.testing.assert_allclose([h.score for h in filtered], np.sort(brute(rows))[::-1], rtol=1e-5, atol=1e-5)
 
 
 def test_incremental_update_embeds_only_changes(tmp_path, small_library):

@@ -4,16 +4,26 @@ from __future__ import annotations
 
 from qvi_app.encoders.base import Encoder
 
-ENCODER_NAMES = ("cnn", "2dft", "passt")
+from qvi_app.paths import DEMO_ENCODER
+
+ENCODER_NAMES = ("qvi", "cnn", "2dft", "passt")
+#: What qvi index / search / the window use unless told otherwise (the bundled index's encoder).
+DEFAULT_ENCODER = DEMO_ENCODER
 
 
-def load_encoder(name: str = "cnn", checkpoint=None) -> Encoder:
-    """Build the named encoder. Learned ones (``cnn``, ``passt``) read ``checkpoint``: a qvi
-    checkpoint, or weights published for that backbone; by default the bundled model (cnn) or
-    PaSST's weights in torch's hub cache (downloaded when missing and online)."""
+def load_encoder(name: str = DEFAULT_ENCODER, checkpoint=None) -> Encoder:
+    """Build the named encoder. ``qvi`` is the learned model with the ranking it carries (fused
+    with CQT+2DFT, hubs damped: :mod:`qvi_app.encoders.fused`). Learned ones (``cnn``, ``passt``)
+    read ``checkpoint``: a qvi checkpoint, or weights published for that backbone; by default
+    the bundled model (cnn) or PaSST's weights in torch's hub cache (downloaded when missing
+    and online)."""
     from qvi_app.encoders.runtime import tune_allocator
 
     tune_allocator()
+    if name == "qvi":
+        from qvi_app.encoders.fused import load_fused
+
+        return load_fused(checkpoint)
     if name == "2dft":
         from qvi_app.encoders.twodft import TwoDFTEncoder
 
@@ -28,4 +38,4 @@ def load_encoder(name: str = "cnn", checkpoint=None) -> Encoder:
     return NeuralEncoder.from_file(name, checkpoint if checkpoint is not None else backbone(name).default_weights())
 
 
-__all__ = ["ENCODER_NAMES", "Encoder", "load_encoder"]
+__all__ = ["DEFAULT_ENCODER", "ENCODER_NAMES", "Encoder", "load_encoder"]

@@ -26,7 +26,7 @@ from qvi_app.feedback import FeedbackStore
 from qvi_app.gui.tasks import TaskRunner
 from qvi_app.gui.widgets import LevelMeter, MessageBanner, ResultsTable, SpectrogramPanel
 from qvi_app.index import IndexingCancelled, ReferenceIndex
-from qvi_app.paths import DEMO_INDEX, default_index_dir
+from qvi_app.paths import DEMO_ENCODER as DEFAULT_ENCODER, DEMO_INDEX, default_index_dir
 from qvi_app.settings import AppSettings, feedback_db_path
 
 log = logging.getLogger("qvi.gui")
@@ -278,7 +278,7 @@ class QviWindow:
         if folder:
             self.index_folder(Path(folder))
 
-    def index_folder(self, folder: Path, index_dir: Path | None = None, encoder: str = "cnn") -> None:
+    def index_folder(self, folder: Path, index_dir: Path | None = None, encoder: str = DEFAULT_ENCODER) -> None:
         """Index (or update) a folder in the background, with progress and a Cancel button."""
         if self._cancel_indexing is not None:
             self.error("A library is already being indexed; wait for it or cancel it first.")

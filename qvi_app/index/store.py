@@ -3,8 +3,10 @@
 Layout of an index folder::
 
     CURRENT               name of the live generation, replaced with os.replace
-    gen-<time>-<pid>/     embeddings.npy (N, D) float32, unit rows; meta.sqlite;
-                          ann.faiss (only for libraries of AnnSettings.threshold sounds or more)
+    gen-<time>-<pid>/     embeddings.npy (N, D) float32, unit rows (a fused encoder: one unit
+                          block per part); meta.sqlite; penalties.npy (N, blocks) for a ranking
+                          with a hubness correction; ann.faiss (only for libraries of
+                          AnnSettings.threshold sounds or more)
 
 A new generation is written completely and fsynced before CURRENT points to it, so a
 crash or kill at any moment leaves the previous index intact and usable.
@@ -13,6 +15,7 @@ crash or kill at any moment leaves the previous index intact and usable.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import sqlite3
@@ -27,6 +30,11 @@ import torch
 from qvi_app import __version__
 from qvi_app.errors import LibraryIndexError, StaleIndexError
 from qvi_app.index.ann import AnnSettings, IvfIndex
+from qvi_app.ranking import RankingSettings, fused_scores, hub_penalty
+
+#: Above this many sounds, hubness penalties are measured against a seeded sample of the library
+#: (each sound's k nearest among 4,096), keeping a million-sound build to seconds.
+PENALTY_BANK_MAX = 4096
 
 FORMAT_VERSION = 1
 _SCHEMA = """
@@ -64,7 +72,7 @@ class SearchHit:
     path: Path            # absolute
     relpath: str
     category: str
-    score: float          # cosine similarity
+    score: float          # cosine similarity; a fused ranking's weighted z-score sum
     duration: float
 
     def to_dict(self) -> dict:
@@ -76,8 +84,13 @@ class ReferenceIndex:
     """A loaded index: memory-mapped embeddings plus per-item metadata."""
 
     def __init__(self, index_dir: Path, gen_dir: Path, meta: dict, items: list[IndexItem],
-                 skipped: list[SkippedFile], embeddings: np.ndarray, ann: IvfIndex | None = None):
+                 skipped: list[SkippedFile], embeddings: np.ndarray, ann: IvfIndex | None = None,
+                 penalties: np.ndarray | None = None):
         self.index_dir = index_dir
+        #: How scores are made: one encoder's cosine, or fused blocks (meta written by a fused encoder).
+        self.ranking = RankingSettings.from_dict(json.loads(meta["ranking"])) if "ranking" in meta else None
+        self.blocks = [tuple(b) for b in json.loads(meta["blocks"])] if "blocks" in meta else None
+        self.penalties = penalties
         self.ann = ann
         self.gen_dir = gen_dir
         self.meta = meta
@@ -107,6 +120,7 @@ class ReferenceIndex:
             finally:
                 con.close()
             embeddings = np.load(gen / "embeddings.npy", mmap_mode="r")
+            penalties = np.load(gen / "penalties.npy") if (gen / "penalties.npy").exists() else None
             ann = None
             if (gen / IvfIndex.FILE).exists():
                 ann = IvfIndex.load(gen / IvfIndex.FILE, AnnSettings(threshold=int(meta["ann_threshold"]),
@@ -127,7 +141,15 @@ class ReferenceIndex:
         if ann is not None and ann.ntotal != len(items):
             raise LibraryIndexError(f"index at {index_dir} is inconsistent: its approximate index holds "
                                     f"{ann.ntotal} of {len(items)} items; rebuild it with qvi index")
-        return cls(index_dir, gen, meta, items, skipped, embeddings, ann)
+        try:
+            index = cls(index_dir, gen, meta, items, skipped, embeddings, ann, penalties)
+        except (ValueError, TypeError, KeyError) as exc:             # a damaged ranking or block layout
+            raise LibraryIndexError(f"index at {index_dir} is damaged ({exc}); rebuild it with qvi index") from None
+        if index.ranking is not None and index.ranking.hub_bank != "none" and (
+                penalties is None or penalties.shape != (len(items), len(index.blocks))):
+            raise LibraryIndexError(f"index at {index_dir} is inconsistent: its hubness penalties are missing or "
+                                    "do not fit; rebuild it with qvi index")
+        return index
 
     # -- queries ---------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -143,7 +165,8 @@ class ReferenceIndex:
         return {name: int(n) for name, n in zip(self._category_names, counts)}
 
     def search(self, query: np.ndarray, category: str | None = None, top_k: int = 10) -> list[SearchHit]:
-        """Rank items by cosine similarity to the unit vector ``query``; ties keep index order.
+        """Rank items by the index's ranking (cosine similarity to the unit vector ``query``, or a
+        fused encoder's blocks fused); ties keep index order.
 
         Exact (brute force) unless the index has an approximate index and the candidates (all
         items, or the category's) number at least its threshold.
@@ -157,20 +180,36 @@ class ReferenceIndex:
         if category is not None:
             rows = np.flatnonzero(self._category_codes == self._category_names.index(category))
         if self.ann is not None and (len(self) if rows is None else len(rows)) >= self.ann.settings.threshold:
-            found, scores = self.ann.search(query, top_k, rows)
-            order = np.lexsort((found, -scores))
+            # Fused rankings: the approximate index shortlists by the blocks' summed cosines, the
+            # shortlist is then scored exactly (z-scores standardised over the shortlist).
+            shortlist = top_k if self.ranking is None else max(20 * top_k, 200)
+            found, scores = self.ann.search(query, shortlist, rows)
+            if self.ranking is not None and len(found):
+                scores = self.scores(query, found)
+            order = np.lexsort((found, -scores))[:top_k]
             return [self._hit(rank, int(found[i]), float(scores[i])) for rank, i in enumerate(order, 1)]
+        scores = self.scores(query, rows)
         if rows is None:
-            scores = _scores(self.embeddings, query)
             rows = np.arange(len(scores))
-        else:
-            scores = _scores(self.embeddings[rows], query)
         k = min(top_k, len(rows))
         if k <= 0:
             return []
         best = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
         best = best[np.lexsort((rows[best], -scores[best]))]
         return [self._hit(rank, int(rows[i]), float(scores[i])) for rank, i in enumerate(best, 1)]
+
+    def scores(self, query: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """Scores of ``rows`` (all when None) for a query vector, as the index's ranking makes them."""
+        matrix = self.embeddings if rows is None else self.embeddings[rows]
+        if self.ranking is None:
+            return _scores(matrix, query)
+        per_block = _block_scores(matrix, query, self.blocks)
+        names = [name for name, _, _ in self.blocks]
+        penalties = None
+        if self.penalties is not None:
+            pen = self.penalties if rows is None else self.penalties[rows]
+            penalties = {name: pen[:, j] for j, name in enumerate(names)}
+        return fused_scores({name: per_block[:, j] for j, name in enumerate(names)}, self.ranking, penalties)
 
     def _hit(self, rank: int, row: int, score: float) -> SearchHit:
         it = self.items[row]
@@ -189,6 +228,32 @@ def _scores(matrix: np.ndarray, query: np.ndarray) -> np.ndarray:
         m = torch.from_numpy(np.asarray(matrix))
     with torch.inference_mode():
         return torch.mv(m, torch.from_numpy(np.ascontiguousarray(query))).numpy()
+
+
+def _block_scores(matrix: np.ndarray, query: np.ndarray, blocks) -> np.ndarray:
+    """(N, blocks) cosines of each block of ``query`` with the same block of every row: one
+    matrix product with a (D, blocks) matrix holding each block's part of the query."""
+    q = np.zeros((len(query), len(blocks)), np.float32)
+    for j, (_, a, b) in enumerate(blocks):
+        q[a:b, j] = query[a:b]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)      # read-only memory map: torch only reads it
+        m = torch.from_numpy(np.asarray(matrix))
+    with torch.inference_mode():
+        return torch.mm(m, torch.from_numpy(q)).numpy()
+
+
+def library_penalties(embeddings: np.ndarray, blocks, ranking: RankingSettings, seed: int = 0) -> np.ndarray:
+    """Each sound's hubness penalty per block (N, blocks): mean cosine to its ``hub_k`` nearest other
+    sounds of the library (a seeded sample of :data:`PENALTY_BANK_MAX` above that size)."""
+    n = len(embeddings)
+    bank_rows = np.arange(n) if n <= PENALTY_BANK_MAX else \
+        np.sort(np.random.default_rng(seed).choice(n, PENALTY_BANK_MAX, replace=False))
+    out = np.zeros((n, len(blocks)), np.float32)
+    for j, (_, a, b) in enumerate(blocks):
+        block = np.asarray(embeddings[:, a:b], np.float32)
+        out[:, j] = hub_penalty(block, block[bank_rows], ranking.hub_k, bank_rows=bank_rows)
+    return out
 
 
 def current_generation(index_dir: Path) -> Path | None:
@@ -220,6 +285,11 @@ def _write_generation(index_dir: Path, encoder: dict, library_root: Path, items:
     gen.mkdir()
     try:
         np.save(gen / "embeddings.npy", embeddings)
+        ranking = RankingSettings.from_dict(encoder["ranking"]) if "ranking" in encoder else None
+        if ranking is not None and ranking.hub_bank == "library":
+            np.save(gen / "penalties.npy", library_penalties(embeddings, encoder["blocks"], ranking))
+        elif ranking is not None and ranking.hub_bank != "none":
+            raise ValueError(f"the index cannot hold a {ranking.hub_bank!r} hubness bank")
         if len(items) >= ann.threshold:
             IvfIndex.build(embeddings, ann).save(gen / IvfIndex.FILE)
         meta = {"format_version": FORMAT_VERSION, "qvi_version": __version__, "created": time.time(),
@@ -228,6 +298,8 @@ def _write_generation(index_dir: Path, encoder: dict, library_root: Path, items:
                 "library_root_rel": os.path.relpath(Path(library_root).resolve(), index_dir.resolve())}
         if len(items) >= ann.threshold:
             meta.update(ann_threshold=ann.threshold, ann_nprobe=ann.nprobe)
+        if ranking is not None:
+            meta.update(ranking=json.dumps(ranking.to_dict()), blocks=json.dumps(encoder["blocks"]))
         con = sqlite3.connect(gen / "meta.sqlite")
         try:
             con.executescript(_SCHEMA)

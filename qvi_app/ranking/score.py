@@ -74,23 +74,27 @@ def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def hub_penalty(references: np.ndarray, bank: np.ndarray, k: int, exclude_self: bool = False,
-                chunk: int = 4096) -> np.ndarray:
+                chunk: int = 4096, bank_rows: np.ndarray | None = None) -> np.ndarray:
     """Mean cosine of each reference (N, d) to its ``k`` nearest rows of ``bank`` (M, d), (N,).
 
     ``exclude_self``: the bank is the references themselves; each one's own row is skipped.
-    Chunked, so memory stays at ``chunk`` × M scores."""
+    ``bank_rows``: the bank is these rows of the references (a sample); a reference never
+    counts itself. Chunked, so memory stays at ``chunk`` × M scores."""
     references = np.asarray(references, np.float32)
     bank = np.asarray(bank, np.float32)
-    k = min(k, len(bank) - (1 if exclude_self else 0))
+    if exclude_self:
+        bank_rows = np.arange(len(references))
+    k = min(k, len(bank) - (1 if bank_rows is not None else 0))
     if k < 1:
         return np.zeros(len(references), np.float32)
     out = np.empty(len(references), np.float32)
     for start in range(0, len(references), chunk):
-        sims = _matmul(references[start:start + chunk], bank.T)
-        if exclude_self:
-            idx = np.arange(start, min(start + chunk, len(references)))
-            sims[idx - start, idx] = -np.inf
-        out[start:start + chunk] = np.partition(sims, -k, axis=1)[:, -k:].mean(axis=1)
+        stop = min(start + chunk, len(references))
+        sims = _matmul(references[start:stop], bank.T)
+        if bank_rows is not None:
+            own = np.flatnonzero((bank_rows >= start) & (bank_rows < stop))
+            sims[bank_rows[own] - start, own] = -np.inf
+        out[start:stop] = np.partition(sims, -k, axis=1)[:, -k:].mean(axis=1)
     return out
 
 
