@@ -13,7 +13,7 @@ from pathlib import Path
 
 from qvi_app import __version__
 from qvi_app.encoders import DEFAULT_ENCODER, ENCODER_NAMES
-from qvi_app.errors import QviError
+from qvi_app.errors import QviError, printable
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
 
     inf = sub.add_parser("info", help="show the library, the encoder and counts")
     _index_args(inf)
+    inf.add_argument("--verify", action="store_true",
+                     help="also check the embeddings against the checksum written with them (reads the whole file)")
 
     be = sub.add_parser("bench", help="measure query latency, indexing and ranking speed (see docs/BENCHMARKS.md)")
     be.add_argument("--quick", action="store_true", help="smaller sizes; under 3 minutes on 2 cores")
@@ -147,10 +149,10 @@ def _cmd_search(a) -> int:
 
     result = QviSession(a.index, a.checkpoint).search_file(a.query, a.category, a.top)
     if a.json:
-        print(json.dumps([h.to_dict() for h in result.hits], indent=2))
+        print(json.dumps([h.to_dict() for h in result.hits], indent=2, allow_nan=False))
         return 0
     for h in result.hits:
-        print(f"{h.rank:3d}  {h.score:6.3f}  {h.category:<18} {h.path}")
+        print(f"{h.rank:3d}  {h.score:6.3f}  {printable(h.category):<18} {printable(str(h.path))}")
     print(f"({result.total_ms:.0f} ms: " + ", ".join(f"{k} {v:.0f}" for k, v in result.timings_ms.items()) + ")",
           file=sys.stderr)
     return 0
@@ -160,18 +162,25 @@ def _cmd_categories(a) -> int:
     from qvi_app.app import QviSession
 
     for name, n in QviSession(a.index, a.checkpoint).categories().items():
-        print(f"{name}\t{n}")
+        print(f"{printable(name)}\t{n}")
     return 0
 
 
 def _cmd_info(a) -> int:
     from qvi_app.app import QviSession
 
-    info = QviSession(a.index, a.checkpoint).info()
+    session = QviSession(a.index, a.checkpoint)
+    info = session.info()
     model = info.pop("encoder_model")
     for k, v in info.items():
-        print(f"{k:<11} {v}")
+        print(f"{k:<11} {printable(str(v))}")
     print(f"{'model':<11} {model['id']} ({model['dim']}-d, {model['sample_rate']} Hz)")
+    if a.verify:
+        problem = session.index.verify()
+        if problem:
+            raise QviError(problem)
+        print(f"{'checksum':<11} " + ("ok" if session.index.has_checksum else
+                                     "none (built by qvi before 0.2; rebuild the index to add one)"))
     return 0
 
 
@@ -240,7 +249,7 @@ def main(argv=None) -> int:
     try:
         return handler[args.command](args)
     except QviError as exc:
-        print(f"qvi: {exc}", file=sys.stderr)
+        print(f"qvi: {printable(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("qvi: interrupted", file=sys.stderr)

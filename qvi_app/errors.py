@@ -1,5 +1,7 @@
 """Errors a user can meet; each message says what went wrong and with which path."""
 
+import re
+
 
 class QviError(Exception):
     """Base of all errors qvi reports to a user instead of a traceback."""
@@ -28,3 +30,14 @@ class EncoderError(QviError):
 
 class DeviceError(QviError):
     """No usable microphone or speaker: none present, busy, or refused the settings."""
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(name: str) -> str:
+    """A name safe to print: control characters (terminal escapes, tabs, newlines) and bytes
+    that are not UTF-8 shown as escapes, so a file name cannot drive the terminal or break
+    tab-separated output."""
+    name = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", name)

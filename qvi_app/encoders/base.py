@@ -9,6 +9,11 @@ import torch
 
 from qvi_app.audio import resample
 
+#: The longest stretch of a sound an encoder analyses, by role (s). A query is an imitation of
+#: a few seconds; a library sound is described by its first minute. Bounds an encoder's memory:
+#: a 599 s query of noise took 45 s and 3.3 GB through the CNN.
+MAX_ANALYSED_S = {"query": 30.0, "reference": 60.0}
+
 
 class Encoder(abc.ABC):
     """Maps a waveform to a unit-length embedding; imitations and references share it.
@@ -40,8 +45,12 @@ class Encoder(abc.ABC):
         """
 
     def embed(self, wave: np.ndarray, sr: int, role: str = "reference") -> np.ndarray:
-        """Waveform (N,) at ``sr`` Hz → L2-normalised float32 embedding (dim,)."""
-        wave = resample(np.asarray(wave, dtype=np.float32), sr, self.sample_rate)
+        """Waveform (N,) at ``sr`` Hz → L2-normalised float32 embedding (dim,); at most the first
+        :data:`MAX_ANALYSED_S` of the role are analysed."""
+        if role not in MAX_ANALYSED_S:
+            raise ValueError(f"role must be one of {tuple(MAX_ANALYSED_S)}, not {role!r}")
+        wave = np.asarray(wave, dtype=np.float32)[: int(MAX_ANALYSED_S[role] * sr)]
+        wave = resample(wave, sr, self.sample_rate)
         with torch.inference_mode():
             vec = self.embed_tensor(torch.from_numpy(np.ascontiguousarray(wave)), role)
         vec = vec.detach().cpu().double().numpy()

@@ -8,8 +8,12 @@ saved as a WAV next to the database, named by its content hash.
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
+import os
+import shutil
 import sqlite3
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,39 +55,102 @@ class Rating:
 
 
 class FeedbackStore:
-    """Open (creating if needed) the feedback database at ``path``."""
+    """Open (creating if needed) the feedback database at ``path``.
+
+    A new database is built under a temporary name and linked into place, so no reader ever
+    sees a file without its tables. When the folder cannot be written (read-only, full disk),
+    an existing database opens read-only: ratings can still be read and exported, and rating
+    says why it cannot be saved."""
 
     def __init__(self, path):
         self.path = Path(path)
         self.audio_dir = self.path.parent / "queries"
+        self.read_only = False
         try:
-            self.audio_dir.mkdir(parents=True, exist_ok=True)
+            if not self.path.exists():
+                self._create()
             self._con = sqlite3.connect(self.path, check_same_thread=False)
-            self._con.execute("PRAGMA journal_mode=WAL")
             self._con.execute("PRAGMA synchronous=FULL")
-            version = self._con.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, SCHEMA_VERSION):
-                raise QviError(f"{self.path}: feedback database version {version} is newer than this qvi "
-                               f"(reads {SCHEMA_VERSION}); upgrade qvi")
-            self._con.executescript(_SCHEMA)
-            self._con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            self._con.commit()
-        except (OSError, sqlite3.Error) as exc:
-            raise QviError(f"cannot open the feedback database {self.path}: {exc}") from None
+            self._check_version()
+            self._con.execute("PRAGMA journal_mode=WAL")       # a no-op unless an older file lacks it
+        except (OSError, sqlite3.OperationalError) as exc:
+            if not self.path.is_file():
+                raise QviError(f"cannot open the feedback database {self.path}: {_why(exc)}") from None
+            self._open_read_only(exc)
+        except sqlite3.DatabaseError as exc:
+            raise QviError(f"the feedback database {self.path} is damaged ({exc}); move it aside and qvi "
+                           "starts a new one") from None
+        self._sweep_temporary_files()
+
+    def _create(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            con = sqlite3.connect(tmp)
+            try:
+                con.executescript(_SCHEMA)
+                con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                con.execute("PRAGMA journal_mode=WAL")
+                con.commit()
+            finally:
+                con.close()
+            try:
+                os.link(tmp, self.path)              # fails if another process created it first: use theirs
+            except FileExistsError:
+                pass
+        finally:
+            for suffix in ("", "-wal", "-shm"):
+                Path(tmp + suffix).unlink(missing_ok=True)
+
+    def _check_version(self) -> None:
+        version = self._con.execute("PRAGMA user_version").fetchone()[0]
+        if version != SCHEMA_VERSION:
+            raise QviError(f"{self.path}: feedback database version {version} is not the one this qvi reads "
+                           f"({SCHEMA_VERSION}); upgrade qvi")
+
+    def _open_read_only(self, cause: Exception) -> None:
+        try:
+            # immutable: a WAL database on read-only media cannot make its shared-memory file, and
+            # nobody can be writing there anyway
+            self._con = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro&immutable=1", uri=True,
+                                        check_same_thread=False)
+            self._check_version()
+        except sqlite3.DatabaseError as exc:
+            raise QviError(f"cannot open the feedback database {self.path}: {_why(cause)} ({exc})") from None
+        self.read_only = True
+        self.read_only_reason = _why(cause)
+
+    def _sweep_temporary_files(self, older_than_s: float = 3600.0) -> None:
+        """Query audio half-written by a killed process (``*.tmp.wav`` an hour old) is removed."""
+        if self.read_only or not self.audio_dir.is_dir():
+            return
+        now = time.time()
+        for tmp in self.audio_dir.glob("*.tmp.wav"):
+            try:
+                if now - tmp.stat().st_mtime > older_than_s:
+                    tmp.unlink()
+            except OSError:
+                pass
 
     def save_query(self, wave: np.ndarray, sr: int) -> tuple[str, Path]:
-        """Write the query audio once (by content hash); returns (hash, path)."""
+        """Write the query audio once (by content hash); returns (hash, path). Each writer uses a
+        temporary file of its own, so two processes saving one query cannot lose it."""
         wave = np.ascontiguousarray(wave, dtype=np.float32)
         digest = hashlib.sha256(wave.tobytes() + str(int(sr)).encode()).hexdigest()
         path = self.audio_dir / f"{digest[:16]}.wav"
         if not path.exists():
-            tmp = path.with_suffix(".tmp.wav")
+            tmp = None
             try:
-                sf.write(tmp, wave, int(sr), subtype="FLOAT")
-                tmp.replace(path)
+                self.audio_dir.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(dir=self.audio_dir, prefix=f"{digest[:16]}.", suffix=".tmp.wav")
+                os.close(fd)
+                sf.write(tmp, wave, int(sr), subtype="FLOAT", format="WAV")
+                os.replace(tmp, path)
             except (OSError, sf.LibsndfileError) as exc:
-                tmp.unlink(missing_ok=True)
-                raise QviError(f"cannot save the query audio in {self.audio_dir}: {exc}") from None
+                if tmp:
+                    Path(tmp).unlink(missing_ok=True)
+                raise QviError(f"cannot save the query audio in {self.audio_dir}: {_why(exc, self.audio_dir)}") from None
         return digest, path
 
     def rate(self, *, wave: np.ndarray, sr: int, result_path, rank: int, score: float, rating: int,
@@ -91,6 +158,9 @@ class FeedbackStore:
         """Record (or change) a +1 / -1 rating of one result for one query; committed at once."""
         if rating not in (-1, 1):
             raise ValueError(f"rating must be +1 or -1, not {rating!r}")
+        if self.read_only:
+            raise QviError(f"cannot save ratings in {self.path}: {self.read_only_reason}; the ratings already "
+                           "there can still be exported")
         digest, qpath = self.save_query(wave, sr)
         row = Rating(time.time(), digest, str(qpath), str(result_path), int(rank), float(score), rating,
                      category_filter, model_id)
@@ -105,13 +175,17 @@ class FeedbackStore:
                     (row.created, row.query_hash, row.query_path, row.result_path, row.rank, row.score,
                      row.rating, row.category_filter, row.model_id))
         except sqlite3.Error as exc:
-            raise QviError(f"cannot write to the feedback database {self.path}: {exc}") from None
+            raise QviError(f"cannot write to the feedback database {self.path}: {_why(exc, self.path.parent)}") from None
         return row
 
     def ratings(self) -> list[Rating]:
-        cur = self._con.execute("SELECT created, query_hash, query_path, result_path, rank, score, rating, "
-                                "category_filter, model_id FROM ratings ORDER BY id")
-        return [Rating(*r) for r in cur]
+        try:
+            cur = self._con.execute("SELECT created, query_hash, query_path, result_path, rank, score, rating, "
+                                    "category_filter, model_id FROM ratings ORDER BY id")
+            return [Rating(*r) for r in cur]
+        except sqlite3.DatabaseError as exc:
+            raise QviError(f"the feedback database {self.path} is damaged ({exc}); move it aside and qvi "
+                           "starts a new one") from None
 
     def export_csv(self, path) -> int:
         """Write all ratings to a CSV file; returns the number of rows."""
@@ -127,3 +201,16 @@ class FeedbackStore:
 
     def close(self) -> None:
         self._con.close()
+
+
+def _why(exc: Exception, folder: Path | None = None) -> str:
+    """A reason a user can act on: a full disk is named as such (libsndfile says "System error")."""
+    full = getattr(exc, "errno", None) == errno.ENOSPC or "full" in str(exc).lower()
+    if not full and folder is not None:
+        try:
+            full = shutil.disk_usage(folder if folder.exists() else folder.parent).free < (1 << 20)
+        except OSError:
+            pass
+    if full:
+        return "the disk is full"
+    return getattr(exc, "strerror", None) or str(exc)

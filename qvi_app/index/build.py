@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -13,12 +15,17 @@ import numpy as np
 from tqdm import tqdm
 
 from qvi_app.encoders import Encoder
-from qvi_app.errors import QviError, StaleIndexError
+from qvi_app.errors import LibraryIndexError, QviError, StaleIndexError, printable
 from qvi_app.index.scan import scan_library
 from qvi_app.index.ann import AnnSettings
 from qvi_app.index.progress_store import ProgressStore
 from qvi_app.index.store import IndexItem, ReferenceIndex, SkippedFile, current_generation, write_index
 from qvi_app.index.workers import default_workers, embed_files
+
+try:
+    import fcntl
+except ImportError:                   # not on Windows: concurrent runs then meet SQLite's own locking
+    fcntl = None
 
 ProgressFn = Callable[[int, int, str], None]
 
@@ -46,7 +53,7 @@ class BuildReport:
                  f"{len(self.skipped)} skipped)"]
         if self.rebuilt_reason:
             lines.insert(0, f"rebuilding from scratch: {self.rebuilt_reason}")
-        lines += [f"  skipped {s.path}: {s.reason}" for s in self.skipped]
+        lines += [f"  skipped {printable(s.path)}: {printable(s.reason)}" for s in self.skipped]
         return "\n".join(lines)
 
 
@@ -84,6 +91,34 @@ def update_index(library, index_dir, encoder: Encoder, *, categories_csv=None, s
     library, index_dir = Path(library), Path(index_dir)
     report = BuildReport(index_dir)
     files = scan_library(library, categories_csv)
+    with _exclusive(index_dir):
+        return _update(library, index_dir, encoder, files, report, show_progress, on_progress, cancel, ann, workers)
+
+
+@contextlib.contextmanager
+def _exclusive(index_dir: Path):
+    """Hold ``index_dir/.lock`` for the whole update: a second run on the same index is told at
+    once that another is at work (two runs used to meet as SQLite's 'database is locked')."""
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(index_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise LibraryIndexError(f"cannot write the index at {index_dir}: {exc.strerror or exc}") from None
+    try:
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise LibraryIndexError(f"another qvi index run is updating {index_dir}; wait for it to finish, "
+                                        "then run this again (it will only add what is still missing)") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def _update(library: Path, index_dir: Path, encoder: Encoder, files, report: BuildReport, show_progress: bool,
+            on_progress: ProgressFn | None, cancel: threading.Event | None, ann: AnnSettings,
+            workers: int | None) -> BuildReport:
     old = _previous(index_dir, encoder, report)
     by_path = {it.path: (row, it) for row, it in enumerate(old.items)} if old else {}
     by_hash = {it.content_hash: row for row, it in enumerate(old.items)} if old else {}

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from qvi_app.errors import LibraryIndexError
+from qvi_app.index.scan import path_to_db
 
 FILE_NAME = "partial.sqlite"
 _SCHEMA = """
@@ -55,7 +56,7 @@ class ProgressStore:
     def lookup(self, path: str, size: int, mtime: float):
         """(content_hash, duration, sample_rate, vector or None, reason or None) of a finished file."""
         row = self.db.execute("SELECT content_hash, duration, sample_rate, vector, reason FROM done "
-                              "WHERE path=? AND size=? AND mtime=?", (path, size, mtime)).fetchone()
+                              "WHERE path=? AND size=? AND mtime=?", (path_to_db(path), size, mtime)).fetchone()
         if row is None:
             return None
         vec = np.frombuffer(row[3], np.float32).copy() if row[3] is not None else None
@@ -68,7 +69,7 @@ class ProgressStore:
         blob = np.asarray(vector, np.float32).tobytes() if vector is not None else None
         try:
             self.db.execute("INSERT OR REPLACE INTO done VALUES (?,?,?,?,?,?,?,?)",
-                            (path, size, mtime, content_hash, duration, sample_rate, blob, reason))
+                            (path_to_db(path), size, mtime, content_hash, duration, sample_rate, blob, reason))
             if time.monotonic() - self._last_commit > 1.0:
                 self.commit()
         except sqlite3.Error as exc:

@@ -37,6 +37,20 @@ class LibraryFile:
     mtime: float          # seconds since the epoch
 
 
+def path_to_db(relpath: str) -> str | bytes:
+    """A relative path as SQLite keeps it: text, or the raw bytes of a name that is not UTF-8
+    (Python gives such names as lone surrogates, which SQLite's text cannot hold)."""
+    try:
+        relpath.encode("utf-8")
+        return relpath
+    except UnicodeEncodeError:
+        return os.fsencode(relpath)
+
+
+def path_from_db(value: str | bytes) -> str:
+    return os.fsdecode(value) if isinstance(value, bytes) else value
+
+
 def ucs_catid(filename: str) -> str | None:
     """The UCS CatID that opens ``filename`` (``VEHCar_...`` → ``VEHCar``), or None."""
     m = _CATID.match(filename)
@@ -66,13 +80,27 @@ def read_category_csv(path) -> dict[str, str]:
 
 
 def scan_library(root, categories_csv=None) -> list[LibraryFile]:
-    """All audio files under ``root`` (recursive, hidden folders skipped), sorted by path."""
+    """All audio files under ``root`` (recursive, hidden folders skipped), sorted by path.
+
+    Symbolic links to folders are followed (libraries are often assembled from links), but
+    each real folder is visited once: a link back up the tree (``ln -s .. lib/cat/up``) made
+    one file appear 41 times, and two such links never ended."""
     root = Path(root)
     if not root.is_dir():
         raise QviError(f"library folder not found: {root}")
     explicit = read_category_csv(categories_csv) if categories_csv else None
     found = []
+    seen: set[tuple[int, int]] = set()
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        try:
+            st = os.stat(dirpath)
+        except OSError:
+            dirnames[:] = []
+            continue
+        if (st.st_dev, st.st_ino) in seen:              # a folder already walked, reached again by a link
+            dirnames[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in filenames:
             if name.startswith(".") or Path(name).suffix.lower() not in AUDIO_EXTENSIONS:

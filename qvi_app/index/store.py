@@ -15,8 +15,10 @@ crash or kill at any moment leaves the previous index intact and usable.
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 import time
@@ -28,8 +30,9 @@ import numpy as np
 import torch
 
 from qvi_app import __version__
-from qvi_app.errors import LibraryIndexError, StaleIndexError
+from qvi_app.errors import LibraryIndexError, StaleIndexError, printable
 from qvi_app.index.ann import AnnSettings, IvfIndex
+from qvi_app.index.scan import path_from_db, path_to_db
 from qvi_app.ranking import RankingSettings, fused_scores, hub_penalty
 
 #: Above this many sounds, hubness penalties are measured against a seeded sample of the library
@@ -111,26 +114,31 @@ class ReferenceIndex:
         if gen is None:
             raise LibraryIndexError(f"no index at {index_dir} (build one with: qvi index LIBRARY --index {index_dir})")
         try:
-            con = sqlite3.connect(f"file:{gen / 'meta.sqlite'}?mode=ro", uri=True)
+            # as_uri() percent-encodes '#', '%' and '?': "file:{path}" opened another file for them
+            con = sqlite3.connect(f"{(gen / 'meta.sqlite').resolve().as_uri()}?mode=ro", uri=True)
             try:
                 meta = dict(con.execute("SELECT key, value FROM meta"))
-                items = [IndexItem(*r) for r in con.execute(
+                items = [IndexItem(path_from_db(r[0]), *r[1:]) for r in con.execute(
                     "SELECT path, category, duration, sample_rate, size, mtime, content_hash FROM items ORDER BY row")]
-                skipped = [SkippedFile(*r) for r in con.execute("SELECT path, size, mtime, reason FROM skipped ORDER BY path")]
+                skipped = [SkippedFile(path_from_db(r[0]), *r[1:]) for r in con.execute(
+                    "SELECT path, size, mtime, reason FROM skipped ORDER BY path")]
             finally:
                 con.close()
             embeddings = np.load(gen / "embeddings.npy", mmap_mode="r")
             penalties = np.load(gen / "penalties.npy") if (gen / "penalties.npy").exists() else None
+            dim, created = int(meta["dim"]), float(meta["created"])
+            if embeddings.dtype != np.float32 or embeddings.ndim != 2 or not np.isfinite(created):
+                raise ValueError(f"embeddings are {embeddings.dtype} {embeddings.ndim}-d, expected float32 2-d")
             ann = None
             if (gen / IvfIndex.FILE).exists():
                 ann = IvfIndex.load(gen / IvfIndex.FILE, AnnSettings(threshold=int(meta["ann_threshold"]),
                                                                      nprobe=int(meta["ann_nprobe"])))
-        except (sqlite3.Error, OSError, ValueError, RuntimeError, KeyError) as exc:
-            raise LibraryIndexError(f"index at {index_dir} is damaged ({exc}); rebuild it with qvi index") from None
+        except (sqlite3.Error, OSError, ValueError, RuntimeError, KeyError, TypeError, EOFError) as exc:
+            raise LibraryIndexError(f"index at {printable(str(index_dir))} is damaged ({exc}); rebuild it with qvi index") from None
         if int(meta.get("format_version", -1)) != FORMAT_VERSION:
             raise StaleIndexError(f"index at {index_dir} has format {meta.get('format_version')}, this qvi "
                                   f"reads format {FORMAT_VERSION}; rebuild it with qvi index")
-        if embeddings.shape != (len(items), int(meta["dim"])):
+        if embeddings.shape != (len(items), dim):
             raise LibraryIndexError(f"index at {index_dir} is inconsistent: {embeddings.shape} embeddings "
                                     f"for {len(items)} items; rebuild it with qvi index")
         if encoder_id is not None and meta["encoder_id"] != encoder_id:
@@ -149,6 +157,7 @@ class ReferenceIndex:
                 penalties is None or penalties.shape != (len(items), len(index.blocks))):
             raise LibraryIndexError(f"index at {index_dir} is inconsistent: its hubness penalties are missing or "
                                     "do not fit; rebuild it with qvi index")
+        index.check_sample()
         return index
 
     # -- queries ---------------------------------------------------------------------------
@@ -199,17 +208,57 @@ class ReferenceIndex:
         return [self._hit(rank, int(rows[i]), float(scores[i])) for rank, i in enumerate(best, 1)]
 
     def scores(self, query: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-        """Scores of ``rows`` (all when None) for a query vector, as the index's ranking makes them."""
+        """Scores of ``rows`` (all when None) for a query vector, as the index's ranking makes them.
+
+        Cosines of unit vectors lie in [-1, 1]: anything else (flipped bytes, NaN rows) is
+        reported as a damaged index rather than ranked or printed."""
         matrix = self.embeddings if rows is None else self.embeddings[rows]
         if self.ranking is None:
-            return _scores(matrix, query)
-        per_block = _block_scores(matrix, query, self.blocks)
+            return self._checked(_scores(matrix, query))
+        per_block = self._checked(_block_scores(matrix, query, self.blocks))
         names = [name for name, _, _ in self.blocks]
         penalties = None
         if self.penalties is not None:
             pen = self.penalties if rows is None else self.penalties[rows]
             penalties = {name: pen[:, j] for j, name in enumerate(names)}
         return fused_scores({name: per_block[:, j] for j, name in enumerate(names)}, self.ranking, penalties)
+
+    def _checked(self, cosines: np.ndarray) -> np.ndarray:
+        if not (np.isfinite(cosines).all() and np.abs(cosines).max(initial=0) <= 1.01):
+            raise LibraryIndexError(self._damage("similarities out of range (its embeddings are corrupt)"))
+        return cosines
+
+    def _damage(self, what: str) -> str:
+        return (f"index at {printable(str(self.index_dir))} is damaged: {what}; rebuild it with: qvi index "
+                f"{printable(str(self.library_root))} --index {printable(str(self.index_dir))}")
+
+    @property
+    def has_checksum(self) -> bool:
+        return "embeddings_sha256" in self.meta
+
+    def check_sample(self, n: int = 256) -> None:
+        """Cheap check at open: up to ``n`` rows spread over the file are finite unit blocks."""
+        if not len(self):
+            return
+        rows = np.unique(np.linspace(0, len(self) - 1, min(n, len(self))).astype(int))
+        sample = np.asarray(self.embeddings[rows], np.float64)
+        blocks = self.blocks or [("", 0, sample.shape[1])]
+        norms = np.stack([np.linalg.norm(sample[:, a:b], axis=1) for _, a, b in blocks])
+        if not (np.isfinite(sample).all() and np.allclose(norms, 1.0, atol=1e-3)):
+            raise LibraryIndexError(self._damage("its embeddings are not unit vectors"))
+
+    def verify(self) -> str | None:
+        """Compare the embeddings file with the checksum written with it; None when intact (or
+        built before qvi kept checksums: see :attr:`has_checksum`), else what is wrong. Reads
+        the whole file (run it in the background: 1M x 1024 is 4 GB)."""
+        want = self.meta.get("embeddings_sha256")
+        if want is None:
+            return None
+        try:
+            got = _sha256(self.gen_dir / "embeddings.npy")
+        except OSError as exc:
+            return self._damage(f"its embeddings cannot be read ({exc.strerror or exc})")
+        return None if got == want else self._damage("its embeddings do not match their checksum")
 
     def _hit(self, rank: int, row: int, score: float) -> SearchHit:
         it = self.items[row]
@@ -256,13 +305,29 @@ def library_penalties(embeddings: np.ndarray, blocks, ranking: RankingSettings, 
     return out
 
 
+_GEN_NAME = re.compile(r"^gen-[0-9A-Za-z-]+$")
+
+
 def current_generation(index_dir: Path) -> Path | None:
+    """The live generation, a folder directly inside ``index_dir``; None when there is none.
+    ``CURRENT`` may only name such a folder: a name with a path in it is refused as damage."""
     try:
-        name = (Path(index_dir) / "CURRENT").read_text().strip()
-    except OSError:
+        name = (Path(index_dir) / "CURRENT").read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
         return None
+    if not _GEN_NAME.match(name):
+        raise LibraryIndexError(f"index at {printable(str(index_dir))} is damaged: CURRENT names "
+                                f"{printable(name[:80])!r}, not a generation of this index; rebuild it with qvi index")
     gen = Path(index_dir) / name
-    return gen if name and gen.is_dir() else None
+    return gen if gen.is_dir() else None
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def write_index(index_dir, *, encoder: dict, library_root: Path, items: list[IndexItem],
@@ -295,7 +360,8 @@ def _write_generation(index_dir: Path, encoder: dict, library_root: Path, items:
         meta = {"format_version": FORMAT_VERSION, "qvi_version": __version__, "created": time.time(),
                 "encoder_id": encoder["id"], "encoder_name": encoder["name"], "encoder_version": encoder["version"],
                 "dim": int(encoder["dim"]), "library_root": str(Path(library_root).resolve()),
-                "library_root_rel": os.path.relpath(Path(library_root).resolve(), index_dir.resolve())}
+                "library_root_rel": os.path.relpath(Path(library_root).resolve(), index_dir.resolve()),
+                "embeddings_sha256": _sha256(gen / "embeddings.npy")}
         if len(items) >= ann.threshold:
             meta.update(ann_threshold=ann.threshold, ann_nprobe=ann.nprobe)
         if ranking is not None:
@@ -305,10 +371,10 @@ def _write_generation(index_dir: Path, encoder: dict, library_root: Path, items:
             con.executescript(_SCHEMA)
             con.executemany("INSERT INTO meta VALUES (?, ?)", [(k, str(v)) for k, v in meta.items()])
             con.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                            [(i, it.path, it.category, it.duration, it.sample_rate, it.size, it.mtime,
+                            [(i, path_to_db(it.path), it.category, it.duration, it.sample_rate, it.size, it.mtime,
                               it.content_hash) for i, it in enumerate(items)])
             con.executemany("INSERT INTO skipped VALUES (?, ?, ?, ?)",
-                            [(s.path, s.size, s.mtime, s.reason) for s in skipped])
+                            [(path_to_db(s.path), s.size, s.mtime, s.reason) for s in skipped])
             con.commit()
         finally:
             con.close()
