@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +14,10 @@ from qvi_app.errors import AudioError
 from qvi_app.features.display import DisplaySpectrogram, display_spectrogram
 from qvi_app.index import BuildReport, ReferenceIndex, SearchHit, describe, update_index
 from qvi_app.paths import DEMO_INDEX, default_index_dir
+from qvi_app.ranking.feedback import FeedbackSettings, moved_query, shortlist_scores
+
+#: The relevance-feedback rule the window and ``qvi search --like/--dislike`` use (docs/FEEDBACK.md).
+FEEDBACK = FeedbackSettings()
 
 #: A query whose peak is under this (about -60 dBFS) is treated as a silent recording.
 SILENT_PEAK = 1e-3
@@ -81,6 +85,51 @@ class QviSession:
         hits = self.index.search(result.query_vector, category=category, top_k=top_k)
         timings = {"rank": (time.perf_counter() - t0) * 1e3}
         return SearchResult(hits, result.query_duration, timings, result.query_vector, category, result.query_wave)
+
+    def similar(self, path, category: str | None = None, top_k: int = 20) -> SearchResult:
+        """"More like this": the library ranked by a library sound's stored embedding (no audio
+        is embedded again); the sound itself comes first."""
+        t0 = time.perf_counter()
+        vec = self.index.vector(self.index.row_of(path))
+        hits = self.index.search(vec, category=category, top_k=top_k)
+        return SearchResult(hits, 0.0, {"rank": (time.perf_counter() - t0) * 1e3}, vec, category, None)
+
+    def with_feedback(self, result: SearchResult, ratings: dict, top_k: int | None = None,
+                      settings: FeedbackSettings = FEEDBACK) -> SearchResult:
+        """The same query re-ranked by its ratings ({path or relpath: +1 or -1}) at once.
+
+        Liked sounds are pinned at the top and disliked ones at the bottom of the list, each
+        keeping its mark; the rest is re-ranked by the feedback rule (docs/FEEDBACK.md)."""
+        if result.query_vector is None:
+            raise ValueError("this result has no query vector to re-rank")
+        t0 = time.perf_counter()
+        top_k = top_k or len([h for h in result.hits if not h.rating]) or 20
+        rows = {self.index.row_of(p): r for p, r in ratings.items() if r in (-1, 1)}
+        liked = [r for r, v in rows.items() if v > 0]
+        disliked = [r for r, v in rows.items() if v < 0]
+        q = result.query_vector
+        L = np.stack([self.index.vector(r) for r in liked]) if liked else np.zeros((0, len(q)), np.float32)
+        D = np.stack([self.index.vector(r) for r in disliked]) if disliked else np.zeros((0, len(q)), np.float32)
+        blocks = self.index.blocks
+        want = top_k + len(rows)
+        if not rows:
+            order = [(h.row, h.score) for h in self.index.search(q, result.category, want)]
+        elif settings.rule == "shortlist":
+            base = self.index.search(q, result.category, max(settings.shortlist, want))
+            cand = np.array([h.row for h in base])
+            new = shortlist_scores(np.array([h.score for h in base]), np.asarray(self.index.embeddings[cand]),
+                                   q, L, D, settings, blocks)
+            order = [(int(cand[i]), float(new[i])) for i in np.argsort(-new, kind="stable")]
+        else:
+            moved = moved_query(q, L, D, settings, blocks)
+            order = [(h.row, h.score) for h in self.index.search(moved, result.category, want)]
+        unrated = [(row, score) for row, score in order if row not in rows][:top_k]
+        pinned = [(r, 1) for r in liked] + [(r, 0) for r, _ in unrated] + [(r, -1) for r in disliked]
+        scores = dict(order)
+        hits = [replace(self.index.hit(rank, row, scores.get(row, float("nan"))), rating=rating)
+                for rank, (row, rating) in enumerate(pinned, 1)]
+        return SearchResult(hits, result.query_duration, {"rank": (time.perf_counter() - t0) * 1e3}, q,
+                            result.category, result.query_wave)
 
     def load_reference(self, hit: SearchHit) -> tuple[np.ndarray, int]:
         """The audio of a library sound, for auditioning; a clear error if it has gone."""

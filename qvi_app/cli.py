@@ -42,6 +42,17 @@ def _parser() -> argparse.ArgumentParser:
     se.add_argument("--category", help="only this category (see: qvi categories)")
     se.add_argument("--top", type=_positive_int, default=10, metavar="N")
     se.add_argument("--json", action="store_true", help="print a JSON list of {rank, path, category, score}")
+    se.add_argument("--like", type=Path, action="append", default=[], metavar="PATH",
+                    help="a result you liked (as an earlier search printed it): the list is re-ranked toward it")
+    se.add_argument("--dislike", type=Path, action="append", default=[], metavar="PATH",
+                    help="a result you disliked: the list is re-ranked away from it")
+
+    si = sub.add_parser("similar", help="more like this: rank the library by one of its sounds (no re-embedding)")
+    si.add_argument("sound", type=Path, metavar="PATH", help="a library sound, as qvi search prints it")
+    _index_args(si)
+    si.add_argument("--category", help="only this category")
+    si.add_argument("--top", type=_positive_int, default=10, metavar="N")
+    si.add_argument("--json", action="store_true", help="print a JSON list of {rank, path, category, score}")
 
     ca = sub.add_parser("categories", help="list the library's categories")
     _index_args(ca)
@@ -147,12 +158,27 @@ def _cmd_index(a) -> int:
 def _cmd_search(a) -> int:
     from qvi_app.app import QviSession
 
-    result = QviSession(a.index, a.checkpoint).search_file(a.query, a.category, a.top)
-    if a.json:
+    session = QviSession(a.index, a.checkpoint)
+    result = session.search_file(a.query, a.category, a.top)
+    if a.like or a.dislike:
+        ratings = {**{p: 1 for p in a.like}, **{p: -1 for p in a.dislike}}
+        result = session.with_feedback(result, ratings, a.top)
+    return _print_hits(result, a.json)
+
+
+def _cmd_similar(a) -> int:
+    from qvi_app.app import QviSession
+
+    return _print_hits(QviSession(a.index, a.checkpoint).similar(a.sound, a.category, a.top), a.json)
+
+
+def _print_hits(result, as_json: bool) -> int:
+    if as_json:
         print(json.dumps([h.to_dict() for h in result.hits], indent=2, allow_nan=False))
         return 0
+    marks = {1: "▲", -1: "▼", 0: " "}
     for h in result.hits:
-        print(f"{h.rank:3d}  {h.score:6.3f}  {printable(h.category):<18} {printable(str(h.path))}")
+        print(f"{h.rank:3d} {marks[h.rating]} {h.score:6.3f}  {printable(h.category):<18} {printable(str(h.path))}")
     print(f"({result.total_ms:.0f} ms: " + ", ".join(f"{k} {v:.0f}" for k, v in result.timings_ms.items()) + ")",
           file=sys.stderr)
     return 0
@@ -244,7 +270,8 @@ def _cmd_inspect(a) -> int:
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
-    handler = {"index": _cmd_index, "search": _cmd_search, "categories": _cmd_categories, "info": _cmd_info,
+    handler = {"index": _cmd_index, "search": _cmd_search, "similar": _cmd_similar, "categories": _cmd_categories,
+               "info": _cmd_info,
                "bench": _cmd_bench, "train": _cmd_train, "evaluate": _cmd_evaluate, "inspect": _cmd_inspect}
     try:
         return handler[args.command](args)

@@ -77,10 +77,15 @@ class SearchHit:
     category: str
     score: float          # cosine similarity; a fused ranking's weighted z-score sum
     duration: float
+    row: int = -1         # the item's row in its index (its stored embedding)
+    rating: int = 0       # +1 / -1 when the user rated it for this query (the list keeps it pinned)
 
     def to_dict(self) -> dict:
-        return {"rank": self.rank, "path": str(self.path), "category": self.category,
-                "score": round(self.score, 6)}
+        out = {"rank": self.rank, "path": str(self.path), "category": self.category,
+               "score": round(self.score, 6) if np.isfinite(self.score) else None}
+        if self.rating:
+            out["rating"] = self.rating
+        return out
 
 
 class ReferenceIndex:
@@ -101,6 +106,7 @@ class ReferenceIndex:
         self.skipped = skipped
         self.embeddings = embeddings
         self.library_root = _resolve_root(index_dir, meta)
+        self._rows: dict[str, int] | None = None      # relpath → row, built on first use
         self._category_names = sorted({it.category for it in items})
         codes = {c: i for i, c in enumerate(self._category_names)}
         self._category_codes = np.array([codes[it.category] for it in items], dtype=np.int32)
@@ -262,7 +268,33 @@ class ReferenceIndex:
 
     def _hit(self, rank: int, row: int, score: float) -> SearchHit:
         it = self.items[row]
-        return SearchHit(rank, self.library_root / it.path, it.path, it.category, score, it.duration)
+        return SearchHit(rank, self.library_root / it.path, it.path, it.category, score, it.duration, row)
+
+    def hit(self, rank: int, row: int, score: float) -> SearchHit:
+        """The search result for ``row`` at ``rank`` with ``score`` (for rankings made outside :meth:`search`)."""
+        return self._hit(rank, row, score)
+
+    def row_of(self, path) -> int:
+        """The row of a sound given as printed by a search (absolute path) or relative to the library."""
+        if self._rows is None:
+            self._rows = {it.path: i for i, it in enumerate(self.items)}
+        p = Path(path)
+        rel = p.as_posix()
+        if not p.is_absolute() and rel not in self._rows and p.exists():
+            p = p.resolve()                      # typed relative to the current folder
+        if p.is_absolute():
+            try:
+                rel = p.relative_to(self.library_root).as_posix()
+            except ValueError:
+                rel = None
+        if rel in self._rows:
+            return self._rows[rel]
+        raise LibraryIndexError(f"{printable(str(path))} is not in the library at {printable(str(self.library_root))} "
+                                "(give a path as qvi search prints it)")
+
+    def vector(self, row: int) -> np.ndarray:
+        """The stored embedding of ``row``, a copy (float32)."""
+        return np.array(self.embeddings[row], np.float32)
 
 
 def _scores(matrix: np.ndarray, query: np.ndarray) -> np.ndarray:
