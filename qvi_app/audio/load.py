@@ -153,6 +153,38 @@ def trim_silence(wave: np.ndarray, sr: int, threshold_db: float = -45.0, frame_s
     return wave[start:end]
 
 
+def isolate_imitation(wave: np.ndarray, sr: int, below_peak_db: float = -35.0, above_floor_db: float = 10.0,
+                      min_part_s: float = 0.15, gap_s: float = 0.3, frame_s: float = 0.02,
+                      pad_s: float = 0.05) -> np.ndarray:
+    """The imitation inside a recording: room noise, clicks and breaths around it cut away.
+
+    A 20 ms frame is *active* when it is within ``below_peak_db`` of the loudest frame and
+    ``above_floor_db`` above the recording's noise floor (its 10th-percentile frame). Active
+    frames closer than ``gap_s`` form parts; parts shorter than ``min_part_s`` (a mouse click,
+    a lip smack, a short breath) are dropped unless they are the longest. The result runs from
+    the first kept part to the last, with ``pad_s`` around it. Measured on the real imitations
+    of ../shared/real-imitations-dev (docs/TRAINING.md), the bundled model's direct imitations
+    went from item MRR 0.549 to 0.653 against their references and 0.074 to 0.133 among the demo
+    library, against trimming at 45 dB under the peak; CQT+2DFT did not change.
+    """
+    wave = np.asarray(wave, dtype=np.float32)
+    frame = max(1, int(frame_s * sr))
+    n = len(wave) // frame
+    if n < 2:
+        return wave
+    rms = np.sqrt(np.mean(np.square(wave[: n * frame].reshape(n, frame), dtype=np.float64), axis=1) + 1e-20)
+    level = 20 * np.log10(rms / rms.max())
+    active = np.flatnonzero(level > max(below_peak_db, np.percentile(level, 10) + above_floor_db))
+    if len(active) == 0:
+        return wave
+    breaks = np.flatnonzero(np.diff(active) * frame_s > gap_s)
+    parts = np.split(active, breaks + 1)
+    longest = max(range(len(parts)), key=lambda i: len(parts[i]))
+    kept = [p for i, p in enumerate(parts) if len(p) * frame_s >= min_part_s or i == longest]
+    pad = int(pad_s * sr)
+    return wave[max(0, kept[0][0] * frame - pad): min(len(wave), (kept[-1][-1] + 1) * frame + pad)]
+
+
 def _first_line(exc: Exception) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__

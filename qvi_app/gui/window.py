@@ -257,8 +257,14 @@ class QviWindow:
         if remember:
             self.settings.index_dir = None if session.index_dir == DEMO_INDEX else str(session.index_dir)
             self._save_settings()
+        # The embeddings' checksum is read in the background: damage that search cannot see is reported.
+        self.tasks.submit(session.index.verify, lambda problem: self._verified(session, problem), lambda exc: None)
         if then_query:
             self.open_query(Path(then_query))
+
+    def _verified(self, session, problem: str | None) -> None:
+        if problem and session is self.session:
+            self.error(problem, "Rebuild index", lambda: self.rebuild(session.index_dir))
 
     def _library_failed(self, index_dir: Path, exc: BaseException) -> None:
         self._set_busy(False)
