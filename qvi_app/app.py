@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qvi_app.audio import isolate_imitation, load_audio
+from qvi_app.audio import isolate_sound, load_audio
 from qvi_app.encoders import DEFAULT_ENCODER, Encoder, load_encoder
 from qvi_app.errors import AudioError
 from qvi_app.features.display import DisplaySpectrogram, display_spectrogram
@@ -140,13 +140,13 @@ class QviSession:
 
 
 def prepare_query(wave: np.ndarray, sr: int) -> np.ndarray:
-    """Cut the imitation out of a recorded or loaded query (:func:`isolate_imitation`); refuse
+    """Cut the imitation out of a recorded or loaded query (:func:`isolate_sound`); refuse
     silence and blips with a message a user can act on."""
     wave = np.asarray(wave, dtype=np.float32)
     if len(wave) == 0 or float(np.abs(wave).max()) < SILENT_PEAK:
         raise AudioError("query", "the recording is silent: check that the microphone is connected, "
                                   "selected and not muted, then record again")
-    trimmed = isolate_imitation(wave, sr)
+    trimmed = isolate_sound(wave, sr)
     if len(trimmed) < MIN_QUERY_S * sr:
         raise AudioError("query", f"too short after trimming silence (under {MIN_QUERY_S * 1000:.0f} ms); "
                                   "record a longer imitation")

@@ -83,8 +83,8 @@ def test_transforms_shape_and_effect():
     assert abs(len(time_stretch(w, 1.1)) - len(w) / 1.1) <= 1
 
 
-def test_isolate_imitation_cuts_away_clicks_breaths_and_room_noise():
-    from qvi_app.audio import isolate_imitation
+def test_isolate_sound_cuts_away_clicks_breaths_and_room_noise():
+    from qvi_app.audio import isolate_sound
 
     sr = 16000
     rng = np.random.default_rng(0)
@@ -99,9 +99,9 @@ def test_isolate_imitation_cuts_away_clicks_breaths_and_room_noise():
     syllables[at(0.6):at(0.8)] *= 0.05                                           # one 26 dB quieter: kept
     rec[at(0.8):at(2.0)] += syllables
     rec[at(2.6):at(2.68)] += 0.2 * rng.standard_normal(at(0.08))                # a short breath after it
-    out = isolate_imitation(rec, sr)
+    out = isolate_sound(rec, sr)
     start = np.flatnonzero(np.isin(rec, out[:50]))[0] / sr if len(out) else None
     assert abs(len(out) / sr - (1.1 + 0.1)) < 0.08, len(out) / sr            # 0.8 .. 1.9 s, plus 50 ms each side
     assert abs(start - 0.75) < 0.03
     one = 0.4 * np.sin(2 * np.pi * 300 * np.arange(sr) / sr).astype(np.float32)
-    assert len(isolate_imitation(one, sr)) == len(one)                          # nothing around it: unchanged
+    assert len(isolate_sound(one, sr)) == len(one)                          # nothing around it: unchanged

@@ -28,7 +28,10 @@ def test_every_clip_has_attribution_and_a_free_licence():
 
 
 def test_bundled_index_is_fresh_for_the_bundled_model():
-    idx = ReferenceIndex.open(DEMO_INDEX, encoder_id=load_encoder("cnn").id)
+    """Built with the default encoder: the bundled model with the ranking its checkpoint carries."""
+    from qvi_app.encoders import DEFAULT_ENCODER
+
+    idx = ReferenceIndex.open(DEMO_INDEX, encoder_id=load_encoder(DEFAULT_ENCODER).id)
     on_disk = {f.relpath: f for f in scan_library(DEMO_LIBRARY)}
     assert {it.path for it in idx.items} == set(on_disk)
     assert all(on_disk[it.path].size == it.size for it in idx.items)

@@ -1,5 +1,5 @@
 """Audio I/O: load, mix down, resample and trim sound files."""
 
-from qvi_app.audio.load import AUDIO_EXTENSIONS, isolate_imitation, load_audio, resample, to_mono, trim_silence
+from qvi_app.audio.load import AUDIO_EXTENSIONS, isolate_sound, load_audio, resample, to_mono, trim_silence
 
-__all__ = ["AUDIO_EXTENSIONS", "isolate_imitation", "load_audio", "resample", "to_mono", "trim_silence"]
+__all__ = ["AUDIO_EXTENSIONS", "isolate_sound", "load_audio", "resample", "to_mono", "trim_silence"]

@@ -23,7 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from qvi_app.app import prepare_query
-from qvi_app.audio import load_audio, trim_silence
+from qvi_app.audio import isolate_sound, load_audio
 from qvi_app.data import open_dataset
 from qvi_app.data.simulate import SimulatorSettings, simulate_imitation
 from qvi_app.encoders import load_encoder
@@ -82,7 +82,7 @@ def build_queries(refs, *, imitations: int, seed: int, sim: SimulatorSettings, p
                     bad.append(f"{path}: {exc.reason}")
         elif not any(r.imitations for r in refs):
             source = "simulated"
-            trimmed = trim_silence(wave, sr)
+            trimmed = isolate_sound(wave, sr)
             for k in range(imitations):
                 queries.append((simulate_imitation(trimmed, sr, imitation_seed(ref.id, k, "eval", seed), sim),
                                 sim.sample_rate, i, "all"))
@@ -181,8 +181,8 @@ def evaluate(data, *, dataset_kind: str = "auto", split: str = "all", split_from
 
         def run(items, role, trim=False):
             out = []
-            for wave, sr, *_ in items:
-                out.append(enc.embed(prepare_query(wave, sr) if trim else wave, sr, role=role))
+            for wave, sr, *_ in items:          # prepared as a search and the index prepare them
+                out.append(enc.embed(prepare_query(wave, sr) if trim else isolate_sound(wave, sr), sr, role=role))
                 bar.update()
             return np.stack(out) if out else np.zeros((0, enc.dim), np.float32)
 

@@ -33,11 +33,11 @@ def default_workers(n_files: int) -> int:
 
 def embed_file(encoder, path: Path):
     """('ok', vector, duration, sample_rate) or ('skip', reason)."""
-    from qvi_app.audio import load_audio
+    from qvi_app.audio import isolate_sound, load_audio
 
     try:
         wave, sr = load_audio(path)
-        return "ok", encoder.embed(wave, sr), len(wave) / sr, sr
+        return "ok", encoder.embed(isolate_sound(wave, sr), sr), len(wave) / sr, sr
     except AudioError as exc:
         return "skip", exc.reason
     except OSError as exc:

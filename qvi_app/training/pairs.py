@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from qvi_app.audio import isolate_imitation, load_audio, resample, trim_silence
+from qvi_app.audio import isolate_sound, load_audio, resample
 from qvi_app.data.datasets import Reference
 from qvi_app.data.simulate import SimulatorSettings, simulate_imitation
 from qvi_app.errors import AudioError
@@ -54,13 +54,13 @@ class PairSource:
             try:
                 wave, sr = self._load(ref.path, max_seconds)
                 if ref.imitations:
-                    loaded = [self._load(p, max_seconds, query=True) for p in ref.imitations]
+                    loaded = [self._load(p, max_seconds) for p in ref.imitations]
                     imi_sr = min(r for _, r in loaded)
                     imis = [resample(w, r, imi_sr) for w, r in loaded]
                 else:
                     imi_sr = sim.sample_rate
                     # prepared as a search prepares a query
-                    imis = [isolate_imitation(simulate_imitation(wave, sr, imitation_seed(ref.id, k, namespace, seed),
+                    imis = [isolate_sound(simulate_imitation(wave, sr, imitation_seed(ref.id, k, namespace, seed),
                                                                  sim), imi_sr) for k in range(n_simulated)]
             except AudioError as exc:
                 self.skipped.append(f"{ref.id}: {exc.reason}")
@@ -76,11 +76,11 @@ class PairSource:
                 self.pairs[-1].reference = wave.astype(np.float16)
                 self.pairs[-1].imitations = [i.astype(np.float16) for i in imis]
 
-    def _load(self, path, max_seconds: float, query: bool = False) -> tuple[np.ndarray, int]:
+    def _load(self, path, max_seconds: float) -> tuple[np.ndarray, int]:
         wave, sr = load_audio(path)
         if sr > self.sample_rate:
             wave, sr = resample(wave, sr, self.sample_rate), self.sample_rate
-        return (isolate_imitation if query else trim_silence)(wave, sr)[: int(max_seconds * sr)], sr
+        return isolate_sound(wave, sr)[: int(max_seconds * sr)], sr
 
     def __len__(self) -> int:
         return len(self.pairs)
