@@ -55,6 +55,11 @@ class QviSession:
         return self.encoder.id
 
     @property
+    def model_name(self) -> str:
+        """The model in plain words (the window's status bar), not its digest."""
+        return describe_encoder(self.encoder)
+
+    @property
     def library_root(self) -> Path:
         return self.index.library_root
 
@@ -137,6 +142,21 @@ class QviSession:
             raise AudioError(hit.path, "this sound is no longer in the library folder (moved or deleted?); "
                                        "re-index the library to update the list")
         return load_audio(hit.path)
+
+
+def describe_encoder(encoder: Encoder) -> str:
+    """'qvi sound-effects CNN (fine-tuned on 3,343 sounds, Nov 2026) + CQT/2DFT', from the
+    checkpoint's provenance where there is one."""
+    parts = getattr(encoder, "parts", [encoder])
+    names = []
+    for part in parts:
+        if part.name == "2dft":
+            names.append("CQT/2DFT")
+            continue
+        title = (getattr(part, "metadata", {}).get("provenance") or {}).get("title")
+        names.append(title or {"cnn": "sound-effects CNN", "passt": "PaSST"}.get(part.name, part.name)
+                     + f" ({part.version})")
+    return " + ".join(names)
 
 
 def prepare_query(wave: np.ndarray, sr: int) -> np.ndarray:

@@ -290,6 +290,8 @@ def _write_log(path: Path, rows: list[dict]) -> None:
 
 def _save(out, model: Model, cfg, init, split, dropped, best, rows, train_src, val_src) -> None:
     provenance = dict(init.get("provenance", {}))
+    provenance["title"] = (f"qvi sound-effects {cfg.backbone.upper() if cfg.backbone == 'cnn' else 'PaSST'} "
+                           f"(fine-tuned on {len(train_src):,} sounds, {time.strftime('%b %Y')})")
     provenance["fine_tuned"] = (f"NT-Xent on {len(train_src)} references of {', '.join(cfg.data)} "
                                 f"({'recorded' if any(p.ref.imitations for p in train_src.pairs) else 'simulated'} "
                                 f"imitations), qvi {cfg.version}")

@@ -1,0 +1,251 @@
+"""What the window knows and decides, without tkinter (the split porcupine's plugins make).
+
+The window (:mod:`qvi_app.gui.window`) only wires widgets to a :class:`Workbench`: it calls the
+blocking methods (``open``, ``search``, ``refine``, ``rate``, ``more_like``) from worker
+threads, the quick ones on the Tk thread, and draws what they return. Everything here is
+tested without a display (tests/test_workbench.py).
+
+State: the open library (a :class:`~qvi_app.app.QviSession`), the current query and its first
+ranking, the user's ratings of it and the list shown (re-ranked by those ratings at once), the
+category and length of the list, what "more like this" started from, the last message and
+the files the last indexing left out, and the recording state machine.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from qvi_app.app import QviSession, SearchResult
+from qvi_app.errors import DeviceError, QviError, StaleIndexError, printable
+from qvi_app.feedback import FeedbackStore
+from qvi_app.index import SearchHit, SkippedFile
+from qvi_app.settings import AppSettings
+
+#: After recording stops by itself at its limit, a Space within this many seconds was meant as
+#: "stop" by someone who had not noticed: it is ignored rather than starting a new recording.
+SPACE_GRACE_S = 2.0
+
+
+@dataclass(frozen=True)
+class Query:
+    wave: np.ndarray          # the imitation as searched (trimmed), mono float32
+    sr: int
+    label: str                # "your recording", a file name, "more like <name>"
+
+    @property
+    def seconds(self) -> float:
+        return len(self.wave) / self.sr if self.sr else 0.0
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A message line: an error (shown until something succeeds) or information."""
+
+    text: str
+    error: bool = False
+    action: str | None = None          # the button it offers: "Rebuild index", "Show skipped files"
+    details: tuple[str, ...] = ()      # what that button shows
+
+
+@dataclass
+class Workbench:
+    settings: AppSettings
+    feedback_path: Path
+    clock: callable = time.monotonic
+    session: QviSession | None = None
+    query: Query | None = None
+    base: SearchResult | None = None        # the first ranking of the current query
+    result: SearchResult | None = None      # the list shown: ``base`` re-ranked by the ratings
+    ratings: dict[str, int] = field(default_factory=dict)   # relpath → +1/-1, for the current query
+    category: str | None = None
+    similar_to: SearchHit | None = None     # the list is "more like" this sound
+    notice: Notice | None = None
+    skipped: list[SkippedFile] = field(default_factory=list)  # of the last indexing
+    recording: bool = False
+    _limit_stop_at: float | None = None
+    _feedback: FeedbackStore | None = None
+
+    # -- library ------------------------------------------------------------------------------------
+    @staticmethod
+    def open(index_dir) -> QviSession:
+        """Load an index and its encoder (blocking: a worker thread)."""
+        return QviSession(index_dir)
+
+    def opened(self, session: QviSession) -> bool:
+        """Make ``session`` the open library. The ranking of another library is gone; returns
+        True when there is a query to search again in this one."""
+        self.session = session
+        self.base = self.result = None
+        self.similar_to = None
+        self.ratings = {}
+        if self.category not in session.categories():
+            self.category = None
+        if self.notice and self.notice.error and not self.notice.details:
+            self.notice = None
+        return self.query is not None and not self.query.label.startswith("more like ")
+
+    def library_failed(self, index_dir, exc: BaseException) -> Notice:
+        if isinstance(exc, StaleIndexError):
+            return self.tell(f"This library's index was made by another model version, so it cannot be searched "
+                             f"with the current one. ({exc})", error=True, action="Rebuild index")
+        return self.failed(exc, "The library cannot be opened: ")
+
+    def indexed(self, skipped: list[SkippedFile]) -> Notice | None:
+        """After indexing: the files left out stay visible (a button lists every one)."""
+        self.skipped = list(skipped)
+        if not skipped:
+            return None
+        shown = "; ".join(f"{printable(s.path)}: {s.reason}" for s in skipped[:2])
+        more = f" and {len(skipped) - 2} more" if len(skipped) > 2 else ""
+        return self.tell(f"{len(skipped)} file(s) could not be used and were left out: {shown}{more}", error=True,
+                         action="Show skipped files",
+                         details=tuple(f"{printable(s.path)}: {s.reason}" for s in skipped))
+
+    # -- searching ----------------------------------------------------------------------------------
+    @property
+    def top_n(self) -> int:
+        return self.settings.top_n
+
+    def search(self, wave: np.ndarray, sr: int) -> SearchResult:
+        """Trim, embed and rank (blocking)."""
+        return self._session().search_wave(wave, sr, self.category, self.top_n)
+
+    def searched(self, result: SearchResult, sr: int, label: str) -> SearchResult:
+        """A new query's first ranking: ratings start afresh, an error line is cleared."""
+        self.query = Query(result.query_wave, sr, label)
+        self.base = self.result = result
+        self.ratings = {}
+        self.similar_to = None
+        self._succeeded()
+        return result
+
+    def refine(self, category: str | None = None, top_n: int | None = None) -> SearchResult | None:
+        """Another category or list length for the current list, at once (no re-recording);
+        the ratings still apply."""
+        self.category = category
+        if top_n is not None:
+            self.settings.top_n = max(1, min(int(top_n), 1000))
+        if self.base is None:
+            return None
+        session = self._session()
+        if self.similar_to is not None:
+            self.base = session.similar(self.similar_to.path, self.category, self.top_n)
+        else:
+            self.base = session.rerank(self.base, self.category, self.top_n)
+        self.result = session.with_feedback(self.base, self.ratings, self.top_n) if self.ratings else self.base
+        return self.result
+
+    def rate(self, hit: SearchHit, rating: int) -> SearchResult:
+        """Save a rating (raises QviError when it cannot be) and re-rank the list by every rating
+        of this query at once: liked sounds pinned on top, disliked at the bottom."""
+        if self.base is None or self.query is None:
+            raise QviError("search first, then rate a result")
+        session = self._session()
+        self.feedback().rate(wave=self.query.wave, sr=self.query.sr, result_path=hit.path, rank=hit.rank,
+                             score=hit.score, rating=rating, category_filter=self.base.category,
+                             model_id=session.model_id)
+        self.ratings[hit.relpath] = rating
+        self.result = session.with_feedback(self.base, self.ratings, self.top_n)
+        return self.result
+
+    def original_ranking(self) -> SearchResult | None:
+        """Back to the first ranking (the ratings stay saved and marked)."""
+        if self.base is None:
+            return None
+        self.result = self.base
+        return self.result
+
+    @property
+    def reranked(self) -> bool:
+        return self.result is not None and self.result is not self.base
+
+    def more_like(self, hit: SearchHit) -> SearchResult:
+        """The library ranked by one of its sounds (its stored embedding): the sound first."""
+        result = self._session().similar(hit.path, self.category, self.top_n)
+        self.similar_to = hit
+        self.base = self.result = result
+        self.ratings = {}
+        self._succeeded()
+        return result
+
+    def rating_of(self, hit: SearchHit) -> int:
+        return self.ratings.get(hit.relpath, 0)
+
+    # -- recording ----------------------------------------------------------------------------------
+    def space(self) -> str:
+        """What Space means now: 'start', 'stop' or 'ignore' (just after a stop at the limit)."""
+        if self.recording:
+            return "stop"
+        if self._limit_stop_at is not None and self.clock() - self._limit_stop_at < SPACE_GRACE_S:
+            self._limit_stop_at = None
+            return "ignore"
+        return "start"
+
+    def recording_started(self) -> None:
+        self.recording = True
+        self._limit_stop_at = None
+        if self.notice and self.notice.error and not self.notice.details:
+            self.notice = None
+
+    def recording_stopped(self, at_limit: bool) -> None:
+        self.recording = False
+        self._limit_stop_at = self.clock() if at_limit else None
+
+    # -- messages -----------------------------------------------------------------------------------
+    def tell(self, text: str, error: bool = False, action: str | None = None, details=()) -> Notice:
+        self.notice = Notice(text, error, action, tuple(details))
+        return self.notice
+
+    def failed(self, exc: BaseException, prefix: str = "") -> Notice:
+        """A user's error as a line they can act on; a bug as a short line (details go to the log)."""
+        if isinstance(exc, DeviceError):
+            return self.tell(prefix + device_advice(exc), error=True)
+        if isinstance(exc, QviError):
+            return self.tell(prefix + str(exc).replace("query: ", "", 1), error=True)
+        return self.tell(f"Something went wrong inside qvi ({type(exc).__name__}: {exc}). "
+                         "Details are in the terminal; please report them.", error=True)
+
+    def _succeeded(self) -> None:
+        if self.notice and self.notice.error and not self.notice.details:
+            self.notice = None
+
+    def status_line(self, last_ms: float | None = None) -> str:
+        s = self.session
+        if s is None:
+            return "no library open"
+        parts = [f"{len(s.index)} sounds in {len(s.categories())} categories", f"library {s.library_root}",
+                 f"model: {s.model_name}"]
+        if last_ms is not None:
+            parts.append(f"last query {last_ms:.0f} ms")
+        return "  ·  ".join(parts)
+
+    # -- feedback -----------------------------------------------------------------------------------
+    def feedback(self) -> FeedbackStore:
+        if self._feedback is None:
+            self._feedback = FeedbackStore(self.feedback_path)
+        return self._feedback
+
+    def close(self) -> None:
+        if self._feedback is not None:
+            self._feedback.close()
+            self._feedback = None
+
+    def _session(self) -> QviSession:
+        if self.session is None:
+            raise QviError("open a library first (File ▸ Open library folder…)")
+        return self.session
+
+
+def device_advice(exc: DeviceError) -> str:
+    """PortAudio's words ("Illegal combination of I/O devices [PaErrorCode -9993]") as plain ones."""
+    text = str(exc)
+    low = text.lower()
+    if "-9993" in low or "illegal combination" in low or "-9996" in low or "invalid device" in low \
+            or "-9997" in low or "host error" in low:
+        return ("The sound device is gone (was it unplugged, or did the sound server restart?). Choose a "
+                "microphone and speaker in Audio ▸ Devices, or reconnect it; qvi picks it up again.")
+    return text

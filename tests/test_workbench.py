@@ -1,0 +1,120 @@
+"""The window's logic without a display (qvi_app/workbench.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import SR, tone, write
+from qvi_app.app import build_index
+from qvi_app.errors import DeviceError, QviError, StaleIndexError
+from qvi_app.index import SkippedFile
+from qvi_app.settings import AppSettings
+from qvi_app.workbench import SPACE_GRACE_S, Workbench, device_advice
+
+
+@pytest.fixture
+def libraries(tmp_path):
+    """Two small libraries (2dft indexes: quick to build)."""
+    out = []
+    for name, cats in (("one", ("low", "mid", "high")), ("two", ("low", "hum"))):
+        lib = tmp_path / name
+        for cat, base in zip(cats, (200, 700, 2500)):
+            for i in range(4):
+                write(lib / cat / f"{cat}{i}.wav", tone(base * (1 + 0.08 * i), 1.0) + 0.2 * tone(base * 2.1, 1.0))
+        build_index(lib, tmp_path / f"ix-{name}", "2dft", show_progress=False)
+        out.append(tmp_path / f"ix-{name}")
+    return out
+
+
+@pytest.fixture
+def bench(tmp_path, libraries):
+    b = Workbench(AppSettings(top_n=6), tmp_path / "data" / "feedback.sqlite")
+    b.opened(Workbench.open(libraries[0]))
+    return b
+
+
+def _search(b, freq=230.0):
+    return b.searched(b.search(tone(freq, 1.2), SR), SR, "your recording")
+
+
+def test_search_refine_and_a_new_library_runs_the_query_again(bench, libraries):
+    result = _search(bench)
+    assert len(result.hits) == 6 and bench.query.label == "your recording" and bench.query.seconds > 1
+    mid = bench.refine("mid")
+    assert {h.category for h in mid.hits} == {"mid"} and bench.category == "mid"
+    assert len(bench.refine("mid", top_n=2).hits) == 2 and bench.settings.top_n == 2
+    assert bench.opened(Workbench.open(libraries[1])) is True             # the query is searched again there
+    assert bench.result is None and bench.category is None                 # "mid" is not a category there
+    again = bench.searched(bench.search(bench.query.wave, bench.query.sr), bench.query.sr, bench.query.label)
+    assert {h.path.parent.parent for h in again.hits} == {libraries[1].parent / "two"}
+
+
+def test_ratings_rerank_at_once_and_the_original_comes_back(bench):
+    first = _search(bench)
+    liked, disliked = first.hits[3], first.hits[0]
+    bench.rate(liked, 1)
+    shown = bench.rate(disliked, -1)
+    assert (shown.hits[0].relpath, shown.hits[0].rating) == (liked.relpath, 1)
+    assert (shown.hits[-1].relpath, shown.hits[-1].rating) == (disliked.relpath, -1)
+    assert bench.reranked and [r.rating for r in bench.feedback().ratings()] == [1, -1]
+    assert bench.refine("low").hits[0].rating in (0, 1)                   # ratings still apply after a filter
+    bench.refine(None)
+    assert bench.original_ranking() is bench.base and not bench.reranked
+    assert bench.rating_of(liked) == 1
+    _search(bench, 700)
+    assert bench.ratings == {}                                             # a new query starts afresh
+
+
+def test_more_like_this_puts_the_sound_first_and_keeps_the_filter(bench):
+    first = _search(bench)
+    target = first.hits[2]
+    similar = bench.more_like(target)
+    assert similar.hits[0].relpath == target.relpath and bench.similar_to == target
+    assert all(h.category == "high" for h in bench.refine("high").hits)
+    assert bench.query.label == "your recording"            # the imitation is still there to search again
+
+
+def test_space_after_the_automatic_stop_is_not_a_new_recording():
+    now = [100.0]
+    b = Workbench(AppSettings(), None, clock=lambda: now[0])
+    assert b.space() == "start"
+    b.recording_started()
+    assert b.space() == "stop"
+    b.recording_stopped(at_limit=True)
+    now[0] += 0.8
+    assert b.space() == "ignore"                                           # meant as "stop"
+    assert b.space() == "start"                                            # the next one is a real start
+    b.recording_stopped(at_limit=True)
+    now[0] += SPACE_GRACE_S + 0.1
+    assert b.space() == "start"
+
+
+def test_messages_clear_on_success_but_skipped_files_stay_listed(bench, tmp_path):
+    bench.failed(QviError("query: the recording is silent"))
+    assert bench.notice.error and bench.notice.text == "the recording is silent"
+    _search(bench)
+    assert bench.notice is None                                            # a later success clears it
+    skipped = [SkippedFile(f"junk/{i}.wav", 1, 0.0, "silent") for i in range(5)]
+    n = bench.indexed(skipped)
+    assert n.action == "Show skipped files" and len(n.details) == 5 and "and 3 more" in n.text
+    bench.opened(bench.session)
+    assert bench.notice is n                                               # still visible after the library opens
+    stale = bench.library_failed(tmp_path, StaleIndexError("built by x"))
+    assert stale.action == "Rebuild index"
+    with pytest.raises(QviError, match="search first"):
+        Workbench(AppSettings(), tmp_path / "fb.sqlite").rate(None, 1)
+
+
+def test_device_errors_are_plain_words():
+    raw = DeviceError("the microphone cannot be opened: Illegal combination of I/O devices [PaErrorCode -9993]")
+    assert "Audio ▸ Devices" in device_advice(raw) and "PaErrorCode" not in device_advice(raw)
+    b = Workbench(AppSettings(), None)
+    assert "PaErrorCode" not in b.failed(raw).text
+    assert b.failed(ValueError("boom")).text.startswith("Something went wrong inside qvi")
+    assert Workbench(AppSettings(), None).status_line() == "no library open"
+    assert device_advice(DeviceError("no microphone found")) == "no microphone found"
+
+
+def test_the_status_line_names_the_model_in_words(bench):
+    line = bench.status_line(12.0)
+    assert "model: CQT/2DFT" in line and "12 sounds in 3 categories" in line and "last query 12 ms" in line
