@@ -2,6 +2,7 @@ import csv
 import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -47,3 +48,22 @@ os.kill(os.getpid(), signal.SIGKILL)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True)
     assert proc.returncode == -9
     assert [r.result_path for r in FeedbackStore(db).ratings()] == [f"r{i}.ogg" for i in range(5)]
+
+
+def test_recent_queries_are_kept_and_an_older_database_gains_them(tmp_path):
+    db = tmp_path / "feedback.sqlite"
+    con = sqlite3.connect(db)                                   # a version-1 database, as qvi 0.1 wrote it
+    con.executescript("CREATE TABLE ratings (id INTEGER PRIMARY KEY, created REAL NOT NULL, query_hash TEXT NOT NULL, "
+                      "query_path TEXT NOT NULL, result_path TEXT NOT NULL, rank INTEGER NOT NULL, score REAL NOT NULL, "
+                      "rating INTEGER NOT NULL, category_filter TEXT, model_id TEXT NOT NULL, "
+                      "UNIQUE (query_hash, result_path)); PRAGMA user_version=1;")
+    con.close()
+    store = FeedbackStore(db)
+    assert store.recent_queries() == []
+    store.remember_query(tone(440), SR, "your recording")
+    store.remember_query(tone(550), SR, "cat.wav")
+    store.remember_query(tone(440), SR, "your recording")      # the same audio again: listed once, newest
+    recent = store.recent_queries()
+    assert [label for _, label, _ in recent] == ["your recording", "cat.wav"]
+    assert all(Path(p).is_file() for _, _, p in recent)
+    assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == 2

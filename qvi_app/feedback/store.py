@@ -23,8 +23,17 @@ import soundfile as sf
 
 from qvi_app.errors import QviError
 
-SCHEMA_VERSION = 1
-_SCHEMA = """
+SCHEMA_VERSION = 2
+_HISTORY = """
+CREATE TABLE IF NOT EXISTS history (
+    id INTEGER PRIMARY KEY,
+    created REAL NOT NULL,          -- unix time of the search
+    query_hash TEXT NOT NULL,
+    query_path TEXT NOT NULL,       -- saved query audio (WAV)
+    label TEXT NOT NULL             -- "your recording", a file name
+);
+"""
+_SCHEMA = _HISTORY + """
 CREATE TABLE IF NOT EXISTS ratings (
     id INTEGER PRIMARY KEY,
     created REAL NOT NULL,          -- unix time of the latest change
@@ -66,6 +75,7 @@ class FeedbackStore:
         self.path = Path(path)
         self.audio_dir = self.path.parent / "queries"
         self.read_only = False
+        self.read_only_reason = ""
         try:
             if not self.path.exists():
                 self._create()
@@ -105,7 +115,10 @@ class FeedbackStore:
 
     def _check_version(self) -> None:
         version = self._con.execute("PRAGMA user_version").fetchone()[0]
-        if version != SCHEMA_VERSION:
+        if version == 1 and not self.read_only:         # version 1 had no history: add it
+            self._con.executescript(_HISTORY + f"PRAGMA user_version={SCHEMA_VERSION};")
+            version = SCHEMA_VERSION
+        if version not in (1, SCHEMA_VERSION):
             raise QviError(f"{self.path}: feedback database version {version} is not the one this qvi reads "
                            f"({SCHEMA_VERSION}); upgrade qvi")
 
@@ -115,11 +128,10 @@ class FeedbackStore:
             # nobody can be writing there anyway
             self._con = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro&immutable=1", uri=True,
                                         check_same_thread=False)
+            self.read_only, self.read_only_reason = True, _why(cause)
             self._check_version()
         except sqlite3.DatabaseError as exc:
             raise QviError(f"cannot open the feedback database {self.path}: {_why(cause)} ({exc})") from None
-        self.read_only = True
-        self.read_only_reason = _why(cause)
 
     def _sweep_temporary_files(self, older_than_s: float = 3600.0) -> None:
         """Query audio half-written by a killed process (``*.tmp.wav`` an hour old) is removed."""
@@ -177,6 +189,29 @@ class FeedbackStore:
         except sqlite3.Error as exc:
             raise QviError(f"cannot write to the feedback database {self.path}: {_why(exc, self.path.parent)}") from None
         return row
+
+    def remember_query(self, wave: np.ndarray, sr: int, label: str) -> None:
+        """Add a search to the history of recent queries (its audio saved once by content)."""
+        if self.read_only:
+            return
+        digest, path = self.save_query(wave, sr)
+        try:
+            with self._con:
+                self._con.execute("INSERT INTO history (created, query_hash, query_path, label) VALUES (?, ?, ?, ?)",
+                                  (time.time(), digest, str(path), label))
+        except sqlite3.Error as exc:
+            raise QviError(f"cannot write to the feedback database {self.path}: {_why(exc, self.path.parent)}") from None
+
+    def recent_queries(self, n: int = 10) -> list[tuple[float, str, str]]:
+        """The latest distinct queries: (time, label, saved audio path), newest first."""
+        try:
+            if not self._con.execute("SELECT 1 FROM sqlite_master WHERE name='history'").fetchone():
+                return []
+            return self._con.execute("SELECT MAX(created), label, query_path FROM history GROUP BY query_hash "
+                                     "ORDER BY MAX(created) DESC LIMIT ?", (n,)).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise QviError(f"the feedback database {self.path} is damaged ({exc}); move it aside and qvi "
+                           "starts a new one") from None
 
     def ratings(self) -> list[Rating]:
         try:
