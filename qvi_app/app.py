@@ -12,7 +12,8 @@ from qvi_app.audio import isolate_sound, load_audio
 from qvi_app.encoders import DEFAULT_ENCODER, Encoder, load_encoder
 from qvi_app.errors import AudioError
 from qvi_app.features.display import DisplaySpectrogram, display_spectrogram
-from qvi_app.index import BuildReport, ReferenceIndex, SearchHit, describe, update_index
+from qvi_app.audio import AUDIO_EXTENSIONS
+from qvi_app.index import BuildReport, IndexingCancelled, ReferenceIndex, SearchHit, describe, update_index
 from qvi_app.paths import DEMO_INDEX, default_index_dir
 from qvi_app.ranking.feedback import FeedbackSettings, moved_query, shortlist_scores
 
@@ -184,3 +185,9 @@ def build_index(library, index_dir=None, encoder_name: str = DEFAULT_ENCODER, ch
     encoder = load_encoder(encoder_name, checkpoint)
     index_dir = Path(index_dir) if index_dir else default_index_dir(Path(library), encoder_name)
     return update_index(library, index_dir, encoder, categories_csv=categories_csv, **kwargs)
+
+
+#: What the window and the CLI use of qvi, in one place (some names re-exported from lower layers).
+__all__ = ["AUDIO_EXTENSIONS", "DEFAULT_ENCODER", "DEMO_INDEX", "FEEDBACK", "IndexingCancelled", "QviSession",
+           "ReferenceIndex", "SearchHit", "SearchResult", "build_index", "default_index_dir", "describe_encoder",
+           "load_audio", "prepare_query", "spectrogram"]

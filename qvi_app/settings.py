@@ -17,6 +17,8 @@ class AppSettings:
     max_record_s: float = 10.0
     input_device: str | int | None = None
     output_device: str | int | None = None
+    volume: float = 1.0                 # playback, 0..1
+    last_folder: str | None = None      # where file and folder dialogs start (else the home folder)
 
     @staticmethod
     def path() -> Path:

@@ -37,6 +37,21 @@ def _device_error(kind: str, exc: Exception) -> DeviceError:
     return DeviceError(f"the {kind} cannot be opened: {text}")
 
 
+def list_devices() -> tuple[list[str], list[str]]:
+    """Names of the input and the output devices PortAudio sees now (re-read each time, so a
+    device plugged in again appears)."""
+    sd = _sd()
+    try:
+        sd._terminate()            # PortAudio lists devices when it starts: restart it to see changes
+        sd._initialize()
+        devices = sd.query_devices()
+    except (sd.PortAudioError, AttributeError) as exc:
+        raise _device_error("sound device", exc) from None
+    inputs = [d["name"] for d in devices if d["max_input_channels"] > 0]
+    outputs = [d["name"] for d in devices if d["max_output_channels"] > 0]
+    return inputs, outputs
+
+
 class Recorder:
     """Records mono audio from an input device until stopped or ``max_seconds`` have passed.
 
@@ -105,24 +120,36 @@ class Recorder:
 
 
 class Player:
-    """Plays one waveform at a time on an output device; ``play`` replaces what is playing."""
+    """Plays one waveform at a time on an output device; ``play`` replaces what is playing.
 
-    def __init__(self, device=None):
+    ``volume`` (0..1) applies at once, also to what is playing; ``position_s`` is where the
+    playback is (for a playhead), read from any thread."""
+
+    def __init__(self, device=None, volume: float = 1.0):
         self.device = device
+        self.volume = volume
         self._stream = None
         self._wave = np.zeros(0, np.float32)
         self._pos = 0
+        self._sr = 1
+
+    @property
+    def position_s(self) -> float:
+        return min(self._pos, len(self._wave)) / self._sr
 
     @property
     def playing(self) -> bool:
         return self._stream is not None and self._stream.active
 
-    def play(self, wave: np.ndarray, sr: int, on_done: Callable[[], None] | None = None) -> None:
-        """Start playing (mono, float); ``on_done`` runs on the audio thread when it ends or is stopped."""
+    def play(self, wave: np.ndarray, sr: int, on_done: Callable[[], None] | None = None,
+             start_s: float = 0.0) -> None:
+        """Start playing (mono, float) from ``start_s``; ``on_done`` runs on the audio thread when it
+        ends or is stopped."""
         self.stop()
         sd = _sd()
         self._wave = np.ascontiguousarray(wave, dtype=np.float32)
-        self._pos = 0
+        self._sr = int(sr)
+        self._pos = min(max(0, int(start_s * sr)), len(self._wave))
         try:
             self._stream = sd.OutputStream(device=self.device, channels=1, samplerate=int(sr), dtype="float32",
                                            callback=self._callback, finished_callback=on_done or (lambda: None))
@@ -133,7 +160,7 @@ class Player:
 
     def _callback(self, outdata, frames, time, status):
         chunk = self._wave[self._pos:self._pos + frames]
-        outdata[: len(chunk), 0] = chunk
+        outdata[: len(chunk), 0] = chunk * self.volume
         outdata[len(chunk):, 0] = 0
         self._pos += frames
         if self._pos >= len(self._wave):

@@ -1,4 +1,5 @@
-"""The window's building blocks: level meter, results table, spectrogram panel, message banner."""
+"""The window's building blocks: level meter, results table, spectrograms and waveform, message
+banner, tooltip, first-run panel."""
 
 from __future__ import annotations
 
@@ -38,19 +39,25 @@ class LevelMeter(tk.Canvas):
 
 
 class ResultsTable(ttk.Frame):
-    """Ranked results: rank, name, category, duration, similarity, rating; the playing row is marked."""
+    """Ranked results: rank, name, category, duration, score, rating; the playing row is marked.
 
-    COLUMNS = (("play", "", 28), ("rank", "#", 40), ("name", "Sound", 180), ("category", "Category", 120),
-               ("duration", "Length", 66), ("score", "Similarity", 86), ("rating", "Rating", 70))
+    Columns sort by a click on their heading (again: the other way); long names end in "…"
+    and the full path shows in a tooltip."""
+
+    COLUMNS = (("play", "", 24), ("rank", "#", 36), ("name", "Sound", 200), ("category", "Category", 110),
+               ("duration", "Length", 60), ("score", "Score", 64), ("rating", "Rating", 64))
+    SORT_KEYS = {"rank": lambda h: h.rank, "name": lambda h: h.path.name.lower(), "category": lambda h: h.category,
+                 "duration": lambda h: h.duration, "score": lambda h: -h.score, "rating": lambda h: -h.rating}
 
     def __init__(self, master):
         super().__init__(master)
         self.tree = ttk.Treeview(self, columns=[c[0] for c in self.COLUMNS], show="headings",
                                  selectmode="browse", height=18)
         for key, title, width in self.COLUMNS:
-            self.tree.heading(key, text=title)
+            self.tree.heading(key, text=title, command=lambda k=key: self.sort_by(k))
             anchor = "w" if key in ("name", "category") else "e" if key in ("duration", "score", "rank") else "center"
-            self.tree.column(key, width=width, anchor=anchor, stretch=key == "name")
+            self.tree.column(key, width=width, minwidth=min(width, 36 if key != "name" else 120), anchor=anchor,
+                             stretch=key == "name")
         scroll = ttk.Scrollbar(self, orient="vertical", command=self.tree.yview)
         self.tree.configure(yscrollcommand=scroll.set)
         self.tree.grid(row=0, column=0, sticky="nsew")
@@ -58,15 +65,57 @@ class ResultsTable(ttk.Frame):
         self.columnconfigure(0, weight=1)
         self.rowconfigure(0, weight=1)
         self.tree.tag_configure("playing", background="#d2e3fc")
+        self.tree.tag_configure("liked", foreground="#137333")
+        self.tree.tag_configure("disliked", foreground="#a50e0e")
         self.hits: list[SearchHit] = []
+        self.sorted_by: tuple[str, bool] = ("rank", False)
+        self._tip = Tooltip(self.tree, self._tip_text)
+        self.tree.bind("<Configure>", lambda e: self._refresh_names(), add="+")
 
-    def show(self, hits: list[SearchHit], ratings: dict[str, int]) -> None:
+    def show(self, hits: list[SearchHit], ratings: dict[str, int] | None = None) -> None:
+        """Show ``hits``; a hit's rating is its own (a re-ranked list) or the one in ``ratings``."""
+        ratings = ratings or {}
+        self.hits = [h if h.rating or h.relpath not in ratings else _with_rating(h, ratings[h.relpath]) for h in hits]
+        self.sorted_by = ("rank", False)
+        self._fill()
+
+    def sort_by(self, key: str) -> None:
+        if key not in self.SORT_KEYS:
+            return
+        reverse = self.sorted_by == (key, False)
+        self.sorted_by = (key, reverse)
+        selected = self.selected()
+        self.hits.sort(key=self.SORT_KEYS[key], reverse=reverse)
+        self._fill()
+        if selected is not None:
+            iid = str(next(i for i, h in enumerate(self.hits) if h.relpath == selected.relpath))
+            self.tree.selection_set(iid)
+            self.tree.see(iid)
+
+    def _fill(self) -> None:
         self.tree.delete(*self.tree.get_children())
-        self.hits = list(hits)
         for i, h in enumerate(self.hits):
-            self.tree.insert("", "end", iid=str(i), values=(
-                "", h.rank, h.path.name, h.category, f"{h.duration:.1f} s", f"{h.score:.3f}",
-                RATING_TEXT[ratings.get(h.relpath, 0)]))
+            tags = ("liked",) if h.rating > 0 else ("disliked",) if h.rating < 0 else ()
+            self.tree.insert("", "end", iid=str(i), tags=tags, values=(
+                "", h.rank, self._fit(h.path.name), h.category, f"{h.duration:.1f} s", f"{h.score:.3f}",
+                RATING_TEXT[h.rating]))
+        for key, title, _ in self.COLUMNS:
+            arrow = (" ▼" if self.sorted_by[1] else " ▲") if self.sorted_by[0] == key and key != "rank" else ""
+            self.tree.heading(key, text=title + arrow)
+
+    def _fit(self, name: str) -> str:
+        """The name cut to the Sound column's width, ending in "…" (the tooltip has all of it)."""
+        width = int(self.tree.column("name", "width"))
+        chars = max(6, width // 7 - 1)
+        return name if len(name) <= chars else name[: chars - 1] + "…"
+
+    def _refresh_names(self) -> None:
+        for iid in self.tree.get_children():
+            self.tree.set(iid, "name", self._fit(self.hits[int(iid)].path.name))
+
+    def _tip_text(self, x: int, y: int) -> str | None:
+        row = self.tree.identify_row(y)
+        return str(self.hits[int(row)].path) if row else None
 
     def selected(self) -> SearchHit | None:
         sel = self.tree.selection()
@@ -79,9 +128,11 @@ class ResultsTable(ttk.Frame):
 
     def mark_playing(self, hit: SearchHit | None) -> None:
         for iid in self.tree.get_children():
-            on = hit is not None and self.hits[int(iid)].relpath == hit.relpath
+            h = self.hits[int(iid)]
+            on = hit is not None and h.relpath == hit.relpath
             self.tree.set(iid, "play", "▶" if on else "")
-            self.tree.item(iid, tags=("playing",) if on else ())
+            base = ("liked",) if h.rating > 0 else ("disliked",) if h.rating < 0 else ()
+            self.tree.item(iid, tags=base + (("playing",) if on else ()))
 
     def row_values(self) -> list[dict]:
         """What the table shows, row by row (used by tests and the screenshot check)."""
@@ -89,18 +140,80 @@ class ResultsTable(ttk.Frame):
         return [dict(zip(keys, self.tree.item(iid, "values"))) for iid in self.tree.get_children()]
 
 
-class SpectrogramPanel(ttk.Frame):
-    """The query's and the selected result's spectrograms, one above the other on shared axes."""
+def _with_rating(hit: SearchHit, rating: int) -> SearchHit:
+    from dataclasses import replace
+
+    return replace(hit, rating=rating)
+
+
+class Tooltip:
+    """A small label near the pointer after it rests on a widget; ``text(x, y)`` says what (None: nothing)."""
+
+    def __init__(self, widget, text, delay_ms: int = 600):
+        self.widget, self.text, self.delay_ms = widget, text, delay_ms
+        self._after = None
+        self._win = None
+        widget.bind("<Motion>", self._moved, add="+")
+        widget.bind("<Leave>", lambda e: self._hide(), add="+")
+
+    def _moved(self, event) -> None:
+        self._hide()
+        self._after = self.widget.after(self.delay_ms, lambda: self._show(event.x, event.y, event.x_root, event.y_root))
+
+    def _show(self, x, y, x_root, y_root) -> None:
+        text = self.text(x, y)
+        if not text:
+            return
+        self._win = tk.Toplevel(self.widget)
+        self._win.wm_overrideredirect(True)
+        self._win.wm_geometry(f"+{x_root + 12}+{y_root + 12}")
+        tk.Label(self._win, text=text, background="#ffffe0", relief="solid", borderwidth=1, padx=4).pack()
+
+    def _hide(self) -> None:
+        if self._after is not None:
+            self.widget.after_cancel(self._after)
+            self._after = None
+        if self._win is not None:
+            self._win.destroy()
+            self._win = None
+
+
+class FirstRun(ttk.Frame):
+    """What to do, before the first search (an empty list and two black plots looked broken)."""
 
     def __init__(self, master):
+        super().__init__(master, padding=24)
+        self.title = ttk.Label(self, text="Find a sound by imitating it", font=("TkDefaultFont", 15, "bold"))
+        self.title.pack(anchor="w")
+        self.body = ttk.Label(self, justify="left", wraplength=520)
+        self.body.pack(anchor="w", pady=(10, 0))
+
+    def show_library(self, sounds: int, categories: dict[str, int]) -> None:
+        cats = ", ".join(list(categories)[:12]) + (" …" if len(categories) > 12 else "")
+        self.body.configure(text=(
+            "1.  Press Space (or ● Record) and make the sound with your voice: a siren rising, a bee, "
+            "\"vrrooom\", a door creak.\n2.  Press Space again. The closest sounds appear here; select one "
+            "to hear it.\n3.  ▲ / ▼ (keys + and -) tell qvi what fits: the list re-ranks at once.\n\n"
+            f"Or open a sound file as the query (Ctrl+O), or drop one on the window.\n\n"
+            f"This library: {sounds} sounds in {len(categories)} categories ({cats})."))
+
+
+class SpectrogramPanel(ttk.Frame):
+    """The query's and the selected result's spectrograms, each on its own time axis (a 5.8 s query
+    beside a 3.7 s result was cut at 3.7 s on a shared one), and under them the result's waveform
+    with a playhead (:class:`WaveformView`): a click on it plays from there."""
+
+    def __init__(self, master, on_seek=None):
         super().__init__(master)
-        self.figure = Figure(figsize=(5.2, 4.6), dpi=100, layout="constrained")
+        self.figure = Figure(figsize=(5.2, 4.4), dpi=100, layout="constrained")
         self.ax_query = self.figure.add_subplot(2, 1, 1)
-        self.ax_result = self.figure.add_subplot(2, 1, 2, sharex=self.ax_query, sharey=self.ax_query)
+        self.ax_result = self.figure.add_subplot(2, 1, 2, sharey=self.ax_query)
         self.canvas = FigureCanvasTkAgg(self.figure, master=self)
         self.canvas.get_tk_widget().pack(fill="both", expand=True)
+        self.wave = WaveformView(self, on_seek=on_seek)
+        self.wave.pack(fill="x", padx=(6, 6), pady=(2, 4))
         self.titles = {"query": "", "result": ""}
-        self.show("query", None, "Query: record or open a sound")
+        self.show("query", None, "Query: press Space and imitate a sound")
         self.show("result", None, "Result: select one in the list")
 
     def show(self, which: str, spec: DisplaySpectrogram | None, title: str) -> None:
@@ -110,13 +223,77 @@ class SpectrogramPanel(ttk.Frame):
         ax.set_title(title, fontsize=9, loc="left")
         ax.set_ylabel("mel band", fontsize=8)
         ax.tick_params(labelsize=7)
-        ax.set_facecolor("#000004")  # the colour of silence in the colour map, past the end of a clip
-        if which == "result":
-            ax.set_xlabel("seconds", fontsize=8)
+        ax.set_xlabel("seconds", fontsize=8)
         if spec is not None:
+            ax.set_facecolor("#000004")
             ax.imshow(spec.db, origin="lower", aspect="auto", extent=spec.extent, vmin=-80, vmax=0,
                       cmap="magma", interpolation="nearest")
+        else:
+            ax.set_facecolor("#f1f3f4")
+            ax.set_xticks([])
+            ax.set_yticks([])
         self.canvas.draw_idle()
+
+    def show_wave(self, wave, sr: int) -> None:
+        self.wave.show(wave, sr)
+
+    def move_playhead(self, seconds: float | None) -> None:
+        self.wave.move_playhead(seconds)
+
+
+class WaveformView(tk.Canvas):
+    """A waveform on a plain Tk canvas: moving the playhead is one coords() call, not a figure redraw
+    (redrawing the spectrogram figure at 20 Hz stalled the window for longer than a short sound)."""
+
+    def __init__(self, master, on_seek=None, height: int = 56):
+        super().__init__(master, height=height, background="#f8f9fa", highlightthickness=0, cursor="hand2")
+        self.on_seek = on_seek
+        self.seconds = 0.0
+        self._env = None
+        self._head = None
+        self.bind("<Configure>", lambda e: self._draw())
+        self.bind("<Button-1>", self._clicked)
+
+    def show(self, wave, sr: int) -> None:
+        import numpy as np
+
+        if wave is None or not sr or not len(wave):
+            self.seconds, self._env = 0.0, None
+        else:
+            self.seconds = len(wave) / sr
+            step = max(1, len(wave) // 1200)
+            self._env = np.abs(np.asarray(wave[: len(wave) // step * step]).reshape(-1, step)).max(axis=1)
+        self._draw()
+
+    def _draw(self) -> None:
+        self.delete("all")
+        w, h = max(self.winfo_width(), 2), int(self["height"])
+        if self._env is None:
+            self.create_text(8, h // 2, anchor="w", fill="#80868b", text="the selected sound's waveform")
+            self._head = None
+            return
+        env = self._env / max(float(self._env.max()), 1e-9)
+        xs = [int(i * (w - 1) / max(len(env) - 1, 1)) for i in range(len(env))]
+        points = [(x, h / 2 - e * (h / 2 - 3)) for x, e in zip(xs, env)] + \
+                 [(x, h / 2 + e * (h / 2 - 3)) for x, e in zip(reversed(xs), env[::-1])]
+        self.create_polygon(*[c for p in points for c in p], fill="#1a73e8", outline="")
+        self.create_text(w - 4, h - 2, anchor="se", fill="#5f6368", font=("TkDefaultFont", 7),
+                         text=f"{self.seconds:.1f} s · click to play from there")
+        self._head = self.create_line(0, 0, 0, h, fill="#d93025", width=2, state="hidden")
+
+    def move_playhead(self, seconds: float | None) -> None:
+        if self._head is None:
+            return
+        if seconds is None or not self.seconds:
+            self.itemconfigure(self._head, state="hidden")
+            return
+        x = int(min(seconds / self.seconds, 1.0) * (max(self.winfo_width(), 2) - 1))
+        self.coords(self._head, x, 0, x, int(self["height"]))
+        self.itemconfigure(self._head, state="normal")
+
+    def _clicked(self, event) -> None:
+        if self.seconds and self.on_seek:
+            self.on_seek(max(0.0, min(event.x / max(self.winfo_width() - 1, 1), 1.0)) * self.seconds)
 
 
 class MessageBanner(ttk.Frame):
@@ -131,6 +308,7 @@ class MessageBanner(ttk.Frame):
         self.text = ""
 
     def show(self, text: str, action_text: str | None = None, action=None) -> None:
+        """Show a message; the window keeps the banner's row at its height, so nothing below moves."""
         self.text = text
         self.label.configure(text=text)
         self.action.pack_forget()

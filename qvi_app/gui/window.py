@@ -1,7 +1,9 @@
 """The qvi window: record an imitation, see the ranked sounds, audition, filter, rate.
 
-All audio analysis happens in :mod:`qvi_app.app` (called from worker threads); this module
-only lays out widgets, moves data between them and the application layer, and reports errors.
+Wiring only: what the window knows and decides is a :class:`~qvi_app.workbench.Workbench`
+(tk-free, tested without a display); this module lays out widgets, runs the workbench's
+blocking calls in worker threads (:class:`~qvi_app.gui.tasks.TaskRunner`) and draws what they
+return. Audio analysis happens in :mod:`qvi_app.app`, reached through the workbench.
 """
 
 from __future__ import annotations
@@ -19,50 +21,73 @@ from tkinter import filedialog, messagebox, ttk
 import numpy as np
 
 from qvi_app import __version__, app
-from qvi_app.audio import load_audio
-from qvi_app.audio.devices import Player, Recorder
-from qvi_app.errors import QviError, StaleIndexError
-from qvi_app.feedback import FeedbackStore
+from qvi_app.audio.devices import Player, Recorder, list_devices
+from qvi_app.errors import QviError
 from qvi_app.gui.tasks import TaskRunner
-from qvi_app.gui.widgets import LevelMeter, MessageBanner, ResultsTable, SpectrogramPanel
-from qvi_app.index import IndexingCancelled, ReferenceIndex
-from qvi_app.paths import DEMO_ENCODER as DEFAULT_ENCODER, DEMO_INDEX, default_index_dir
+from qvi_app.gui.widgets import FirstRun, LevelMeter, MessageBanner, ResultsTable, SpectrogramPanel
 from qvi_app.settings import AppSettings, feedback_db_path
+from qvi_app.workbench import Workbench
 
 log = logging.getLogger("qvi.gui")
 ALL = "All categories"
+BANNER_ROW_PX = 34           # the banner's row keeps this height shown or hidden: the list never jumps
 
 
 class QviWindow:
     def __init__(self, root: tk.Tk, settings: AppSettings | None = None, index_dir=None, query_file=None):
         self.root = root
-        self.settings = settings or AppSettings.load()
+        self.bench = Workbench(settings or AppSettings.load(), feedback_db_path())
         self.tasks = TaskRunner(root)
-        self.session: app.QviSession | None = None
-        self.result: app.SearchResult | None = None
-        self.query: tuple[np.ndarray, int] | None = None      # the trimmed query
-        self.ratings: dict[str, int] = {}                      # relpath → rating for the current query
         self.recorder: Recorder | None = None
-        self.player = Player(self.settings.output_device)
+        self.player = Player(self.settings.output_device, self.settings.volume)
         self.playing: app.SearchHit | None = None
-        self._feedback: FeedbackStore | None = None
         self._search_token = 0
         self._play_token = 0
         self._cancel_indexing: threading.Event | None = None
         self._quiet_hit = None   # the best match, selected for display after a search, not auditioned
+        self._shown_wave: tuple[app.SearchHit, np.ndarray, int] | None = None
 
         root.title("qvi — find sounds by imitating them")
-        root.geometry("1180x720")
-        root.minsize(860, 520)
+        self._fit_to_screen()
         root.report_callback_exception = self._report_exception
         self._style()
         self._build_menu()
         self._build_layout()
         self._bind_keys()
+        self._enable_drops()
         root.protocol("WM_DELETE_WINDOW", self.close)
         self.open_library(Path(index_dir) if index_dir else self._remembered_index(), then_query=query_file)
 
-    # -- layout ----------------------------------------------------------------------------
+    # -- the workbench's state, as the window and its tests read it --------------------------------
+    @property
+    def settings(self) -> AppSettings:
+        return self.bench.settings
+
+    @property
+    def session(self) -> app.QviSession | None:
+        return self.bench.session
+
+    @property
+    def result(self) -> app.SearchResult | None:
+        return self.bench.result
+
+    @property
+    def query(self):
+        q = self.bench.query
+        return (q.wave, q.sr) if q else None
+
+    # -- layout ------------------------------------------------------------------------------------
+    def _fit_to_screen(self) -> None:
+        """Scale with the screen's DPI and take most of a large screen (1180x720 at 1920x1080 looked small)."""
+        root = self.root
+        dpi = root.winfo_fpixels("1i")
+        if dpi > 110:
+            root.tk.call("tk", "scaling", dpi / 72.0)
+        sw, sh = root.winfo_screenwidth(), root.winfo_screenheight()
+        w, h = max(1180, min(int(sw * 0.75), 1800)), max(720, min(int(sh * 0.8), 1150))
+        root.geometry(f"{min(w, sw)}x{min(h, sh)}")
+        root.minsize(860, 520)
+
     def _style(self):
         style = ttk.Style(self.root)
         if "clam" in style.theme_names():
@@ -72,14 +97,19 @@ class QviWindow:
         style.configure("Banner.TButton", padding=(4, 0))
         style.configure("Record.TButton", font=("TkDefaultFont", 11, "bold"), padding=(12, 6))
         style.configure("Status.TLabel", foreground="#5f6368")
-        style.configure("Treeview", rowheight=22)
+        style.configure("Small.TButton", padding=(4, 2))
+        rowheight = int(22 * max(1.0, self.root.winfo_fpixels("1i") / 96))
+        style.configure("Treeview", rowheight=rowheight)
 
     def _build_menu(self):
         bar = tk.Menu(self.root)
         file = tk.Menu(bar, tearoff=False)
         file.add_command(label="Open query sound…", accelerator="Ctrl+O", command=self.open_query_dialog)
+        self.recent_menu = tk.Menu(file, tearoff=False, postcommand=self._fill_recent)
+        file.add_cascade(label="Recent queries", menu=self.recent_menu)
+        file.add_separator()
         file.add_command(label="Open library folder…", accelerator="Ctrl+L", command=self.open_library_dialog)
-        file.add_command(label="Use the demo library", command=lambda: self.open_library(DEMO_INDEX, remember=True))
+        file.add_command(label="Use the demo library", command=lambda: self.open_library(app.DEMO_INDEX, remember=True))
         file.add_separator()
         file.add_command(label="Export feedback as CSV…", command=self.export_feedback_dialog)
         file.add_separator()
@@ -90,11 +120,16 @@ class QviWindow:
         result.add_command(label="Stop playing", accelerator="Esc", command=self.stop_playing)
         result.add_command(label="Thumbs up (good match)", accelerator="+", command=lambda: self.rate_selected(1))
         result.add_command(label="Thumbs down (poor match)", accelerator="-", command=lambda: self.rate_selected(-1))
+        result.add_command(label="More like this", accelerator="M", command=self.more_like_selected)
+        result.add_command(label="Original ranking", command=self.original_ranking)
         result.add_separator()
         result.add_command(label="Copy file path", accelerator="Ctrl+C", command=self.copy_selected_path)
         result.add_command(label="Show in folder", command=self.reveal_selected)
         bar.add_cascade(label="Result", menu=result)
         self.result_menu = result
+        audio = tk.Menu(bar, tearoff=False)
+        audio.add_command(label="Devices…", command=self.choose_devices)
+        bar.add_cascade(label="Audio", menu=audio)
         helpm = tk.Menu(bar, tearoff=False)
         helpm.add_command(label="About qvi", command=self.show_about)
         bar.add_cascade(label="Help", menu=helpm)
@@ -102,7 +137,7 @@ class QviWindow:
 
     def _build_layout(self):
         root = self.root
-        top = ttk.Frame(root, padding=(10, 8))
+        top = self.top_bar = ttk.Frame(root, padding=(10, 8))
         top.grid(row=0, column=0, sticky="ew")
         self.record_button = ttk.Button(top, text="● Record", style="Record.TButton", width=10,
                                         command=self.toggle_record, takefocus=False)
@@ -115,11 +150,11 @@ class QviWindow:
         self.countdown.pack(anchor="w")
         self.replay_button = ttk.Button(top, text="▶ Query", command=self.replay_query, state="disabled",
                                         takefocus=False)
-        self.replay_button.pack(side="left", padx=(0, 16))
+        self.replay_button.pack(side="left", padx=(0, 12))
         ttk.Label(top, text="Category").pack(side="left")
         self.category_var = tk.StringVar(value=ALL)
-        self.category_box = ttk.Combobox(top, textvariable=self.category_var, state="readonly", width=26)
-        self.category_box.pack(side="left", padx=(4, 16))
+        self.category_box = ttk.Combobox(top, textvariable=self.category_var, state="readonly", width=24)
+        self.category_box.pack(side="left", padx=(4, 12))
         self.category_box.bind("<<ComboboxSelected>>", lambda e: self.rerank())
         ttk.Label(top, text="Show").pack(side="left")
         self.top_var = tk.IntVar(value=self.settings.top_n)
@@ -128,6 +163,11 @@ class QviWindow:
         self.top_box.pack(side="left", padx=4)
         self.top_box.bind("<Return>", lambda e: self.rerank())
         ttk.Label(top, text="results").pack(side="left")
+        ttk.Label(top, text="  Volume").pack(side="left")
+        self.volume_var = tk.DoubleVar(value=100 * self.settings.volume)
+        self.volume = ttk.Scale(top, from_=0, to=100, variable=self.volume_var, length=90,
+                                command=lambda v: self._set_volume(float(v)))
+        self.volume.pack(side="left", padx=4)
         self.busy = ttk.Progressbar(top, mode="indeterminate", length=90)   # shown while working
 
         self.banner = MessageBanner(root)
@@ -137,19 +177,28 @@ class QviWindow:
         panes = ttk.PanedWindow(root, orient="horizontal")
         panes.grid(row=2, column=0, sticky="nsew", padx=10, pady=(4, 4))
         left = ttk.Frame(panes)
-        self.results = ResultsTable(left)
-        self.results.pack(fill="both", expand=True)
+        self.list_area = ttk.Frame(left)
+        self.list_area.pack(fill="both", expand=True)
+        self.results = ResultsTable(self.list_area)
+        self.first_run = FirstRun(self.list_area)
+        self.first_run.pack(fill="both", expand=True)
         actions = ttk.Frame(left, padding=(0, 6, 0, 0))
         actions.pack(fill="x")
-        self.play_button = ttk.Button(actions, text="▶ Play", command=self.play_selected)
-        self.stop_button = ttk.Button(actions, text="■ Stop", command=self.stop_playing)
-        self.up_button = ttk.Button(actions, text="▲ Thumbs up", command=lambda: self.rate_selected(1))
-        self.down_button = ttk.Button(actions, text="▼ Thumbs down", command=lambda: self.rate_selected(-1))
-        self.copy_button = ttk.Button(actions, text="Copy path", command=self.copy_selected_path)
-        for b in (self.play_button, self.stop_button, self.up_button, self.down_button, self.copy_button):
-            b.pack(side="left", padx=(0, 6))
+        self.play_button = ttk.Button(actions, text="▶ Play", style="Small.TButton", command=self.play_selected)
+        self.stop_button = ttk.Button(actions, text="■ Stop", style="Small.TButton", command=self.stop_playing)
+        self.up_button = ttk.Button(actions, text="▲ Good", style="Small.TButton", command=lambda: self.rate_selected(1))
+        self.down_button = ttk.Button(actions, text="▼ Poor", style="Small.TButton",
+                                      command=lambda: self.rate_selected(-1))
+        self.like_button = ttk.Button(actions, text="More like this", style="Small.TButton",
+                                      command=self.more_like_selected)
+        self.copy_button = ttk.Button(actions, text="Copy path", style="Small.TButton", command=self.copy_selected_path)
+        self.original_button = ttk.Button(actions, text="↺ Original ranking", style="Small.TButton",
+                                          command=self.original_ranking)
+        for b in (self.play_button, self.stop_button, self.up_button, self.down_button, self.like_button,
+                  self.copy_button):
+            b.pack(side="left", padx=(0, 4))
         panes.add(left, weight=3)
-        self.spectrograms = SpectrogramPanel(panes)
+        self.spectrograms = SpectrogramPanel(panes, on_seek=self.play_selected_from)
         panes.add(self.spectrograms, weight=2)
 
         bottom = ttk.Frame(root, padding=(10, 2, 10, 6))
@@ -160,7 +209,9 @@ class QviWindow:
         self.index_cancel = ttk.Button(bottom, text="Cancel", command=self.cancel_indexing)
         self.message = ""  # the latest status or error text, for tests and screen readers
         root.columnconfigure(0, weight=1)
+        root.rowconfigure(1, minsize=BANNER_ROW_PX)
         root.rowconfigure(2, weight=1)
+        root.after_idle(lambda: panes.sashpos(0, max(540, int(root.winfo_width() * 0.55))))
 
         tree = self.results.tree
         tree.bind("<<TreeviewSelect>>", self._on_select)
@@ -170,12 +221,13 @@ class QviWindow:
 
     def _bind_keys(self):
         r = self.root
-        r.bind("<space>", lambda e: self._unless_typing(e, self.toggle_record))
+        r.bind("<space>", lambda e: self._unless_typing(e, self.space))
         r.bind("<Escape>", lambda e: self.stop_playing())
         for key in ("<plus>", "<equal>", "<KP_Add>"):
             r.bind(key, lambda e: self._unless_typing(e, lambda: self.rate_selected(1)))
         for key in ("<minus>", "<KP_Subtract>"):
             r.bind(key, lambda e: self._unless_typing(e, lambda: self.rate_selected(-1)))
+        r.bind("<m>", lambda e: self._unless_typing(e, self.more_like_selected))
         r.bind("<Control-o>", lambda e: self.open_query_dialog())
         r.bind("<Control-l>", lambda e: self.open_library_dialog())
         r.bind("<Control-q>", lambda e: self.close())
@@ -188,7 +240,38 @@ class QviWindow:
         action()
         return "break"
 
-    # -- messages --------------------------------------------------------------------------
+    def _enable_drops(self) -> None:
+        """Drop a sound file on the window to search with it; drag a result out to a file manager,
+        an editor or a DAW (tkinterdnd2; without it, the window works without drag and drop)."""
+        try:
+            from tkinterdnd2 import COPY, DND_FILES, TkinterDnD
+
+            TkinterDnD._require(self.root)
+        except Exception as exc:  # noqa: BLE001 - not installed, or its Tk extension cannot load here
+            log.info("drag and drop unavailable (%s)", exc)
+            self.dnd = False
+            return
+        self.dnd = True
+        for widget in (self.results.tree, self.first_run, self.spectrograms.canvas.get_tk_widget(), self.top_bar):
+            widget.drop_target_register(DND_FILES)
+            widget.dnd_bind("<<Drop>>", lambda e: self.dropped(self.root.tk.splitlist(e.data)))
+        tree = self.results.tree
+        tree.drag_source_register(1, DND_FILES)
+        tree.dnd_bind("<<DragInitCmd>>", lambda e: (COPY, DND_FILES, self._drag_paths()))
+
+    def _drag_paths(self):
+        hit = self.results.selected()
+        return (str(hit.path),) if hit else ()
+
+    def dropped(self, paths) -> None:
+        sounds = [Path(p) for p in paths if Path(p).suffix.lower() in app.AUDIO_EXTENSIONS]
+        if sounds:
+            self.open_query(sounds[0])
+        elif paths:
+            self.error(f"{Path(paths[0]).name} is not a sound file qvi reads "
+                       f"({', '.join(sorted(app.AUDIO_EXTENSIONS))})")
+
+    # -- messages -------------------------------------------------------------------------------
     def say(self, text: str) -> None:
         self.message = text
         self.status.configure(text=text)
@@ -196,31 +279,45 @@ class QviWindow:
 
     def error(self, text: str, action_text: str | None = None, action=None) -> None:
         self.message = text
+        self.bench.tell(text, error=True, action=action_text)
         self.banner.show(text, action_text, action)
         log.warning(text)
+
+    def _show_notice(self) -> None:
+        """The workbench's message in the banner: shown, or gone after a success."""
+        n = self.bench.notice
+        if n is None or not n.error:
+            self.banner.hide()
+            return
+        action = None
+        if n.action == "Show skipped files":
+            action = lambda: self._show_details("Files left out of the library", n.details)  # noqa: E731
+        elif n.action == "Rebuild index" and self.session is not None:
+            action = lambda d=self.session.index_dir: self.rebuild(d)  # noqa: E731
+        self.message = n.text
+        self.banner.show(n.text, n.action if action else None, action)
+
+    def _show_details(self, title: str, lines) -> None:
+        win = tk.Toplevel(self.root)
+        win.title(title)
+        box = tk.Listbox(win, width=100, height=min(25, max(5, len(lines))))
+        for line in lines:
+            box.insert("end", line)
+        box.pack(fill="both", expand=True, padx=8, pady=8)
+        ttk.Button(win, text="Close", command=win.destroy).pack(pady=(0, 8))
+        self.details_window = win
 
     def _report_exception(self, exc_type, exc, tb):
         self._failed(exc)
 
     def _failed(self, exc: BaseException, prefix: str = "") -> None:
         """A user's error as a message line; a bug as a message plus the traceback in the terminal."""
-        if isinstance(exc, QviError):
-            self.error(prefix + str(exc))
-        else:
-            exc_type = type(exc)
-            logging.getLogger("qvi").error("unexpected error", exc_info=(exc_type, exc, exc.__traceback__))
-            self.error(f"Something went wrong inside qvi ({exc_type.__name__}: {exc}). "
-                       "Details are in the terminal; please report them.")
-
-    def _status_line(self, last_ms: float | None = None) -> str:
-        s = self.session
-        if s is None:
-            return "no library open"
-        parts = [f"{len(s.index)} sounds in {len(s.categories())} categories", f"library {s.library_root}",
-                 f"model {s.model_id}"]
-        if last_ms is not None:
-            parts.append(f"last query {last_ms:.0f} ms")
-        return "  ·  ".join(parts)
+        if not isinstance(exc, QviError):
+            logging.getLogger("qvi").error("unexpected error", exc_info=(type(exc), exc, exc.__traceback__))
+        n = self.bench.failed(exc, prefix)
+        self.message = n.text
+        self.banner.show(n.text)
+        log.warning(n.text)
 
     def _set_busy(self, on: bool) -> None:
         if on:
@@ -230,37 +327,49 @@ class QviWindow:
             self.busy.stop()
             self.busy.pack_forget()
 
-    # -- library ---------------------------------------------------------------------------
+    # -- library ---------------------------------------------------------------------------------
     def _remembered_index(self) -> Path:
         remembered = self.settings.index_dir
-        return Path(remembered) if remembered and Path(remembered).exists() else DEMO_INDEX
+        return Path(remembered) if remembered and Path(remembered).exists() else app.DEMO_INDEX
 
     def open_library(self, index_dir: Path, then_query=None, remember: bool = False) -> None:
         """Load an index and its encoder in the background (the model takes a second or two)."""
         self.say(f"opening the library index {index_dir}…")
         self._set_busy(True)
-        self.tasks.submit(lambda: app.QviSession(index_dir),
+        self.tasks.submit(lambda: Workbench.open(index_dir),
                           lambda s: self._library_opened(s, then_query, remember),
                           lambda exc: self._library_failed(index_dir, exc))
 
     def _library_opened(self, session: app.QviSession, then_query, remember: bool) -> None:
         self._set_busy(False)
-        self.session = session
-        self.banner.hide()
+        search_again = self.bench.opened(session)
         cats = session.categories()
         self.category_box.configure(values=[ALL] + [f"{c}  ({n})" for c, n in cats.items()])
-        self.category_var.set(ALL)
+        self.category_var.set(ALL if self.bench.category is None else self._category_label(self.bench.category))
         self.results.show([], {})
-        self.result = None
-        self.say(self._status_line())
+        self.first_run.show_library(len(session.index), cats)
+        self.stop_playing()
+        self.spectrograms.show("result", None, "Result: select one in the list")
+        self.spectrograms.show_wave(None, 0)
+        self._show_notice()
+        self.say(self.bench.status_line())
         log.info("ready: %d sounds, model %s", len(session.index), session.model_id)
         if remember:
-            self.settings.index_dir = None if session.index_dir == DEMO_INDEX else str(session.index_dir)
+            self.settings.index_dir = None if session.index_dir == app.DEMO_INDEX else str(session.index_dir)
             self._save_settings()
         # The embeddings' checksum is read in the background: damage that search cannot see is reported.
         self.tasks.submit(session.index.verify, lambda problem: self._verified(session, problem), lambda exc: None)
         if then_query:
             self.open_query(Path(then_query))
+        elif search_again:                      # the query on screen, searched in the new library
+            q = self.bench.query
+            self.search(q.wave, q.sr, q.label)
+        else:
+            self.spectrograms.show("query", None, "Query: press Space and imitate a sound")
+            self._show_list(False)
+
+    def _category_label(self, category: str) -> str:
+        return next((v for v in self.category_box["values"] if v.split("  (")[0] == category), ALL)
 
     def _verified(self, session, problem: str | None) -> None:
         if problem and session is self.session:
@@ -268,28 +377,30 @@ class QviWindow:
 
     def _library_failed(self, index_dir: Path, exc: BaseException) -> None:
         self._set_busy(False)
-        if isinstance(exc, StaleIndexError):
-            self.error(f"This library's index was made by another model version, so it cannot be searched "
-                       f"with the current one. ({exc})", "Rebuild index", lambda: self.rebuild(index_dir))
+        n = self.bench.library_failed(index_dir, exc)
+        if n.action == "Rebuild index":
+            self.error(n.text, n.action, lambda: self.rebuild(index_dir))
         else:
-            self._failed(exc, "The library cannot be opened: ")
+            self.message = n.text
+            self.banner.show(n.text)
         self.say("no library open")
 
     def rebuild(self, index_dir: Path) -> None:
-        probe = ReferenceIndex.open(index_dir)
+        probe = app.ReferenceIndex.open(index_dir)
         self.index_folder(probe.library_root, index_dir, probe.meta["encoder_name"])
 
     def open_library_dialog(self) -> None:
-        folder = filedialog.askdirectory(parent=self.root, title="Choose a folder of sounds to search")
+        folder = ask_folder(self.root, self.settings.last_folder or str(Path.home()))
         if folder:
+            self._remember_folder(folder)
             self.index_folder(Path(folder))
 
-    def index_folder(self, folder: Path, index_dir: Path | None = None, encoder: str = DEFAULT_ENCODER) -> None:
+    def index_folder(self, folder: Path, index_dir: Path | None = None, encoder: str = app.DEFAULT_ENCODER) -> None:
         """Index (or update) a folder in the background, with progress and a Cancel button."""
         if self._cancel_indexing is not None:
             self.error("A library is already being indexed; wait for it or cancel it first.")
             return
-        index_dir = index_dir or default_index_dir(folder, encoder)
+        index_dir = index_dir or app.default_index_dir(folder, encoder)
         cancel = self._cancel_indexing = threading.Event()
         self.index_progress.configure(value=0, maximum=1)
         self.index_progress.pack(side="right")
@@ -316,16 +427,14 @@ class QviWindow:
 
     def _indexing_done(self, report, index_dir: Path) -> None:
         self._end_indexing()
-        if report.skipped:
-            shown = "; ".join(f"{s.path}: {s.reason}" for s in report.skipped[:3])
-            more = f" and {len(report.skipped) - 3} more" if len(report.skipped) > 3 else ""
-            self.error(f"{len(report.skipped)} file(s) could not be used and were left out: {shown}{more}")
+        self.bench.indexed(report.skipped)
+        self._show_notice()
         self.open_library(index_dir, remember=True)
 
     def _indexing_failed(self, exc: BaseException) -> None:
         self._end_indexing()
-        if isinstance(exc, IndexingCancelled):
-            self.say(f"{exc}.  " + self._status_line())
+        if isinstance(exc, app.IndexingCancelled):
+            self.say(f"{exc}.  " + self.bench.status_line())
         else:
             self._failed(exc, "Indexing failed: ")
 
@@ -333,7 +442,17 @@ class QviWindow:
         if self._cancel_indexing is not None:
             self._cancel_indexing.set()
 
-    # -- recording -------------------------------------------------------------------------
+    # -- recording -------------------------------------------------------------------------------
+    def space(self) -> None:
+        """Space: start or stop recording; just after a stop at the time limit it is ignored."""
+        action = self.bench.space()
+        if action == "start":
+            self.start_recording()
+        elif action == "stop":
+            self.stop_recording()
+        else:
+            self.say("recording had already stopped at its time limit; press Space again to record anew")
+
     def toggle_record(self) -> None:
         if self.recorder is not None and self.recorder.recording:
             self.stop_recording()
@@ -346,14 +465,15 @@ class QviWindow:
             return
         self.stop_playing()
         self.recorder = Recorder(self.settings.max_record_s, self.settings.input_device,
-                                 on_limit=lambda: self.tasks.post(self.stop_recording))
+                                 on_limit=lambda: self.tasks.post(self.stop_recording, True))
         try:
             self.recorder.start()
         except QviError as exc:
             self.recorder = None
-            self.error(f"Cannot record: {exc}")
+            self._failed(exc, "Cannot record: ")
             return
-        self.banner.hide()
+        self.bench.recording_started()
+        self._show_notice()
         self.record_button.configure(text="■ Stop")
         self.say(f"recording at {self.recorder.sample_rate} Hz: imitate the sound, then press Space")
         self._tick_meter()
@@ -367,21 +487,28 @@ class QviWindow:
         self.countdown.configure(text=f"{rec.elapsed:4.1f} s  ·  {left:4.1f} s left")
         self.root.after(40, self._tick_meter)
 
-    def stop_recording(self) -> None:
+    def stop_recording(self, at_limit: bool = False) -> None:
         rec, self.recorder = self.recorder, None
         if rec is None:
             return
-        wave, sr = rec.stop()
+        self.bench.recording_stopped(at_limit)
         self.record_button.configure(text="● Record")
         self.meter.show(LevelMeter.FLOOR_DB)
+        self.countdown.configure(text="stopping…")
+        # Closing the stream waits for the audio thread: off the Tk thread, so quick Spaces never lag.
+        self.tasks.submit(rec.stop, lambda out: self._recorded(*out), self._search_failed)
+
+    def _recorded(self, wave, sr) -> None:
         self.countdown.configure(text=f"recorded {len(wave) / max(sr, 1):.1f} s")
         self.search(wave, sr, "your recording")
 
-    # -- querying --------------------------------------------------------------------------
+    # -- querying --------------------------------------------------------------------------------
     def open_query_dialog(self) -> None:
-        path = filedialog.askopenfilename(parent=self.root, title="Open a query sound", filetypes=[
-            ("Audio", "*.wav *.flac *.ogg *.mp3 *.aiff *.aif"), ("All files", "*")])
+        path = filedialog.askopenfilename(parent=self.root, title="Open a query sound",
+                                          initialdir=self.settings.last_folder or str(Path.home()), filetypes=[
+                                              ("Audio", "*.wav *.flac *.ogg *.mp3 *.aiff *.aif"), ("All files", "*")])
         if path:
+            self._remember_folder(str(Path(path).parent))
             self.open_query(Path(path))
 
     def open_query(self, path: Path) -> None:
@@ -389,13 +516,14 @@ class QviWindow:
             self.error("Open a library first.")
             return
         self._set_busy(True)
-        self.tasks.submit(lambda: load_audio(path),
+        self.tasks.submit(lambda: app.load_audio(path),
                           lambda loaded: (self._set_busy(False), self.search(*loaded, path.name)),
                           self._search_failed)
 
     def search(self, wave: np.ndarray, sr: int, label: str) -> None:
         """Trim, embed and rank in a worker; only the latest search's answer is shown."""
-        session, category, top_k = self.session, self._category(), self._top_n()
+        bench = self.bench
+        bench.category, bench.settings.top_n = self._category(), self._top_n()
         self._search_token += 1
         token = self._search_token
         self._set_busy(True)
@@ -403,30 +531,31 @@ class QviWindow:
 
         def work():
             t0 = time.perf_counter()
-            result = session.search_wave(wave, sr, category, top_k)
+            result = bench.search(wave, sr)
             spec = app.spectrogram(result.query_wave, sr)
-            return result.query_wave, result, spec, (time.perf_counter() - t0) * 1e3
+            return result, spec, (time.perf_counter() - t0) * 1e3
 
         self.tasks.submit(work, lambda out: self._searched(token, sr, label, *out), self._search_failed)
 
-    def _searched(self, token, sr, label, trimmed, result, spec, elapsed_ms) -> None:
+    def _searched(self, token, sr, label, result, spec, elapsed_ms) -> None:
         if token != self._search_token:
             return
         self._set_busy(False)
-        self.query = (trimmed, sr)
-        self.ratings = {}
+        self.bench.searched(result, sr, label)
+        self._show_notice()
         self.replay_button.configure(state="normal")
-        self.spectrograms.show("query", spec, f"Query: {label} ({len(trimmed) / sr:.1f} s)")
+        self.spectrograms.show("query", spec, f"Query: {label} ({len(result.query_wave) / sr:.1f} s)")
         self._show_result(result)
-        self.say(self._status_line(elapsed_ms))
+        self.say(self.bench.status_line(elapsed_ms))
         log.info("ranked %d results in %.0f ms (top: %s)", len(result.hits), elapsed_ms,
                  result.hits[0].relpath if result.hits else "-")
+        q = self.bench.query
+        self.tasks.submit(lambda: self.bench.feedback().remember_query(q.wave, q.sr, label), lambda _: None,
+                          lambda exc: log.warning("the query was not added to the history: %s", exc))
 
     def _search_failed(self, exc: BaseException) -> None:
         self._set_busy(False)
-        if isinstance(exc, QviError):
-            exc = QviError(str(exc).replace("query: ", "", 1))
-            self.say(self._status_line())
+        self.say(self.bench.status_line())
         self._failed(exc)
 
     def _category(self) -> str | None:
@@ -441,20 +570,32 @@ class QviWindow:
         return max(1, min(n, 1000))
 
     def rerank(self) -> None:
-        """Apply a new category or result count to the current query at once (no re-recording)."""
-        if self.session is None or self.result is None:
-            return
-        result = self.session.rerank(self.result, self._category(), self._top_n())
-        self._show_result(result)
-        if self.settings.top_n != self._top_n():
-            self.settings.top_n = self._top_n()
+        """Apply a new category or result count to the current list at once (no re-recording)."""
+        top = self._top_n()
+        changed = top != self.settings.top_n
+        result = self.bench.refine(self._category(), top)
+        if changed:
             self._save_settings()
-        self.say(self._status_line(result.total_ms))
+        if result is not None:
+            self._show_result(result)
+            self.say(self.bench.status_line(result.total_ms))
+
+    def _show_list(self, on: bool) -> None:
+        if on and not self.results.winfo_ismapped():
+            self.first_run.pack_forget()
+            self.results.pack(fill="both", expand=True)
+        elif not on and not self.first_run.winfo_ismapped():
+            self.results.pack_forget()
+            self.first_run.pack(fill="both", expand=True)
 
     def _show_result(self, result: app.SearchResult) -> None:
-        self.result = result
-        self.results.show(result.hits, self.ratings)
+        self._show_list(True)
+        self.results.show(result.hits, self.bench.ratings)
         self.results.mark_playing(self.playing)
+        if self.bench.reranked:
+            self.original_button.pack(side="left", padx=(8, 0))
+        else:
+            self.original_button.pack_forget()
         if result.hits:
             self._quiet_hit = result.hits[0]      # show the best match without playing it
             self.results.tree.selection_set("0")
@@ -462,8 +603,9 @@ class QviWindow:
             self.results.tree.focus_set()
         else:
             self.spectrograms.show("result", None, "Result: nothing in this category")
+            self.spectrograms.show_wave(None, 0)
 
-    # -- results ---------------------------------------------------------------------------
+    # -- results ---------------------------------------------------------------------------------
     def _on_select(self, _event=None) -> None:
         hit = self.results.selected()
         if hit is None:
@@ -483,48 +625,69 @@ class QviWindow:
         if self.results.selected() is not hit:
             return
         self.spectrograms.show("result", spec, f"#{hit.rank} {hit.path.name} · {hit.category} · {hit.score:.3f}")
+        self.spectrograms.show_wave(wave, sr)
+        self._shown_wave = (hit, wave, sr)
         if play:
             self._play(hit, wave, sr)
 
     def play_selected(self) -> None:
+        self.play_selected_from(0.0)
+
+    def play_selected_from(self, seconds: float) -> None:
         hit = self.results.selected()
         if hit is None:
             return
-        self.tasks.submit(lambda: self.session.load_reference(hit), lambda loaded: self._play(hit, *loaded),
-                          self._search_failed)
+        if self._shown_wave is not None and self._shown_wave[0] is hit:
+            self._play(hit, *self._shown_wave[1:], start_s=seconds)
+            return
+        self.tasks.submit(lambda: self.session.load_reference(hit),
+                          lambda loaded: self._play(hit, *loaded, start_s=seconds), self._search_failed)
 
-    def _play(self, hit, wave, sr) -> None:
+    def _play(self, hit, wave, sr, start_s: float = 0.0) -> None:
         if self.recorder is not None:
             return  # never play into a recording
         self._play_token += 1
         token = self._play_token
         try:
-            self.player.play(wave, sr, on_done=lambda: self.tasks.post(self._play_ended, token))
+            self.player.play(wave, sr, on_done=lambda: self.tasks.post(self._play_ended, token), start_s=start_s)
         except QviError as exc:
-            self.error(f"Cannot play: {exc}")
+            self._failed(exc, "Cannot play: ")
             return
         self.playing = hit
         self.results.mark_playing(hit)
         self.say(f"playing {hit.relpath}")
+        self._tick_playhead(token)
+
+    def _tick_playhead(self, token) -> None:
+        if token != self._play_token or self.playing is None:
+            self.spectrograms.move_playhead(None)
+            return
+        self.spectrograms.move_playhead(self.player.position_s)
+        self.root.after(50, lambda: self._tick_playhead(token))
 
     def _play_ended(self, token) -> None:
         if token == self._play_token:
             self.playing = None
             self.results.mark_playing(None)
+            self.spectrograms.move_playhead(None)
 
     def stop_playing(self) -> None:
         self.player.stop()
         self.playing = None
         self.results.mark_playing(None)
+        self.spectrograms.move_playhead(None)
+
+    def _set_volume(self, percent: float) -> None:
+        self.player.volume = self.settings.volume = max(0.0, min(percent / 100.0, 1.0))
 
     def replay_query(self) -> None:
-        if self.query is None or self.recorder is not None:
+        if self.bench.query is None or self.recorder is not None:
             return
         self._play_token += 1
         try:
-            self.player.play(*self.query)
+            self.player.play(self.bench.query.wave, self.bench.query.sr)
         except QviError as exc:
-            self.error(f"Cannot play: {exc}")
+            self._failed(exc, "Cannot play: ")
             return
         self.playing = None
         self.results.mark_playing(None)
@@ -554,40 +717,111 @@ class QviWindow:
             self.results.tree.selection_set(row)
             self.result_menu.tk_popup(event.x_root, event.y_root)
 
-    # -- feedback --------------------------------------------------------------------------
-    def feedback(self) -> FeedbackStore:
-        if self._feedback is None:
-            self._feedback = FeedbackStore(feedback_db_path())
-        return self._feedback
-
-    def rate_selected(self, rating: int) -> None:
+    def more_like_selected(self) -> None:
+        """The library ranked by the selected sound (its stored embedding), the filter still applying."""
         hit = self.results.selected()
-        if hit is None or self.query is None or self.result is None:
+        if hit is None or self.session is None:
+            return
+        self.bench.category, self.bench.settings.top_n = self._category(), self._top_n()
+        self.tasks.submit(lambda: self.bench.more_like(hit), lambda result: self._more_like_shown(hit, result),
+                          self._search_failed)
+
+    def _more_like_shown(self, hit, result) -> None:
+        self._show_notice()
+        self._show_result(result)
+        self.say(f"more like {hit.path.name}  ·  " + self.bench.status_line(result.total_ms))
+
+    def original_ranking(self) -> None:
+        result = self.bench.original_ranking()
+        if result is not None:
+            self._show_result(result)
+
+    # -- feedback --------------------------------------------------------------------------------
+    def rate_selected(self, rating: int) -> None:
+        """Save a rating and re-rank the list by it at once (liked on top, disliked at the bottom)."""
+        hit = self.results.selected()
+        if hit is None or self.bench.base is None:
             return
         try:
-            self.feedback().rate(wave=self.query[0], sr=self.query[1], result_path=hit.path, rank=hit.rank,
-                                 score=hit.score, rating=rating, category_filter=self.result.category,
-                                 model_id=self.session.model_id)
+            result = self.bench.rate(hit, rating)
         except QviError as exc:
             self.error(f"Your rating could not be saved: {exc}")
             return
-        self.ratings[hit.relpath] = rating
-        self.results.set_rating(hit, rating)
-        self.say(f"rated {hit.path.name} {'up' if rating > 0 else 'down'} (saved in {feedback_db_path()})")
+        self._show_result(result)
+        pos = next((i for i, h in enumerate(self.results.hits) if h.relpath == hit.relpath), 0)
+        self.results.tree.selection_set(str(pos))
+        self.results.tree.focus(str(pos))
+        self._quiet_hit = self.results.hits[pos]
+        self.say(f"rated {hit.path.name} {'up' if rating > 0 else 'down'}: the list is re-ranked "
+                 f"(saved in {feedback_db_path()})")
 
     def export_feedback_dialog(self) -> None:
         path = filedialog.asksaveasfilename(parent=self.root, title="Export feedback", defaultextension=".csv",
+                                            initialdir=self.settings.last_folder or str(Path.home()),
                                             initialfile="qvi-feedback.csv", filetypes=[("CSV", "*.csv")])
         if not path:
             return
         try:
-            n = self.feedback().export_csv(path)
+            n = self.bench.feedback().export_csv(path)
         except (QviError, OSError) as exc:
             self.error(f"Export failed: {exc}")
             return
         self.say(f"exported {n} ratings to {path}")
 
-    # -- misc ------------------------------------------------------------------------------
+    def _fill_recent(self) -> None:
+        menu = self.recent_menu
+        menu.delete(0, "end")
+        try:
+            recent = self.bench.feedback().recent_queries(12)
+        except QviError as exc:
+            self.error(str(exc))
+            recent = []
+        if not recent:
+            menu.add_command(label="(none yet)", state="disabled")
+        for created, label, path in recent:
+            when = time.strftime("%d %b %H:%M", time.localtime(created))
+            menu.add_command(label=f"{when}  {label}", command=lambda p=path, lab=label: self._search_again(p, lab))
+
+    def _search_again(self, path: str, label: str) -> None:
+        self.tasks.submit(lambda: app.load_audio(path), lambda loaded: self.search(*loaded, label),
+                          self._search_failed)
+
+    # -- devices ---------------------------------------------------------------------------------
+    def choose_devices(self) -> None:
+        """Pick the microphone and speaker; remembered. A lost device comes back when chosen again."""
+        try:
+            inputs, outputs = list_devices()
+        except QviError as exc:
+            self._failed(exc)
+            return
+        win = tk.Toplevel(self.root)
+        win.title("Audio devices")
+        self.devices_window = win
+        default = "System default"
+        in_var = tk.StringVar(value=self.settings.input_device or default)
+        out_var = tk.StringVar(value=self.settings.output_device or default)
+        for row, (label, var, names) in enumerate((("Microphone", in_var, inputs), ("Speaker", out_var, outputs))):
+            ttk.Label(win, text=label).grid(row=row, column=0, sticky="w", padx=8, pady=6)
+            ttk.Combobox(win, textvariable=var, values=[default] + names, state="readonly", width=48).grid(
+                row=row, column=1, padx=8, pady=6)
+
+        def apply():
+            self.settings.input_device = None if in_var.get() == default else in_var.get()
+            self.settings.output_device = None if out_var.get() == default else out_var.get()
+            self.player.stop()
+            self.player = Player(self.settings.output_device, self.settings.volume)
+            self._save_settings()
+            self.say("audio devices: " + ", ".join(f"{k} {v or default}" for k, v in (
+                ("microphone", self.settings.input_device), ("speaker", self.settings.output_device))))
+            win.destroy()
+
+        ttk.Button(win, text="Use these", command=apply).grid(row=2, column=1, sticky="e", padx=8, pady=8)
+
+    # -- misc ------------------------------------------------------------------------------------
+    def _remember_folder(self, folder: str) -> None:
+        self.settings.last_folder = str(folder)
+        self._save_settings()
+
     def _save_settings(self) -> None:
         try:
             self.settings.save()
@@ -599,19 +833,60 @@ class QviWindow:
         s = self.session
         messagebox.showinfo("About qvi", "\n".join([
             f"qvi {__version__}: query sound effects by vocal imitation.",
-            f"Model: {s.model_id if s else '-'}",
+            f"Model: {s.model_name if s else '-'}",
+            f"Model id: {s.model_id if s else '-'}",
             f"Library: {s.library_root if s else '-'}",
             f"Feedback database: {feedback_db_path()}",
             f"Settings: {AppSettings.path()}",
             "",
-            "The cnn encoder is fine-tuned from aisfx by Alison B. Ma and Alexander Lerch "
+            "The learned encoder is fine-tuned from aisfx by Alison B. Ma and Alexander Lerch "
             "(CC BY 4.0; see models/MODEL_CARD.md). Demo sounds: see assets/ATTRIBUTION.csv.",
         ]), parent=self.root)
 
     def close(self) -> None:
+        """Quit at once: ratings and settings are already on disk; indexing stops where it is
+        (the next run resumes it)."""
+        self.cancel_indexing()
         self.player.stop()
         if self.recorder is not None:
-            self.recorder.stop()
-        if self._feedback is not None:
-            self._feedback.close()
+            threading.Thread(target=self.recorder.stop, daemon=True).start()
+        self.bench.close()
         self.root.destroy()
+        self.closed = True
+
+
+def ask_folder(parent, start: str) -> str | None:
+    """A folder, typed or browsed: one OK (Tk's own folder dialog needed two for a typed path)."""
+    win = tk.Toplevel(parent)
+    win.title("Open library folder")
+    win.transient(parent)
+    var = tk.StringVar(value=start)
+    ttk.Label(win, text="Folder of sounds to search (typed, or chosen with Browse…):").grid(
+        row=0, column=0, columnspan=3, sticky="w", padx=8, pady=(8, 2))
+    entry = ttk.Entry(win, textvariable=var, width=60)
+    entry.grid(row=1, column=0, padx=8, pady=4)
+    chosen: list[str] = []
+
+    def browse():
+        folder = filedialog.askdirectory(parent=win, initialdir=var.get() or start, mustexist=True)
+        if folder:
+            var.set(folder)
+
+    def ok(_event=None):
+        path = Path(var.get()).expanduser()
+        if not path.is_dir():
+            label.configure(text=f"{path} is not a folder")
+            return
+        chosen.append(str(path))
+        win.destroy()
+
+    ttk.Button(win, text="Browse…", command=browse).grid(row=1, column=1, padx=4)
+    ttk.Button(win, text="Open", command=ok).grid(row=1, column=2, padx=8)
+    label = ttk.Label(win, text="", foreground="#a50e0e")
+    label.grid(row=2, column=0, columnspan=3, sticky="w", padx=8, pady=(0, 8))
+    entry.bind("<Return>", ok)
+    entry.focus_set()
+    win.grab_set()
+    parent.wait_window(win)
+    return chosen[0] if chosen else None
+
