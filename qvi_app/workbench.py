@@ -13,6 +13,7 @@ the files the last indexing left out, and the recording state machine.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +69,7 @@ class Workbench:
     recording: bool = False
     _limit_stop_at: float | None = None
     _feedback: FeedbackStore | None = None
+    _feedback_lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- library ------------------------------------------------------------------------------------
     @staticmethod
@@ -225,9 +227,11 @@ class Workbench:
 
     # -- feedback -----------------------------------------------------------------------------------
     def feedback(self) -> FeedbackStore:
-        if self._feedback is None:
-            self._feedback = FeedbackStore(self.feedback_path)
-        return self._feedback
+        """The feedback store, opened once (the window's history writer runs on another thread)."""
+        with self._feedback_lock:
+            if self._feedback is None:
+                self._feedback = FeedbackStore(self.feedback_path)
+            return self._feedback
 
     def close(self) -> None:
         if self._feedback is not None:

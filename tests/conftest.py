@@ -77,3 +77,30 @@ def desktop():
             os.environ.pop(k, None)
         else:
             os.environ[k] = v
+
+
+@pytest.fixture
+def window(desktop):
+    import gc
+    import tkinter as tk
+
+    from qvi_app.gui.window import QviWindow
+    from qvi_app.settings import AppSettings
+    from tests.test_gui import pump
+
+    root = tk.Tk()
+    windows = []
+
+    def open_window(**kw):
+        win = QviWindow(root, AppSettings(), **kw)
+        windows.append(win)
+        pump(root, lambda: win.session is not None or win.banner.text, what="the library to open")
+        return win
+
+    yield root, open_window
+    for w in windows:
+        w.player.stop()
+    root.destroy()
+    # Collect this test's Tk objects now, on the main thread: collected later by a worker thread
+    # of another test, a Tk image's __del__ fails with "main thread is not in main loop".
+    gc.collect()

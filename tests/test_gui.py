@@ -6,7 +6,6 @@ A demo sound is played into the "microphone" while the window records; input is 
 
 from __future__ import annotations
 
-import gc
 import os
 import signal
 import sqlite3
@@ -16,7 +15,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 import soundfile as sf
 
 from qvi_app.audio import load_audio
@@ -62,30 +60,6 @@ def press(root, desktop, win, key):
     tree = win.results.tree
     xdo(root, desktop, "mousemove", str(tree.winfo_rootx() + 150), str(tree.winfo_rooty() + 300))
     xdo(root, desktop, "key", key)
-
-
-@pytest.fixture
-def window(desktop):
-    import tkinter as tk
-
-    from qvi_app.gui.window import QviWindow
-
-    root = tk.Tk()
-    windows = []
-
-    def open_window(**kw):
-        win = QviWindow(root, AppSettings(), **kw)
-        windows.append(win)
-        pump(root, lambda: win.session is not None or win.banner.text, what="the library to open")
-        return win
-
-    yield root, open_window
-    for w in windows:
-        w.player.stop()
-    root.destroy()
-    # Collect this test's Tk objects now, on the main thread: collected later by a worker thread
-    # of another test, a Tk image's __del__ fails with "main thread is not in main loop".
-    gc.collect()
 
 
 def as_wav(rel: str, tmp_path: Path) -> Path:
@@ -300,7 +274,7 @@ def test_killing_the_app_loses_no_rating(desktop, tmp_path):
         subprocess.run(["xdotool", "key", "plus"], env=desktop.env, check=True)
         assert until(lambda: len(rows()) == 1), "the first rating never reached the database"
         subprocess.run(["xdotool", "key", "Down", "minus"], env=desktop.env, check=True)
-        assert until(lambda: len(rows()) == 2), "the second rating never reached the database"
+        assert until(lambda: len(rows()) == 2), f"the second rating never reached the database: {rows()}"
         app.send_signal(signal.SIGKILL)
         app.wait(10)
     finally:

@@ -4,6 +4,7 @@ banner, tooltip, first-run panel."""
 from __future__ import annotations
 
 import tkinter as tk
+from tkinter import font as tkfont
 from tkinter import ttk
 
 import matplotlib
@@ -44,8 +45,8 @@ class ResultsTable(ttk.Frame):
     Columns sort by a click on their heading (again: the other way); long names end in "…"
     and the full path shows in a tooltip."""
 
-    COLUMNS = (("play", "", 24), ("rank", "#", 36), ("name", "Sound", 200), ("category", "Category", 110),
-               ("duration", "Length", 60), ("score", "Score", 64), ("rating", "Rating", 64))
+    COLUMNS = (("play", "", 22), ("rank", "#", 34), ("name", "Sound", 200), ("category", "Category", 100),
+               ("duration", "Length", 58), ("score", "Score", 54), ("rating", "Rating", 60))
     SORT_KEYS = {"rank": lambda h: h.rank, "name": lambda h: h.path.name.lower(), "category": lambda h: h.category,
                  "duration": lambda h: h.duration, "score": lambda h: -h.score, "rating": lambda h: -h.rating}
 
@@ -70,7 +71,10 @@ class ResultsTable(ttk.Frame):
         self.hits: list[SearchHit] = []
         self.sorted_by: tuple[str, bool] = ("rank", False)
         self._tip = Tooltip(self.tree, self._tip_text)
-        self.tree.bind("<Configure>", lambda e: self._refresh_names(), add="+")
+        self._font = tkfont.nametofont("TkDefaultFont")
+        self._fit_width = 0
+        self.tree.bind("<Configure>", lambda e: self.after_idle(self._refresh_names), add="+")
+        self.tree.bind("<ButtonRelease-1>", lambda e: self.after_idle(self._refresh_names), add="+")
 
     def show(self, hits: list[SearchHit], ratings: dict[str, int] | None = None) -> None:
         """Show ``hits``; a hit's rating is its own (a re-ranked list) or the one in ``ratings``."""
@@ -93,6 +97,7 @@ class ResultsTable(ttk.Frame):
             self.tree.see(iid)
 
     def _fill(self) -> None:
+        self._fit_width = int(self.tree.column("name", "width"))
         self.tree.delete(*self.tree.get_children())
         for i, h in enumerate(self.hits):
             tags = ("liked",) if h.rating > 0 else ("disliked",) if h.rating < 0 else ()
@@ -105,11 +110,20 @@ class ResultsTable(ttk.Frame):
 
     def _fit(self, name: str) -> str:
         """The name cut to the Sound column's width, ending in "…" (the tooltip has all of it)."""
-        width = int(self.tree.column("name", "width"))
-        chars = max(6, width // 7 - 1)
-        return name if len(name) <= chars else name[: chars - 1] + "…"
+        room = int(self.tree.column("name", "width")) - 12
+        if self._font.measure(name) <= room:
+            return name
+        lo, hi = 1, len(name)
+        while lo < hi:                                   # the longest prefix that fits with "…"
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if self._font.measure(name[:mid] + "…") <= room else (lo, mid - 1)
+        return name[:lo] + "…"
 
     def _refresh_names(self) -> None:
+        width = int(self.tree.column("name", "width"))
+        if width == self._fit_width:
+            return
+        self._fit_width = width
         for iid in self.tree.get_children():
             self.tree.set(iid, "name", self._fit(self.hits[int(iid)].path.name))
 
@@ -208,10 +222,10 @@ class SpectrogramPanel(ttk.Frame):
         self.figure = Figure(figsize=(5.2, 4.4), dpi=100, layout="constrained")
         self.ax_query = self.figure.add_subplot(2, 1, 1)
         self.ax_result = self.figure.add_subplot(2, 1, 2, sharey=self.ax_query)
+        self.wave = WaveformView(self, on_seek=on_seek)
+        self.wave.pack(side="bottom", fill="x", padx=(6, 6), pady=(2, 4))     # first: a short window keeps it
         self.canvas = FigureCanvasTkAgg(self.figure, master=self)
         self.canvas.get_tk_widget().pack(fill="both", expand=True)
-        self.wave = WaveformView(self, on_seek=on_seek)
-        self.wave.pack(fill="x", padx=(6, 6), pady=(2, 4))
         self.titles = {"query": "", "result": ""}
         self.show("query", None, "Query: press Space and imitate a sound")
         self.show("result", None, "Result: select one in the list")
@@ -297,7 +311,7 @@ class WaveformView(tk.Canvas):
 
 
 class MessageBanner(ttk.Frame):
-    """A dismissible message line above the results, with an optional action button."""
+    """A dismissible message line under the results, with an optional action button."""
 
     def __init__(self, master):
         super().__init__(master, padding=(8, 4), style="Banner.TFrame")

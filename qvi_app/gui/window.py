@@ -30,7 +30,6 @@ from qvi_app.workbench import Workbench
 
 log = logging.getLogger("qvi.gui")
 ALL = "All categories"
-BANNER_ROW_PX = 34           # the banner's row keeps this height shown or hidden: the list never jumps
 
 
 class QviWindow:
@@ -97,7 +96,7 @@ class QviWindow:
         style.configure("Banner.TButton", padding=(4, 0))
         style.configure("Record.TButton", font=("TkDefaultFont", 11, "bold"), padding=(12, 6))
         style.configure("Status.TLabel", foreground="#5f6368")
-        style.configure("Small.TButton", padding=(4, 2))
+        style.configure("Small.TButton", padding=(2, 2), width=-1)
         rowheight = int(22 * max(1.0, self.root.winfo_fpixels("1i") / 96))
         style.configure("Treeview", rowheight=rowheight)
 
@@ -153,7 +152,7 @@ class QviWindow:
         self.replay_button.pack(side="left", padx=(0, 12))
         ttk.Label(top, text="Category").pack(side="left")
         self.category_var = tk.StringVar(value=ALL)
-        self.category_box = ttk.Combobox(top, textvariable=self.category_var, state="readonly", width=24)
+        self.category_box = ttk.Combobox(top, textvariable=self.category_var, state="readonly", width=20)
         self.category_box.pack(side="left", padx=(4, 12))
         self.category_box.bind("<<ComboboxSelected>>", lambda e: self.rerank())
         ttk.Label(top, text="Show").pack(side="left")
@@ -163,40 +162,41 @@ class QviWindow:
         self.top_box.pack(side="left", padx=4)
         self.top_box.bind("<Return>", lambda e: self.rerank())
         ttk.Label(top, text="results").pack(side="left")
-        ttk.Label(top, text="  Volume").pack(side="left")
-        self.volume_var = tk.DoubleVar(value=100 * self.settings.volume)
-        self.volume = ttk.Scale(top, from_=0, to=100, variable=self.volume_var, length=90,
-                                command=lambda v: self._set_volume(float(v)))
-        self.volume.pack(side="left", padx=4)
         self.busy = ttk.Progressbar(top, mode="indeterminate", length=90)   # shown while working
 
-        self.banner = MessageBanner(root)
-        self.banner.grid(row=1, column=0, sticky="ew", padx=10)
-        self.banner.hide()
-
         panes = ttk.PanedWindow(root, orient="horizontal")
-        panes.grid(row=2, column=0, sticky="nsew", padx=10, pady=(4, 4))
+        panes.grid(row=1, column=0, sticky="nsew", padx=10, pady=(4, 4))
+        # The message line sits under the list: when it appears the list gets shorter, but no row
+        # moves (above it, the list jumped 46 px and the next click landed on another row).
+        self.banner = MessageBanner(root)
+        self.banner.grid(row=2, column=0, sticky="ew", padx=10)
+        self.banner.hide()
         left = ttk.Frame(panes)
+        actions = ttk.Frame(left, padding=(0, 6, 0, 0))
+        actions.pack(side="bottom", fill="x")          # packed first: a small window shrinks the list, not these
         self.list_area = ttk.Frame(left)
         self.list_area.pack(fill="both", expand=True)
         self.results = ResultsTable(self.list_area)
         self.first_run = FirstRun(self.list_area)
         self.first_run.pack(fill="both", expand=True)
-        actions = ttk.Frame(left, padding=(0, 6, 0, 0))
-        actions.pack(fill="x")
         self.play_button = ttk.Button(actions, text="▶ Play", style="Small.TButton", command=self.play_selected)
         self.stop_button = ttk.Button(actions, text="■ Stop", style="Small.TButton", command=self.stop_playing)
         self.up_button = ttk.Button(actions, text="▲ Good", style="Small.TButton", command=lambda: self.rate_selected(1))
         self.down_button = ttk.Button(actions, text="▼ Poor", style="Small.TButton",
                                       command=lambda: self.rate_selected(-1))
-        self.like_button = ttk.Button(actions, text="More like this", style="Small.TButton",
+        self.like_button = ttk.Button(actions, text="≈ Similar", style="Small.TButton",
                                       command=self.more_like_selected)
         self.copy_button = ttk.Button(actions, text="Copy path", style="Small.TButton", command=self.copy_selected_path)
-        self.original_button = ttk.Button(actions, text="↺ Original ranking", style="Small.TButton",
+        self.original_button = ttk.Button(actions, text="↺ Original", style="Small.TButton",
                                           command=self.original_ranking)
         for b in (self.play_button, self.stop_button, self.up_button, self.down_button, self.like_button,
                   self.copy_button):
             b.pack(side="left", padx=(0, 4))
+        self.volume_var = tk.DoubleVar(value=100 * self.settings.volume)
+        self.volume = ttk.Scale(actions, from_=0, to=100, variable=self.volume_var, length=70,
+                                command=lambda v: self._set_volume(float(v)))
+        self.volume.pack(side="right")
+        ttk.Label(actions, text="🔈").pack(side="right")
         panes.add(left, weight=3)
         self.spectrograms = SpectrogramPanel(panes, on_seek=self.play_selected_from)
         panes.add(self.spectrograms, weight=2)
@@ -209,15 +209,21 @@ class QviWindow:
         self.index_cancel = ttk.Button(bottom, text="Cancel", command=self.cancel_indexing)
         self.message = ""  # the latest status or error text, for tests and screen readers
         root.columnconfigure(0, weight=1)
-        root.rowconfigure(1, minsize=BANNER_ROW_PX)
-        root.rowconfigure(2, weight=1)
-        root.after_idle(lambda: panes.sashpos(0, max(540, int(root.winfo_width() * 0.55))))
+        root.rowconfigure(1, weight=1)
+        self.panes = panes
+        panes.bind("<Configure>", self._place_sash, add="+")
 
         tree = self.results.tree
         tree.bind("<<TreeviewSelect>>", self._on_select)
         tree.bind("<Return>", lambda e: self.play_selected())
         tree.bind("<Double-1>", lambda e: self.copy_selected_path())
         tree.bind("<Button-3>", self._context_menu)
+
+    def _place_sash(self, event) -> None:
+        """Once the panes have a real width: the list 55% (at least 520 px), the plots the rest."""
+        if event.width > 400 and not getattr(self, "_sash_placed", False):
+            self._sash_placed = True
+            self.root.after_idle(lambda: self.panes.sashpos(0, max(520, int(event.width * 0.55))))
 
     def _bind_keys(self):
         r = self.root
@@ -445,7 +451,7 @@ class QviWindow:
     # -- recording -------------------------------------------------------------------------------
     def space(self) -> None:
         """Space: start or stop recording; just after a stop at the time limit it is ignored."""
-        action = self.bench.space()
+        action = self.last_space = self.bench.space()
         if action == "start":
             self.start_recording()
         elif action == "stop":

@@ -1,0 +1,204 @@
+"""The window's second round (issues 11 and 12), on a real Tk window under Xvfb with a PulseAudio
+null sink: ratings that re-rank, more like this, and each problem a new user met."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from qvi_app.audio import load_audio
+from qvi_app.paths import DEMO_LIBRARY
+from qvi_app.settings import AppSettings
+from test_gui import REFERENCE, click, press, pump, wait
+
+pytestmark = pytest.mark.slow
+
+
+def _searched(root, win, path):
+    win.open_query(Path(path))
+    pump(root, lambda: win.result is not None and win.bench.query is not None
+         and win.bench.query.label == Path(path).name, 30, "the search")
+
+
+def test_a_rating_reranks_at_once_and_more_like_this_puts_the_sound_first(window, desktop):
+    root, open_window = window
+    win = open_window()
+    _searched(root, win, DEMO_LIBRARY / REFERENCE)
+    first = [h.relpath for h in win.results.hits]
+    win.results.tree.selection_set("1")
+    pump(root, lambda: win.results.selected().rank == 2, 5)
+    disliked = win.results.selected().path.name
+    press(root, desktop, win, "minus")                                     # ▼ on the second result
+    pump(root, lambda: win.results.row_values()[-1]["name"] == disliked, 5, "the re-ranking")
+    rows = win.results.row_values()
+    assert rows[-1]["rating"] == "▼ down" and disliked not in [r["name"] for r in rows[:-1]]
+    assert win.original_button.winfo_ismapped()
+    win.original_button.invoke()
+    assert [h.relpath for h in win.results.hits] == first and not win.original_button.winfo_ismapped()
+
+    win.results.tree.selection_set("4")
+    pump(root, lambda: win.results.selected().rank == 5, 5)
+    target = win.results.selected().path.name
+    press(root, desktop, win, "m")                                         # more like this
+    pump(root, lambda: win.bench.similar_to is not None and win.results.row_values()[0]["name"] == target, 10,
+         "more like this")
+    assert "more like" in win.message
+
+
+def test_skipped_files_stay_visible_after_the_library_opens(window, small_library):
+    root, open_window = window
+    win = open_window()
+    (small_library / "junk").mkdir()
+    (small_library / "junk" / "broken.wav").write_text("not audio")
+    win.index_folder(small_library)
+    pump(root, lambda: win.session.library_root == small_library.resolve(), 120, "the folder to be indexed")
+    wait(root, 0.5)
+    assert "could not be used" in win.banner.text and win.banner.winfo_ismapped()
+    win.banner.action.invoke()
+    pump(root, lambda: hasattr(win, "details_window"), 5)
+    assert "junk/broken.wav" in win.details_window.children["!listbox"].get(0)
+
+
+def test_a_long_query_and_a_short_result_keep_their_own_time_axes(window, tmp_path):
+    root, open_window = window
+    win = open_window()
+    wave, sr = load_audio(DEMO_LIBRARY / REFERENCE)
+    long = tmp_path / "long.wav"
+    sf.write(long, np.concatenate([wave] * 7), sr)                         # about 10 s
+    _searched(root, win, long)
+    pump(root, lambda: win.spectrograms.titles["result"].startswith("#1"), 10, "the result's spectrogram")
+    q_end = win.spectrograms.ax_query.get_xlim()[1]
+    r_end = win.spectrograms.ax_result.get_xlim()[1]
+    assert q_end > 9.0 and r_end < 5.0, (q_end, r_end)
+
+
+def test_the_banner_does_not_move_the_list_and_clears_after_a_success(window, tmp_path):
+    root, open_window = window
+    win = open_window()
+    _searched(root, win, DEMO_LIBRARY / REFERENCE)
+    wait(root, 0.3)
+    y = win.results.tree.winfo_rooty()
+    bad = tmp_path / "bad.wav"
+    bad.write_text("not audio")
+    win.open_query(bad)
+    pump(root, lambda: win.banner.text, 10, "the error")
+    wait(root, 0.3)
+    assert win.results.tree.winfo_rooty() == y
+    _searched(root, win, DEMO_LIBRARY / "birds" / "hen_01.ogg")
+    wait(root, 0.2)
+    assert win.banner.text == "" and not win.banner.winfo_ismapped()
+
+
+def test_space_right_after_the_automatic_stop_does_not_start_a_new_recording(window, desktop):
+    root, open_window = window
+    win = open_window()
+    win.settings.max_record_s = 1.0
+    player = desktop.play_into_microphone(DEMO_LIBRARY / REFERENCE)
+    press(root, desktop, win, "space")
+    pump(root, lambda: win.recorder is not None, 10, "recording")
+    pump(root, lambda: win.recorder is None, 10, "the automatic stop")
+    press(root, desktop, win, "space")                                     # meant as "stop"
+    wait(root, 0.5)
+    assert win.recorder is None and win.last_space == "ignore"
+    player.wait(20)
+    press(root, desktop, win, "space")                                     # later, Space records again
+    pump(root, lambda: win.recorder is not None, 10, "a new recording")
+    win.stop_recording()
+
+
+def test_another_library_clears_the_old_result_and_searches_the_query_again(window, small_library):
+    from qvi_app.app import build_index
+
+    root, open_window = window
+    win = open_window()
+    _searched(root, win, DEMO_LIBRARY / REFERENCE)
+    ix = small_library.parent / "ix"
+    build_index(small_library, ix, show_progress=False)
+    win.open_library(ix)
+    pump(root, lambda: win.session.index_dir == ix and win.result is not None, 60, "the query in the new library")
+    assert all(h.path.is_relative_to(small_library.resolve()) for h in win.result.hits)
+    assert win.spectrograms.titles["query"].startswith(f"Query: {Path(REFERENCE).name}")
+
+
+def test_first_run_says_what_to_do_and_the_status_names_the_model_in_words(window):
+    root, open_window = window
+    win = open_window()
+    wait(root, 0.3)
+    assert win.first_run.winfo_ismapped() and "Press Space" in win.first_run.body.cget("text")
+    assert "604 sounds" in win.first_run.body.cget("text")
+    assert "model: " in win.message and "CNN" in win.message and not any(
+        len(w) == 10 and all(c in "0123456789abcdef" for c in w) for w in win.message.replace("/", " ").split())
+
+
+def test_at_the_minimum_size_every_button_and_the_names_stay_visible(window):
+    root, open_window = window
+    win = open_window()
+    _searched(root, win, DEMO_LIBRARY / REFERENCE)
+    root.geometry("860x520")
+    wait(root, 0.8)
+    right = root.winfo_rootx() + root.winfo_width()
+    for b in (win.play_button, win.stop_button, win.up_button, win.down_button, win.like_button, win.copy_button):
+        assert b.winfo_ismapped() and b.winfo_rootx() + b.winfo_width() <= right, b.cget("text")
+    assert int(win.results.tree.column("name", "width")) >= 120
+
+
+def test_columns_sort_by_a_click_on_their_heading(window, desktop):
+    root, open_window = window
+    win = open_window()
+    _searched(root, win, DEMO_LIBRARY / REFERENCE)
+    tree = win.results.tree
+    x = sum(int(tree.column(c, "width")) for c in ("play", "rank", "name", "category")) + 20
+    click(root, desktop, tree, x, 10)                                      # the Length heading
+    pump(root, lambda: win.results.sorted_by[0] == "duration", 5, "the sort")
+    lengths = [float(r["duration"].split()[0]) for r in win.results.row_values()]
+    assert lengths == sorted(lengths)
+
+
+def test_a_click_on_the_waveform_plays_from_that_point(window, desktop):
+    root, open_window = window
+    win = open_window()
+    _searched(root, win, DEMO_LIBRARY / "ambience" / sorted(p.name for p in (DEMO_LIBRARY / "ambience").iterdir())[0])
+    wave_view = win.spectrograms.wave
+    pump(root, lambda: wave_view.seconds > 0, 10, "the waveform")
+    wait(root, 0.3)
+    click(root, desktop, wave_view, int(wave_view.winfo_width() * 0.6), 20)
+    pump(root, lambda: win.playing is not None, 10, "playback")
+    assert win.player.position_s >= 0.55 * wave_view.seconds
+    win.volume_var.set(25)
+    win._set_volume(25)
+    assert win.player.volume == pytest.approx(0.25) and win.settings.volume == pytest.approx(0.25)
+    win.stop_playing()
+
+
+def test_recent_queries_and_a_dropped_file(window, tmp_path):
+    root, open_window = window
+    win = open_window()
+    _searched(root, win, DEMO_LIBRARY / REFERENCE)
+    end = time.monotonic() + 10
+    while time.monotonic() < end and not win.bench.feedback().recent_queries():
+        wait(root, 0.1)
+    win._fill_recent()
+    label = win.recent_menu.entrycget(0, "label")
+    assert label.endswith(Path(REFERENCE).name)
+    win.dropped([str(DEMO_LIBRARY / "birds" / "hen_01.ogg")])             # what a drop on the window hands over
+    pump(root, lambda: win.bench.query.label == "hen_01.ogg", 30, "the dropped file's search")
+    win.recent_menu.invoke(1)                                              # search the peacock again
+    pump(root, lambda: win.bench.query.label == Path(REFERENCE).name, 30, "searching again")
+    assert win.dnd, "tkinterdnd2's drag and drop could not be loaded"
+
+
+def test_the_device_chooser_lists_the_sound_card_and_remembers(window, data_dir):
+    root, open_window = window
+    win = open_window()
+    win.choose_devices()
+    wait(root, 0.3)
+    boxes = [w for w in win.devices_window.winfo_children() if w.winfo_class() == "TCombobox"]
+    assert len(boxes) == 2 and len(boxes[0]["values"]) >= 2
+    chosen = boxes[0]["values"][1]
+    boxes[0].set(chosen)
+    next(w for w in win.devices_window.winfo_children() if w.winfo_class() == "TButton").invoke()
+    assert win.settings.input_device == chosen and AppSettings.load().input_device == chosen
