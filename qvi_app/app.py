@@ -8,11 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from qvi_app.audio import isolate_sound, load_audio
+from qvi_app.audio import AUDIO_EXTENSIONS, isolate_sound, load_audio
 from qvi_app.encoders import DEFAULT_ENCODER, Encoder, load_encoder
-from qvi_app.errors import AudioError
+from qvi_app.errors import AudioError, QviError
 from qvi_app.features.display import DisplaySpectrogram, display_spectrogram
-from qvi_app.audio import AUDIO_EXTENSIONS
 from qvi_app.index import BuildReport, IndexingCancelled, ReferenceIndex, SearchHit, describe, update_index
 from qvi_app.paths import DEMO_INDEX, default_index_dir
 from qvi_app.ranking.feedback import FeedbackSettings, moved_query, shortlist_scores
@@ -42,11 +41,77 @@ class SearchResult:
 class QviSession:
     """One open library: its index and the encoder that built it, kept loaded between queries."""
 
-    def __init__(self, index_dir=None, checkpoint=None):
+    def __init__(self, index_dir=None, checkpoint=None, use_adapter: bool = True):
         self.index_dir = Path(index_dir) if index_dir else DEMO_INDEX
         probe = ReferenceIndex.open(self.index_dir)  # read the encoder name before loading weights
         self.encoder: Encoder = load_encoder(probe.meta["encoder_name"], checkpoint)
         self.index = ReferenceIndex.open(self.index_dir, encoder_id=self.encoder.id)
+        #: The user's query adapter for this model (learned from their ratings), when there is one.
+        self.adapter = None
+        self.adapter_report: dict | None = None
+        if use_adapter:
+            self.load_adapter()
+
+    @property
+    def adapter_file(self) -> Path:
+        from qvi_app.feedback.adapter import adapter_path
+        from qvi_app.settings import feedback_db_path
+
+        return adapter_path(feedback_db_path(), self.model_id)
+
+    def load_adapter(self) -> bool:
+        """Use the adapter learned for this model, if there is one (a damaged one is reported)."""
+        from qvi_app.feedback.adapter import load_adapter
+
+        if self.adapter_file.is_file():
+            self.adapter, self.adapter_report = load_adapter(self.adapter_file, self.model_id)
+        return self.adapter is not None
+
+    def learn_from_ratings(self, store, progress=None, settings=None):
+        """Train a query adapter on the ratings in ``store`` (a FeedbackStore) and keep it only if it
+        helps on held-out ratings; returns the AdaptReport. Nothing is re-indexed."""
+        from qvi_app.data.simulate import simulate_imitation
+        from qvi_app.feedback.adapter import AdaptSettings, RatedQuery, save_adapter, train_adapter
+
+        settings = settings or AdaptSettings()
+        by_query: dict[str, dict] = {}
+        for r in store.ratings():
+            try:
+                row = self.index.row_of(r.result_path)
+            except QviError:
+                continue                              # a sound of another library
+            q = by_query.setdefault(r.query_hash, {"path": r.query_path, "liked": [], "disliked": []})
+            q["liked" if r.rating > 0 else "disliked"].append(row)
+        rated = []
+        for q in by_query.values():
+            try:
+                wave, sr = load_audio(q["path"])
+            except AudioError:
+                continue
+            rated.append(RatedQuery(self.encoder.embed(prepare_query(wave, sr), sr, role="query"), q["liked"],
+                                    q["disliked"]))
+        rng = np.random.default_rng(settings.seed)
+        simulated = []
+        for row in rng.choice(len(self.index), size=min(settings.simulated_pairs, len(self.index)), replace=False):
+            try:
+                wave, sr = load_audio(self.index.library_root / self.index.items[int(row)].path)
+            except AudioError:
+                continue
+            imitation = simulate_imitation(isolate_sound(wave, sr), sr, int(row))
+            simulated.append((self.encoder.embed(prepare_query(imitation, 16000), 16000, role="query"), int(row)))
+        adapter, report = train_adapter(rated, np.asarray(self.index.embeddings), self.index.blocks, settings,
+                                        simulated, progress)
+        if adapter is not None:
+            report.path = save_adapter(self.adapter_file, adapter, self.model_id, report, settings)
+            self.adapter, self.adapter_report = adapter, {"mrr_before": report.mrr_before, "mrr_after": report.mrr_after}
+        return report
+
+    def forget_adapter(self, delete: bool = False) -> None:
+        """Stop using the adapter (``delete``: remove its file too)."""
+        self.adapter = None
+        self.adapter_report = None
+        if delete:
+            self.adapter_file.unlink(missing_ok=True)
 
     def categories(self) -> dict[str, int]:
         return self.index.categories()
@@ -65,7 +130,10 @@ class QviSession:
         return self.index.library_root
 
     def info(self) -> dict:
-        return {**describe(self.index), "encoder_model": self.encoder.describe()}
+        out = {**describe(self.index), "encoder_model": self.encoder.describe()}
+        if self.adapter is not None:
+            out["adapter"] = f"{self.adapter_file} (learned from your ratings)"
+        return out
 
     def search_file(self, path, category: str | None = None, top_k: int = 20) -> SearchResult:
         t0 = time.perf_counter()
@@ -79,6 +147,8 @@ class QviSession:
         trimmed = prepare_query(wave, sr)
         t1 = time.perf_counter()
         vec = self.encoder.embed(trimmed, sr, role="query")
+        if self.adapter is not None:
+            vec = self.adapter.apply(vec)
         t2 = time.perf_counter()
         hits = self.index.search(vec, category=category, top_k=top_k)
         t3 = time.perf_counter()

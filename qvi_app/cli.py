@@ -46,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="a result you liked (as an earlier search printed it): the list is re-ranked toward it")
     se.add_argument("--dislike", type=Path, action="append", default=[], metavar="PATH",
                     help="a result you disliked: the list is re-ranked away from it")
+    se.add_argument("--no-adapter", action="store_true", help="ignore the adapter learned from your ratings")
 
     si = sub.add_parser("similar", help="more like this: rank the library by one of its sounds (no re-embedding)")
     si.add_argument("sound", type=Path, metavar="PATH", help="a library sound, as qvi search prints it")
@@ -53,6 +54,11 @@ def _parser() -> argparse.ArgumentParser:
     si.add_argument("--category", help="only this category")
     si.add_argument("--top", type=_positive_int, default=10, metavar="N")
     si.add_argument("--json", action="store_true", help="print a JSON list of {rank, path, category, score}")
+
+    ad = sub.add_parser("adapt", help="learn your voice from your ratings: a query adapter, kept only if it helps")
+    _index_args(ad)
+    ad.add_argument("--delete", action="store_true", help="delete the adapter learned for this model instead")
+    ad.add_argument("--quiet", action="store_true")
 
     ca = sub.add_parser("categories", help="list the library's categories")
     _index_args(ca)
@@ -158,7 +164,7 @@ def _cmd_index(a) -> int:
 def _cmd_search(a) -> int:
     from qvi_app.app import QviSession
 
-    session = QviSession(a.index, a.checkpoint)
+    session = QviSession(a.index, a.checkpoint, use_adapter=not a.no_adapter)
     result = session.search_file(a.query, a.category, a.top)
     if a.like or a.dislike:
         ratings = {**{p: 1 for p in a.like}, **{p: -1 for p in a.dislike}}
@@ -181,6 +187,32 @@ def _print_hits(result, as_json: bool) -> int:
         print(f"{h.rank:3d} {marks[h.rating]} {h.score:6.3f}  {printable(h.category):<18} {printable(str(h.path))}")
     print(f"({result.total_ms:.0f} ms: " + ", ".join(f"{k} {v:.0f}" for k, v in result.timings_ms.items()) + ")",
           file=sys.stderr)
+    return 0
+
+
+def _cmd_adapt(a) -> int:
+    from qvi_app.app import QviSession
+    from qvi_app.feedback import FeedbackStore
+    from qvi_app.settings import feedback_db_path
+
+    session = QviSession(a.index, a.checkpoint, use_adapter=False)
+    if a.delete:
+        existed = session.adapter_file.is_file()
+        session.forget_adapter(delete=True)
+        print(f"deleted {session.adapter_file}" if existed else "there was no adapter for this model")
+        return 0
+    if not feedback_db_path().is_file():
+        raise QviError(f"no ratings yet ({feedback_db_path()} does not exist): rate some results in the window first")
+    bar = None
+    if not a.quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=100, desc="learning from your ratings", unit="%", leave=False)
+    report = session.learn_from_ratings(FeedbackStore(feedback_db_path()),
+                                        progress=(lambda f: bar.update(round(100 * f) - bar.n)) if bar else None)
+    if bar:
+        bar.close()
+    print(report.summary() + (f"; saved as {report.path}" if report.path else ""))
     return 0
 
 
@@ -270,7 +302,8 @@ def _cmd_inspect(a) -> int:
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
-    handler = {"index": _cmd_index, "search": _cmd_search, "similar": _cmd_similar, "categories": _cmd_categories,
+    handler = {"index": _cmd_index, "search": _cmd_search, "similar": _cmd_similar, "adapt": _cmd_adapt,
+               "categories": _cmd_categories,
                "info": _cmd_info,
                "bench": _cmd_bench, "train": _cmd_train, "evaluate": _cmd_evaluate, "inspect": _cmd_inspect}
     try:
