@@ -18,6 +18,7 @@ class AppSettings:
     input_device: str | int | None = None
     output_device: str | int | None = None
     volume: float = 1.0                 # playback, 0..1
+    use_adapter: bool = True            # apply the query adapter learned from the user's ratings
     last_folder: str | None = None      # where file and folder dialogs start (else the home folder)
 
     @staticmethod

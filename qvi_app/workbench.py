@@ -72,10 +72,9 @@ class Workbench:
     _feedback_lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- library ------------------------------------------------------------------------------------
-    @staticmethod
-    def open(index_dir) -> QviSession:
-        """Load an index and its encoder (blocking: a worker thread)."""
-        return QviSession(index_dir)
+    def open(self, index_dir) -> QviSession:
+        """Load an index and its encoder, and the user's adapter unless switched off (blocking)."""
+        return QviSession(index_dir, use_adapter=self.settings.use_adapter)
 
     def opened(self, session: QviSession) -> bool:
         """Make ``session`` the open library. The ranking of another library is gone; returns
@@ -220,10 +219,28 @@ class Workbench:
         if s is None:
             return "no library open"
         parts = [f"{len(s.index)} sounds in {len(s.categories())} categories", f"library {s.library_root}",
-                 f"model: {s.model_name}"]
+                 f"model: {s.model_name}" + (", adapted to your voice" if s.adapter is not None else "")]
         if last_ms is not None:
             parts.append(f"last query {last_ms:.0f} ms")
         return "  ·  ".join(parts)
+
+    # -- the adapter --------------------------------------------------------------------------------
+    def learn(self, progress=None):
+        """Learn an adapter from every rating so far (blocking); the AdaptReport says if it was kept."""
+        return self._session().learn_from_ratings(self.feedback(), progress)
+
+    def use_adapter(self, on: bool) -> bool:
+        """Switch the learned adapter on or off (remembered); returns whether one is in use."""
+        self.settings.use_adapter = on
+        session = self._session()
+        if on:
+            session.load_adapter()
+        else:
+            session.forget_adapter()
+        return session.adapter is not None
+
+    def delete_adapter(self) -> None:
+        self._session().forget_adapter(delete=True)
 
     # -- feedback -----------------------------------------------------------------------------------
     def feedback(self) -> FeedbackStore:

@@ -202,3 +202,25 @@ def test_the_device_chooser_lists_the_sound_card_and_remembers(window, data_dir)
     boxes[0].set(chosen)
     next(w for w in win.devices_window.winfo_children() if w.winfo_class() == "TButton").invoke()
     assert win.settings.input_device == chosen and AppSettings.load().input_device == chosen
+
+
+def test_learning_from_ratings_runs_in_the_background_and_reports(window, data_dir):
+    root, open_window = window
+    win = open_window()
+    birds = sorted((DEMO_LIBRARY / "birds").iterdir())[:8]
+    for path in birds:                                      # eight queries, each top result liked
+        _searched(root, win, path)
+        win.results.tree.selection_set("0")
+        pump(root, lambda: win.results.selected() is not None, 5)
+        win.rate_selected(1)
+    win.learn_from_ratings()
+    root.update()
+    assert win.index_progress.winfo_ismapped() and "learning" in win.message
+    ticks = 0
+    end = time.monotonic() + 120
+    while time.monotonic() < end and win.index_progress.winfo_ismapped():
+        root.update()                                       # the window keeps answering meanwhile
+        ticks += 1
+        time.sleep(0.01)
+    assert ticks > 20 and not win.index_progress.winfo_ismapped()
+    assert "held-out rated queries" in (win.message + win.banner.text)

@@ -29,7 +29,7 @@ def libraries(tmp_path):
 @pytest.fixture
 def bench(tmp_path, libraries):
     b = Workbench(AppSettings(top_n=6), tmp_path / "data" / "feedback.sqlite")
-    b.opened(Workbench.open(libraries[0]))
+    b.opened(b.open(libraries[0]))
     return b
 
 
@@ -43,7 +43,7 @@ def test_search_refine_and_a_new_library_runs_the_query_again(bench, libraries):
     mid = bench.refine("mid")
     assert {h.category for h in mid.hits} == {"mid"} and bench.category == "mid"
     assert len(bench.refine("mid", top_n=2).hits) == 2 and bench.settings.top_n == 2
-    assert bench.opened(Workbench.open(libraries[1])) is True             # the query is searched again there
+    assert bench.opened(bench.open(libraries[1])) is True             # the query is searched again there
     assert bench.result is None and bench.category is None                 # "mid" is not a category there
     again = bench.searched(bench.search(bench.query.wave, bench.query.sr), bench.query.sr, bench.query.label)
     assert {h.path.parent.parent for h in again.hits} == {libraries[1].parent / "two"}

@@ -129,6 +129,13 @@ class QviWindow:
         audio = tk.Menu(bar, tearoff=False)
         audio.add_command(label="Devices…", command=self.choose_devices)
         bar.add_cascade(label="Audio", menu=audio)
+        model = tk.Menu(bar, tearoff=False)
+        model.add_command(label="Learn from my ratings…", command=self.learn_from_ratings)
+        self.adapter_var = tk.BooleanVar(value=self.settings.use_adapter)
+        model.add_checkbutton(label="Use what was learned", variable=self.adapter_var,
+                              command=lambda: self.switch_adapter(self.adapter_var.get()))
+        model.add_command(label="Forget what was learned", command=self.delete_adapter)
+        bar.add_cascade(label="Model", menu=model)
         helpm = tk.Menu(bar, tearoff=False)
         helpm.add_command(label="About qvi", command=self.show_about)
         bar.add_cascade(label="Help", menu=helpm)
@@ -342,7 +349,7 @@ class QviWindow:
         """Load an index and its encoder in the background (the model takes a second or two)."""
         self.say(f"opening the library index {index_dir}…")
         self._set_busy(True)
-        self.tasks.submit(lambda: Workbench.open(index_dir),
+        self.tasks.submit(lambda: self.bench.open(index_dir),
                           lambda s: self._library_opened(s, then_query, remember),
                           lambda exc: self._library_failed(index_dir, exc))
 
@@ -791,6 +798,56 @@ class QviWindow:
     def _search_again(self, path: str, label: str) -> None:
         self.tasks.submit(lambda: app.load_audio(path), lambda loaded: self.search(*loaded, label),
                           self._search_failed)
+
+    # -- the adapter -----------------------------------------------------------------------------
+    def learn_from_ratings(self) -> None:
+        """Train the query adapter on the ratings, in the background with a progress bar."""
+        if self.session is None or self._cancel_indexing is not None:
+            return
+        self.index_progress.configure(value=0, maximum=100)
+        self.index_progress.pack(side="right")
+        self.say("learning from your ratings…")
+
+        def progress(fraction):
+            self.tasks.post(lambda: self.index_progress.configure(value=100 * fraction))
+
+        self.tasks.submit(lambda: self.bench.learn(progress), self._learned, self._learn_failed)
+
+    def _learned(self, report) -> None:
+        self.index_progress.pack_forget()
+        if report.kept:
+            self.adapter_var.set(True)
+            self.settings.use_adapter = True
+            self._save_settings()
+            self.say(report.summary() + "  ·  " + self.bench.status_line())
+            if self.bench.query is not None:
+                q = self.bench.query
+                self.search(q.wave, q.sr, q.label)
+        else:
+            self.error("Nothing was learned: " + report.summary())
+
+    def _learn_failed(self, exc) -> None:
+        self.index_progress.pack_forget()
+        self._failed(exc, "Learning from your ratings failed: ")
+
+    def switch_adapter(self, on: bool) -> None:
+        if self.session is None:
+            return
+        try:
+            active = self.bench.use_adapter(on)
+        except QviError as exc:
+            self._failed(exc)
+            return
+        self._save_settings()
+        self.say(("using what was learned from your ratings" if active else
+                  "not using an adapter" if not on else "nothing learned yet: Model ▸ Learn from my ratings")
+                 + "  ·  " + self.bench.status_line())
+
+    def delete_adapter(self) -> None:
+        if self.session is None:
+            return
+        self.bench.delete_adapter()
+        self.say("what was learned from your ratings is forgotten  ·  " + self.bench.status_line())
 
     # -- devices ---------------------------------------------------------------------------------
     def choose_devices(self) -> None:
