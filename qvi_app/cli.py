@@ -86,6 +86,8 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--towers", type=int, choices=(1, 2), help="1: shared weights (Siamese), 2: separate towers")
     tr.add_argument("--backbone", choices=("cnn", "passt"), help="cnn (default) or passt (fine-tune on a GPU)")
     tr.add_argument("--exclude-library", metavar="DIR", help="drop training sounds whose audio is also in DIR")
+    tr.add_argument("--feedback", nargs="+", metavar="DB_OR_CSV",
+                    help="users' ratings (feedback.sqlite or exported CSVs): liked pairs join training as real pairs")
     tr.add_argument("--resume", action="store_true", help="continue an interrupted run with the same settings")
     tr.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -131,7 +133,7 @@ def _train_config(a):
     try:
         cfg = TrainConfig.from_file(a.config) if a.config else TrainConfig()
         flags = {"data": [str(p) for p in a.data]}
-        for name in ("out", "epochs", "batch_size", "seed", "device", "towers", "backbone", "exclude_library"):
+        for name in ("out", "epochs", "batch_size", "seed", "device", "towers", "backbone", "exclude_library", "feedback"):
             if getattr(a, name, None) is not None:
                 flags[name] = getattr(a, name)
         return TrainConfig.from_dict({**cfg.to_dict(), **flags}).with_overrides(a.set)

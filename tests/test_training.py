@@ -526,3 +526,30 @@ def test_report_that_cannot_be_written_is_one_line(tiny_library, tmp_path, capsy
     assert qvi(["inspect", str(tiny_library), "--out", str(blocker / "insp"), "--pairs", "1"]) == 2
     err = capsys.readouterr().err
     assert "qvi:" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_users_ratings_join_training_as_real_pairs(tiny_library, tmp_path, capsys):
+    from qvi_app.feedback import FeedbackStore
+
+    store = FeedbackStore(tmp_path / "fb" / "feedback.sqlite")
+    sounds = sorted(tiny_library.rglob("*.ogg"))
+    for i, sound in enumerate(sounds[:3]):
+        store.rate(wave=tone(300 + 50 * i, 1.0, 16000), sr=16000, result_path=sound, rank=1, score=0.5,
+                   rating=1, category_filter=None, model_id="m")
+    store.rate(wave=tone(900, 1.0, 16000), sr=16000, result_path=sounds[5], rank=2, score=0.1, rating=-1,
+               category_filter=None, model_id="m")
+    store.export_csv(tmp_path / "other-user.csv")
+    store.close()
+    out = tmp_path / "fb.pt"
+    assert qvi(["train", str(tiny_library), "--out", str(out), "--epochs", "1", "--feedback",
+                str(tmp_path / "fb" / "feedback.sqlite"), str(tmp_path / "other-user.csv"), *TINY]) == 0
+    ck = load_checkpoint(out)
+    rated = [i for i in ck["split"]["train"] if i.startswith("feedback/")]
+    assert len(rated) == 3 and not any(i.startswith("feedback/") for i in ck["split"]["val"] + ck["split"]["test"])
+    assert ck["training"]["config"]["feedback"] == [str(tmp_path / "fb" / "feedback.sqlite"),
+                                                    str(tmp_path / "other-user.csv")] or \
+        tuple(ck["training"]["config"]["feedback"]) == (str(tmp_path / "fb" / "feedback.sqlite"),
+                                                        str(tmp_path / "other-user.csv"))
+    (tmp_path / "notes.csv").write_text("a,b\n1,2\n")
+    assert qvi(["train", str(tiny_library), "--out", str(out), "--feedback", str(tmp_path / "notes.csv"), *TINY]) == 2
+    assert "not a qvi feedback export" in capsys.readouterr().err

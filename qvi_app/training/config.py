@@ -18,6 +18,7 @@ class TrainConfig:
     backbone: str = "cnn"                # cnn (aisfx CNN) | passt (PaSST-S via hear21passt; GPU advised)
     init: str = ""                       # starting weights ('' = the zero-shot backbone; passt: 'random' for tests)
     exclude_library: str = ""            # drop training references whose audio is also in this folder
+    feedback: tuple[str, ...] = ()       # feedback databases or exported CSVs: liked (query, result) pairs
     seed: int = 0
     val_fraction: float = 0.1
     test_fraction: float = 0.1
@@ -43,8 +44,10 @@ class TrainConfig:
     simulator: SimulatorSettings = field(default_factory=SimulatorSettings)
 
     def __post_init__(self):
-        if isinstance(self.data, (str, list)):          # one folder, or a list from JSON
-            object.__setattr__(self, "data", (self.data,) if isinstance(self.data, str) else tuple(self.data))
+        for name in ("data", "feedback"):               # one path, or a list from JSON
+            value = getattr(self, name)
+            if isinstance(value, (str, list)):
+                object.__setattr__(self, name, (value,) if isinstance(value, str) and value else tuple(value or ()))
 
     def to_dict(self) -> dict:
         return asdict(self)

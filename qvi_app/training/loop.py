@@ -121,11 +121,45 @@ def dedupe_against(refs, library) -> tuple[list, list[str]]:
 
 def training_references(cfg: TrainConfig) -> tuple[list, list[str], dict[str, list[str]]]:
     """The dataset's references less duplicates of ``cfg.exclude_library``, the ids dropped, and
-    the seeded split: what ``qvi train`` trains on and ``qvi inspect`` shows."""
+    the seeded split: what ``qvi train`` trains on and ``qvi inspect`` shows. Rated pairs from
+    ``cfg.feedback`` join the training split (never validation or test, so those stay comparable)."""
     refs, dropped = open_datasets(cfg.data, cfg.dataset).references, []
     if cfg.exclude_library:
         refs, dropped = dedupe_against(refs, cfg.exclude_library)
-    return refs, dropped, split_references(refs, cfg.seed, cfg.val_fraction, cfg.test_fraction)
+    split = split_references(refs, cfg.seed, cfg.val_fraction, cfg.test_fraction)
+    rated = feedback_references(cfg.feedback)
+    split["train"] = sorted(split["train"] + [r.id for r in rated])
+    return refs + rated, dropped, split
+
+
+def feedback_references(sources) -> list:
+    """Liked (query, result) pairs of feedback databases or exported CSVs as references with
+    recorded imitations: each liked sound, with every saved query a user liked it for."""
+    import csv as csv_module
+
+    from qvi_app.data.datasets import Reference
+    from qvi_app.feedback import FeedbackStore
+
+    liked: dict[str, set[str]] = {}
+    for source in sources:
+        path = Path(source)
+        if not path.is_file():
+            raise TrainingError(f"feedback not found: {path} (a feedback.sqlite or a CSV qvi exported)")
+        if path.suffix.lower() == ".csv":
+            with open(path, newline="", encoding="utf-8") as f:
+                rows = [(r.get("query_path", ""), r.get("result_path", ""), r.get("rating", "")) for r in csv_module.DictReader(f)]
+            if rows and not all(rows[0]):
+                raise TrainingError(f"{path}: not a qvi feedback export (query_path, result_path, rating columns)")
+        else:
+            store = FeedbackStore(path)
+            rows = [(r.query_path, r.result_path, str(r.rating)) for r in store.ratings()]
+            store.close()
+        for query, result, rating in rows:
+            if rating.strip() in ("1", "+1") and Path(query).is_file() and Path(result).is_file():
+                liked.setdefault(result, set()).add(query)
+    return [Reference(f"feedback/{i:05d}/{Path(result).name}", Path(result), Path(result).parent.name or "feedback",
+                      tuple(Path(q) for q in sorted(queries)))
+            for i, (result, queries) in enumerate(sorted(liked.items()))]
 
 
 def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> TrainResult:
