@@ -4,7 +4,9 @@
 After the first ranking the simulated user marks ▲ the highest-ranked result of the query's
 category that is not the imitated sound itself, if it is in the top 20, and ▼ the two highest
 results of other categories. Reported: item MRR of the imitated sound among the *unrated*
-results, before and after one round, for each rule. Two sets of queries:
+results, before and after one round, for each rule, and the share of the query's category among
+the first 10 unrated results ("p@10": what a user browsing for "more like the one I liked"
+sees). Two sets of queries:
 
 * real imitations (``--real``, e.g. ../shared/real-imitations-dev; measured, never trained on)
   ranked among their references plus the demo library, gen 1 and gen 2 apart;
@@ -40,6 +42,7 @@ CANDIDATES = {
     "weighted b.5 g.3": FeedbackSettings("weighted", beta=0.5, gamma=0.3),
     "weighted b.3 g.6": FeedbackSettings("weighted", beta=0.3, gamma=0.6),
     "shortlist b.3 g.3": FeedbackSettings("shortlist", beta=0.3, gamma=0.3),
+    "shortlist b.5 g.3": FeedbackSettings("shortlist", beta=0.5, gamma=0.3),
     "shortlist b.5 g.5": FeedbackSettings("shortlist", beta=0.5, gamma=0.5),
     "shortlist b0 g.5": FeedbackSettings("shortlist", beta=0.0, gamma=0.5),
 }
@@ -71,11 +74,13 @@ def one_round(c: Candidates, q: np.ndarray, target: int, category: str, rules: d
     disliked = [i for i in order if c.cats[i] != category][:2]
     rated = set(liked) | set(disliked)
 
-    def rr(scores_order) -> float:
+    def measure(name: str, scores_order) -> None:
         unrated = [i for i in scores_order if i not in rated]
-        return 1.0 / (1 + unrated.index(target)) if target in unrated else 0.0
+        out[name] = 1.0 / (1 + unrated.index(target)) if target in unrated else 0.0
+        out[f"{name} p@10"] = float(np.mean(c.cats[unrated[:10]] == category))
 
-    out = {"before": rr(order)}
+    out: dict[str, float] = {}
+    measure("before", order)
     L, D = c.emb[liked], c.emb[disliked]
     for name, s in rules.items():
         if s.rule == "shortlist":
@@ -84,7 +89,7 @@ def one_round(c: Candidates, q: np.ndarray, target: int, category: str, rules: d
             new_order = list(top[np.argsort(-new, kind="stable")]) + list(order[s.shortlist:])
         else:
             new_order = np.argsort(-c.scores(moved_query(q, L, D, s, c.blocks)), kind="stable")
-        out[name] = rr(list(new_order))
+        measure(name, list(new_order))
     return out
 
 
@@ -133,8 +138,10 @@ def main(argv=None) -> int:
     a.out.write_text(json.dumps(report, indent=2) + "\n")
     for setting, row in report.items():
         if isinstance(row, dict) and "before" in row:
-            deltas = "; ".join(f"{k} {row[k] - row['before']:+.3f}" for k in CANDIDATES)
-            print(f"{setting} ({row['queries']} queries): before {row['before']:.3f}; {deltas}")
+            deltas = "; ".join(f"{k} {row[k] - row['before']:+.3f}/{row[k + ' p@10'] - row['before p@10']:+.3f}"
+                               for k in CANDIDATES)
+            print(f"{setting} ({row['queries']} queries): MRR/p@10 before {row['before']:.3f}/"
+                  f"{row['before p@10']:.3f}; {deltas}")
     return 0
 
 

@@ -176,3 +176,63 @@ def test_unwritable_index_location_is_a_clear_error(tmp_path, small_library):
     blocker.write_text("a file where the index folder should go")
     with pytest.raises(LibraryIndexError, match="cannot write the index at"):
         build_index(small_library, blocker / "ix", show_progress=False)
+
+
+def _synthetic_items(n: int, dim: int = 32, seed: int = 0):
+    from qvi_app.index import IndexItem
+
+    rng = np.random.default_rng(seed)
+    emb = rng.standard_normal((n, dim)).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    items = [IndexItem(f"c{i % 7}/s{i:06d}.wav", f"cat{i % 7}", 1.0 + i % 5, 44100, 10, 0.0, f"{i:064x}")
+             for i in range(n)]
+    return items, emb
+
+
+def test_large_index_reads_only_the_rows_it_shows(tmp_path):
+    """Opening builds no per-item objects: rows come from SQLite as asked for, categories from a
+    column. Checked against the brute-force definition on 50,000 items."""
+    from qvi_app.index.store import write_index
+
+    items, emb = _synthetic_items(50_000)
+    encoder = {"id": "t/1/x", "name": "t", "version": "1", "dim": 32}
+    write_index(tmp_path / "ix", encoder=encoder, library_root=tmp_path, items=items, embeddings=emb, skipped=[])
+    idx = ReferenceIndex.open(tmp_path / "ix")
+    assert len(idx) == 50_000 and idx.categories() == {f"cat{c}": len(range(c, 50_000, 7)) for c in range(7)}
+    q = emb[123] * 0.6 + emb[4567] * 0.4
+    q /= np.linalg.norm(q)
+    for cat in (None, "cat3"):
+        rows = np.arange(50_000) if cat is None else np.arange(3, 50_000, 7)
+        want = rows[np.argsort(-(emb[rows] @ q), kind="stable")[:10]]
+        hits = idx.search(q, cat, 10)
+        assert [h.row for h in hits] == list(want)
+        assert [h.relpath for h in hits] == [items[r].path for r in want]
+        assert all(h.category == items[h.row].category and h.duration == items[h.row].duration for h in hits)
+    assert idx.items[-1] == items[-1] and idx.items[10:13] == items[10:13]
+    assert idx.row_of(items[31_337].path) == 31_337 and idx.row_of(tmp_path / items[7].path) == 7
+    with pytest.raises(LibraryIndexError, match="not in the library"):
+        idx.row_of("c1/nothing.wav")
+    assert sum(1 for _ in idx.items) == 50_000
+
+
+def test_index_without_category_column_still_opens(tmp_path):
+    """Indexes written by qvi 0.2.0 have no categories.npy: the column is read from SQLite."""
+    from qvi_app.index.store import current_generation, write_index
+
+    items, emb = _synthetic_items(300)
+    write_index(tmp_path / "ix", encoder={"id": "t/1/x", "name": "t", "version": "1", "dim": 32},
+                library_root=tmp_path, items=items, embeddings=emb, skipped=[])
+    (current_generation(tmp_path / "ix") / "categories.npy").unlink()
+    idx = ReferenceIndex.open(tmp_path / "ix")
+    assert idx.categories()["cat0"] == 43 and {h.category for h in idx.search(emb[5], "cat5", 20)} == {"cat5"}
+
+
+def test_category_column_that_does_not_fit_is_damage(tmp_path):
+    from qvi_app.index.store import current_generation, write_index
+
+    items, emb = _synthetic_items(300)
+    write_index(tmp_path / "ix", encoder={"id": "t/1/x", "name": "t", "version": "1", "dim": 32},
+                library_root=tmp_path, items=items, embeddings=emb, skipped=[])
+    np.save(current_generation(tmp_path / "ix") / "categories.npy", np.full(300, 99, np.int32))
+    with pytest.raises(LibraryIndexError, match="damaged"):
+        ReferenceIndex.open(tmp_path / "ix")

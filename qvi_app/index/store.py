@@ -4,7 +4,8 @@ Layout of an index folder::
 
     CURRENT               name of the live generation, replaced with os.replace
     gen-<time>-<pid>/     embeddings.npy (N, D) float32, unit rows (a fused encoder: one unit
-                          block per part); meta.sqlite; penalties.npy (N, blocks) for a ranking
+                          block per part); meta.sqlite (read lazily: items.py); categories.npy
+                          (N,) int32 codes of the sorted names in meta; penalties.npy (N, blocks) for a ranking
                           with a hubness correction; ann.faiss (only for libraries of
                           AnnSettings.threshold sounds or more)
 
@@ -32,7 +33,8 @@ import torch
 from qvi_app import __version__
 from qvi_app.errors import LibraryIndexError, StaleIndexError, printable
 from qvi_app.index.ann import AnnSettings, IvfIndex
-from qvi_app.index.scan import path_from_db, path_to_db
+from qvi_app.index.items import IndexItem, ItemTable, SkippedFile, category_codes, connect_readonly
+from qvi_app.index.scan import path_to_db
 from qvi_app.ranking import RankingSettings, fused_scores, hub_penalty
 
 #: Above this many sounds, hubness penalties are measured against a seeded sample of the library
@@ -48,25 +50,6 @@ CREATE TABLE items (row INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE, category
 CREATE TABLE skipped (path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime REAL NOT NULL,
                       reason TEXT NOT NULL);
 """
-
-
-@dataclass(frozen=True)
-class IndexItem:
-    path: str             # relative to the library root (POSIX)
-    category: str
-    duration: float       # seconds
-    sample_rate: int      # Hz, of the file on disk
-    size: int             # bytes
-    mtime: float
-    content_hash: str     # sha256 of the file bytes
-
-
-@dataclass(frozen=True)
-class SkippedFile:
-    path: str
-    size: int
-    mtime: float
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -91,8 +74,8 @@ class SearchHit:
 class ReferenceIndex:
     """A loaded index: memory-mapped embeddings plus per-item metadata."""
 
-    def __init__(self, index_dir: Path, gen_dir: Path, meta: dict, items: list[IndexItem],
-                 skipped: list[SkippedFile], embeddings: np.ndarray, ann: IvfIndex | None = None,
+    def __init__(self, index_dir: Path, gen_dir: Path, meta: dict, items: ItemTable, embeddings: np.ndarray,
+                 category_names: list[str], category_rows: np.ndarray, ann: IvfIndex | None = None,
                  penalties: np.ndarray | None = None):
         self.index_dir = index_dir
         #: How scores are made: one encoder's cosine, or fused blocks (meta written by a fused encoder).
@@ -102,14 +85,19 @@ class ReferenceIndex:
         self.ann = ann
         self.gen_dir = gen_dir
         self.meta = meta
+        #: The items, read from SQLite row by row as they are asked for (a sequence of IndexItem).
         self.items = items
-        self.skipped = skipped
         self.embeddings = embeddings
         self.library_root = _resolve_root(index_dir, meta)
-        self._rows: dict[str, int] | None = None      # relpath → row, built on first use
-        self._category_names = sorted({it.category for it in items})
-        codes = {c: i for i, c in enumerate(self._category_names)}
-        self._category_codes = np.array([codes[it.category] for it in items], dtype=np.int32)
+        self._category_names = list(category_names)
+        self._category_codes = category_rows
+        self._skipped: list[SkippedFile] | None = None
+
+    @property
+    def skipped(self) -> list[SkippedFile]:
+        if self._skipped is None:
+            self._skipped = self.items.skipped()
+        return self._skipped
 
     # -- loading -------------------------------------------------------------------------
     @classmethod
@@ -119,27 +107,31 @@ class ReferenceIndex:
         gen = current_generation(index_dir)
         if gen is None:
             raise LibraryIndexError(f"no index at {index_dir} (build one with: qvi index LIBRARY --index {index_dir})")
+        con = None
         try:
-            # as_uri() percent-encodes '#', '%' and '?': "file:{path}" opened another file for them
-            con = sqlite3.connect(f"{(gen / 'meta.sqlite').resolve().as_uri()}?mode=ro", uri=True)
-            try:
-                meta = dict(con.execute("SELECT key, value FROM meta"))
-                items = [IndexItem(path_from_db(r[0]), *r[1:]) for r in con.execute(
-                    "SELECT path, category, duration, sample_rate, size, mtime, content_hash FROM items ORDER BY row")]
-                skipped = [SkippedFile(path_from_db(r[0]), *r[1:]) for r in con.execute(
-                    "SELECT path, size, mtime, reason FROM skipped ORDER BY path")]
-            finally:
-                con.close()
+            con = connect_readonly(gen / "meta.sqlite")
+            meta = dict(con.execute("SELECT key, value FROM meta"))
+            count = con.execute("SELECT COUNT(*) FROM items").fetchone()[0]
+            items = ItemTable(con, int(count), str(index_dir))
             embeddings = np.load(gen / "embeddings.npy", mmap_mode="r")
             penalties = np.load(gen / "penalties.npy") if (gen / "penalties.npy").exists() else None
             dim, created = int(meta["dim"]), float(meta["created"])
             if embeddings.dtype != np.float32 or embeddings.ndim != 2 or not np.isfinite(created):
                 raise ValueError(f"embeddings are {embeddings.dtype} {embeddings.ndim}-d, expected float32 2-d")
+            if (gen / "categories.npy").exists():
+                names, codes = json.loads(meta["categories"]), np.load(gen / "categories.npy")
+                if codes.dtype != np.int32 or codes.shape != (count,) or not all(isinstance(n, str) for n in names) \
+                        or (count and not 0 <= codes.min() <= codes.max() < len(names)):
+                    raise ValueError("its category column does not fit its items")
+            else:                                # written by qvi 0.2.0: read the column once
+                names, codes = items.category_column()
             ann = None
             if (gen / IvfIndex.FILE).exists():
                 ann = IvfIndex.load(gen / IvfIndex.FILE, AnnSettings(threshold=int(meta["ann_threshold"]),
                                                                      nprobe=int(meta["ann_nprobe"])))
         except (sqlite3.Error, OSError, ValueError, RuntimeError, KeyError, TypeError, EOFError) as exc:
+            if con is not None:
+                con.close()
             raise LibraryIndexError(f"index at {printable(str(index_dir))} is damaged ({exc}); rebuild it with qvi index") from None
         if int(meta.get("format_version", -1)) != FORMAT_VERSION:
             raise StaleIndexError(f"index at {index_dir} has format {meta.get('format_version')}, this qvi "
@@ -156,7 +148,7 @@ class ReferenceIndex:
             raise LibraryIndexError(f"index at {index_dir} is inconsistent: its approximate index holds "
                                     f"{ann.ntotal} of {len(items)} items; rebuild it with qvi index")
         try:
-            index = cls(index_dir, gen, meta, items, skipped, embeddings, ann, penalties)
+            index = cls(index_dir, gen, meta, items, embeddings, names, codes, ann, penalties)
         except (ValueError, TypeError, KeyError) as exc:             # a damaged ranking or block layout
             raise LibraryIndexError(f"index at {index_dir} is damaged ({exc}); rebuild it with qvi index") from None
         if index.ranking is not None and index.ranking.hub_bank != "none" and (
@@ -202,7 +194,7 @@ class ReferenceIndex:
             if self.ranking is not None and len(found):
                 scores = self.scores(query, found)
             order = np.lexsort((found, -scores))[:top_k]
-            return [self._hit(rank, int(found[i]), float(scores[i])) for rank, i in enumerate(order, 1)]
+            return self._hits(found[order], scores[order])
         scores = self.scores(query, rows)
         if rows is None:
             rows = np.arange(len(scores))
@@ -211,7 +203,7 @@ class ReferenceIndex:
             return []
         best = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
         best = best[np.lexsort((rows[best], -scores[best]))]
-        return [self._hit(rank, int(rows[i]), float(scores[i])) for rank, i in enumerate(best, 1)]
+        return self._hits(rows[best], scores[best])
 
     def scores(self, query: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         """Scores of ``rows`` (all when None) for a query vector, as the index's ranking makes them.
@@ -266,29 +258,31 @@ class ReferenceIndex:
             return self._damage(f"its embeddings cannot be read ({exc.strerror or exc})")
         return None if got == want else self._damage("its embeddings do not match their checksum")
 
-    def _hit(self, rank: int, row: int, score: float) -> SearchHit:
-        it = self.items[row]
-        return SearchHit(rank, self.library_root / it.path, it.path, it.category, score, it.duration, row)
+    def _hits(self, rows, scores) -> list[SearchHit]:
+        """Ranked hits for ``rows`` (best first) with their ``scores``: one metadata query for all."""
+        items = self.items.rows(rows)
+        return [SearchHit(rank, self.library_root / it.path, it.path, it.category, float(score), it.duration, int(row))
+                for rank, (it, row, score) in enumerate(zip(items, rows, scores), 1)]
 
     def hit(self, rank: int, row: int, score: float) -> SearchHit:
         """The search result for ``row`` at ``rank`` with ``score`` (for rankings made outside :meth:`search`)."""
-        return self._hit(rank, row, score)
+        it = self.items[row]
+        return SearchHit(rank, self.library_root / it.path, it.path, it.category, score, it.duration, row)
 
     def row_of(self, path) -> int:
         """The row of a sound given as printed by a search (absolute path) or relative to the library."""
-        if self._rows is None:
-            self._rows = {it.path: i for i, it in enumerate(self.items)}
         p = Path(path)
         rel = p.as_posix()
-        if not p.is_absolute() and rel not in self._rows and p.exists():
+        row = None if p.is_absolute() else self.items.row_of(rel)
+        if row is None and not p.is_absolute() and p.exists():
             p = p.resolve()                      # typed relative to the current folder
-        if p.is_absolute():
+        if row is None and p.is_absolute():
             try:
-                rel = p.relative_to(self.library_root).as_posix()
+                row = self.items.row_of(p.relative_to(self.library_root).as_posix())
             except ValueError:
-                rel = None
-        if rel in self._rows:
-            return self._rows[rel]
+                row = None
+        if row is not None:
+            return row
         raise LibraryIndexError(f"{printable(str(path))} is not in the library at {printable(str(self.library_root))} "
                                 "(give a path as qvi search prints it)")
 
@@ -389,11 +383,13 @@ def _write_generation(index_dir: Path, encoder: dict, library_root: Path, items:
             raise ValueError(f"the index cannot hold a {ranking.hub_bank!r} hubness bank")
         if len(items) >= ann.threshold:
             IvfIndex.build(embeddings, ann).save(gen / IvfIndex.FILE)
+        names, codes = category_codes(items)
+        np.save(gen / "categories.npy", codes)
         meta = {"format_version": FORMAT_VERSION, "qvi_version": __version__, "created": time.time(),
                 "encoder_id": encoder["id"], "encoder_name": encoder["name"], "encoder_version": encoder["version"],
                 "dim": int(encoder["dim"]), "library_root": str(Path(library_root).resolve()),
                 "library_root_rel": os.path.relpath(Path(library_root).resolve(), index_dir.resolve()),
-                "embeddings_sha256": _sha256(gen / "embeddings.npy")}
+                "embeddings_sha256": _sha256(gen / "embeddings.npy"), "categories": json.dumps(names)}
         if len(items) >= ann.threshold:
             meta.update(ann_threshold=ann.threshold, ann_nprobe=ann.nprobe)
         if ranking is not None:
