@@ -43,9 +43,9 @@ class QviSession:
 
     def __init__(self, index_dir=None, checkpoint=None, use_adapter: bool = True):
         self.index_dir = Path(index_dir) if index_dir else DEMO_INDEX
-        probe = ReferenceIndex.open(self.index_dir)  # read the encoder name before loading weights
-        self.encoder: Encoder = load_encoder(probe.meta["encoder_name"], checkpoint)
-        self.index = ReferenceIndex.open(self.index_dir, encoder_id=self.encoder.id)
+        self.index = ReferenceIndex.open(self.index_dir)  # names the encoder to load
+        self.encoder: Encoder = load_encoder(self.index.meta["encoder_name"], checkpoint)
+        self.index.require_encoder(self.encoder.id)
         #: The user's query adapter for this model (learned from their ratings), when there is one.
         self.adapter = None
         self.adapter_report: dict | None = None

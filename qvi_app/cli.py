@@ -72,6 +72,10 @@ def _parser() -> argparse.ArgumentParser:
     be.add_argument("--quick", action="store_true", help="smaller sizes; under 3 minutes on 2 cores")
     be.add_argument("--json", type=Path, default=Path("qvi-bench.json"), metavar="FILE",
                     help="where to write the results (default: qvi-bench.json)")
+    be.add_argument("--scale", type=int, nargs="+", metavar="N",
+                    help="instead: a synthetic library of N sounds (e.g. 1000000): index build, cold qvi search "
+                         "call (wall, peak RSS), warm query, --category, recall@10 (docs/BENCHMARKS.md)")
+    be.add_argument("--work", type=Path, metavar="DIR", help="with --scale: where the temporary index goes")
 
     tr = sub.add_parser("train", help="fine-tune the encoder on a dataset (NT-Xent; see docs/TRAINING.md)")
     tr.add_argument("data", type=Path, nargs="+", metavar="DATA_DIR", help="a VimSketch / VocalSketch / Vocal "
@@ -247,6 +251,16 @@ def _cmd_info(a) -> int:
 def _cmd_bench(a) -> int:
     from qvi_app.bench import BenchConfig, run
 
+    if a.scale:
+        from qvi_app.bench.scale import bench_scale, format_scale
+
+        if min(a.scale) < 1:
+            raise QviError("--scale needs a number of sounds of at least 1")
+        rows = [bench_scale(n, a.work) for n in a.scale]
+        print("\n" + format_scale(rows))
+        a.json.write_text(json.dumps({"scale": rows}, indent=2))
+        print(f"\nwrote {a.json}")
+        return 0
     run(BenchConfig.make(a.quick), a.json)
     return 0
 

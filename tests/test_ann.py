@@ -27,7 +27,7 @@ def indexes(tmp_path_factory):
     for name, threshold in (("exact", 10**9), ("ann", 500)):
         d = tmp_path_factory.mktemp(name)
         write_index(d, encoder=encoder, library_root=d, items=items, embeddings=emb, skipped=[],
-                    ann=AnnSettings(threshold=threshold))
+                    ann=AnnSettings(threshold=threshold, filter_min=500))
         out[name] = ReferenceIndex.open(d)
     queries = emb[rng.choice(N, 40, replace=False)] + 0.05 * rng.standard_normal((40, D)).astype(np.float32)
     return out["exact"], out["ann"], queries / np.linalg.norm(queries, axis=1, keepdims=True)
@@ -37,6 +37,9 @@ def test_only_large_libraries_get_an_approximate_index(indexes):
     exact, ann, _ = indexes
     assert exact.ann is None and ann.ann is not None and ann.ann.ntotal == N
     assert (ann.gen_dir / "ann.faiss").is_file() and not (exact.gen_dir / "ann.faiss").exists()
+    # compressed codes, not a second copy of the float matrix: what makes 10M sounds fit in RAM
+    assert ann.ann.memory_bytes() < exact.embeddings.nbytes / 5
+    assert (ann.gen_dir / "ann.faiss").stat().st_size < exact.embeddings.nbytes / 3   # codebooks included
 
 
 def test_approximate_search_finds_the_same_best_match(indexes):
@@ -54,7 +57,7 @@ def test_approximate_search_finds_the_same_best_match(indexes):
 def test_category_filter_is_exact_in_both_paths(indexes, category):
     exact, ann, queries = indexes
     n_cat = exact.categories()[category]
-    assert n_cat >= 500  # large enough that the approximate path is the one used for the category
+    assert n_cat >= ann.ann.settings.filter_min == 500  # the approximate path is the one used for the category
     for q in queries[:10]:
         e, a = exact.search(q, category=category, top_k=15), ann.search(q, category=category, top_k=15)
         assert len(e) == len(a) == 15

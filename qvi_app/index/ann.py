@@ -1,14 +1,23 @@
-"""Approximate nearest-neighbour search for large libraries (faiss IVF-Flat, inner product).
+"""Approximate nearest-neighbour search for large libraries: a compressed shortlist, then exact scores.
 
-Chosen by measurement (docs/BENCHMARKS.md): on 2 cores, faiss's inverted-file index builds a
-million 512-d vectors in about a minute (usearch's HNSW took about 4x longer to build at 100k) and answers in
-well under a millisecond at recall@10 ≥ 0.98. Vectors are stored unquantised, so the scores it
-returns are exact cosines; only which vectors get scored is approximate. A category filter is
-applied inside the search (faiss ID selector), so every hit is from that category.
+faiss ``PCA{p},IVF{lists},PQ{m}`` (inner product): vectors are rotated and reduced to ``p``
+dimensions, bucketed into 4√N inverted lists, and stored as ``m``-byte product-quantised codes.
+The index in memory is therefore about ``m`` + 8 bytes per sound (about 40 MB at 1M, 400 MB at
+10M) instead of the float32 matrix (4 GB at 1M for 1024-d, 10 GB for the fused 2,599-d vectors).
+It only *chooses* a shortlist; :class:`qvi_app.index.store.ReferenceIndex` scores the shortlist
+exactly from the memory-mapped embeddings, so every score shown is the exact one and only which
+sounds get scored is approximate (recall measured in docs/BENCHMARKS.md).
+
+Before issue 14 this was IVF-Flat, which kept every vector unquantised in RAM: at 1M that was the
+whole embedding matrix read at every ``qvi search`` call.
+
+A category filter runs inside the search (a faiss ID selector, cached per category), with more
+lists probed for a small category, so every hit is from that category.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,9 +31,22 @@ class AnnSettings:
     #: Number of inverted lists = lists_per_sqrt * sqrt(N).
     lists_per_sqrt: float = 4.0
     #: Lists visited per query (recall vs speed).
-    nprobe: int = 16
+    nprobe: int = 32
+    #: How many sounds the approximate index shortlists for exact scoring (at least 50 x top N).
+    #: 1,000 took recall@10 from 0.86 (200) to 0.99 on 120k noisy copies of the demo embeddings,
+    #: for 8 ms of exact scoring (mostly gathering the rows from the memory map).
+    shortlist: int = 1000
+    #: Dimensions kept by the PCA rotation before quantising (at most the vectors' own).
+    reduced_dim: int = 256
+    #: Dimensions per product-quantiser byte (the code is reduced_dim / dims_per_byte bytes).
+    dims_per_byte: int = 8
+    #: A category filter uses the approximate index from this many candidates up (fewer are scored
+    #: exactly: 20,000 1024-d rows are 80 MB, about 10 ms).
+    filter_min: int = 20_000
     #: Training sample for the coarse quantiser, per list.
     train_per_list: int = 40
+    #: Vectors added per batch while building (bounds the memory of a build from a memory map).
+    add_batch: int = 65_536
     seed: int = 0
 
 
@@ -36,24 +58,32 @@ def _faiss():
 
 class IvfIndex:
     FILE = "ann.faiss"
+    #: How many more lists a filtered search may visit (a category of 1/8 of the library or less).
+    MAX_PROBE_FACTOR = 8
 
     def __init__(self, index, settings: AnnSettings):
         self._index = index
         self.settings = settings
-        index.nprobe = settings.nprobe
+        self._ivf = _faiss().extract_index_ivf(index)
+        self._ivf.nprobe = settings.nprobe
+        self._selectors: dict = {}
 
     @classmethod
     def build(cls, embeddings: np.ndarray, settings: AnnSettings = AnnSettings()) -> "IvfIndex":
         faiss = _faiss()
-        x = np.ascontiguousarray(embeddings, dtype=np.float32)
-        n, d = x.shape
+        n, d = embeddings.shape
         nlist = max(1, min(int(settings.lists_per_sqrt * np.sqrt(n)), n // 39))  # faiss wants >= 39 points per list
-        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
+        p = min(settings.reduced_dim, d - d % settings.dims_per_byte) or d
+        m = max(1, p // settings.dims_per_byte)
+        index = faiss.index_factory(d, f"PCA{p},IVF{nlist},PQ{m}", faiss.METRIC_INNER_PRODUCT)
         rng = np.random.default_rng(settings.seed)
-        sample = x[rng.choice(n, size=min(n, settings.train_per_list * nlist), replace=False)]
-        index.cp.seed = settings.seed
+        size = min(n, max(settings.train_per_list * nlist, 256 * 39))
+        sample = np.ascontiguousarray(embeddings[np.sort(rng.choice(n, size=size, replace=False))], np.float32)
+        faiss.extract_index_ivf(index).cp.seed = settings.seed
         index.train(sample)
-        index.add(x)
+        del sample
+        for start in range(0, n, settings.add_batch):
+            index.add(np.ascontiguousarray(embeddings[start:start + settings.add_batch], np.float32))
         return cls(index, settings)
 
     def save(self, path: Path) -> None:
@@ -67,18 +97,34 @@ class IvfIndex:
     def ntotal(self) -> int:
         return int(self._index.ntotal)
 
-    def search(self, query: np.ndarray, k: int, allowed_rows: np.ndarray | None = None
+    def search(self, query: np.ndarray, k: int, allowed_rows: np.ndarray | None = None, key=None
                ) -> tuple[np.ndarray, np.ndarray]:
-        """(rows, scores) of about the ``k`` best rows, best first; only ``allowed_rows`` if given."""
+        """(rows, approximate scores) of about the ``k`` best rows, best first; only ``allowed_rows``
+        if given (``key`` names that set, e.g. its category, so its selector is built once)."""
         faiss = _faiss()
         q = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
-        params = None
+        nprobe = self.settings.nprobe
+        selector = None
         if allowed_rows is not None:
-            selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed_rows, dtype=np.int64))
-            params = faiss.SearchParametersIVF(sel=selector, nprobe=self.settings.nprobe)
+            selector = self._selectors.get(key) if key is not None else None
+            if selector is None:
+                selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed_rows, dtype=np.int64))
+                if key is not None:
+                    self._selectors[key] = selector
+            share = max(len(allowed_rows), 1) / max(self.ntotal, 1)
+            nprobe = min(self._ivf.nlist, nprobe * min(self.MAX_PROBE_FACTOR, math.ceil(1 / share)))
+        params = faiss.SearchParametersPreTransform(
+            index_params=faiss.SearchParametersIVF(sel=selector, nprobe=nprobe)) \
+            if isinstance(self._index, faiss.IndexPreTransform) else faiss.SearchParametersIVF(sel=selector, nprobe=nprobe)
         scores, rows = self._index.search(q, k, params=params)
         keep = rows[0] >= 0
         return rows[0][keep], scores[0][keep]
 
     def memory_bytes(self) -> int:
-        return self.ntotal * self._index.d * 4 + self._index.nlist * self._index.d * 4 + self.ntotal * 8
+        """Codes + ids + coarse centroids + PQ codebooks + the PCA matrix, as held in memory."""
+        ivf = self._ivf
+        p = ivf.d
+        return self.ntotal * (ivf.code_size + 8) + ivf.nlist * p * 4 + 256 * p * 4 + self._index.d * p * 4
+
+
+__all__ = ["AnnSettings", "IvfIndex"]

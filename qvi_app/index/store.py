@@ -127,8 +127,9 @@ class ReferenceIndex:
                 names, codes = items.category_column()
             ann = None
             if (gen / IvfIndex.FILE).exists():
-                ann = IvfIndex.load(gen / IvfIndex.FILE, AnnSettings(threshold=int(meta["ann_threshold"]),
-                                                                     nprobe=int(meta["ann_nprobe"])))
+                ann = IvfIndex.load(gen / IvfIndex.FILE, AnnSettings(
+                    threshold=int(meta["ann_threshold"]), nprobe=int(meta["ann_nprobe"]),
+                    filter_min=int(meta.get("ann_filter_min", AnnSettings.filter_min))))
         except (sqlite3.Error, OSError, ValueError, RuntimeError, KeyError, TypeError, EOFError) as exc:
             if con is not None:
                 con.close()
@@ -139,11 +140,6 @@ class ReferenceIndex:
         if embeddings.shape != (len(items), dim):
             raise LibraryIndexError(f"index at {index_dir} is inconsistent: {embeddings.shape} embeddings "
                                     f"for {len(items)} items; rebuild it with qvi index")
-        if encoder_id is not None and meta["encoder_id"] != encoder_id:
-            raise StaleIndexError(
-                f"index at {index_dir} was built by encoder {meta['encoder_id']}, but the current encoder is "
-                f"{encoder_id}; rebuild it: qvi index {_resolve_root(index_dir, meta)} --index {index_dir} "
-                f"--encoder {encoder_id.split('/')[0]}")
         if ann is not None and ann.ntotal != len(items):
             raise LibraryIndexError(f"index at {index_dir} is inconsistent: its approximate index holds "
                                     f"{ann.ntotal} of {len(items)} items; rebuild it with qvi index")
@@ -156,7 +152,17 @@ class ReferenceIndex:
             raise LibraryIndexError(f"index at {index_dir} is inconsistent: its hubness penalties are missing or "
                                     "do not fit; rebuild it with qvi index")
         index.check_sample()
+        if encoder_id is not None:
+            index.require_encoder(encoder_id)
         return index
+
+    def require_encoder(self, encoder_id: str) -> None:
+        """Refuse (StaleIndexError, with the command that rebuilds it) an index built by another encoder."""
+        if self.meta["encoder_id"] != encoder_id:
+            raise StaleIndexError(
+                f"index at {self.index_dir} was built by encoder {self.meta['encoder_id']}, but the current encoder "
+                f"is {encoder_id}; rebuild it: qvi index {self.library_root} --index {self.index_dir} "
+                f"--encoder {encoder_id.split('/')[0]}")
 
     # -- queries ---------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -175,8 +181,10 @@ class ReferenceIndex:
         """Rank items by the index's ranking (cosine similarity to the unit vector ``query``, or a
         fused encoder's blocks fused); ties keep index order.
 
-        Exact (brute force) unless the index has an approximate index and the candidates (all
-        items, or the category's) number at least its threshold.
+        Exact (brute force) unless the index has an approximate index (libraries of
+        ``AnnSettings.threshold`` sounds or more) and the candidates are all items or a category of
+        at least ``filter_min``; then the approximate index shortlists and the shortlist is scored
+        exactly.
         """
         query = np.asarray(query, dtype=np.float32)
         if query.shape != (self.embeddings.shape[1],):
@@ -186,13 +194,12 @@ class ReferenceIndex:
         rows = None
         if category is not None:
             rows = np.flatnonzero(self._category_codes == self._category_names.index(category))
-        if self.ann is not None and (len(self) if rows is None else len(rows)) >= self.ann.settings.threshold:
-            # Fused rankings: the approximate index shortlists by the blocks' summed cosines, the
-            # shortlist is then scored exactly (z-scores standardised over the shortlist).
-            shortlist = top_k if self.ranking is None else max(20 * top_k, 200)
-            found, scores = self.ann.search(query, shortlist, rows)
-            if self.ranking is not None and len(found):
-                scores = self.scores(query, found)
+        if self.ann is not None and (rows is None or len(rows) >= self.ann.settings.filter_min):
+            # The approximate index only shortlists (compressed codes); the shortlist is then
+            # scored exactly from the embeddings, as the exact path would score it.
+            found, _ = self.ann.search(query, max(50 * top_k, self.ann.settings.shortlist), rows, key=category)
+            found = np.sort(found)
+            scores = self.scores(query, found) if len(found) else np.zeros(0, np.float32)
             order = np.lexsort((found, -scores))[:top_k]
             return self._hits(found[order], scores[order])
         scores = self.scores(query, rows)
@@ -391,7 +398,7 @@ def _write_generation(index_dir: Path, encoder: dict, library_root: Path, items:
                 "library_root_rel": os.path.relpath(Path(library_root).resolve(), index_dir.resolve()),
                 "embeddings_sha256": _sha256(gen / "embeddings.npy"), "categories": json.dumps(names)}
         if len(items) >= ann.threshold:
-            meta.update(ann_threshold=ann.threshold, ann_nprobe=ann.nprobe)
+            meta.update(ann_threshold=ann.threshold, ann_nprobe=ann.nprobe, ann_filter_min=ann.filter_min)
         if ranking is not None:
             meta.update(ranking=json.dumps(ranking.to_dict()), blocks=json.dumps(encoder["blocks"]))
         con = sqlite3.connect(gen / "meta.sqlite")

@@ -1,0 +1,180 @@
+"""``qvi bench --scale N``: a library of N sounds, measured as a user meets it.
+
+The N references are the demo library's real embeddings (of the bundled encoder) repeated with
+noise, written to an index folder by the same ``write_index`` as ``qvi index`` uses, from a
+memory-mapped file (precomputed embeddings: the embedding itself is measured by ``qvi bench``'s
+indexing rows). Each figure that a goal names is measured in its own process, so peak RSS is
+that process's own:
+
+- build: ``write_index`` from the precomputed embeddings (wall, peak RSS, size on disk);
+- cold call: ``qvi search QUERY --index DIR`` from process start to exit (wall, peak RSS);
+- warm query: a 10 s imitation through an open session (what the window does), median;
+- ``--category``: ranking restricted to one category (1/16 of the library), median;
+- recall@10 of the search against brute force over all N, on imitation-like queries.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+CATEGORIES = 16
+_CHUNK = 65_536
+
+
+def _make_embeddings(base: np.ndarray, blocks, n: int, path: Path, seed: int) -> np.memmap:
+    """``n`` unit-block rows near the demo library's, written in chunks to a .npy memory map."""
+    rng = np.random.default_rng(seed)
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, base.shape[1]))
+    for start in range(0, n, _CHUNK):
+        stop = min(n, start + _CHUNK)
+        x = base[rng.integers(len(base), size=stop - start)].copy()
+        for _, a, b in blocks:                 # noise of norm 0.6 per block: cosine ~0.85 to its source
+            x[:, a:b] += (0.6 / np.sqrt(b - a)) * rng.standard_normal((stop - start, b - a)).astype(np.float32)
+            x[:, a:b] /= np.linalg.norm(x[:, a:b], axis=1, keepdims=True)
+        out[start:stop] = x
+    out.flush()
+    return out
+
+
+def _child(code: str, *args: str) -> tuple[float, float, str]:
+    """(wall s, peak RSS GB, stdout) of ``python -c code args`` in a fresh process."""
+    wrapper = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
+               "p = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+               "w = time.perf_counter() - t; "
+               "sys.stderr.write(p.stderr); "
+               "print(json.dumps({'wall': w, 'rss_kb': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, "
+               "'rc': p.returncode, 'out': p.stdout}))")
+    res = subprocess.run([sys.executable, "-c", "import json; " + wrapper, sys.executable, "-c", code, *args],
+                         capture_output=True, text=True)
+    if res.returncode != 0:
+        raise RuntimeError(res.stderr.strip().splitlines()[-1] if res.stderr.strip() else "bench child failed")
+    r = json.loads(res.stdout.strip().splitlines()[-1])
+    if r["rc"] != 0:
+        raise RuntimeError(f"bench child exited {r['rc']}: {res.stderr.strip()[-500:]}")
+    return r["wall"], r["rss_kb"] / 2**20, r["out"]
+
+
+_BUILD = """
+import sys, time, numpy as np
+from pathlib import Path
+from qvi_app.index import IndexItem
+from qvi_app.index.store import write_index
+import json
+emb = np.load(sys.argv[1], mmap_mode="r")
+encoder = json.loads(Path(sys.argv[3]).read_text())
+n = len(emb)
+items = [IndexItem(f"cat{i % %(cats)d:02d}/s{i:08d}.wav", f"cat{i % %(cats)d:02d}", 2.0, 44100, 1, 0.0, "")
+         for i in range(n)]
+t = time.perf_counter()
+write_index(Path(sys.argv[2]), encoder=encoder, library_root=Path(sys.argv[4]), items=items, embeddings=emb, skipped=[])
+print(time.perf_counter() - t)
+""".replace("%(cats)d", str(CATEGORIES))
+
+
+def _folder_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def bench_scale(n: int, work: Path | None = None, runs: int = 20, seed: int = 0) -> dict:
+    from qvi_app.app import QviSession
+    from qvi_app.bench.run import _query_file, stats
+    from qvi_app.paths import DEMO_INDEX, DEMO_LIBRARY
+
+    with tempfile.TemporaryDirectory(prefix="qvi-scale-", dir=work) as tmp:
+        tmp = Path(tmp)
+        demo = QviSession(DEMO_INDEX)
+        encoder = demo.encoder.describe()
+        blocks = demo.index.blocks or [("", 0, demo.index.embeddings.shape[1])]
+        print(f"  scale {n:,}: writing {n:,} x {encoder['dim']} synthetic embeddings…", flush=True)
+        emb = _make_embeddings(np.asarray(demo.index.embeddings), blocks, n, tmp / "emb.npy", seed)
+        (tmp / "encoder.json").write_text(json.dumps(encoder))
+        query = _query_file(10.0, tmp, demo)
+        index_dir = tmp / "index"
+        print("  building the index from them…", flush=True)
+        build_wall, build_rss, out = _child(_BUILD, str(tmp / "emb.npy"), str(index_dir), str(tmp / "encoder.json"),
+                                            str(DEMO_LIBRARY))
+        row = {"references": n, "dim": int(encoder["dim"]), "encoder": encoder["id"],
+               "build_s": float(out.strip()), "build_process_s": build_wall, "build_peak_rss_gb": build_rss,
+               "index_disk_gb": _folder_bytes(index_dir) / 1e9}
+        print(f"  build {row['build_s']:.0f} s, peak {build_rss:.1f} GB; cold qvi search calls…", flush=True)
+        colds = [_child("import sys; from qvi_app.cli import main; sys.exit(main(sys.argv[1:]))",
+                        "search", str(query), "--index", str(index_dir), "--top", "10") for _ in range(3)]
+        row.update(cold_call_s=float(np.median([c[0] for c in colds])), cold_call_peak_rss_gb=max(c[1] for c in colds))
+        del demo
+        session = QviSession(index_dir)
+        index = session.index
+        row["approximate"] = index.ann is not None
+        row["ann_memory_mb"] = index.ann.memory_bytes() / 1e6 if index.ann is not None else 0.0
+        session.search_file(query)                                       # warm up
+        warm = [session.search_file(query).timings_ms for _ in range(runs)]
+        row.update({f"warm_{k}": v for k, v in stats([sum(t.values()) - t["load"] for t in warm]).items()})
+        rng = np.random.default_rng(seed + 1)
+        picks = rng.integers(n, size=runs)
+        queries = np.array(emb[np.sort(picks)])
+        for _, a, b in blocks:
+            queries[:, a:b] += (0.6 / np.sqrt(b - a)) * rng.standard_normal((runs, b - a)).astype(np.float32)
+            queries[:, a:b] /= np.linalg.norm(queries[:, a:b], axis=1, keepdims=True)
+        cat_ms, recall = [], []
+        for i, q in enumerate(queries):
+            t = time.perf_counter()
+            index.search(q, category=f"cat{i % CATEGORIES:02d}", top_k=20)
+            cat_ms.append((time.perf_counter() - t) * 1e3)
+            found = {h.row for h in index.search(q, top_k=10)}
+            truth = _brute_top(index, q, 10)
+            recall.append(len(found & truth) / 10)
+        row.update({f"category_{k}": v for k, v in stats(cat_ms).items()}, recall_at_10=float(np.mean(recall)))
+        print(f"  cold call {row['cold_call_s']:.2f} s ({row['cold_call_peak_rss_gb']:.2f} GB); warm 10 s query "
+              f"{row['warm_median_ms']:.0f} ms; --category {row['category_median_ms']:.1f} ms; "
+              f"recall@10 {row['recall_at_10']:.3f}", flush=True)
+        del session, index, emb
+    return row
+
+
+def _brute_top(index, query: np.ndarray, k: int) -> set[int]:
+    """The exact top ``k`` rows by the index's own scores, in chunks (bounded memory)."""
+    best_rows, best_scores = np.zeros(0, np.int64), np.zeros(0, np.float64)
+    for start in range(0, len(index), _CHUNK):
+        rows = np.arange(start, min(len(index), start + _CHUNK))
+        s = index.scores(query, rows) if index.ranking is None or len(index.blocks) == 1 else \
+            _chunk_scores(index, query, rows)
+        best_rows = np.concatenate([best_rows, rows])
+        best_scores = np.concatenate([best_scores, s])
+        keep = np.argsort(-best_scores, kind="stable")[:k]
+        best_rows, best_scores = best_rows[keep], best_scores[keep]
+    return set(best_rows.tolist())
+
+
+def _chunk_scores(index, query, rows):
+    """A fused ranking standardises over its candidates; the search ranks its shortlist by
+    the same penalised, weighted block cosines, so compare on those (before z-scoring)."""
+    from qvi_app.index.store import _block_scores
+
+    per = _block_scores(np.asarray(index.embeddings[rows]), query, index.blocks)
+    total = np.zeros(len(rows))
+    for j, (name, _, _) in enumerate(index.blocks):
+        w = index.ranking.weights[index.ranking.encoders.index(name)]
+        pen = index.penalties[rows, j] * index.ranking.hub_weight if index.penalties is not None else 0.0
+        total += w * (per[:, j] - pen)
+    return total
+
+
+def format_scale(rows: list[dict]) -> str:
+    lines = ["| refs | dim | build (from embeddings) | build peak RSS | on disk | cold `qvi search` | cold peak RSS | "
+             "warm 10 s query | `--category` | approximate index RAM | recall@10 |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['references']:,} | {r['dim']} | {r['build_s']:.0f} s | {r['build_peak_rss_gb']:.1f} GB | "
+                     f"{r['index_disk_gb']:.1f} GB | {r['cold_call_s']:.2f} s | {r['cold_call_peak_rss_gb']:.2f} GB | "
+                     f"{r['warm_median_ms']:.0f} ms | {r['category_median_ms']:.1f} ms | "
+                     f"{r['ann_memory_mb']:.0f} MB | {r['recall_at_10']:.3f} |")
+    return "\n".join(lines)
+
+
+__all__ = ["bench_scale", "format_scale"]
