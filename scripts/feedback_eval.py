@@ -12,7 +12,14 @@ sees). Two sets of queries:
   ranked among their references plus the demo library, gen 1 and gen 2 apart;
 * simulated imitations of the demo library (one per sound), ranked among the library.
 
-    python scripts/feedback_eval.py [--real DIR] [--checkpoint MODEL] [--out docs/feedback-eval.json]
+With ``--adapt``, also the user-adapter protocol: leave one reference out over the real
+imitations (an adapter is trained on the ratings of the other references' imitations: ▲ on the
+imitated sound, ▼ on the two highest results of other categories; the simulator's pairs as its
+regulariser, as in the app), then the held-out reference's imitations are ranked before and after,
+and so are the simulated imitations of the demo library (no loss there is the other goal). The
+adapters are measured and thrown away; nothing trained here is kept or shipped.
+
+    python scripts/feedback_eval.py [--real DIR] [--checkpoint MODEL] [--adapt] [--out docs/feedback-eval.json]
 """
 
 from __future__ import annotations
@@ -93,18 +100,20 @@ def one_round(c: Candidates, q: np.ndarray, target: int, category: str, rules: d
     return out
 
 
-def run(real: Path | None, checkpoint, imitations_seed: int = 0) -> dict:
+def run(real: Path | None, checkpoint, imitations_seed: int = 0, adapt: bool = False) -> dict:
     enc = load_encoder("qvi", checkpoint)
     lib = scan_library(DEMO_LIBRARY)
     lib_audio = [load_audio(DEMO_LIBRARY / f.relpath) for f in lib]
     lib_emb = np.stack([enc.embed(w, sr) for w, sr in lib_audio])
     report = {"encoder": enc.id, "rules": {k: v.to_dict() for k, v in CANDIDATES.items()}}
 
-    results = []                                  # simulated imitations of the demo library
+    results, sim_queries = [], []                 # simulated imitations of the demo library
     c = Candidates(lib_emb, [f.category for f in lib], enc)
+    lib_c = c
     for i, ((w, sr), f) in enumerate(zip(lib_audio, lib)):
         imi = simulate_imitation(trim_silence(w, sr), sr, 1_000_003 * imitations_seed + i)
         q = enc.embed(prepare_query(imi, 16000), 16000, role="query")
+        sim_queries.append(q)
         results.append(one_round(c, q, i, f.category, CANDIDATES))
     report["demo library, simulated imitations"] = _mean(results)
 
@@ -114,14 +123,64 @@ def run(real: Path | None, checkpoint, imitations_seed: int = 0) -> dict:
         ref_emb = np.stack([enc.embed(*load_audio(r.path)) for r in refs])
         c = Candidates(np.concatenate([ref_emb, lib_emb]), [r.category for r in refs] + [f.category for f in lib], enc)
         by_group: dict[str, list] = {}
+        real_queries = []                             # (vector, reference row, group)
         for t, r in enumerate(refs):
             for path, group in zip(r.imitations, r.groups):
                 w, sr = load_audio(path)
                 q = enc.embed(prepare_query(w, sr), sr, role="query")
+                real_queries.append((q, t, group))
                 by_group.setdefault(group, []).append(one_round(c, q, t, r.category, CANDIDATES))
         for g, rows in sorted(by_group.items()):
             report[f"real imitations {g}, among the demo library"] = _mean(rows)
+        if adapt:
+            report["adaptation"] = leave_one_reference_out(enc, c, lib_c, lib_audio, real_queries, sim_queries)
     return report
+
+
+def _rr(c: Candidates, q: np.ndarray, target: int) -> float:
+    s = c.scores(q)
+    return 1.0 / (1 + int(np.sum(s > s[target])))
+
+
+def leave_one_reference_out(enc, c: Candidates, lib_c: Candidates, lib_audio, real_queries, sim_queries) -> dict:
+    """The adapter protocol (module docstring); MRR before/after per group and on the simulated set."""
+    from qvi_app.audio import isolate_sound
+    from qvi_app.feedback.adapter import AdaptSettings, RatedQuery, train_adapter
+
+    n_refs = len(c.cats) - len(lib_c.cats)
+    rng = np.random.default_rng(0)
+    settings = AdaptSettings(min_gain=-1.0)          # keep every adapter, to measure it; the app refuses below +0.02
+    simulated = []
+    for row in rng.choice(len(lib_audio), size=settings.simulated_pairs, replace=False):
+        w, sr = lib_audio[row]
+        imi = simulate_imitation(isolate_sound(w, sr), sr, int(row))
+        simulated.append((enc.embed(prepare_query(imi, 16000), 16000, role="query"), n_refs + int(row)))
+    folds, rows = [], {"before": {}, "after": {}}
+    sim_before = float(np.mean([_rr(lib_c, q, i) for i, q in enumerate(sim_queries)]))
+    sim_after = []
+    for held in range(n_refs):
+        rated = []
+        for q, t, _ in real_queries:
+            if t == held:
+                continue
+            order = np.argsort(-c.scores(q), kind="stable")
+            disliked = [int(i) for i in order if c.cats[i] != c.cats[t]][:2]
+            rated.append(RatedQuery(q, [t], disliked))
+        adapter, report = train_adapter(rated, c.emb, c.blocks, settings, simulated)
+        kept_by_app = report.mrr_after - report.mrr_before >= AdaptSettings().min_gain
+        for q, t, group in real_queries:
+            if t == held:
+                rows["before"].setdefault(group, []).append(_rr(c, q, t))
+                rows["after"].setdefault(group, []).append(_rr(c, adapter.apply(q), t))
+        sim_after.append(float(np.mean([_rr(lib_c, adapter.apply(q), i) for i, q in enumerate(sim_queries)])))
+        folds.append({"held_out": held, "kept_by_app": bool(kept_by_app), "own_held_out_gain": report.mrr_after - report.mrr_before})
+        print(f"  fold {held}: app would {'keep' if kept_by_app else 'refuse'} it "
+              f"({report.mrr_after - report.mrr_before:+.3f} on its own held-out ratings)", flush=True)
+    out = {g: {"queries": len(v), "before": float(np.mean(v)), "after": float(np.mean(rows["after"][g]))}
+           for g, v in sorted(rows["before"].items())}
+    out["demo library, simulated"] = {"queries": len(sim_queries), "before": sim_before, "after": float(np.mean(sim_after))}
+    out["folds"] = folds
+    return out
 
 
 def _mean(rows: list[dict]) -> dict:
@@ -132,9 +191,10 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--real", type=Path, help="a folder of real imitations (pairs.csv layout)")
     ap.add_argument("--checkpoint", type=Path, help="learned model (default: the bundled one)")
+    ap.add_argument("--adapt", action="store_true", help="also the leave-one-reference-out adapter protocol")
     ap.add_argument("--out", type=Path, default=Path("feedback-eval.json"))
     a = ap.parse_args(argv)
-    report = run(a.real, a.checkpoint)
+    report = run(a.real, a.checkpoint, adapt=a.adapt)
     a.out.write_text(json.dumps(report, indent=2) + "\n")
     for setting, row in report.items():
         if isinstance(row, dict) and "before" in row:
@@ -142,6 +202,9 @@ def main(argv=None) -> int:
                                for k in CANDIDATES)
             print(f"{setting} ({row['queries']} queries): MRR/p@10 before {row['before']:.3f}/"
                   f"{row['before p@10']:.3f}; {deltas}")
+    for setting, row in report.get("adaptation", {}).items():
+        if setting != "folds":
+            print(f"adapter, {setting} ({row['queries']} queries): MRR {row['before']:.3f} -> {row['after']:.3f}")
     return 0
 
 

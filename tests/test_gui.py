@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from qvi_app.audio import load_audio
@@ -23,6 +24,7 @@ from qvi_app.settings import AppSettings
 
 OUTPUT = Path(__file__).parent / "output"
 REFERENCE = "birds/peacock_call_01.ogg"
+pytestmark = pytest.mark.slow          # a real screen and sound card: outside the fast tier
 
 
 def pump(root, cond, timeout=60.0, what="the window"):
