@@ -38,6 +38,21 @@ def pump(root, cond, timeout=60.0, what="the window"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def screenshot(root, toplevel, desktop, name: str):
+    """``toplevel`` as it is on the virtual screen, saved to tests/output/``name`` (the README's
+    pictures in docs/ are copies of these). Returns the image."""
+    OUTPUT.mkdir(exist_ok=True)
+    from PIL import ImageGrab
+
+    wait(root, 0.5)
+    top = int(toplevel.wm_geometry().rsplit("+", 1)[1])  # the frame's top, above the menu bar
+    box = (toplevel.winfo_rootx(), top, toplevel.winfo_rootx() + toplevel.winfo_width(),
+           toplevel.winfo_rooty() + toplevel.winfo_height())
+    shot = ImageGrab.grab(bbox=box, xdisplay=desktop.display)
+    shot.save(OUTPUT / name)
+    return shot
+
+
 def wait(root, seconds):
     end = time.monotonic() + seconds
     while time.monotonic() < end:
@@ -156,14 +171,7 @@ def test_record_rank_filter_audition_rate(window, desktop, tmp_path, data_dir, m
     assert len(lines) == 2 and lines[0].startswith("timestamp,") and ",-1,birds," in lines[1]
 
     # The screenshot the README shows.
-    OUTPUT.mkdir(exist_ok=True)
-    from PIL import ImageGrab
-
-    wait(root, 0.5)
-    top = int(root.wm_geometry().rsplit("+", 1)[1])  # the frame's top, above the menu bar
-    box = (root.winfo_rootx(), top, root.winfo_rootx() + root.winfo_width(), root.winfo_rooty() + root.winfo_height())
-    shot = ImageGrab.grab(bbox=box, xdisplay=desktop.display)
-    shot.save(OUTPUT / "main_window.png")
+    shot = screenshot(root, root, desktop, "main_window.png")
     assert shot.size[0] == root.winfo_width() and len(shot.getcolors(1 << 24)) > 100
 
 

@@ -13,7 +13,7 @@ import soundfile as sf
 from qvi_app.audio import load_audio
 from qvi_app.paths import DEMO_LIBRARY
 from qvi_app.settings import AppSettings
-from test_gui import REFERENCE, click, press, pump, wait
+from test_gui import REFERENCE, click, press, pump, screenshot, wait
 
 pytestmark = pytest.mark.slow
 
@@ -63,7 +63,7 @@ def test_skipped_files_stay_visible_after_the_library_opens(window, small_librar
     assert "junk/broken.wav" in win.details_window.children["!listbox"].get(0)
 
 
-def test_a_long_query_and_a_short_result_keep_their_own_time_axes(window, tmp_path):
+def test_a_long_query_and_a_short_result_keep_their_own_time_axes(window, desktop, tmp_path):
     root, open_window = window
     win = open_window()
     wave, sr = load_audio(DEMO_LIBRARY / REFERENCE)
@@ -74,6 +74,7 @@ def test_a_long_query_and_a_short_result_keep_their_own_time_axes(window, tmp_pa
     q_end = win.spectrograms.ax_query.get_xlim()[1]
     r_end = win.spectrograms.ax_result.get_xlim()[1]
     assert q_end > 9.0 and r_end < 5.0, (q_end, r_end)
+    screenshot(root, root, desktop, "long_query_short_result.png")
 
 
 def test_the_banner_does_not_move_the_list_and_clears_after_a_success(window, tmp_path):
@@ -124,12 +125,13 @@ def test_another_library_clears_the_old_result_and_searches_the_query_again(wind
     assert win.spectrograms.titles["query"].startswith(f"Query: {Path(REFERENCE).name}")
 
 
-def test_first_run_says_what_to_do_and_the_status_names_the_model_in_words(window):
+def test_first_run_says_what_to_do_and_the_status_names_the_model_in_words(window, desktop):
     root, open_window = window
     win = open_window()
     wait(root, 0.3)
     assert win.first_run.winfo_ismapped() and "Press Space" in win.first_run.body.cget("text")
     assert "604 sounds" in win.first_run.body.cget("text")
+    screenshot(root, root, desktop, "first_run.png")
     assert "model: " in win.message and "CNN" in win.message and not any(
         len(w) == 10 and all(c in "0123456789abcdef" for c in w) for w in win.message.replace("/", " ").split())
 
@@ -191,13 +193,14 @@ def test_recent_queries_and_a_dropped_file(window, tmp_path):
     assert win.dnd, "tkinterdnd2's drag and drop could not be loaded"
 
 
-def test_the_device_chooser_lists_the_sound_card_and_remembers(window, data_dir):
+def test_the_device_chooser_lists_the_sound_card_and_remembers(window, desktop, data_dir):
     root, open_window = window
     win = open_window()
     win.choose_devices()
     wait(root, 0.3)
     boxes = [w for w in win.devices_window.winfo_children() if w.winfo_class() == "TCombobox"]
     assert len(boxes) == 2 and len(boxes[0]["values"]) >= 2
+    screenshot(root, win.devices_window, desktop, "device_chooser.png")
     chosen = boxes[0]["values"][1]
     boxes[0].set(chosen)
     next(w for w in win.devices_window.winfo_children() if w.winfo_class() == "TButton").invoke()

@@ -135,6 +135,18 @@ class ResultsTable(ttk.Frame):
         sel = self.tree.selection()
         return self.hits[int(sel[0])] if sel else None
 
+    def step(self, step: int) -> None:
+        """Select the row ``step`` rows below (above, when negative) the selected one."""
+        rows = self.tree.get_children()
+        if not rows:
+            return
+        sel = self.tree.selection()
+        at = rows.index(sel[0]) + step if sel else 0
+        iid = rows[max(0, min(at, len(rows) - 1))]
+        self.tree.selection_set(iid)
+        self.tree.focus(iid)
+        self.tree.see(iid)
+
     def set_rating(self, hit: SearchHit, rating: int) -> None:
         for iid in self.tree.get_children():
             if self.hits[int(iid)].relpath == hit.relpath:

@@ -240,11 +240,22 @@ class QviWindow:
             r.bind(key, lambda e: self._unless_typing(e, lambda: self.rate_selected(1)))
         for key in ("<minus>", "<KP_Subtract>"):
             r.bind(key, lambda e: self._unless_typing(e, lambda: self.rate_selected(-1)))
+        for key, step in (("<Down>", 1), ("<Up>", -1)):
+            r.bind(key, lambda e, s=step: self._step_list(e, s))
         r.bind("<m>", lambda e: self._unless_typing(e, self.more_like_selected))
         r.bind("<Control-o>", lambda e: self.open_query_dialog())
         r.bind("<Control-l>", lambda e: self.open_library_dialog())
         r.bind("<Control-q>", lambda e: self.close())
         r.bind("<Control-c>", lambda e: self.copy_selected_path())
+
+    def _step_list(self, event, step: int):
+        """Up/Down move in the list wherever the keyboard focus is: the plots take it (matplotlib
+        focuses its canvas when made and when clicked), and then the arrows did nothing at all."""
+        if event.widget is self.results.tree or isinstance(event.widget, (ttk.Entry, tk.Entry, ttk.Spinbox)):
+            return None                          # the list's own binding, or a field's
+        self.results.step(step)
+        self.results.tree.focus_set()
+        return "break"
 
     @staticmethod
     def _unless_typing(event, action):
