@@ -32,7 +32,7 @@ def test_categories_and_info(capsys):
     assert len(lines) >= 12 and int(lines["birds"]) > 10
     assert main(["info"]) == 0
     out = capsys.readouterr().out
-    assert "qvi/cnn-" in out and "+2dft" in out and "items" in out and str(DEMO_LIBRARY) in out
+    assert "qvi/cnn-" in out and "items" in out and str(DEMO_LIBRARY) in out
 
 
 def test_index_then_search_own_folder(tmp_path, data_dir):

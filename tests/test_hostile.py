@@ -12,7 +12,6 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -42,24 +41,28 @@ def corpus(tmp_path_factory):
     return bad_audio(tmp_path_factory.mktemp("hostile") / "files")
 
 
-def _qvi_subprocess(*args, timeout=180, env=None):
-    """``qvi ARGS`` as its own process: exit code, stdout, stderr and its own peak RSS (MB).
+# Runs ARGS and writes its peak RSS (kB) to a file. The search has to be a grandchild of this
+# small wrapper: Linux carries the high-water mark of the memory a process replaces at exec into
+# its own, so a process started straight from pytest reported pytest's own 1.5 GB as its peak.
+_PEAK_WRAPPER = ("import resource, subprocess, sys; code = subprocess.call(sys.argv[2:]); "
+                 "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)); "
+                 "sys.exit(code if code >= 0 else 128 - code)")
 
-    The peak comes from wait4 on that one child: RUSAGE_CHILDREN is the largest of every child this
-    test process ever waited for, so an earlier indexing run's 1.5 GB showed up as this search's."""
-    with tempfile.TemporaryFile("w+", errors="backslashreplace") as out, \
-            tempfile.TemporaryFile("w+", errors="backslashreplace") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "qvi_app", *map(str, args)], stdout=out, stderr=err,
-                                stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})})
-        killer = threading.Timer(timeout, proc.kill)
-        killer.start()
+
+def _qvi_subprocess(*args, timeout=180, env=None):
+    """``qvi ARGS`` as its own process: exit code, stdout, stderr and its own peak RSS (MB)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        peak_file = Path(tmp) / "peak"
+        proc = subprocess.Popen([sys.executable, "-c", _PEAK_WRAPPER, peak_file, sys.executable, "-m", "qvi_app",
+                                 *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})}, start_new_session=True)
         try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        finally:
-            killer.cancel()
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0), err.seek(0)
-        return proc.returncode, out.read(), err.read(), usage.ru_maxrss / 1024
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise
+        text = [b.decode(errors="backslashreplace") for b in (out, err)]
+        return proc.returncode, text[0], text[1], int(peak_file.read_text()) / 1024
 
 
 def _one_line(err: str) -> str:

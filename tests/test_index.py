@@ -52,15 +52,22 @@ def test_build_search_and_category_filter(tmp_path, small_library):
 
 
 def test_fused_index_ranks_as_the_brute_force_definition(tmp_path, small_library):
-    """The default (qvi) index: blocks per encoder, hubness penalties, z-score fusion, all as the
-    ranking module defines them, with and without a category filter."""
+    """A qvi index whose model carries a fused ranking (the 0.2 default: CNN .7 + CQT+2DFT .3,
+    CSLS): blocks per encoder, hubness penalties, z-score fusion, all as the ranking module
+    defines them, with and without a category filter."""
     from qvi_app.encoders import load_encoder
-    from qvi_app.ranking import hub_penalty, zscore
+    from qvi_app.encoders.checkpoint import load_checkpoint, save_checkpoint
+    from qvi_app.paths import BUNDLED_CNN
+    from qvi_app.ranking import RankingSettings, hub_penalty, zscore
 
-    build_index(small_library, tmp_path / "ix", show_progress=False)
+    fused = RankingSettings(encoders=("cnn", "2dft"), weights=(0.7, 0.3), hub_bank="library", hub_k=10)
+    ckpt = load_checkpoint(BUNDLED_CNN)
+    ckpt["ranking"] = fused.to_dict()
+    model = save_checkpoint(tmp_path / "fused.pt", **{k: v for k, v in ckpt.items() if k not in ("format", "format_version")})
+    build_index(small_library, tmp_path / "ix", checkpoint=model, show_progress=False)
     idx = ReferenceIndex.open(tmp_path / "ix")
-    enc = load_encoder("qvi")
-    assert idx.meta["encoder_id"] == enc.id and idx.ranking == enc.ranking and idx.ranking.hub_bank == "library"
+    enc = load_encoder("qvi", model)
+    assert idx.meta["encoder_id"] == enc.id and idx.ranking == enc.ranking == fused and len(idx.blocks) == 2
     emb = np.asarray(idx.embeddings)
     for j, (name, a, b) in enumerate(idx.blocks):
         assert np.allclose(np.linalg.norm(emb[:, a:b], axis=1), 1, atol=1e-5)
