@@ -17,3 +17,32 @@ def test_cnn_flops_grow_with_the_query_length():
     assert long == 2 * short
     first_layer = 2 * 9 * 8 * 128 * 96
     assert short > first_layer
+
+
+def test_scale_bench_measures_a_synthetic_library_end_to_end(tmp_path):
+    """``qvi bench --scale``: a real index is written from synthetic embeddings, searched by real
+    ``qvi search`` processes, and every figure a goal names comes back (speeds are not judged)."""
+    from qvi_app.bench.scale import bench_scale, format_scale
+
+    row = bench_scale(3000, work=tmp_path, runs=3)
+    assert row["references"] == 3000 and row["dim"] == 1024 and not row["approximate"]   # exact below 100k
+    assert row["recall_at_10"] == 1.0                                  # the exact search is the definition
+    for key in ("build_s", "build_peak_rss_gb", "index_disk_gb", "cold_call_s", "cold_call_peak_rss_gb",
+                "warm_median_ms", "category_median_ms", "rerank_median_ms", "similar_median_ms"):
+        assert row[key] > 0, key
+    assert 0.05 < row["cold_call_peak_rss_gb"] < 3                     # its own process, not this one
+    assert list(tmp_path.iterdir()) == []                              # the temporary index is gone
+    table = format_scale([row]).splitlines()
+    assert len(table) == 3 and table[2].startswith("| 3,000 | 1024 |") and table[0].count("|") == table[2].count("|")
+
+
+def test_query_bench_runs_on_the_default_encoder(tmp_path):
+    """``qvi bench`` timed the CNN through attributes the default (fused ``qvi``) encoder does not
+    have and stopped at its first row; each stage is now timed on the encoder's parts."""
+    from qvi_app.bench.run import BenchConfig, bench_query
+
+    limits = {"memory_bandwidth_Bps": 1e10, "matmul_flops": 1e11}
+    rows = bench_query(BenchConfig(runs=2, query_seconds=(2.0,), reference_counts=(1000,)), limits, tmp_path)
+    (row,) = rows
+    assert row["references"] == 1000 and row["path"] == "exact" and row["encoder_gflop"] > 0
+    assert 0 < row["encoder_median_ms"] <= row["total_median_ms"]

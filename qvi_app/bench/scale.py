@@ -10,6 +10,7 @@ that process's own:
 - cold call: ``qvi search QUERY --index DIR`` from process start to exit (wall, peak RSS);
 - warm query: a 10 s imitation through an open session (what the window does), median;
 - ``--category``: ranking restricted to one category (1/16 of the library), median;
+- a rating's re-ranking (▲ one result, ▼ two) and "more like this", median;
 - recall@10 of the search against brute force over all N, on imitation-like queries.
 """
 
@@ -115,6 +116,12 @@ def bench_scale(n: int, work: Path | None = None, runs: int = 20, seed: int = 0)
         session.search_file(query)                                       # warm up
         warm = [session.search_file(query).timings_ms for _ in range(runs)]
         row.update({f"warm_{k}": v for k, v in stats([sum(t.values()) - t["load"] for t in warm]).items()})
+        first = session.search_file(query)                               # a click: ▲ on #2, ▼ on #3 and #4
+        ratings = {first.hits[1].relpath: 1, first.hits[2].relpath: -1, first.hits[3].relpath: -1}
+        row.update({f"rerank_{k}": v for k, v in stats([_ms(lambda: session.with_feedback(first, ratings, 20))
+                                                          for _ in range(runs)]).items()})
+        row.update({f"similar_{k}": v for k, v in stats([_ms(lambda: session.similar(first.hits[0].relpath))
+                                                           for _ in range(runs)]).items()})
         rng = np.random.default_rng(seed + 1)
         picks = rng.integers(n, size=runs)
         queries = np.array(emb[np.sort(picks)])
@@ -135,6 +142,12 @@ def bench_scale(n: int, work: Path | None = None, runs: int = 20, seed: int = 0)
               f"recall@10 {row['recall_at_10']:.3f}", flush=True)
         del session, index, emb
     return row
+
+
+def _ms(call) -> float:
+    t = time.perf_counter()
+    call()
+    return (time.perf_counter() - t) * 1e3
 
 
 def _brute_top(index, query: np.ndarray, k: int) -> set[int]:
@@ -165,14 +178,19 @@ def _chunk_scores(index, query, rows):
     return total
 
 
+def _opt(row: dict, key: str) -> str:
+    return f"{row[key]:.1f} ms" if key in row else "–"
+
+
 def format_scale(rows: list[dict]) -> str:
     lines = ["| refs | dim | build (from embeddings) | build peak RSS | on disk | cold `qvi search` | cold peak RSS | "
-             "warm 10 s query | `--category` | approximate index RAM | recall@10 |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "warm 10 s query | `--category` | re-rank after a rating | more like this | approximate index RAM | recall@10 |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['references']:,} | {r['dim']} | {r['build_s']:.0f} s | {r['build_peak_rss_gb']:.1f} GB | "
                      f"{r['index_disk_gb']:.1f} GB | {r['cold_call_s']:.2f} s | {r['cold_call_peak_rss_gb']:.2f} GB | "
-                     f"{r['warm_median_ms']:.0f} ms | {r['category_median_ms']:.1f} ms | "
+                     f"{r['warm_median_ms']:.0f} ms | {r['category_median_ms']:.1f} ms | {_opt(r, 'rerank_median_ms')} | "
+                     f"{_opt(r, 'similar_median_ms')} | "
                      f"{r['ann_memory_mb']:.0f} MB | {r['recall_at_10']:.3f} |")
     return "\n".join(lines)
 

@@ -30,7 +30,7 @@ class FeedbackSettings:
     rule: str = "shortlist"
     alpha: float = 1.0
     beta: float = 0.5        # pull toward liked sounds
-    gamma: float = 0.3       # push away from disliked sounds
+    gamma: float = 0.5       # push away from disliked sounds (docs/FEEDBACK.md: .5 over .3, within noise)
     shortlist: int = 100     # ``shortlist``: how many of the first ranking are re-scored
 
     def __post_init__(self):
