@@ -11,7 +11,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import torch
 
 from hostile import SR, bad_audio, hostile_library, tone
 from qvi_app.audio import load_audio
+from qvi_app.bench.process import run_measured
 from qvi_app.cli import main as qvi
 from qvi_app.encoders import load_encoder
 from qvi_app.encoders.checkpoint import save_checkpoint
@@ -41,28 +41,10 @@ def corpus(tmp_path_factory):
     return bad_audio(tmp_path_factory.mktemp("hostile") / "files")
 
 
-# Runs ARGS and writes its peak RSS (kB) to a file. The search has to be a grandchild of this
-# small wrapper: Linux carries the high-water mark of the memory a process replaces at exec into
-# its own, so a process started straight from pytest reported pytest's own 1.5 GB as its peak.
-_PEAK_WRAPPER = ("import resource, subprocess, sys; code = subprocess.call(sys.argv[2:]); "
-                 "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)); "
-                 "sys.exit(code if code >= 0 else 128 - code)")
-
-
 def _qvi_subprocess(*args, timeout=180, env=None):
     """``qvi ARGS`` as its own process: exit code, stdout, stderr and its own peak RSS (MB)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        peak_file = Path(tmp) / "peak"
-        proc = subprocess.Popen([sys.executable, "-c", _PEAK_WRAPPER, peak_file, sys.executable, "-m", "qvi_app",
-                                 *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})}, start_new_session=True)
-        try:
-            out, err = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            raise
-        text = [b.decode(errors="backslashreplace") for b in (out, err)]
-        return proc.returncode, text[0], text[1], int(peak_file.read_text()) / 1024
+    r = run_measured([sys.executable, "-m", "qvi_app", *args], timeout=timeout, env=env)
+    return r.returncode, r.stdout, r.stderr, r.peak_rss_mb
 
 
 def _one_line(err: str) -> str:

@@ -17,13 +17,15 @@ that process's own:
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
+
+from qvi_app.bench.process import run_measured
 
 CATEGORIES = 16
 _CHUNK = 65_536
@@ -46,20 +48,11 @@ def _make_embeddings(base: np.ndarray, blocks, n: int, path: Path, seed: int) ->
 
 def _child(code: str, *args: str) -> tuple[float, float, str]:
     """(wall s, peak RSS GB, stdout) of ``python -c code args`` in a fresh process."""
-    wrapper = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
-               "p = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
-               "w = time.perf_counter() - t; "
-               "sys.stderr.write(p.stderr); "
-               "print(json.dumps({'wall': w, 'rss_kb': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, "
-               "'rc': p.returncode, 'out': p.stdout}))")
-    res = subprocess.run([sys.executable, "-c", "import json; " + wrapper, sys.executable, "-c", code, *args],
-                         capture_output=True, text=True)
-    if res.returncode != 0:
-        raise RuntimeError(res.stderr.strip().splitlines()[-1] if res.stderr.strip() else "bench child failed")
-    r = json.loads(res.stdout.strip().splitlines()[-1])
-    if r["rc"] != 0:
-        raise RuntimeError(f"bench child exited {r['rc']}: {res.stderr.strip()[-500:]}")
-    return r["wall"], r["rss_kb"] / 2**20, r["out"]
+    r = run_measured([sys.executable, "-c", code, *args])
+    if r.returncode != 0:
+        raise RuntimeError(f"bench child exited {r.returncode}: {r.stderr.strip()[-500:]}")
+    sys.stderr.write(r.stderr)
+    return r.wall_s, r.peak_rss_mb / 1024, r.stdout
 
 
 _BUILD = """
@@ -118,9 +111,9 @@ def bench_scale(n: int, work: Path | None = None, runs: int = 20, seed: int = 0)
         row.update({f"warm_{k}": v for k, v in stats([sum(t.values()) - t["load"] for t in warm]).items()})
         first = session.search_file(query)                               # a click: ▲ on #2, ▼ on #3 and #4
         ratings = {first.hits[1].relpath: 1, first.hits[2].relpath: -1, first.hits[3].relpath: -1}
-        row.update({f"rerank_{k}": v for k, v in stats([_ms(lambda: session.with_feedback(first, ratings, 20))
+        row.update({f"rerank_{k}": v for k, v in stats([_ms(partial(session.with_feedback, first, ratings, 20))
                                                           for _ in range(runs)]).items()})
-        row.update({f"similar_{k}": v for k, v in stats([_ms(lambda: session.similar(first.hits[0].relpath))
+        row.update({f"similar_{k}": v for k, v in stats([_ms(partial(session.similar, first.hits[0].relpath))
                                                            for _ in range(runs)]).items()})
         rng = np.random.default_rng(seed + 1)
         picks = rng.integers(n, size=runs)

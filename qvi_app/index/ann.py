@@ -80,7 +80,11 @@ class IvfIndex:
         rng = np.random.default_rng(settings.seed)
         size = min(n, max(settings.train_per_list * nlist, 256 * 39))
         sample = np.ascontiguousarray(embeddings[np.sort(rng.choice(n, size=size, replace=False))], np.float32)
-        faiss.extract_index_ivf(index).cp.seed = settings.seed
+        ivf = faiss.downcast_index(faiss.extract_index_ivf(index))
+        ivf.cp.seed = settings.seed
+        # faiss also trains the codes for polysemous (Hamming) filtering by default, which qvi
+        # never uses: it was two thirds of a build (300k sounds: training 34 s -> 11 s without).
+        ivf.do_polysemous_training = False
         index.train(sample)
         del sample
         for start in range(0, n, settings.add_batch):
