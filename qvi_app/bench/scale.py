@@ -98,7 +98,7 @@ def bench_scale(n: int, work: Path | None = None, runs: int = 20, seed: int = 0)
                "build_s": float(out.strip()), "build_process_s": build_wall, "build_peak_rss_gb": build_rss,
                "index_disk_gb": _folder_bytes(index_dir) / 1e9}
         print(f"  build {row['build_s']:.0f} s, peak {build_rss:.1f} GB; cold qvi search calls…", flush=True)
-        colds = [_child("import sys; from qvi_app.cli import main; sys.exit(main(sys.argv[1:]))",
+        colds = [_child("from qvi_app.cli import run; run()",
                         "search", str(query), "--index", str(index_dir), "--top", "10") for _ in range(3)]
         row.update(cold_call_s=float(np.median([c[0] for c in colds])), cold_call_peak_rss_gb=max(c[1] for c in colds))
         del demo

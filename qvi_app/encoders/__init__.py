@@ -12,8 +12,9 @@ DEFAULT_ENCODER = DEMO_ENCODER
 
 
 def load_encoder(name: str = DEFAULT_ENCODER, checkpoint=None) -> Encoder:
-    """Build the named encoder. ``qvi`` is the learned model with the ranking it carries (fused
-    with CQT+2DFT, hubs damped: :mod:`qvi_app.encoders.fused`). Learned ones (``cnn``, ``passt``)
+    """Build the named encoder. ``qvi`` is the learned model with the ranking it carries (with
+    CQT+2DFT fused in and hubs damped if its checkpoint says so; the bundled model carries none,
+    so the CNN alone: :mod:`qvi_app.encoders.fused`). Learned ones (``cnn``, ``passt``)
     read ``checkpoint``: a qvi checkpoint, or weights published for that backbone; by default
     the bundled model (cnn) or PaSST's weights in torch's hub cache (downloaded when missing
     and online)."""
