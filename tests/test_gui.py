@@ -44,6 +44,7 @@ def screenshot(root, toplevel, desktop, name: str):
     OUTPUT.mkdir(exist_ok=True)
     from PIL import ImageGrab
 
+    xdo(root, desktop, "mousemove", "0", "0")             # the pointer off the window: no tooltip
     wait(root, 0.5)
     top = int(toplevel.wm_geometry().rsplit("+", 1)[1])  # the frame's top, above the menu bar
     box = (toplevel.winfo_rootx(), top, toplevel.winfo_rootx() + toplevel.winfo_width(),

@@ -46,7 +46,7 @@ class ResultsTable(ttk.Frame):
     and the full path shows in a tooltip."""
 
     COLUMNS = (("play", "", 22), ("rank", "#", 34), ("name", "Sound", 200), ("category", "Category", 100),
-               ("duration", "Length", 58), ("score", "Score", 54), ("rating", "Rating", 60))
+               ("duration", "Length", 66), ("score", "Score", 54), ("rating", "Rating", 60))
     SORT_KEYS = {"rank": lambda h: h.rank, "name": lambda h: h.path.name.lower(), "category": lambda h: h.category,
                  "duration": lambda h: h.duration, "score": lambda h: -h.score, "rating": lambda h: -h.rating}
 
