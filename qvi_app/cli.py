@@ -35,6 +35,11 @@ def _parser() -> argparse.ArgumentParser:
     ix.add_argument("--categories", type=Path, metavar="CSV", help="CSV with columns path,category")
     ix.add_argument("--workers", type=_positive_int, metavar="N",
                     help="processes embedding files (default: one per core for 200+ new files, else 1)")
+    ix.add_argument("--engine", choices=("local", "ray"), default="local",
+                    help="where files are embedded: processes on this machine (default) or a Ray cluster")
+    ix.add_argument("--ray-address", metavar="ADDR",
+                    help="with --engine ray: the cluster to join (e.g. auto, or HEAD_IP:6379; default: start a "
+                         "local one); the library and model must be at the same path on every node")
     ix.add_argument("--quiet", action="store_true", help="no progress bar")
 
     se = sub.add_parser("search", help="rank the library by similarity to an audio file")
@@ -163,7 +168,7 @@ def _cmd_index(a) -> int:
     from qvi_app.app import build_index
 
     report = build_index(a.library, a.index, a.encoder, a.checkpoint, a.categories, show_progress=not a.quiet,
-                         workers=a.workers)
+                         workers=a.workers, engine=a.engine, ray_address=a.ray_address)
     print(report.summary())
     return 0
 

@@ -22,6 +22,9 @@ from qvi_app.index.progress_store import ProgressStore
 from qvi_app.index.store import IndexItem, ReferenceIndex, SkippedFile, current_generation, write_index
 from qvi_app.index.workers import default_workers, embed_files
 
+#: Where files are embedded: worker processes on this machine, or a Ray cluster.
+ENGINES = ("local", "ray")
+
 try:
     import fcntl
 except ImportError:                   # not on Windows: concurrent runs then meet SQLite's own locking
@@ -79,20 +82,26 @@ def _previous(index_dir: Path, encoder: Encoder, report: BuildReport) -> Referen
 
 def update_index(library, index_dir, encoder: Encoder, *, categories_csv=None, show_progress: bool = True,
                  on_progress: ProgressFn | None = None, cancel: threading.Event | None = None,
-                 ann: AnnSettings = AnnSettings(), workers: int | None = None) -> BuildReport:
+                 ann: AnnSettings = AnnSettings(), workers: int | None = None, engine: str = "local",
+                 ray_address: str | None = None) -> BuildReport:
     """Bring ``index_dir`` up to date with ``library``; returns what was done.
 
     Files whose path, size and mtime are unchanged (or whose content hash matches an indexed
     file) keep their embedding; bad files are recorded with their reason and not retried
     until they change. New files are embedded by ``workers`` processes (default: one per core
     for 200+ files) and recorded as they finish, so a run that is interrupted or cancelled
-    resumes where it stopped. ``cancel`` aborts without touching the live index.
+    resumes where it stopped. ``cancel`` aborts without touching the live index. ``engine="ray"``
+    embeds on a Ray cluster instead (``ray_address``; ``workers``: actors, default one per
+    cluster CPU; :mod:`qvi_app.index.ray_engine`), with the same results and the same resuming.
     """
+    if engine not in ENGINES:
+        raise QviError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     library, index_dir = Path(library), Path(index_dir)
     report = BuildReport(index_dir)
     files = scan_library(library, categories_csv)
     with _exclusive(index_dir):
-        return _update(library, index_dir, encoder, files, report, show_progress, on_progress, cancel, ann, workers)
+        return _update(library, index_dir, encoder, files, report, show_progress, on_progress, cancel, ann, workers,
+                       engine, ray_address)
 
 
 @contextlib.contextmanager
@@ -118,7 +127,7 @@ def _exclusive(index_dir: Path):
 
 def _update(library: Path, index_dir: Path, encoder: Encoder, files, report: BuildReport, show_progress: bool,
             on_progress: ProgressFn | None, cancel: threading.Event | None, ann: AnnSettings,
-            workers: int | None) -> BuildReport:
+            workers: int | None, engine: str = "local", ray_address: str | None = None) -> BuildReport:
     old = _previous(index_dir, encoder, report)
     by_path = {it.path: (row, it) for row, it in enumerate(old.items)} if old else {}
     by_hash = {it.content_hash: row for row, it in enumerate(old.items)} if old else {}
@@ -149,7 +158,6 @@ def _update(library: Path, index_dir: Path, encoder: Encoder, files, report: Bui
             continue
         todo.append(i)
 
-    n_workers = workers if workers is not None else default_workers(len(todo))
     bar = tqdm(total=len(files), initial=len(files) - len(todo), desc="indexing", unit="file",
                disable=not show_progress, leave=False)
     queued: deque = deque()          # (slot, file, digest) of each path handed to the encoder, in order
@@ -178,7 +186,14 @@ def _update(library: Path, index_dir: Path, encoder: Encoder, files, report: Bui
             yield library / f.relpath
 
     try:
-        for result in embed_files(encoder, to_embed(), n_workers):
+        if engine == "ray":
+            from qvi_app.index.ray_engine import connect, embed_files_ray
+
+            connect(ray_address)
+            embedded = embed_files_ray(encoder, to_embed(), workers)
+        else:
+            embedded = embed_files(encoder, to_embed(), workers if workers is not None else default_workers(len(todo)))
+        for result in embedded:
             i, f, digest = queued.popleft()
             if result[0] == "ok":
                 _, vec, duration, sr = result
