@@ -94,3 +94,23 @@ def hostile_library(root: Path) -> Path:
     os.symlink("..", root / "birds" / "up")
     os.symlink("../..", root / "junk" / "loop")
     return root
+
+
+class _RunsCode:
+    """Unpickling this runs ``touch MARKER``: what a file sent by someone else could carry."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def code_running_pickle(path: Path, file_format: str) -> Path:
+    """A torch file that claims ``file_format`` and runs code when unpickled; returns the marker
+    file that exists afterwards if it ran."""
+    import torch
+
+    marker = path.with_suffix(".ran")
+    torch.save({"format": file_format, "evil": _RunsCode(marker)}, path)
+    return marker

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pytest
 import torch
 
 from conftest import SR, tone, write
+from hostile import code_running_pickle
 from qvi_app.app import QviSession, build_index
 from qvi_app.cli import main as qvi
 from qvi_app.errors import QviError
@@ -75,13 +75,7 @@ def test_an_adapter_file_is_tied_to_its_model_and_runs_no_code(tmp_path):
     np.testing.assert_allclose(loaded.apply(q), adapter.apply(q), rtol=1e-6)
     with pytest.raises(QviError, match="made for model qvi/x/1"):
         load_adapter(path, "qvi/y/2")
-    marker = tmp_path / "ran"
-
-    class Evil:
-        def __reduce__(self):
-            return (os.system, (f"touch {marker}",))
-
-    torch.save({"format": "qvi-adapter", "evil": Evil()}, tmp_path / "evil.pt")
+    marker = code_running_pickle(tmp_path / "evil.pt", "qvi-adapter")
     with pytest.raises(QviError, match="cannot be used"):
         load_adapter(tmp_path / "evil.pt", "qvi/x/1")
     assert not marker.exists()

@@ -19,7 +19,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from hostile import SR, bad_audio, hostile_library, tone
+from hostile import SR, bad_audio, code_running_pickle, hostile_library, tone
 from qvi_app.audio import load_audio
 from qvi_app.bench.process import run_measured
 from qvi_app.cli import main as qvi
@@ -313,13 +313,7 @@ def test_bad_checkpoints_are_one_line_before_anything_is_built(tmp_path, case, p
 
 
 def test_a_pickled_checkpoint_cannot_run_code(tmp_path):
-    marker = tmp_path / "ran"
-
-    class Evil:
-        def __reduce__(self):
-            return (os.system, (f"touch {marker}",))
-
-    torch.save({"format": "qvi-encoder", "evil": Evil()}, tmp_path / "evil.pt")
+    marker = code_running_pickle(tmp_path / "evil.pt", "qvi-encoder")
     with pytest.raises(EncoderError, match="not a readable qvi checkpoint"):
         load_encoder("cnn", tmp_path / "evil.pt")
     assert not marker.exists()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import threading
 from collections import deque
@@ -19,7 +18,8 @@ from qvi_app.errors import LibraryIndexError, QviError, StaleIndexError, printab
 from qvi_app.index.scan import scan_library
 from qvi_app.index.ann import AnnSettings
 from qvi_app.index.progress_store import ProgressStore
-from qvi_app.index.store import IndexItem, ReferenceIndex, SkippedFile, current_generation, write_index
+from qvi_app.index.store import (IndexItem, ReferenceIndex, SkippedFile, current_generation, file_sha256,
+                                  write_index)
 from qvi_app.index.workers import default_workers, embed_files
 
 #: Where files are embedded: worker processes on this machine, or a Ray cluster.
@@ -58,14 +58,6 @@ class BuildReport:
             lines.insert(0, f"rebuilding from scratch: {self.rebuilt_reason}")
         lines += [f"  skipped {printable(s.path)}: {printable(s.reason)}" for s in self.skipped]
         return "\n".join(lines)
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _previous(index_dir: Path, encoder: Encoder, report: BuildReport) -> ReferenceIndex | None:

@@ -260,7 +260,7 @@ class ReferenceIndex:
         if want is None:
             return None
         try:
-            got = _sha256(self.gen_dir / "embeddings.npy")
+            got = file_sha256(self.gen_dir / "embeddings.npy")
         except OSError as exc:
             return self._damage(f"its embeddings cannot be read ({exc.strerror or exc})")
         return None if got == want else self._damage("its embeddings do not match their checksum")
@@ -355,7 +355,8 @@ def current_generation(index_dir: Path) -> Path | None:
     return gen if gen.is_dir() else None
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MB blocks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -396,7 +397,7 @@ def _write_generation(index_dir: Path, encoder: dict, library_root: Path, items:
                 "encoder_id": encoder["id"], "encoder_name": encoder["name"], "encoder_version": encoder["version"],
                 "dim": int(encoder["dim"]), "library_root": str(Path(library_root).resolve()),
                 "library_root_rel": os.path.relpath(Path(library_root).resolve(), index_dir.resolve()),
-                "embeddings_sha256": _sha256(gen / "embeddings.npy"), "categories": json.dumps(names)}
+                "embeddings_sha256": file_sha256(gen / "embeddings.npy"), "categories": json.dumps(names)}
         if len(items) >= ann.threshold:
             meta.update(ann_threshold=ann.threshold, ann_nprobe=ann.nprobe, ann_filter_min=ann.filter_min)
         if ranking is not None:
