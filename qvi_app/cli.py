@@ -15,6 +15,7 @@ from pathlib import Path
 from qvi_app import __version__
 from qvi_app.encoders import DEFAULT_ENCODER, ENCODER_NAMES
 from qvi_app.errors import QviError, printable
+from qvi_app.index.build import ENGINES
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     ix.add_argument("--categories", type=Path, metavar="CSV", help="CSV with columns path,category")
     ix.add_argument("--workers", type=_positive_int, metavar="N",
                     help="processes embedding files (default: one per core for 200+ new files, else 1)")
-    ix.add_argument("--engine", choices=("local", "ray"), default="local",
+    ix.add_argument("--engine", choices=ENGINES, default=ENGINES[0],
                     help="where files are embedded: processes on this machine (default) or a Ray cluster")
     ix.add_argument("--ray-address", metavar="ADDR",
                     help="with --engine ray: the cluster to join (e.g. auto, or HEAD_IP:6379; default: start a "

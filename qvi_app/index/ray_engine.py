@@ -91,9 +91,7 @@ def embed_files_ray(encoder, paths: Iterable[Path], actors: int | None = None) -
                 yield ray.get(pending.popleft())
         while pending:
             yield ray.get(pending.popleft())
-    finally:
-        for ref in pending:
-            ray.cancel(ref)
+    finally:                                        # killing the actors drops what they still had queued
         for actor in pool:
             ray.kill(actor)
 
