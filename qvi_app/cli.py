@@ -102,6 +102,19 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--resume", action="store_true", help="continue an interrupted run with the same settings")
     tr.add_argument("--quiet", action="store_true", help="no progress bars")
 
+    bk = sub.add_parser("bank", help="give a model a query bank for the hubness correction (see docs/TRAINING.md)")
+    bk.add_argument("model", type=Path, metavar="MODEL", help="a qvi checkpoint")
+    bk.add_argument("data", type=Path, nargs="+", metavar="DATA_DIR",
+                    help="folders of sounds to simulate imitations of (not the library the model will search)")
+    bk.add_argument("--out", type=Path, help="checkpoint to write (default: MODEL, in place)")
+    bk.add_argument("--strategy", default="follow", help="simulator strategy: follow (default), syllables, "
+                    "tonal, hiss, or mix (drawn per sound)")
+    bk.add_argument("--per-reference", type=_positive_int, default=1, help="imitations per sound (default 1)")
+    bk.add_argument("--hub-k", type=_positive_int, default=10, help="nearest bank imitations averaged (default 10)")
+    bk.add_argument("--hub-weight", type=float, default=0.5, help="weight of the penalty (default 0.5)")
+    bk.add_argument("--seed", type=int, default=0)
+    bk.add_argument("--quiet", action="store_true", help="no progress bar")
+
     ev = sub.add_parser("evaluate", help="MRR / top-k / NDCG of models and baselines on held-out references")
     ev.add_argument("data", type=Path, metavar="DATA_DIR")
     ev.add_argument("--dataset", default="auto", help="layout: auto, library, vimsketch, vocalsketch, vis")
@@ -282,6 +295,20 @@ def _cmd_train(a) -> int:
     return 0
 
 
+def _cmd_bank(a) -> int:
+    from qvi_app.data.simulate import STRATEGIES
+    from qvi_app.training.query_bank import add_query_bank
+
+    if a.strategy != "mix" and a.strategy not in STRATEGIES:
+        raise QviError(f"--strategy must be mix or one of {', '.join(STRATEGIES)}, not {a.strategy!r}")
+    r = add_query_bank(a.model, a.data, a.out, strategy=None if a.strategy == "mix" else a.strategy,
+                       per_reference=a.per_reference, hub_k=a.hub_k, hub_weight=a.hub_weight, seed=a.seed,
+                       progress=not a.quiet)
+    print(f"{a.out or a.model}: query bank of {r['imitations']} simulated imitations "
+          f"({r['unusable_sounds']} sounds unusable); ranking: {r['ranking']}")
+    return 0
+
+
 def _cmd_evaluate(a) -> int:
     from qvi_app.evaluation.run import evaluate, to_markdown, write_reports
 
@@ -328,7 +355,7 @@ def main(argv=None) -> int:
     handler = {"index": _cmd_index, "search": _cmd_search, "similar": _cmd_similar, "adapt": _cmd_adapt,
                "categories": _cmd_categories,
                "info": _cmd_info,
-               "bench": _cmd_bench, "train": _cmd_train, "evaluate": _cmd_evaluate, "inspect": _cmd_inspect}
+               "bench": _cmd_bench, "train": _cmd_train, "bank": _cmd_bank, "evaluate": _cmd_evaluate, "inspect": _cmd_inspect}
     try:
         return handler[args.command](args)
     except QviError as exc:

@@ -172,8 +172,8 @@ def test_killing_qvi_index_midway_leaves_the_previous_index_usable(tmp_path, sma
     after = ReferenceIndex.open(tmp_path / "ix")
     assert after.gen_dir == before.gen_dir and len(after) == 24
     assert np.array_equal(np.asarray(after.embeddings), np.asarray(before.embeddings))
-    hits = QviSession(tmp_path / "ix").search_file(sorted(small_library.rglob("*.ogg"))[0], top_k=1).hits
-    assert hits[0].score > 0.99
+    first = sorted(small_library.rglob("*.ogg"))[0]
+    assert QviSession(tmp_path / "ix").search_file(first, top_k=1).hits[0].path == first   # still answers
     report = build_index(small_library, tmp_path / "ix", show_progress=False)   # and it recovers
     assert report.total == 174 and len(list((tmp_path / "ix").glob("gen-*"))) == 1
 

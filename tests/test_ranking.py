@@ -108,7 +108,9 @@ def test_evaluate_reports_settings_groups_and_hubness(real_like, tmp_path):
                 "--ranking", ranking]) == 0
     rep = json.loads(prefix.with_suffix(".json").read_text())
     assert rep["groups"] == {"all": 5, "gen1": 2, "gen2": 3} and rep["distractors"]["sounds"] == 4
-    assert set(rep["systems"]) == {"qvi cnn (bundled)", "2dft, CSLS", "zero-shot aisfx cnn", "CQT + 2DFT", "random"}
+    bundled = "qvi cnn (bundled), cnn, CSLS k=10, weight 0.5, against the model's query bank"   # the ranking it ships with
+    assert set(rep["systems"]) == {"qvi cnn (bundled)", bundled, "2dft, CSLS", "zero-shot aisfx cnn", "CQT + 2DFT",
+                                   "random"}
     for label, r in rep["systems"].items():
         assert set(r["settings"]) == {"references", "with distractors"}
         for setting, n in (("references", 3), ("with distractors", 7)):
@@ -117,7 +119,7 @@ def test_evaluate_reports_settings_groups_and_hubness(real_like, tmp_path):
                 assert x["queries"] == q and x["candidates"] == n
                 assert 1 / n <= x["item"]["mrr"] <= 1 and 0 < x["hubness"]["max_share"] <= 1
         assert r["item"] == r["settings"]["references"]["all"]["item"]      # the headline is refs alone, all
-    assert "CSLS k=2 against the library" in rep["systems"]["2dft, CSLS"]["ranking"]
+    assert "CSLS k=2, weight 1, against the library" in rep["systems"]["2dft, CSLS"]["ranking"]
     md = prefix.with_suffix(".md").read_text()
     assert "**gen2, among 4 distractors" in md and "hubness@10" in md
     assert qvi(["evaluate", str(root), "--ranking", "{not json", "--quiet", "--out", str(prefix)]) == 2

@@ -69,13 +69,14 @@ def _query_file(seconds: float, out_dir: Path, session: QviSession) -> Path:
     return path
 
 
-def _synthetic_index(base: np.ndarray, n: int, out_dir: Path, encoder: dict, rng) -> ReferenceIndex:
+def _synthetic_index(base: np.ndarray, n: int, out_dir: Path, encoder, rng) -> ReferenceIndex:
     """``n`` references made from the demo embeddings plus noise, in a real index folder."""
     emb = base[rng.integers(len(base), size=n)] + 0.05 * rng.standard_normal((n, base.shape[1])).astype(np.float32)
     emb /= np.linalg.norm(emb, axis=1, keepdims=True)
     items = [IndexItem(f"synthetic/{i:07d}.wav", f"cat{i % 16:02d}", 2.0, 44100, 1, 0.0, f"{i:064x}") for i in range(n)]
     d = out_dir / f"index_{n}"
-    write_index(d, encoder=encoder, library_root=DEMO_LIBRARY, items=items, embeddings=emb, skipped=[])
+    write_index(d, encoder=encoder.describe(), library_root=DEMO_LIBRARY, items=items, embeddings=emb, skipped=[],
+                query_banks=encoder.query_banks())
     return ReferenceIndex.open(d)
 
 
@@ -88,7 +89,7 @@ def bench_query(cfg: BenchConfig, limits: dict, work: Path) -> list[dict]:
     rng = np.random.default_rng(cfg.seed)
     rows = []
     for n in cfg.reference_counts:
-        index = _synthetic_index(base, n, work, enc.describe(), rng)
+        index = _synthetic_index(base, n, work, enc, rng)
         for seconds in cfg.query_seconds:
             path = _query_file(seconds, work, session)
             t = {k: [] for k in ("load", "trim", "features", "encoder", "ranking", "total")}

@@ -63,11 +63,13 @@ from qvi_app.index.store import write_index
 import json
 emb = np.load(sys.argv[1], mmap_mode="r")
 encoder = json.loads(Path(sys.argv[3]).read_text())
+banks = dict(np.load(sys.argv[5])) if len(sys.argv) > 5 else None
 n = len(emb)
 items = [IndexItem(f"cat{i % %(cats)d:02d}/s{i:08d}.wav", f"cat{i % %(cats)d:02d}", 2.0, 44100, 1, 0.0, "")
          for i in range(n)]
 t = time.perf_counter()
-write_index(Path(sys.argv[2]), encoder=encoder, library_root=Path(sys.argv[4]), items=items, embeddings=emb, skipped=[])
+write_index(Path(sys.argv[2]), encoder=encoder, library_root=Path(sys.argv[4]), items=items, embeddings=emb, skipped=[],
+            query_banks=banks)
 print(time.perf_counter() - t)
 """.replace("%(cats)d", str(CATEGORIES))
 
@@ -89,11 +91,12 @@ def bench_scale(n: int, work: Path | None = None, runs: int = 20, seed: int = 0)
         print(f"  scale {n:,}: writing {n:,} x {encoder['dim']} synthetic embeddings…", flush=True)
         emb = _make_embeddings(np.asarray(demo.index.embeddings), blocks, n, tmp / "emb.npy", seed)
         (tmp / "encoder.json").write_text(json.dumps(encoder))
+        np.savez(tmp / "banks.npz", **demo.encoder.query_banks())
         query = _query_file(10.0, tmp, demo)
         index_dir = tmp / "index"
         print("  building the index from them…", flush=True)
         build_wall, build_rss, out = _child(_BUILD, str(tmp / "emb.npy"), str(index_dir), str(tmp / "encoder.json"),
-                                            str(DEMO_LIBRARY))
+                                            str(DEMO_LIBRARY), str(tmp / "banks.npz"))
         row = {"references": n, "dim": int(encoder["dim"]), "encoder": encoder["id"],
                "build_s": float(out.strip()), "build_process_s": build_wall, "build_peak_rss_gb": build_rss,
                "index_disk_gb": _folder_bytes(index_dir) / 1e9}

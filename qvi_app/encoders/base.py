@@ -59,6 +59,11 @@ class Encoder(abc.ABC):
             raise ValueError("encoder produced a zero or non-finite embedding")
         return (vec / norm).astype(np.float32)
 
+    def query_banks(self) -> dict[str, np.ndarray]:
+        """Per block name, the embeddings of simulated imitations this model carries for the
+        hubness correction against queries (:mod:`qvi_app.ranking.score`); none by default."""
+        return {}
+
     def describe(self) -> dict:
         return {"name": self.name, "version": self.version, "id": self.id, "dim": self.dim,
                 "sample_rate": self.sample_rate}

@@ -100,10 +100,16 @@ def file_digest(path, n: int = 10) -> str:
 
 def encoder_name_of(path, default: str = "cnn") -> str:
     """The encoder a qvi checkpoint holds ('cnn', 'passt'), read without loading its tensors."""
+    return str(checkpoint_field(path, "encoder", default))
+
+
+def checkpoint_field(path, key: str, default=None):
+    """One top-level entry of a qvi checkpoint, read without loading its tensors; ``default``
+    when the file is not a readable checkpoint (load_checkpoint will say why) or lacks it."""
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception:
-        return default                  # not readable here: load_checkpoint will say why
+        return default
     if isinstance(payload, dict) and payload.get("format") == FORMAT:
-        return str(payload.get("encoder", default))
+        return payload.get(key, default)
     return default

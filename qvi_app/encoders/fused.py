@@ -19,13 +19,17 @@ import torch
 from qvi_app.encoders.base import Encoder
 from qvi_app.ranking import RankingSettings
 
-#: The learned CNN alone. Measured on real voices (item MRR on ../shared/real-imitations-dev, gen-1/gen-2
-#: against its 10 references | among the demo library too; hubness = largest top-10 share, gen-1):
-#:   cnn                      .660 .522 | .167 .085   hubness .31   simulated demo library .066
-#:   cnn + CSLS (k 10)        .621 .536 | .154 .094           .31                          .061
-#:   cnn .7 + 2DFT .3 + CSLS  .632 .529 | .147 .069           .36                          .073  (until 0.3)
-#:   cnn .7 + 2DFT .3         .646 .544 | .105 .035           .40                          .080
-#: Fusion with CQT+2DFT raised hubness and lowered the library figures; CSLS did not pay on gen-1.
+#: For a checkpoint that carries no ranking: the learned CNN alone. The bundled model carries CSLS
+#: against its query bank (``qvi bank``). Measured on real voices (item MRR on
+#: ../shared/real-imitations-dev, gen-1/gen-2 against its 10 references | among the demo library
+#: too; hubness = largest top-10 share, gen-1):
+#:   cnn + CSLS against its query bank (k 10, .5)  .640 .522 | .163 .086   hubness .21  (bundled, 0.4)
+#:   cnn                                           .660 .522 | .167 .085           .31  (bundled, 0.3)
+#:   cnn + CSLS against the library (k 10)         .621 .536 | .154 .094           .31
+#:   cnn .7 + 2DFT .3 + CSLS against the library   .632 .529 | .147 .069           .36  (until 0.3)
+#:   cnn .7 + 2DFT .3                              .646 .544 | .105 .035           .40
+#: Fusion with CQT+2DFT raised hubness and lowered the library figures; CSLS against the library
+#: did not move hubness, against 4,177 imitations of other sounds it did (docs/TRAINING.md row 22).
 #: Every ranking stays available (RankingSettings in a checkpoint, ``qvi evaluate --ranking``).
 DEFAULT_RANKING = RankingSettings(encoders=("cnn",), weights=(1.0,))
 
@@ -58,6 +62,9 @@ class FusedEncoder(Encoder):
         """Each part's unit vector, concatenated: (sum of the parts' dims,) float32."""
         return np.concatenate([p.embed(wave, sr, role) for p in self.parts])
 
+    def query_banks(self) -> dict[str, np.ndarray]:
+        return {name: bank for p in self.parts for name, bank in p.query_banks().items()}
+
     def describe(self) -> dict:
         return {**super().describe(), "ranking": self.ranking.to_dict(),
                 "blocks": [list(b) for b in self.blocks], "parts": [p.id for p in self.parts]}
@@ -80,5 +87,8 @@ def load_fused(checkpoint=None) -> FusedEncoder:
         raise EncoderError(f"{checkpoint}: bad ranking settings ({exc}); re-export the model") from None
     if learned_name not in ranking.encoders:
         raise EncoderError(f"{checkpoint}: its ranking does not use its own {learned_name} model")
+    if ranking.hub_bank == "queries" and learned_name not in learned.query_banks():
+        raise EncoderError(f"{checkpoint}: its ranking corrects hubness against a query bank it does not carry; "
+                           "re-export the model")
     parts = [learned if name == learned_name else load_encoder(name) for name in ranking.encoders]
     return FusedEncoder(parts, ranking)

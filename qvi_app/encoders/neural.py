@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from qvi_app.encoders.base import Encoder
@@ -52,6 +53,17 @@ class NeuralEncoder(Encoder):
     @property
     def digest(self) -> str:
         return self._digest
+
+    def query_banks(self) -> dict[str, np.ndarray]:
+        """The checkpoint's query bank (``query_bank``: (M, dim) float16, written by
+        :func:`qvi_app.training.query_bank.add_query_bank`), if it has one."""
+        bank = self.metadata.get("query_bank")
+        if bank is None:
+            return {}
+        if not isinstance(bank, torch.Tensor) or bank.ndim != 2 or bank.shape[1] != self.dim or len(bank) == 0:
+            raise EncoderError(f"{self.checkpoint_path}: damaged query bank (not an (M, {self.dim}) matrix); "
+                               "re-export the model")
+        return {self.name: bank.float().numpy()}
 
     def features(self, wave: torch.Tensor) -> torch.Tensor:
         """Waveform (N,) at ``sample_rate`` → front-end features (1, 1, T, F)."""

@@ -27,7 +27,7 @@ from qvi_app.audio import isolate_sound, load_audio
 from qvi_app.data import open_dataset
 from qvi_app.data.simulate import SimulatorSettings, simulate_imitation
 from qvi_app.encoders import load_encoder
-from qvi_app.encoders.checkpoint import encoder_name_of, load_checkpoint
+from qvi_app.encoders.checkpoint import checkpoint_field, encoder_name_of, load_checkpoint
 from qvi_app.errors import AudioError, QviError
 from qvi_app.evaluation.metrics import hubness, random_mrr, retrieval_report
 from qvi_app.ranking import RankingSettings, fused_scores, hub_penalty
@@ -109,7 +109,13 @@ def default_systems(models: dict[str, Path] | None, baselines: bool, rankings: d
     systems: dict[str, System] = {}
     for label, ckpt in (models or {"qvi cnn (bundled)": BUNDLED_CNN}).items():
         name = encoder_name_of(ckpt)
-        systems[label] = System(RankingSettings(encoders=(name,)), {name: Path(ckpt)})
+        plain = RankingSettings(encoders=(name,))
+        systems[label] = System(plain, {name: Path(ckpt)})
+        carried = checkpoint_field(ckpt, "ranking")           # the ranking a search with this model uses
+        if carried is not None and RankingSettings.from_dict(carried) != plain:
+            ranking = RankingSettings.from_dict(carried)
+            systems[f"{label}, {ranking.describe()}"] = System(ranking, {n: Path(ckpt) for n in ranking.encoders
+                                                                         if n != "2dft"})
     first = next(iter((models or {"": BUNDLED_CNN}).values()))
     for label, spec in (rankings or {}).items():
         ranking = RankingSettings.from_dict(spec)
@@ -171,10 +177,11 @@ def evaluate(data, *, dataset_kind: str = "auto", split: str = "all", split_from
         settings["with distractors"] = len(refs) + len(extra_audio)
 
     systems, skipped = default_systems(models, baselines, rankings)
-    embedded, ids, ms = {}, {}, {}
+    embedded, ids, ms, banks = {}, {}, {}, {}
     for key in dict.fromkeys(k for system in systems.values() for k in system.encoder_keys()):
         enc = load_encoder(*key)
         ids[key] = enc.id
+        banks[key] = enc.query_banks().get(enc.name)
         bar = tqdm(total=len(refs) + len(extra_audio) + len(queries), desc=enc.id, unit="clip",
                    disable=not progress, leave=False)
         t_enc = time.perf_counter()
@@ -205,8 +212,10 @@ def evaluate(data, *, dataset_kind: str = "auto", split: str = "all", split_from
                 per_encoder[name] = e["Q"] @ cand.T
                 if system.ranking.hub_bank == "library":
                     penalties[name] = hub_penalty(cand, cand, system.ranking.hub_k, exclude_self=True)
-            if system.ranking.hub_bank == "queries":
-                skipped[label] = "a query bank is not available to the evaluation yet"
+                elif system.ranking.hub_bank == "queries" and banks[key] is not None:
+                    penalties[name] = hub_penalty(cand, banks[key], system.ranking.hub_k)
+            if system.ranking.hub_bank == "queries" and len(penalties) != len(keys):
+                skipped[label] = "its ranking needs a query bank that its model does not carry"
                 break
             scores = fused_scores(per_encoder, system.ranking, penalties)
             entry["settings"][setting] = _grouped(scores, targets, query_cats, candidate_cats[setting], groups)

@@ -219,6 +219,6 @@ def _update(library: Path, index_dir: Path, encoder: Encoder, files, report: Bui
     report.total = len(items)
     emb = np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, encoder.dim), np.float32)
     write_index(index_dir, encoder=encoder.describe(), library_root=library, items=items,
-                embeddings=emb, skipped=report.skipped, ann=ann)
+                embeddings=emb, skipped=report.skipped, ann=ann, query_banks=encoder.query_banks())
     partial.discard()
     return report

@@ -40,6 +40,12 @@ from qvi_app.ranking import RankingSettings, fused_scores, hub_penalty
 #: Above this many sounds, hubness penalties are measured against a seeded sample of the library
 #: (each sound's k nearest among 4,096), keeping a million-sound build to seconds.
 PENALTY_BANK_MAX = 4096
+#: From this many sounds, penalties against a model's query bank go through the bank's first
+#: PENALTY_RANK principal directions (ranking.score.low_rank): at a million sounds the exact
+#: penalties would take 55 s on 2 cores (1.1 s per 20,000 measured; 4.3 T multiply-adds), more than
+#: the rest of the build; through 128 directions, 6x fewer operations.
+PENALTY_EXACT_MAX = 100_000
+PENALTY_RANK = 128
 
 FORMAT_VERSION = 1
 _SCHEMA = """
@@ -325,16 +331,26 @@ def _block_scores(matrix: np.ndarray, query: np.ndarray, blocks) -> np.ndarray:
         return torch.mm(m, torch.from_numpy(q)).numpy()
 
 
-def library_penalties(embeddings: np.ndarray, blocks, ranking: RankingSettings, seed: int = 0) -> np.ndarray:
-    """Each sound's hubness penalty per block (N, blocks): mean cosine to its ``hub_k`` nearest other
-    sounds of the library (a seeded sample of :data:`PENALTY_BANK_MAX` above that size)."""
+def library_penalties(embeddings: np.ndarray, blocks, ranking: RankingSettings, seed: int = 0,
+                      query_banks: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """Each sound's hubness penalty per block (N, blocks): mean cosine to its ``hub_k`` nearest rows
+    of the bank the ranking names: the other sounds of the library (a seeded sample of
+    :data:`PENALTY_BANK_MAX` above that size), or the model's bank of simulated imitations."""
     n = len(embeddings)
     bank_rows = np.arange(n) if n <= PENALTY_BANK_MAX else \
         np.sort(np.random.default_rng(seed).choice(n, PENALTY_BANK_MAX, replace=False))
     out = np.zeros((n, len(blocks)), np.float32)
-    for j, (_, a, b) in enumerate(blocks):
+    for j, (name, a, b) in enumerate(blocks):
         block = np.asarray(embeddings[:, a:b], np.float32)
-        out[:, j] = hub_penalty(block, block[bank_rows], ranking.hub_k, bank_rows=bank_rows)
+        if ranking.hub_bank == "queries":
+            bank = (query_banks or {}).get(name)
+            if bank is None or bank.shape[1] != b - a:
+                raise ValueError(f"the ranking corrects hubness against a query bank, and the {name!r} "
+                                 "model carries none of its size")
+            out[:, j] = hub_penalty(block, bank, ranking.hub_k,
+                                    rank=PENALTY_RANK if n >= PENALTY_EXACT_MAX else None)
+        else:
+            out[:, j] = hub_penalty(block, block[bank_rows], ranking.hub_k, bank_rows=bank_rows)
     return out
 
 
@@ -365,11 +381,13 @@ def file_sha256(path: Path) -> str:
 
 
 def write_index(index_dir, *, encoder: dict, library_root: Path, items: list[IndexItem],
-                embeddings: np.ndarray, skipped: list[SkippedFile], ann: AnnSettings = AnnSettings()) -> Path:
-    """Write a new generation and make it live atomically; old generations are then removed."""
+                embeddings: np.ndarray, skipped: list[SkippedFile], ann: AnnSettings = AnnSettings(),
+                query_banks: dict[str, np.ndarray] | None = None) -> Path:
+    """Write a new generation and make it live atomically; old generations are then removed.
+    ``query_banks``: the encoder's (:meth:`Encoder.query_banks`), for a ranking that needs them."""
     index_dir = Path(index_dir)
     try:
-        return _write_generation(index_dir, encoder, library_root, items, embeddings, skipped, ann)
+        return _write_generation(index_dir, encoder, library_root, items, embeddings, skipped, ann, query_banks)
     except OSError as exc:
         hint = " (the disk is full)" if exc.errno == errno.ENOSPC else ""
         raise LibraryIndexError(f"cannot write the index at {index_dir}: {exc.strerror or exc}{hint}; "
@@ -377,7 +395,8 @@ def write_index(index_dir, *, encoder: dict, library_root: Path, items: list[Ind
 
 
 def _write_generation(index_dir: Path, encoder: dict, library_root: Path, items: list[IndexItem],
-                      embeddings: np.ndarray, skipped: list[SkippedFile], ann: AnnSettings) -> Path:
+                      embeddings: np.ndarray, skipped: list[SkippedFile], ann: AnnSettings,
+                      query_banks: dict[str, np.ndarray] | None) -> Path:
     index_dir.mkdir(parents=True, exist_ok=True)
     embeddings = np.ascontiguousarray(embeddings, dtype=np.float32).reshape(len(items), int(encoder["dim"]))
     gen = index_dir / f"gen-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
@@ -385,10 +404,9 @@ def _write_generation(index_dir: Path, encoder: dict, library_root: Path, items:
     try:
         np.save(gen / "embeddings.npy", embeddings)
         ranking = RankingSettings.from_dict(encoder["ranking"]) if "ranking" in encoder else None
-        if ranking is not None and ranking.hub_bank == "library":
-            np.save(gen / "penalties.npy", library_penalties(embeddings, encoder["blocks"], ranking))
-        elif ranking is not None and ranking.hub_bank != "none":
-            raise ValueError(f"the index cannot hold a {ranking.hub_bank!r} hubness bank")
+        if ranking is not None and ranking.hub_bank != "none":
+            np.save(gen / "penalties.npy", library_penalties(embeddings, encoder["blocks"], ranking,
+                                                             query_banks=query_banks))
         if len(items) >= ann.threshold:
             IvfIndex.build(embeddings, ann).save(gen / IvfIndex.FILE)
         names, codes = category_codes(items)
