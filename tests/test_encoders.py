@@ -53,6 +53,20 @@ def test_checkpoint_round_trip_restores_weights_and_settings(tmp_path):
     assert enc.embed(tone(500, 1.0, 16000), 16000).shape == (32,)
 
 
+def test_a_format_1_checkpoint_reads_as_the_same_model(tmp_path):
+    """0.2 and 0.3 wrote ``arch`` + ``frontend`` (format 1); they still load, as the same network."""
+    ckpt = load_checkpoint(BUNDLED_CNN)
+    s = ckpt["settings"]
+    old = {"format": "qvi-encoder", "format_version": 1, "encoder": "cnn", "version": ckpt["version"],
+           "arch": {**s["network"], "towers": s["towers"], "head_hidden": s["head_hidden"]},
+           "frontend": s["frontend"], "state_dict": ckpt["state_dict"]}
+    torch.save(old, tmp_path / "old.pt")
+    then, now = load_encoder("cnn", tmp_path / "old.pt"), load_encoder("cnn", BUNDLED_CNN)
+    assert then.settings == now.settings
+    wave = tone(440, 2.0, 44100)
+    assert np.array_equal(then.embed(wave, 44100), now.embed(wave, 44100))
+
+
 def test_bad_checkpoints_are_refused_with_the_path(tmp_path):
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a checkpoint")

@@ -14,6 +14,7 @@ encoder's scores are standardised over the candidates (z-scores) and summed with
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -69,7 +70,8 @@ class RankingSettings:
 
 def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a @ b`` on torch's thread pool (see index/store.py: OpenBLAS threads slow the next query)."""
-    with torch.inference_mode():
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)      # a read-only memory map: torch only reads it
         return (torch.from_numpy(np.ascontiguousarray(a, np.float32))
                 @ torch.from_numpy(np.ascontiguousarray(b, np.float32))).numpy()
 
@@ -101,7 +103,8 @@ def hub_penalty(references: np.ndarray, bank: np.ndarray, k: int, exclude_self: 
         if bank_rows is not None:
             own = np.flatnonzero((bank_rows >= start) & (bank_rows < stop))
             sims[bank_rows[own] - start, own] = -np.inf
-        out[start:stop] = np.partition(sims, -k, axis=1)[:, -k:].mean(axis=1)
+        with torch.inference_mode():       # torch's top-k runs on its threads; np.partition on one
+            out[start:stop] = torch.topk(torch.from_numpy(sims), k, dim=1, sorted=False).values.mean(dim=1).numpy()
     return out
 
 
