@@ -225,7 +225,7 @@ def bench_ranking(cfg: BenchConfig, limits: dict) -> list[dict]:
         ta, recall = [], []
         for v, tr in zip(q, truth):
             t0 = time.perf_counter()           # as the index searches: compressed shortlist, then exact
-            found, _ = ann.search(v, max(50 * 10, settings.shortlist))
+            found, _ = ann.search(v, max(50 * 10, ann.shortlist))
             cand = np.sort(found)
             top = cand[np.argsort(-(x[cand] @ v), kind="stable")[:10]]
             ta.append((time.perf_counter() - t0) * 1e3)

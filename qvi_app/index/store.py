@@ -203,7 +203,7 @@ class ReferenceIndex:
         if self.ann is not None and (rows is None or len(rows) >= self.ann.settings.filter_min):
             # The approximate index only shortlists (compressed codes); the shortlist is then
             # scored exactly from the embeddings, as the exact path would score it.
-            found, _ = self.ann.search(query, max(50 * top_k, self.ann.settings.shortlist), rows, key=category)
+            found, _ = self.ann.search(query, max(50 * top_k, self.ann.shortlist), rows, key=category)
             found = np.sort(found)
             scores = self.scores(query, found) if len(found) else np.zeros(0, np.float32)
             order = np.lexsort((found, -scores))[:top_k]
