@@ -146,9 +146,17 @@ def bench_indexing(cfg: BenchConfig, work: Path) -> list[dict]:
     lib = _copy_clips(files, work / "indexing-library")
     rows = []
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    plans = [("cnn", 1)] + ([("cnn", cores)] if cores > 1 else []) + [("2dft", 1), ("passt", 1)]
-    for name, workers in plans:
+    from qvi_app.encoders import onnx_runtime
+
+    cnn = [("cnn", 1, rt) for rt in ("torch", "onnx")] + ([("cnn", cores, rt) for rt in ("torch", "onnx")]
+                                                         if cores > 1 else [])
+    plans = cnn + [("2dft", 1, "torch"), ("passt", 1, "torch")]
+    for name, workers, runtime in plans:
         clips, root = files, lib
+        if runtime == "onnx" and not onnx_runtime.available():
+            rows.append({"encoder": name, "workers": workers, "runtime": runtime,
+                         "skipped": "onnxruntime and onnx are not installed (pip install -e '.[fast]')"})
+            continue
         if name == "passt":
             if not hub_weights_path().is_file():
                 reason = f"weights not found at {hub_weights_path()}"
@@ -160,11 +168,12 @@ def bench_indexing(cfg: BenchConfig, work: Path) -> list[dict]:
         enc = load_encoder(name)
         clip_s = sum(sf.info(f).duration for f in clips)
         t0 = time.perf_counter()
-        update_index(root, work / f"ix-{name}-{workers}", enc, show_progress=False, workers=workers)
+        update_index(root, work / f"ix-{name}-{workers}-{runtime}", enc, show_progress=False, workers=workers,
+                     runtime=runtime)
         dt = time.perf_counter() - t0
-        rows.append({"encoder": name, "workers": workers, "clips": len(clips), "seconds": dt,
+        rows.append({"encoder": name, "workers": workers, "runtime": runtime, "clips": len(clips), "seconds": dt,
                      "clips_per_s": len(clips) / dt, "x_realtime": clip_s / dt})
-        print(f"  indexing with {name}, {workers} process(es): {len(clips) / dt:.1f} clips/s, "
+        print(f"  indexing with {name} on {runtime}, {workers} process(es): {len(clips) / dt:.1f} clips/s, "
               f"{clip_s / dt:.0f}x real time", flush=True)
     return rows
 
@@ -313,9 +322,11 @@ def format_table(r: dict) -> str:
                      f"{q['trim_median_ms']:.1f} | {q['features_median_ms']:.1f} | {q['encoder_median_ms']:.1f} | "
                      f"{q['ranking_median_ms']:.2f} | **{q['total_median_ms']:.0f} ms** | {q['total_p95_ms']:.0f} ms | "
                      f"{q['encoder_vs_limit']:.1f}x ({q['encoder_gflop']:.1f} GFLOP) | {q['ranking_vs_limit']:.1f}x |")
-    lines += ["", "| encoder | processes | clips | clips/s | x real time |", "|---|---|---|---|---|"]
-    lines += [f"| {i['encoder']} | {i.get('workers', 1)} | {i['clips']} | {i['clips_per_s']:.1f} | {i['x_realtime']:.0f} |"
-              if "skipped" not in i else f"| {i['encoder']} | skipped: {i['skipped']} | | | |" for i in r["indexing"]]
+    lines += ["", "| encoder | runtime | processes | clips | clips/s | x real time |", "|---|---|---|---|---|---|"]
+    lines += [f"| {i['encoder']} | {i.get('runtime', 'torch')} | {i.get('workers', 1)} | {i['clips']} | "
+              f"{i['clips_per_s']:.1f} | {i['x_realtime']:.0f} |"
+              if "skipped" not in i else f"| {i['encoder']} | {i.get('runtime', 'torch')} | skipped: {i['skipped']} | | | |"
+              for i in r["indexing"]]
     lines += ["", "| refs (512-d) | brute f32 | f32 / bandwidth limit | brute f16 | approximate | recall@10 | build | memory f32 / ann |",
               "|---|---|---|---|---|---|---|---|"]
     lines += [f"| {k['references']:,} | {k['brute_f32_median_ms']:.1f} ms | {k['brute_f32_vs_limit']:.1f}x | "

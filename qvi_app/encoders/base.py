@@ -59,6 +59,11 @@ class Encoder(abc.ABC):
             raise ValueError("encoder produced a zero or non-finite embedding")
         return (vec / norm).astype(np.float32)
 
+    def use_runtime(self, runtime: str) -> str:
+        """Run on another runtime where the encoder has one (the learned CNN: ONNX Runtime);
+        returns the one in use."""
+        return "torch"
+
     def query_banks(self) -> dict[str, np.ndarray]:
         """Per block name, the embeddings of simulated imitations this model carries for the
         hubness correction against queries (:mod:`qvi_app.ranking.score`); none by default."""

@@ -62,6 +62,10 @@ class FusedEncoder(Encoder):
         """Each part's unit vector, concatenated: (sum of the parts' dims,) float32."""
         return np.concatenate([p.embed(wave, sr, role) for p in self.parts])
 
+    def use_runtime(self, runtime: str) -> str:
+        used = {p.use_runtime(runtime) for p in self.parts}
+        return "onnx" if "onnx" in used else "torch"
+
     def query_banks(self) -> dict[str, np.ndarray]:
         return {name: bank for p in self.parts for name, bank in p.query_banks().items()}
 

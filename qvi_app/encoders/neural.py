@@ -69,6 +69,36 @@ class NeuralEncoder(Encoder):
         """Waveform (N,) at ``sample_rate`` → front-end features (1, 1, T, F)."""
         return self.model.frontend(wave)
 
+    def use_runtime(self, runtime: str) -> str:
+        """Run the network on ``runtime`` (:mod:`qvi_app.encoders.onnx_runtime`): 'torch', 'onnx',
+        or 'auto' (onnx for the CNN on a CPU when installed). Returns the runtime in use; ONNX
+        Runtime that cannot be made or does not match torch leaves torch, with a warning."""
+        from qvi_app.encoders import onnx_runtime
+
+        if runtime not in onnx_runtime.RUNTIMES:
+            raise ValueError(f"runtime must be one of {onnx_runtime.RUNTIMES}, not {runtime!r}")
+        wanted = runtime == "onnx" or (runtime == "auto" and onnx_runtime.available())
+        if not wanted or self.name != "cnn" or self.device.type != "cpu":
+            self._onnx = {}
+            return "torch"
+        if runtime == "onnx" and not onnx_runtime.available():
+            raise EncoderError("the onnx runtime needs onnxruntime and onnx: .venv/bin/pip install -e '.[fast]'")
+        try:
+            roles = ("query", "reference") if self.settings.towers == 2 else ("reference",)
+            nets = {r: onnx_runtime.OnnxNetwork(self.model.network, r, self.settings.frontend.n_mels,
+                                                torch.get_num_threads()) for r in roles}
+        except Exception as exc:                 # an exporter or runtime failure must not stop indexing
+            import warnings
+
+            warnings.warn(f"ONNX Runtime not used ({exc.__class__.__name__}: {exc}); running on torch")
+            self._onnx = {}
+            return "torch"
+        self._onnx = {"query": nets.get("query", nets["reference"]), "reference": nets["reference"]}
+        return "onnx"
+
     def embed_tensor(self, wave: torch.Tensor, role: str = "reference") -> torch.Tensor:
         features = self.model.frontend(wave).to(self.device)
+        onnx = getattr(self, "_onnx", None)
+        if onnx:
+            return onnx[role](features)[0].float()
         return self.model.network(features, role)[0].float().cpu()

@@ -23,6 +23,9 @@ from qvi_app.index.store import (IndexItem, ReferenceIndex, SkippedFile, current
 from qvi_app.index.workers import default_workers, embed_files
 
 #: Where files are embedded: worker processes on this machine, or a Ray cluster.
+#: Below this many files to embed, 'auto' keeps torch: making an ONNX Runtime session (export,
+#: check) takes about 1 s per process.
+ONNX_MIN_FILES = 50
 ENGINES = ("local", "ray")
 
 try:
@@ -75,7 +78,7 @@ def _previous(index_dir: Path, encoder: Encoder, report: BuildReport) -> Referen
 def update_index(library, index_dir, encoder: Encoder, *, categories_csv=None, show_progress: bool = True,
                  on_progress: ProgressFn | None = None, cancel: threading.Event | None = None,
                  ann: AnnSettings = AnnSettings(), workers: int | None = None, engine: str = "local",
-                 ray_address: str | None = None) -> BuildReport:
+                 ray_address: str | None = None, runtime: str = "auto") -> BuildReport:
     """Bring ``index_dir`` up to date with ``library``; returns what was done.
 
     Files whose path, size and mtime are unchanged (or whose content hash matches an indexed
@@ -85,6 +88,8 @@ def update_index(library, index_dir, encoder: Encoder, *, categories_csv=None, s
     resumes where it stopped. ``cancel`` aborts without touching the live index. ``engine="ray"``
     embeds on a Ray cluster instead (``ray_address``; ``workers``: actors, default one per
     cluster CPU; :mod:`qvi_app.index.ray_engine`), with the same results and the same resuming.
+    ``runtime``: what runs the network (:mod:`qvi_app.encoders.onnx_runtime`; 'auto': ONNX
+    Runtime when installed, for :data:`ONNX_MIN_FILES` files or more).
     """
     if engine not in ENGINES:
         raise QviError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
@@ -93,7 +98,7 @@ def update_index(library, index_dir, encoder: Encoder, *, categories_csv=None, s
     files = scan_library(library, categories_csv)
     with _exclusive(index_dir):
         return _update(library, index_dir, encoder, files, report, show_progress, on_progress, cancel, ann, workers,
-                       engine, ray_address)
+                       engine, ray_address, runtime)
 
 
 @contextlib.contextmanager
@@ -119,7 +124,8 @@ def _exclusive(index_dir: Path):
 
 def _update(library: Path, index_dir: Path, encoder: Encoder, files, report: BuildReport, show_progress: bool,
             on_progress: ProgressFn | None, cancel: threading.Event | None, ann: AnnSettings,
-            workers: int | None, engine: str = "local", ray_address: str | None = None) -> BuildReport:
+            workers: int | None, engine: str = "local", ray_address: str | None = None,
+            runtime: str = "auto") -> BuildReport:
     old = _previous(index_dir, encoder, report)
     by_path = {it.path: (row, it) for row, it in enumerate(old.items)} if old else {}
     by_hash = {it.content_hash: row for row, it in enumerate(old.items)} if old else {}
@@ -177,14 +183,17 @@ def _update(library: Path, index_dir: Path, encoder: Encoder, files, report: Bui
             queued.append((i, f, digest))
             yield library / f.relpath
 
+    if runtime == "auto" and len(todo) < ONNX_MIN_FILES:
+        runtime = "torch"                         # exporting to ONNX costs more than it saves
     try:
         if engine == "ray":
             from qvi_app.index.ray_engine import connect, embed_files_ray
 
             connect(ray_address)
-            embedded = embed_files_ray(encoder, to_embed(), workers)
+            embedded = embed_files_ray(encoder, to_embed(), workers, runtime=runtime)
         else:
-            embedded = embed_files(encoder, to_embed(), workers if workers is not None else default_workers(len(todo)))
+            embedded = embed_files(encoder, to_embed(), workers if workers is not None else default_workers(len(todo)),
+                                   runtime=runtime)
         for result in embedded:
             i, f, digest = queued.popleft()
             if result[0] == "ok":

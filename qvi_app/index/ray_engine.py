@@ -34,13 +34,14 @@ def _ray():
 class _Embedder:
     """One encoder on one CPU of the cluster."""
 
-    def __init__(self, name: str, checkpoint):
+    def __init__(self, name: str, checkpoint, runtime: str = "torch"):
         import torch
 
         from qvi_app.encoders import load_encoder
 
         torch.set_num_threads(1)
         self.encoder = load_encoder(name, checkpoint)
+        self.encoder.use_runtime(runtime)
 
     def embed(self, path: str):
         from qvi_app.index.workers import embed_file
@@ -73,7 +74,8 @@ def _reachable(address: str, timeout_s: float = 3.0) -> None:
                        "start it with `ray start --head` or check HOST:PORT") from None
 
 
-def embed_files_ray(encoder, paths: Iterable[Path], actors: int | None = None) -> Iterator[tuple]:
+def embed_files_ray(encoder, paths: Iterable[Path], actors: int | None = None, runtime: str = "torch"
+                    ) -> Iterator[tuple]:
     """Yield :func:`~qvi_app.index.workers.embed_file` results for ``paths`` in order, from
     ``actors`` encoders on the cluster (default: one per cluster CPU)."""
     ray = _ray()
@@ -82,7 +84,7 @@ def embed_files_ray(encoder, paths: Iterable[Path], actors: int | None = None) -
     n = actors or max(1, int(ray.cluster_resources().get("CPU", 1)))
     remote = ray.remote(num_cpus=1)(_Embedder)
     checkpoint = getattr(encoder, "checkpoint_path", None)
-    pool = [remote.remote(encoder.name, str(checkpoint) if checkpoint else None) for _ in range(n)]
+    pool = [remote.remote(encoder.name, str(checkpoint) if checkpoint else None, runtime) for _ in range(n)]
     pending: deque = deque()
     try:
         for k, p in enumerate(paths):

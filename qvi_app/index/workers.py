@@ -46,7 +46,7 @@ def embed_file(encoder, path: Path):
         return "skip", f"cannot embed ({exc})"
 
 
-def _init(name: str, checkpoint, parent: int) -> None:
+def _init(name: str, checkpoint, parent: int, runtime: str = "torch") -> None:
     import torch
 
     from qvi_app.encoders import load_encoder
@@ -55,6 +55,7 @@ def _init(name: str, checkpoint, parent: int) -> None:
     _die_with(parent)
     torch.set_num_threads(1)
     _encoder = load_encoder(name, checkpoint)
+    _encoder.use_runtime(runtime)
 
 
 def _die_with(parent: int) -> None:
@@ -81,15 +82,21 @@ def _work(path: str):
     return embed_file(_encoder, Path(path))
 
 
-def embed_files(encoder, paths: Iterable[Path], workers: int) -> Iterator[tuple]:
-    """Yield :func:`embed_file` results for ``paths`` in order, using ``workers`` processes."""
+def embed_files(encoder, paths: Iterable[Path], workers: int, runtime: str = "torch") -> Iterator[tuple]:
+    """Yield :func:`embed_file` results for ``paths`` in order, using ``workers`` processes, the
+    network run by ``runtime`` (:meth:`Encoder.use_runtime`; in process only while this runs)."""
     if workers <= 1:
-        for p in paths:
-            yield embed_file(encoder, p)
+        encoder.use_runtime(runtime)
+        try:
+            for p in paths:
+                yield embed_file(encoder, p)
+        finally:
+            encoder.use_runtime("torch")
         return
     ctx = mp.get_context("spawn")            # fork after torch has started threads can deadlock
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init,
-                             initargs=(encoder.name, getattr(encoder, "checkpoint_path", None), os.getpid())) as pool:
+                             initargs=(encoder.name, getattr(encoder, "checkpoint_path", None), os.getpid(),
+                                       runtime)) as pool:
         pending: deque = deque()
         it = iter(paths)
         try:

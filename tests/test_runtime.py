@@ -1,0 +1,53 @@
+"""The CNN on ONNX Runtime (the [fast] extra): the same embeddings as torch, in process, in worker
+processes and in an index; refused or left for torch with a clear reason."""
+
+import numpy as np
+import pytest
+
+from qvi_app.app import build_index
+from qvi_app.audio import load_audio
+from qvi_app.encoders import load_encoder, onnx_runtime
+from qvi_app.errors import EncoderError
+from qvi_app.index import ReferenceIndex
+from qvi_app.paths import DEMO_LIBRARY
+
+pytestmark = pytest.mark.skipif(not onnx_runtime.available(), reason="onnxruntime/onnx not installed ([fast] extra)")
+
+
+def test_onnx_runtime_embeds_as_torch_does():
+    enc = load_encoder("qvi")
+    wave, sr = load_audio(DEMO_LIBRARY / "farm_animals/cattle_01.ogg")
+    short = wave[: sr]                                  # padded to the minimum frames, another input length
+    want = [enc.embed(wave, sr), enc.embed(short, sr, role="query")]
+    assert enc.use_runtime("onnx") == "onnx"
+    assert enc.parts[0]._onnx                           # the network really is ONNX Runtime's now
+    got = [enc.embed(wave, sr), enc.embed(short, sr, role="query")]
+    for a, b in zip(want, got):
+        assert np.abs(a - b).max() < 1e-5
+        assert float(a @ b) > 0.99999
+    assert enc.use_runtime("torch") == "torch" and not enc.parts[0]._onnx
+    assert load_encoder("2dft").use_runtime("onnx") == "torch"     # nothing to run there
+
+
+def test_an_index_built_on_onnx_workers_equals_one_built_on_torch(tmp_path, small_library):
+    build_index(small_library, tmp_path / "torch", show_progress=False, workers=1, runtime="torch")
+    build_index(small_library, tmp_path / "onnx", show_progress=False, workers=2, runtime="onnx")
+    a, b = ReferenceIndex.open(tmp_path / "torch"), ReferenceIndex.open(tmp_path / "onnx")
+    assert a.meta["encoder_id"] == b.meta["encoder_id"] and [i.path for i in a.items] == [i.path for i in b.items]
+    np.testing.assert_allclose(np.asarray(a.embeddings), np.asarray(b.embeddings), atol=1e-5)
+    assert not np.array_equal(np.asarray(a.embeddings), np.asarray(b.embeddings))   # the workers ran ONNX
+    np.testing.assert_allclose(a.penalties, b.penalties, atol=1e-5)
+
+
+def test_missing_or_mismatching_runtime(monkeypatch):
+    enc = load_encoder("cnn")
+    monkeypatch.setattr(onnx_runtime, "available", lambda: False)
+    assert enc.use_runtime("auto") == "torch"
+    with pytest.raises(EncoderError, match=r"pip install -e '\.\[fast\]'"):
+        enc.use_runtime("onnx")
+    monkeypatch.undo()
+    monkeypatch.setattr(onnx_runtime, "TOLERANCE", -1.0)       # no output can match: torch stays
+    with pytest.warns(UserWarning, match="ONNX Runtime not used"):
+        assert enc.use_runtime("onnx") == "torch"
+    with pytest.raises(ValueError, match="runtime must be one of"):
+        enc.use_runtime("tensorrt")
