@@ -14,6 +14,7 @@ from pathlib import Path
 
 from qvi_app import __version__
 from qvi_app.encoders import DEFAULT_ENCODER, ENCODER_NAMES
+from qvi_app.encoders.onnx_runtime import RUNTIMES
 from qvi_app.errors import QviError, printable
 from qvi_app.index.build import ENGINES
 
@@ -41,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     ix.add_argument("--ray-address", metavar="ADDR",
                     help="with --engine ray: the cluster to join (e.g. auto, or HEAD_IP:6379; default: start a "
                          "local one); the library and model must be at the same path on every node")
-    ix.add_argument("--runtime", choices=("auto", "torch", "onnx"), default="auto",
+    ix.add_argument("--runtime", choices=RUNTIMES, default="auto",
                     help="what runs the CNN: ONNX Runtime (about 1.4x faster on CPU; pip install -e '.[fast]'), "
                          "torch, or auto (ONNX Runtime when installed, from 50 new files; default)")
     ix.add_argument("--quiet", action="store_true", help="no progress bar")

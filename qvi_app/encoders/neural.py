@@ -30,6 +30,7 @@ class NeuralEncoder(Encoder):
         self.dim = model.dim
         self.device = torch.device("cuda" if backbone(self.name).prefers_gpu and torch.cuda.is_available() else "cpu")
         self.model.network.to(self.device)
+        self._onnx: dict = {}                 # role → ONNX Runtime network, while use_runtime("onnx")
 
     @classmethod
     def from_file(cls, name: str, path) -> "NeuralEncoder":
@@ -77,12 +78,12 @@ class NeuralEncoder(Encoder):
 
         if runtime not in onnx_runtime.RUNTIMES:
             raise ValueError(f"runtime must be one of {onnx_runtime.RUNTIMES}, not {runtime!r}")
-        wanted = runtime == "onnx" or (runtime == "auto" and onnx_runtime.available())
-        if not wanted or self.name != "cnn" or self.device.type != "cpu":
-            self._onnx = {}
-            return "torch"
         if runtime == "onnx" and not onnx_runtime.available():
             raise EncoderError("the onnx runtime needs onnxruntime and onnx: .venv/bin/pip install -e '.[fast]'")
+        self._onnx = {}
+        wanted = runtime == "onnx" or (runtime == "auto" and onnx_runtime.available())
+        if not wanted or self.name != "cnn" or self.device.type != "cpu":
+            return "torch"
         try:
             roles = ("query", "reference") if self.settings.towers == 2 else ("reference",)
             nets = {r: onnx_runtime.OnnxNetwork(self.model.network, r, self.settings.frontend.n_mels,
@@ -91,14 +92,12 @@ class NeuralEncoder(Encoder):
             import warnings
 
             warnings.warn(f"ONNX Runtime not used ({exc.__class__.__name__}: {exc}); running on torch")
-            self._onnx = {}
             return "torch"
         self._onnx = {"query": nets.get("query", nets["reference"]), "reference": nets["reference"]}
         return "onnx"
 
     def embed_tensor(self, wave: torch.Tensor, role: str = "reference") -> torch.Tensor:
         features = self.model.frontend(wave).to(self.device)
-        onnx = getattr(self, "_onnx", None)
-        if onnx:
-            return onnx[role](features)[0].float()
+        if self._onnx:
+            return self._onnx[role](features)[0].float()
         return self.model.network(features, role)[0].float().cpu()

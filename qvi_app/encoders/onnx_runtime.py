@@ -4,7 +4,9 @@ memory and run by ONNX Runtime (``pip install -e '.[fast]'``: onnxruntime and on
 Measured on the 2-core development machine, 150 demo-library clips through the network alone:
 torch eager 2.85–3.13 s, torch channels-last 2.43 s, TorchScript frozen 2.71 s, ONNX Runtime
 1.99 s (1.5x), largest difference to torch 1.8e-7, smallest cosine 0.9999999. The network is
-81% of indexing time (decoding 8%, resampling 6%, log-mel 3%), so indexing gains about 1.4x.
+81% of indexing time on torch (decoding 8%, resampling 6%, log-mel 3%); indexing the demo
+library gained 1.07–1.13x in one process and 1.25–1.27x in two single-threaded ones, which
+overlap one file's decoding with another's network (docs/BENCHMARKS.md).
 
 Nothing is written to disk (the model is exported to bytes and loaded from them), so there is
 no cached file that could go stale or be swapped. Each runtime is checked against torch on a

@@ -112,8 +112,8 @@ def default_systems(models: dict[str, Path] | None, baselines: bool, rankings: d
         plain = RankingSettings(encoders=(name,))
         systems[label] = System(plain, {name: Path(ckpt)})
         carried = checkpoint_field(ckpt, "ranking")           # the ranking a search with this model uses
-        if carried is not None and RankingSettings.from_dict(carried) != plain:
-            ranking = RankingSettings.from_dict(carried)
+        ranking = RankingSettings.from_dict(carried) if carried is not None else plain
+        if ranking != plain:
             systems[f"{label}, {ranking.describe()}"] = System(ranking, {n: Path(ckpt) for n in ranking.encoders
                                                                          if n != "2dft"})
     first = next(iter((models or {"": BUNDLED_CNN}).values()))
