@@ -337,20 +337,21 @@ def library_penalties(embeddings: np.ndarray, blocks, ranking: RankingSettings, 
     of the bank the ranking names: the other sounds of the library (a seeded sample of
     :data:`PENALTY_BANK_MAX` above that size), or the model's bank of simulated imitations."""
     n = len(embeddings)
-    bank_rows = np.arange(n) if n <= PENALTY_BANK_MAX else \
-        np.sort(np.random.default_rng(seed).choice(n, PENALTY_BANK_MAX, replace=False))
     out = np.zeros((n, len(blocks)), np.float32)
-    for j, (name, a, b) in enumerate(blocks):
-        block = np.asarray(embeddings[:, a:b], np.float32)
-        if ranking.hub_bank == "queries":
+    if ranking.hub_bank == "queries":
+        for j, (name, a, b) in enumerate(blocks):
             bank = (query_banks or {}).get(name)
             if bank is None or bank.shape[1] != b - a:
                 raise ValueError(f"the ranking corrects hubness against a query bank, and the {name!r} "
                                  "model carries none of its size")
-            out[:, j] = hub_penalty(block, bank, ranking.hub_k,
+            out[:, j] = hub_penalty(np.asarray(embeddings[:, a:b], np.float32), bank, ranking.hub_k,
                                     rank=PENALTY_RANK if n >= PENALTY_EXACT_MAX else None)
-        else:
-            out[:, j] = hub_penalty(block, block[bank_rows], ranking.hub_k, bank_rows=bank_rows)
+        return out
+    bank_rows = np.arange(n) if n <= PENALTY_BANK_MAX else \
+        np.sort(np.random.default_rng(seed).choice(n, PENALTY_BANK_MAX, replace=False))
+    for j, (_, a, b) in enumerate(blocks):
+        block = np.asarray(embeddings[:, a:b], np.float32)
+        out[:, j] = hub_penalty(block, block[bank_rows], ranking.hub_k, bank_rows=bank_rows)
     return out
 
 
