@@ -109,3 +109,30 @@ def test_big_libraries_use_the_banks_principal_directions(tmp_path, monkeypatch)
     ranking = RankingSettings(hub_bank="queries", hub_k=10, hub_weight=0.5)
     got = store.library_penalties(emb, [("cnn", 0, 1024)], ranking, query_banks={"cnn": bank})
     np.testing.assert_allclose(got[:, 0], approx, rtol=1e-5, atol=1e-6)
+
+
+def test_an_update_measures_the_penalties_of_new_sounds_only(tmp_path, bank_sounds, small_library, monkeypatch):
+    """Against a query bank a sound's penalty depends on it and the model alone: an update keeps
+    the penalties of the sounds it keeps, computes the new ones, and equals a build from scratch."""
+    import shutil
+
+    from qvi_app.index import store
+
+    model = tmp_path / "banked.pt"
+    main(["bank", str(BUNDLED_CNN), str(bank_sounds), "--out", str(model), "--hub-k", "3", "--quiet"])
+    library = tmp_path / "lib"
+    shutil.copytree(small_library, library)
+    build_index(library, tmp_path / "ix", checkpoint=model, show_progress=False)
+    before = ReferenceIndex.open(tmp_path / "ix")
+    n_before = len(before.items)
+    write(library / "new" / "added.wav", tone(660, 1.0))
+    measured = []
+    real = store.hub_penalty
+    monkeypatch.setattr(store, "hub_penalty", lambda refs, *a, **k: measured.append(len(refs)) or real(refs, *a, **k))
+    build_index(library, tmp_path / "ix", checkpoint=model, show_progress=False)
+    assert measured == [1]
+    idx = ReferenceIndex.open(tmp_path / "ix")
+    assert len(idx.items) == n_before + 1
+    bank = load_checkpoint(model)["query_bank"].float().numpy()
+    expected = np.sort(np.asarray(idx.embeddings) @ bank.T, axis=1)[:, -3:].mean(axis=1)
+    np.testing.assert_allclose(idx.penalties[:, 0], expected, rtol=1e-5, atol=1e-6)

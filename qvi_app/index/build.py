@@ -101,6 +101,18 @@ def update_index(library, index_dir, encoder: Encoder, *, categories_csv=None, s
                        engine, ray_address, runtime)
 
 
+def _known_penalties(old: ReferenceIndex | None, rows: list[int | None]) -> np.ndarray | None:
+    """The old index's hubness penalties of the sounds kept from it (NaN for new ones), when they
+    stay valid: measured against the model's query bank, which the same encoder id guarantees.
+    At a million sounds this spares an update about 18 s of penalties (docs/BENCHMARKS.md)."""
+    if old is None or old.penalties is None or old.ranking is None or old.ranking.hub_bank != "queries":
+        return None
+    known = np.full((len(rows), old.penalties.shape[1]), np.nan, np.float32)
+    have = [k for k, r in enumerate(rows) if r is not None]
+    known[have] = old.penalties[[rows[k] for k in have]]
+    return known
+
+
 @contextlib.contextmanager
 def _exclusive(index_dir: Path):
     """Hold ``index_dir/.lock`` for the whole update: a second run on the same index is told at
@@ -134,6 +146,7 @@ def _update(library: Path, index_dir: Path, encoder: Encoder, files, report: Bui
 
     # Each file ends as (IndexItem, vector) or a SkippedFile; decide what is already known.
     slots: list = [None] * len(files)
+    old_rows: dict[int, int] = {}      # slot → row of the old index it was taken from
     todo: list[int] = []
     for i, f in enumerate(files):
         prev = by_path.get(f.relpath)
@@ -141,6 +154,7 @@ def _update(library: Path, index_dir: Path, encoder: Encoder, files, report: Bui
             row, it = prev
             slots[i] = (IndexItem(f.relpath, f.category, it.duration, it.sample_rate, f.size, f.mtime,
                                   it.content_hash), old.embeddings[row])
+            old_rows[i] = row
             report.reused += 1
             continue
         skip = old_skips.get(f.relpath)
@@ -177,6 +191,7 @@ def _update(library: Path, index_dir: Path, encoder: Encoder, files, report: Bui
                 it = old.items[by_hash[digest]]
                 slots[i] = (IndexItem(f.relpath, f.category, it.duration, it.sample_rate, f.size, f.mtime, digest),
                             old.embeddings[by_hash[digest]])
+                old_rows[i] = by_hash[digest]
                 report.reused += 1
                 n_done += 1
                 continue
@@ -220,14 +235,16 @@ def _update(library: Path, index_dir: Path, encoder: Encoder, files, report: Bui
     if on_progress:
         on_progress(len(files), len(files), "")
 
-    items = [s[0] for s in slots if isinstance(s, tuple)]
-    vectors = [s[1] for s in slots if isinstance(s, tuple)]
+    kept = [i for i, s in enumerate(slots) if isinstance(s, tuple)]
+    items = [slots[i][0] for i in kept]
+    vectors = [slots[i][1] for i in kept]
     report.skipped = [s for s in slots if isinstance(s, SkippedFile)]
     if old:
         report.removed = len(set(by_path) - {it.path for it in items})
     report.total = len(items)
     emb = np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, encoder.dim), np.float32)
     write_index(index_dir, encoder=encoder.describe(), library_root=library, items=items,
-                embeddings=emb, skipped=report.skipped, ann=ann, query_banks=encoder.query_banks())
+                embeddings=emb, skipped=report.skipped, ann=ann, query_banks=encoder.query_banks(),
+                penalties=_known_penalties(old, [old_rows.get(i) for i in kept]))
     partial.discard()
     return report

@@ -332,20 +332,34 @@ def _block_scores(matrix: np.ndarray, query: np.ndarray, blocks) -> np.ndarray:
 
 
 def library_penalties(embeddings: np.ndarray, blocks, ranking: RankingSettings, seed: int = 0,
-                      query_banks: dict[str, np.ndarray] | None = None) -> np.ndarray:
+                      query_banks: dict[str, np.ndarray] | None = None,
+                      known: np.ndarray | None = None) -> np.ndarray:
     """Each sound's hubness penalty per block (N, blocks): mean cosine to its ``hub_k`` nearest rows
     of the bank the ranking names: the other sounds of the library (a seeded sample of
-    :data:`PENALTY_BANK_MAX` above that size), or the model's bank of simulated imitations."""
+    :data:`PENALTY_BANK_MAX` above that size), or the model's bank of simulated imitations.
+
+    ``known``: penalties already measured, (N, blocks) with NaN rows where none is. Against a query
+    bank a sound's penalty depends on that sound and the model alone, so only the NaN rows are
+    computed (an update of a big library pays for its new sounds only); against the library every
+    penalty changes with the library, and ``known`` is ignored."""
     n = len(embeddings)
     out = np.zeros((n, len(blocks)), np.float32)
     if ranking.hub_bank == "queries":
+        todo = np.arange(n) if known is None else np.flatnonzero(np.isnan(known).any(axis=1))
+        if known is not None:
+            out[:] = known
+            out[todo] = 0.0
+        if len(todo) == 0:
+            return out
         for j, (name, a, b) in enumerate(blocks):
             bank = (query_banks or {}).get(name)
             if bank is None or bank.shape[1] != b - a:
                 raise ValueError(f"the ranking corrects hubness against a query bank, and the {name!r} "
                                  "model carries none of its size")
-            out[:, j] = hub_penalty(np.asarray(embeddings[:, a:b], np.float32), bank, ranking.hub_k,
-                                    rank=PENALTY_RANK if n >= PENALTY_EXACT_MAX else None)
+            rows = embeddings[:, a:b] if len(todo) == n else embeddings[todo, a:b]
+            # exact or low-rank by the library's size, not the new rows', so all rows are alike
+            out[todo, j] = hub_penalty(np.asarray(rows, np.float32), bank, ranking.hub_k,
+                                       rank=PENALTY_RANK if n >= PENALTY_EXACT_MAX else None)
         return out
     bank_rows = np.arange(n) if n <= PENALTY_BANK_MAX else \
         np.sort(np.random.default_rng(seed).choice(n, PENALTY_BANK_MAX, replace=False))
@@ -383,12 +397,14 @@ def file_sha256(path: Path) -> str:
 
 def write_index(index_dir, *, encoder: dict, library_root: Path, items: list[IndexItem],
                 embeddings: np.ndarray, skipped: list[SkippedFile], ann: AnnSettings = AnnSettings(),
-                query_banks: dict[str, np.ndarray] | None = None) -> Path:
+                query_banks: dict[str, np.ndarray] | None = None, penalties: np.ndarray | None = None) -> Path:
     """Write a new generation and make it live atomically; old generations are then removed.
-    ``query_banks``: the encoder's (:meth:`Encoder.query_banks`), for a ranking that needs them."""
+    ``query_banks``: the encoder's (:meth:`Encoder.query_banks`), for a ranking that needs them;
+    ``penalties``: rows already measured by this encoder, NaN elsewhere (:func:`library_penalties`)."""
     index_dir = Path(index_dir)
     try:
-        return _write_generation(index_dir, encoder, library_root, items, embeddings, skipped, ann, query_banks)
+        return _write_generation(index_dir, encoder, library_root, items, embeddings, skipped, ann, query_banks,
+                                 penalties)
     except OSError as exc:
         hint = " (the disk is full)" if exc.errno == errno.ENOSPC else ""
         raise LibraryIndexError(f"cannot write the index at {index_dir}: {exc.strerror or exc}{hint}; "
@@ -397,7 +413,7 @@ def write_index(index_dir, *, encoder: dict, library_root: Path, items: list[Ind
 
 def _write_generation(index_dir: Path, encoder: dict, library_root: Path, items: list[IndexItem],
                       embeddings: np.ndarray, skipped: list[SkippedFile], ann: AnnSettings,
-                      query_banks: dict[str, np.ndarray] | None) -> Path:
+                      query_banks: dict[str, np.ndarray] | None, penalties: np.ndarray | None) -> Path:
     index_dir.mkdir(parents=True, exist_ok=True)
     embeddings = np.ascontiguousarray(embeddings, dtype=np.float32).reshape(len(items), int(encoder["dim"]))
     gen = index_dir / f"gen-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
@@ -407,7 +423,7 @@ def _write_generation(index_dir: Path, encoder: dict, library_root: Path, items:
         ranking = RankingSettings.from_dict(encoder["ranking"]) if "ranking" in encoder else None
         if ranking is not None and ranking.hub_bank != "none":
             np.save(gen / "penalties.npy", library_penalties(embeddings, encoder["blocks"], ranking,
-                                                             query_banks=query_banks))
+                                                             query_banks=query_banks, known=penalties))
         if len(items) >= ann.threshold:
             IvfIndex.build(embeddings, ann).save(gen / IvfIndex.FILE)
         names, codes = category_codes(items)
