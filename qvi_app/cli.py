@@ -16,7 +16,7 @@ from qvi_app import __version__
 from qvi_app.encoders import DEFAULT_ENCODER, ENCODER_NAMES
 from qvi_app.encoders.onnx_runtime import RUNTIMES
 from qvi_app.errors import QviError, printable
-from qvi_app.index.build import ENGINES
+from qvi_app.index.embedders import ENGINES
 
 
 def _parser() -> argparse.ArgumentParser:

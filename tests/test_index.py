@@ -112,6 +112,43 @@ def test_incremental_update_embeds_only_changes(tmp_path, small_library):
     assert after.categories()["new"] == 1 and after.categories()["uncategorized"] == 1
 
 
+def test_the_embedder_is_a_choice_passed_in(tmp_path, small_library):
+    """update_index hands any Embedder exactly the files that need embedding, in scan order, and
+    writes what it returns; an unknown engine name is one clear error."""
+    from qvi_app.encoders import load_encoder
+    from qvi_app.errors import QviError
+    from qvi_app.index import update_index
+    from qvi_app.index.embedders import LocalEmbedder, make_embedder
+
+    class Recording:
+        def __init__(self, inner):
+            self.inner, self.paths, self.sizes = inner, [], []
+
+        def embed(self, paths, n_files):
+            self.sizes.append(n_files)
+
+            def seen():
+                for p in paths:
+                    self.paths.append(p.relative_to(small_library).as_posix())
+                    yield p
+            return self.inner.embed(seen(), n_files)
+
+    enc = load_encoder("cnn")
+    first = Recording(LocalEmbedder(enc, workers=1, runtime="torch"))
+    update_index(small_library, tmp_path / "ix", enc, show_progress=False, embedder=first)
+    assert first.paths == sorted(first.paths) and len(first.paths) == 24 and first.sizes == [24]
+    write(small_library / "new/tone.wav", tone(660))
+    second = Recording(LocalEmbedder(enc, workers=1, runtime="torch"))
+    report = update_index(small_library, tmp_path / "ix", enc, show_progress=False, embedder=second)
+    assert second.paths == ["new/tone.wav"] and second.sizes == [1] and report.embedded == 1
+    reference = build_index(small_library, tmp_path / "ix2", show_progress=False, workers=1)
+    a, b = ReferenceIndex.open(tmp_path / "ix"), ReferenceIndex.open(tmp_path / "ix2")
+    assert [it.path for it in a.items] == [it.path for it in b.items] and reference.total == 25
+    np.testing.assert_allclose(np.asarray(a.embeddings), np.asarray(b.embeddings), atol=1e-5)
+    with pytest.raises(QviError, match="unknown engine 'spark'"):
+        make_embedder("spark", enc)
+
+
 def test_index_of_another_encoder_is_refused(tmp_path, small_library):
     build_index(small_library, tmp_path / "ix", encoder_name="2dft", show_progress=False)
     with pytest.raises(StaleIndexError, match="was built by encoder 2dft/"):

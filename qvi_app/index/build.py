@@ -8,7 +8,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 from tqdm import tqdm
@@ -20,13 +20,7 @@ from qvi_app.index.ann import AnnSettings
 from qvi_app.index.progress_store import ProgressStore
 from qvi_app.index.store import (IndexItem, ReferenceIndex, SkippedFile, current_generation, file_sha256,
                                   write_index)
-from qvi_app.index.workers import default_workers, embed_files
-
-#: Where files are embedded: worker processes on this machine, or a Ray cluster.
-ENGINES = ("local", "ray")
-#: Below this many files to embed, runtime 'auto' keeps torch: making an ONNX Runtime session
-#: (export, check against torch) takes about 0.4 s per process, more than it saves on a few files.
-ONNX_MIN_FILES = 50
+from qvi_app.index.embedders import Embedder, make_embedder
 
 try:
     import fcntl
@@ -78,27 +72,23 @@ def _previous(index_dir: Path, encoder: Encoder, report: BuildReport) -> Referen
 def update_index(library, index_dir, encoder: Encoder, *, categories_csv=None, show_progress: bool = True,
                  on_progress: ProgressFn | None = None, cancel: threading.Event | None = None,
                  ann: AnnSettings = AnnSettings(), workers: int | None = None, engine: str = "local",
-                 ray_address: str | None = None, runtime: str = "auto") -> BuildReport:
+                 ray_address: str | None = None, runtime: str = "auto",
+                 embedder: Embedder | None = None) -> BuildReport:
     """Bring ``index_dir`` up to date with ``library``; returns what was done.
 
     Files whose path, size and mtime are unchanged (or whose content hash matches an indexed
     file) keep their embedding; bad files are recorded with their reason and not retried
-    until they change. New files are embedded by ``workers`` processes (default: one per core
-    for 200+ files) and recorded as they finish, so a run that is interrupted or cancelled
-    resumes where it stopped. ``cancel`` aborts without touching the live index. ``engine="ray"``
-    embeds on a Ray cluster instead (``ray_address``; ``workers``: actors, default one per
-    cluster CPU; :mod:`qvi_app.index.ray_engine`), with the same results and the same resuming.
-    ``runtime``: what runs the network (:mod:`qvi_app.encoders.onnx_runtime`; 'auto': ONNX
-    Runtime when installed, for :data:`ONNX_MIN_FILES` files or more).
+    until they change. New files are embedded by ``embedder`` (:mod:`qvi_app.index.embedders`;
+    default: the one ``engine`` names, with ``workers`` processes or Ray actors, ``ray_address``
+    and ``runtime``) and recorded as they finish, so a run that is interrupted or cancelled
+    resumes where it stopped. ``cancel`` aborts without touching the live index.
     """
-    if engine not in ENGINES:
-        raise QviError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    embedder = embedder or make_embedder(engine, encoder, workers=workers, ray_address=ray_address, runtime=runtime)
     library, index_dir = Path(library), Path(index_dir)
     report = BuildReport(index_dir)
     files = scan_library(library, categories_csv)
     with _exclusive(index_dir):
-        return _update(library, index_dir, encoder, files, report, show_progress, on_progress, cancel, ann, workers,
-                       engine, ray_address, runtime)
+        return _update(library, index_dir, encoder, files, report, embedder, show_progress, on_progress, cancel, ann)
 
 
 def _known_penalties(old: ReferenceIndex | None, rows: list[int | None]) -> np.ndarray | None:
@@ -134,96 +124,113 @@ def _exclusive(index_dir: Path):
         os.close(fd)
 
 
-def _update(library: Path, index_dir: Path, encoder: Encoder, files, report: BuildReport, show_progress: bool,
-            on_progress: ProgressFn | None, cancel: threading.Event | None, ann: AnnSettings,
-            workers: int | None, engine: str = "local", ray_address: str | None = None,
-            runtime: str = "auto") -> BuildReport:
-    old = _previous(index_dir, encoder, report)
-    by_path = {it.path: (row, it) for row, it in enumerate(old.items)} if old else {}
-    by_hash = {it.content_hash: row for row, it in enumerate(old.items)} if old else {}
-    old_skips = {s.path: s for s in old.skipped} if old else {}
-    partial = ProgressStore(index_dir, encoder.id, encoder.dim)
+class _Update:
+    """What each file of the library becomes in the new index, in scan order: a slot holds
+    (IndexItem, vector) or a SkippedFile. Filled first from what is known (the old index, an
+    interrupted run's progress), then by :meth:`record` as the embedder's results come back."""
 
-    # Each file ends as (IndexItem, vector) or a SkippedFile; decide what is already known.
-    slots: list = [None] * len(files)
-    old_rows: dict[int, int] = {}      # slot → row of the old index it was taken from
-    todo: list[int] = []
-    for i, f in enumerate(files):
-        prev = by_path.get(f.relpath)
-        if prev and prev[1].size == f.size and prev[1].mtime == f.mtime:
-            row, it = prev
-            slots[i] = (IndexItem(f.relpath, f.category, it.duration, it.sample_rate, f.size, f.mtime,
-                                  it.content_hash), old.embeddings[row])
-            old_rows[i] = row
-            report.reused += 1
-            continue
-        skip = old_skips.get(f.relpath)
-        if skip and skip.size == f.size and skip.mtime == f.mtime:
-            slots[i] = skip
-            continue
-        done = partial.lookup(f.relpath, f.size, f.mtime)
-        if done:
-            digest, duration, sr, vec, reason = done
-            slots[i] = (SkippedFile(f.relpath, f.size, f.mtime, reason) if vec is None else
-                        (IndexItem(f.relpath, f.category, duration, sr, f.size, f.mtime, digest), vec))
-            report.resumed += 1
-            continue
-        todo.append(i)
+    def __init__(self, library: Path, files, old: ReferenceIndex | None, partial: ProgressStore,
+                 report: BuildReport):
+        self.library, self.files, self.old, self.partial, self.report = library, files, old, partial, report
+        self.slots: list = [None] * len(files)
+        self.old_rows: dict[int, int] = {}      # slot → row of the old index it was taken from
+        self.queued: deque = deque()            # (slot, digest) of each file handed on, in order
+        self.done = 0
+        self.by_hash = {it.content_hash: row for row, it in enumerate(old.items)} if old else {}
+        by_path = {it.path: row for row, it in enumerate(old.items)} if old else {}
+        old_skips = {sk.path: sk for sk in old.skipped} if old else {}
+        self.todo: list[int] = []
+        for i, f in enumerate(files):
+            row = by_path.get(f.relpath)
+            if row is not None and old.items[row].size == f.size and old.items[row].mtime == f.mtime:
+                self._reuse(i, row, old.items[row].content_hash)
+                continue
+            skip = old_skips.get(f.relpath)
+            if skip and skip.size == f.size and skip.mtime == f.mtime:
+                self._set(i, skip)
+                continue
+            known = partial.lookup(f.relpath, f.size, f.mtime)
+            if known:
+                digest, duration, sr, vec, reason = known
+                self._set(i, SkippedFile(f.relpath, f.size, f.mtime, reason) if vec is None else
+                          (IndexItem(f.relpath, f.category, duration, sr, f.size, f.mtime, digest), vec))
+                report.resumed += 1
+                continue
+            self.todo.append(i)
+        self.old_paths = set(by_path)
 
-    bar = tqdm(total=len(files), initial=len(files) - len(todo), desc="indexing", unit="file",
-               disable=not show_progress, leave=False)
-    queued: deque = deque()          # (slot, file, digest) of each path handed to the encoder, in order
-    n_done = len(files) - len(todo)
+    def _set(self, i: int, value) -> None:
+        self.slots[i] = value
+        self.done += 1
 
-    def to_embed():
-        nonlocal n_done
-        for i in todo:
+    def _reuse(self, i: int, row: int, digest: str) -> None:
+        f, it = self.files[i], self.old.items[row]
+        self._set(i, (IndexItem(f.relpath, f.category, it.duration, it.sample_rate, f.size, f.mtime, digest),
+                      self.old.embeddings[row]))
+        self.old_rows[i] = row
+        self.report.reused += 1
+
+    def paths_to_embed(self, cancel: threading.Event | None) -> Iterator[Path]:
+        """The files still to embed, hashed as the embedder asks for them (hashing overlaps
+        embedding); a file whose bytes the old index holds (moved, copied) is taken from it."""
+        for i in self.todo:
             if cancel is not None and cancel.is_set():
                 return
-            f = files[i]
+            f = self.files[i]
             try:
-                digest = file_sha256(library / f.relpath)
+                digest = file_sha256(self.library / f.relpath)
             except OSError as exc:
-                slots[i] = SkippedFile(f.relpath, f.size, f.mtime, f"cannot read ({exc.strerror or exc})")
-                n_done += 1
+                self._set(i, SkippedFile(f.relpath, f.size, f.mtime, f"cannot read ({exc.strerror or exc})"))
                 continue
-            if digest in by_hash:                       # moved or copied: same bytes, same embedding
-                it = old.items[by_hash[digest]]
-                slots[i] = (IndexItem(f.relpath, f.category, it.duration, it.sample_rate, f.size, f.mtime, digest),
-                            old.embeddings[by_hash[digest]])
-                old_rows[i] = by_hash[digest]
-                report.reused += 1
-                n_done += 1
+            if digest in self.by_hash:
+                self._reuse(i, self.by_hash[digest], digest)
                 continue
-            queued.append((i, f, digest))
-            yield library / f.relpath
+            self.queued.append((i, digest))
+            yield self.library / f.relpath
 
-    if runtime == "auto" and len(todo) < ONNX_MIN_FILES:
-        runtime = "torch"                         # exporting to ONNX costs more than it saves
-    try:
-        if engine == "ray":
-            from qvi_app.index.ray_engine import connect, embed_files_ray
-
-            connect(ray_address)
-            embedded = embed_files_ray(encoder, to_embed(), workers, runtime=runtime)
+    def record(self, result: tuple) -> str:
+        """Fill the slot of the oldest file handed on with its result, and keep it for a resumed
+        run; returns its path."""
+        i, digest = self.queued.popleft()
+        f = self.files[i]
+        if result[0] == "ok":
+            _, vec, duration, sr = result
+            self._set(i, (IndexItem(f.relpath, f.category, duration, sr, f.size, f.mtime, digest), vec))
+            self.partial.add(f.relpath, f.size, f.mtime, digest, duration, sr, vec)
+            self.report.embedded += 1
         else:
-            embedded = embed_files(encoder, to_embed(), workers if workers is not None else default_workers(len(todo)),
-                                   runtime=runtime)
-        for result in embedded:
-            i, f, digest = queued.popleft()
-            if result[0] == "ok":
-                _, vec, duration, sr = result
-                slots[i] = (IndexItem(f.relpath, f.category, duration, sr, f.size, f.mtime, digest), vec)
-                partial.add(f.relpath, f.size, f.mtime, digest, duration, sr, vec)
-                report.embedded += 1
-            else:
-                slots[i] = SkippedFile(f.relpath, f.size, f.mtime, result[1])
-                partial.add(f.relpath, f.size, f.mtime, digest, reason=result[1])
-            n_done += 1
-            bar.n = n_done
+            self._set(i, SkippedFile(f.relpath, f.size, f.mtime, result[1]))
+            self.partial.add(f.relpath, f.size, f.mtime, digest, reason=result[1])
+        return f.relpath
+
+    def write(self, index_dir: Path, encoder: Encoder, ann: AnnSettings) -> None:
+        kept = [i for i, s in enumerate(self.slots) if isinstance(s, tuple)]
+        items = [self.slots[i][0] for i in kept]
+        report = self.report
+        report.skipped = [s for s in self.slots if isinstance(s, SkippedFile)]
+        report.removed = len(self.old_paths - {it.path for it in items})
+        report.total = len(items)
+        emb = np.stack([self.slots[i][1] for i in kept]).astype(np.float32) if kept else \
+            np.zeros((0, encoder.dim), np.float32)
+        write_index(index_dir, encoder=encoder.describe(), library_root=self.library, items=items,
+                    embeddings=emb, skipped=report.skipped, ann=ann, query_banks=encoder.query_banks(),
+                    penalties=_known_penalties(self.old, [self.old_rows.get(i) for i in kept]))
+
+
+def _update(library: Path, index_dir: Path, encoder: Encoder, files, report: BuildReport, embedder: Embedder,
+            show_progress: bool, on_progress: ProgressFn | None, cancel: threading.Event | None,
+            ann: AnnSettings) -> BuildReport:
+    partial = ProgressStore(index_dir, encoder.id, encoder.dim)
+    state = _Update(library, files, _previous(index_dir, encoder, report), partial, report)
+    bar = tqdm(total=len(files), initial=state.done, desc="indexing", unit="file",
+               disable=not show_progress, leave=False)
+    try:
+        for result in embedder.embed(state.paths_to_embed(cancel), len(state.todo)):
+            path = state.record(result)
+            bar.n = state.done
             bar.refresh()
             if on_progress:
-                on_progress(n_done, len(files), f.relpath)
+                on_progress(state.done, len(files), path)
             if cancel is not None and cancel.is_set():
                 break
     finally:
@@ -234,17 +241,6 @@ def _update(library: Path, index_dir: Path, encoder: Encoder, files, report: Bui
                                 "(files embedded so far are kept for the next run)")
     if on_progress:
         on_progress(len(files), len(files), "")
-
-    kept = [i for i, s in enumerate(slots) if isinstance(s, tuple)]
-    items = [slots[i][0] for i in kept]
-    vectors = [slots[i][1] for i in kept]
-    report.skipped = [s for s in slots if isinstance(s, SkippedFile)]
-    if old:
-        report.removed = len(set(by_path) - {it.path for it in items})
-    report.total = len(items)
-    emb = np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, encoder.dim), np.float32)
-    write_index(index_dir, encoder=encoder.describe(), library_root=library, items=items,
-                embeddings=emb, skipped=report.skipped, ann=ann, query_banks=encoder.query_banks(),
-                penalties=_known_penalties(old, [old_rows.get(i) for i in kept]))
+    state.write(index_dir, encoder, ann)
     partial.discard()
     return report
