@@ -194,7 +194,8 @@ class QviSession:
             base = self.index.search(q, result.category, max(settings.shortlist, want))
             cand = np.array([h.row for h in base])
             new = shortlist_scores(np.array([h.score for h in base]), np.asarray(self.index.embeddings[cand]),
-                                   q, L, D, settings, blocks)
+                                   q, L, D, settings, blocks, categories=self.index.category_codes(cand),
+                                   liked_categories=self.index.category_codes(liked))
             order = [(int(cand[i]), float(new[i])) for i in np.argsort(-new, kind="stable")]
         else:
             moved = moved_query(q, L, D, settings, blocks)

@@ -33,7 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from qvi_app.app import prepare_query  # noqa: E402
-from qvi_app.audio import load_audio, trim_silence  # noqa: E402
+from qvi_app.audio import isolate_sound, load_audio, trim_silence  # noqa: E402
 from qvi_app.data import open_dataset  # noqa: E402
 from qvi_app.data.simulate import simulate_imitation  # noqa: E402
 from qvi_app.encoders import load_encoder  # noqa: E402
@@ -53,6 +53,10 @@ CANDIDATES = {
     "shortlist b.5 g.5": FeedbackSettings("shortlist", beta=0.5, gamma=0.5),
     "shortlist b0 g.5": FeedbackSettings("shortlist", beta=0.0, gamma=0.5),
 }
+CANDIDATES = {k: FeedbackSettings(**{**v.to_dict(), "category_beta": 0.0}) for k, v in CANDIDATES.items()}
+# ... and the category term (a ▲ also lifts the liked sound's category, in shortlist spreads)
+CANDIDATES.update({f"shortlist b.5 g.5 cat {c:g}": FeedbackSettings("shortlist", beta=0.5, gamma=0.5, category_beta=c)
+                   for c in (0.25, 0.5, 1.0, 2.0)})
 
 
 class Candidates:
@@ -62,8 +66,10 @@ class Candidates:
         self.emb, self.cats = emb, np.array(cats)
         self.blocks = getattr(enc, "blocks", None)
         self.ranking = getattr(enc, "ranking", None)
-        self.penalties = (library_penalties(emb, self.blocks, self.ranking)
-                          if self.ranking is not None and self.ranking.hub_bank == "library" else None)
+        # the penalties the index would store (against the library, or the model's query bank)
+        self.penalties = (library_penalties(emb, self.blocks, self.ranking, query_banks=enc.query_banks())
+                          if self.ranking is not None and self.ranking.hub_bank != "none" else None)
+        self.codes = np.unique(self.cats, return_inverse=True)[1]
 
     def scores(self, q: np.ndarray) -> np.ndarray:
         if self.ranking is None:
@@ -92,7 +98,8 @@ def one_round(c: Candidates, q: np.ndarray, target: int, category: str, rules: d
     for name, s in rules.items():
         if s.rule == "shortlist":
             top = order[: s.shortlist]
-            new = shortlist_scores(s0[top], c.emb[top], q, L, D, s, c.blocks)
+            new = shortlist_scores(s0[top], c.emb[top], q, L, D, s, c.blocks, categories=c.codes[top],
+                                   liked_categories=c.codes[liked])
             new_order = list(top[np.argsort(-new, kind="stable")]) + list(order[s.shortlist:])
         else:
             new_order = np.argsort(-c.scores(moved_query(q, L, D, s, c.blocks)), kind="stable")
@@ -104,7 +111,7 @@ def run(real: Path | None, checkpoint, imitations_seed: int = 0, adapt: bool = F
     enc = load_encoder("qvi", checkpoint)
     lib = scan_library(DEMO_LIBRARY)
     lib_audio = [load_audio(DEMO_LIBRARY / f.relpath) for f in lib]
-    lib_emb = np.stack([enc.embed(w, sr) for w, sr in lib_audio])
+    lib_emb = np.stack([enc.embed(isolate_sound(w, sr), sr) for w, sr in lib_audio])     # as the index embeds
     report = {"encoder": enc.id, "rules": {k: v.to_dict() for k, v in CANDIDATES.items()}}
 
     results, sim_queries = [], []                 # simulated imitations of the demo library
@@ -120,7 +127,7 @@ def run(real: Path | None, checkpoint, imitations_seed: int = 0, adapt: bool = F
     if real is not None:
         ds = open_dataset(real)
         refs = ds.references
-        ref_emb = np.stack([enc.embed(*load_audio(r.path)) for r in refs])
+        ref_emb = np.stack([enc.embed(isolate_sound(*load_audio(r.path)), load_audio(r.path)[1]) for r in refs])
         c = Candidates(np.concatenate([ref_emb, lib_emb]), [r.category for r in refs] + [f.category for f in lib], enc)
         by_group: dict[str, list] = {}
         real_queries = []                             # (vector, reference row, group)
@@ -144,7 +151,6 @@ def _rr(c: Candidates, q: np.ndarray, target: int) -> float:
 
 def leave_one_reference_out(enc, c: Candidates, lib_c: Candidates, lib_audio, real_queries, sim_queries) -> dict:
     """The adapter protocol (module docstring); MRR before/after per group and on the simulated set."""
-    from qvi_app.audio import isolate_sound
     from qvi_app.feedback.adapter import AdaptSettings, RatedQuery, train_adapter
 
     n_refs = len(c.cats) - len(lib_c.cats)

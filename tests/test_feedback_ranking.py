@@ -46,6 +46,24 @@ def test_shortlist_rule_rescores_as_defined():
     np.testing.assert_allclose(shortlist_scores(scores, cand, q, L, D, s), expect, rtol=1e-6)
 
 
+def test_shortlist_rule_lifts_the_liked_sounds_category_as_defined():
+    """A ▲ also says "this kind of sound": candidates of a liked sound's category gain
+    category_beta spreads; other categories, and a rule with category_beta 0, are as before."""
+    rng = np.random.default_rng(2)
+    cand, q = _unit(rng.standard_normal((8, 5))), _unit(rng.standard_normal(5))
+    cats = np.array([0, 1, 1, 2, 0, 1, 2, 2])
+    L, D = cand[[1]], cand[[3]]
+    scores = cand @ q
+    plain = FeedbackSettings("shortlist", beta=0.5, gamma=0.5, category_beta=0.0)
+    s = FeedbackSettings("shortlist", beta=0.5, gamma=0.5, category_beta=1.0)
+    base = shortlist_scores(scores, cand, q, L, D, plain)
+    got = shortlist_scores(scores, cand, q, L, D, s, categories=cats, liked_categories=cats[[1]])
+    np.testing.assert_allclose(got, base + 1.0 * scores.std() * (cats == 1) / 0.5, rtol=1e-6)
+    np.testing.assert_allclose(shortlist_scores(scores, cand, q, L, D, plain, categories=cats,
+                                                liked_categories=cats[[1]]), base, rtol=1e-6)
+    assert FeedbackSettings().category_beta == 1.0            # the default (docs/FEEDBACK.md)
+
+
 @pytest.fixture
 def tone_index(tmp_path):
     lib = tmp_path / "lib"
@@ -72,7 +90,8 @@ def test_ratings_pin_liked_on_top_and_disliked_at_the_bottom(tone_index):
     rows = [session.index.row_of(p) for p in (liked, disliked)]
     new = shortlist_scores(np.array([h.score for h in base]), cand, first.query_vector,
                            np.asarray(session.index.embeddings[rows[:1]]), np.asarray(session.index.embeddings[rows[1:]]),
-                           FeedbackSettings())
+                           FeedbackSettings(), categories=np.array([h.category for h in base]),
+                           liked_categories=np.array([first.hits[2].category]))
     expect = [base[i].relpath for i in np.argsort(-new, kind="stable") if base[i].relpath not in (liked, disliked)]
     assert [h.relpath for h in again.hits[1:-1]] == expect[:8]
     assert session.with_feedback(again, {}, top_k=8).hits[0].relpath == first.hits[0].relpath     # back to the start

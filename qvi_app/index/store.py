@@ -179,6 +179,10 @@ class ReferenceIndex:
     def encoder_id(self) -> str:
         return self.meta["encoder_id"]
 
+    def category_codes(self, rows) -> np.ndarray:
+        """The category code (an index into the sorted category names) of each of ``rows``."""
+        return self._category_codes[np.asarray(rows, dtype=np.int64)]
+
     def categories(self) -> dict[str, int]:
         """Category name → number of items, sorted by name."""
         counts = np.bincount(self._category_codes, minlength=len(self._category_names))
