@@ -44,7 +44,9 @@ def _parser() -> argparse.ArgumentParser:
                          "local one); the library and model must be at the same path on every node")
     ix.add_argument("--runtime", choices=RUNTIMES, default="auto",
                     help="what runs the CNN: ONNX Runtime (about 1.4x faster on CPU; pip install -e '.[fast]'), "
-                         "torch, or auto (ONNX Runtime when installed, from 50 new files; default)")
+                         "int8 (ONNX Runtime quantised to 8 bits: the network 3.7x faster, embeddings within "
+                         "0.007 cosine of float; docs/BENCHMARKS.md), torch, or auto (ONNX Runtime when "
+                         "installed, from 50 new files; default)")
     ix.add_argument("--quiet", action="store_true", help="no progress bar")
 
     se = sub.add_parser("search", help="rank the library by similarity to an audio file")

@@ -51,3 +51,22 @@ def test_missing_or_mismatching_runtime(monkeypatch):
         assert enc.use_runtime("onnx") == "torch"
     with pytest.raises(ValueError, match="runtime must be one of"):
         enc.use_runtime("tensorrt")
+
+
+def test_int8_runtime_is_quantised_calibrated_and_close_to_torch(tmp_path, small_library):
+    """``--runtime int8``: the CNN quantised to 8 bits (calibrated on the bundled demo clips), in
+    worker processes too; every embedding within the measured agreement of torch's, but not equal."""
+    enc = load_encoder("cnn")
+    wave, sr = load_audio(DEMO_LIBRARY / "farm_animals/cattle_01.ogg")
+    want = enc.embed(wave, sr)
+    assert enc.use_runtime("int8") == "int8"
+    ops = {n.op_type for n in __import__("onnx").load_from_string(enc._onnx["reference"].model_bytes).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops                # a quantised graph, not the float one
+    got = enc.embed(wave, sr)
+    assert 0.98 < float(want @ got) < 0.999999
+    enc.use_runtime("torch")
+    build_index(small_library, tmp_path / "torch", show_progress=False, workers=1, runtime="torch")
+    build_index(small_library, tmp_path / "int8", show_progress=False, workers=2, runtime="int8")
+    a, b = ReferenceIndex.open(tmp_path / "torch"), ReferenceIndex.open(tmp_path / "int8")
+    cos = np.sum(np.asarray(a.embeddings) * np.asarray(b.embeddings), axis=1)
+    assert cos.min() > 0.98 and cos.max() < 0.999999

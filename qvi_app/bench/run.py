@@ -148,12 +148,12 @@ def bench_indexing(cfg: BenchConfig, work: Path) -> list[dict]:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     from qvi_app.encoders import onnx_runtime
 
-    cnn = [("cnn", 1, rt) for rt in ("torch", "onnx")] + ([("cnn", cores, rt) for rt in ("torch", "onnx")]
-                                                         if cores > 1 else [])
+    runtimes = ("torch", "onnx", "int8")
+    cnn = [("cnn", 1, rt) for rt in runtimes] + ([("cnn", cores, rt) for rt in runtimes] if cores > 1 else [])
     plans = cnn + [("2dft", 1, "torch"), ("passt", 1, "torch")]
     for name, workers, runtime in plans:
         clips, root = files, lib
-        if runtime == "onnx" and not onnx_runtime.available():
+        if runtime in ("onnx", "int8") and not onnx_runtime.available():
             rows.append({"encoder": name, "workers": workers, "runtime": runtime,
                          "skipped": "onnxruntime and onnx are not installed (pip install -e '.[fast]')"})
             continue

@@ -59,10 +59,15 @@ class Encoder(abc.ABC):
             raise ValueError("encoder produced a zero or non-finite embedding")
         return (vec / norm).astype(np.float32)
 
-    def use_runtime(self, runtime: str) -> str:
+    def use_runtime(self, runtime: str, prepared: dict | None = None) -> str:
         """Run on another runtime where the encoder has one (the learned CNN: ONNX Runtime);
-        returns the one in use."""
+        returns the one in use. ``prepared``: what :meth:`runtime_models` gave in another process
+        for the same model and runtime, so worker processes need not export or quantise again."""
         return "torch"
+
+    def runtime_models(self) -> dict:
+        """The networks of the runtime in use, as bytes per role, for :meth:`use_runtime`."""
+        return {}
 
     def query_banks(self) -> dict[str, np.ndarray]:
         """Per block name, the embeddings of simulated imitations this model carries for the

@@ -62,9 +62,12 @@ class FusedEncoder(Encoder):
         """Each part's unit vector, concatenated: (sum of the parts' dims,) float32."""
         return np.concatenate([p.embed(wave, sr, role) for p in self.parts])
 
-    def use_runtime(self, runtime: str) -> str:
-        used = {p.use_runtime(runtime) for p in self.parts}
-        return "onnx" if "onnx" in used else "torch"
+    def use_runtime(self, runtime: str, prepared: dict | None = None) -> str:
+        used = {p.use_runtime(runtime, (prepared or {}).get(p.name)) for p in self.parts}
+        return next((r for r in ("int8", "onnx") if r in used), "torch")
+
+    def runtime_models(self) -> dict:
+        return {p.name: models for p in self.parts if (models := p.runtime_models())}
 
     def query_banks(self) -> dict[str, np.ndarray]:
         return {name: bank for p in self.parts for name, bank in p.query_banks().items()}

@@ -70,31 +70,40 @@ class NeuralEncoder(Encoder):
         """Waveform (N,) at ``sample_rate`` → front-end features (1, 1, T, F)."""
         return self.model.frontend(wave)
 
-    def use_runtime(self, runtime: str) -> str:
+    def use_runtime(self, runtime: str, prepared: dict | None = None) -> str:
         """Run the network on ``runtime`` (:mod:`qvi_app.encoders.onnx_runtime`): 'torch', 'onnx',
-        or 'auto' (onnx for the CNN on a CPU when installed). Returns the runtime in use; ONNX
-        Runtime that cannot be made or does not match torch leaves torch, with a warning."""
+        'int8' (ONNX Runtime, quantised), or 'auto' (onnx for the CNN on a CPU when installed).
+        Returns the runtime in use; ONNX Runtime that cannot be made or does not match torch
+        leaves torch, with a warning."""
         from qvi_app.encoders import onnx_runtime
 
         if runtime not in onnx_runtime.RUNTIMES:
             raise ValueError(f"runtime must be one of {onnx_runtime.RUNTIMES}, not {runtime!r}")
-        if runtime == "onnx" and not onnx_runtime.available():
+        if runtime in ("onnx", "int8") and not onnx_runtime.available():
             raise EncoderError("the onnx runtime needs onnxruntime and onnx: .venv/bin/pip install -e '.[fast]'")
         self._onnx = {}
-        wanted = runtime == "onnx" or (runtime == "auto" and onnx_runtime.available())
+        wanted = runtime in ("onnx", "int8") or (runtime == "auto" and onnx_runtime.available())
         if not wanted or self.name != "cnn" or self.device.type != "cpu":
             return "torch"
         try:
             roles = ("query", "reference") if self.settings.towers == 2 else ("reference",)
-            nets = {r: onnx_runtime.OnnxNetwork(self.model.network, r, self.settings.frontend.n_mels,
-                                                torch.get_num_threads()) for r in roles}
+            if prepared and set(prepared) >= set(roles):
+                nets = {r: onnx_runtime.OnnxNetwork(self.model.network, r, self.settings.frontend.n_mels,
+                                                    torch.get_num_threads(), model_bytes=prepared[r]) for r in roles}
+            else:
+                calibration = onnx_runtime.calibration_features(self) if runtime == "int8" else None
+                nets = {r: onnx_runtime.OnnxNetwork(self.model.network, r, self.settings.frontend.n_mels,
+                                                    torch.get_num_threads(), calibration) for r in roles}
         except Exception as exc:                 # an exporter or runtime failure must not stop indexing
             import warnings
 
             warnings.warn(f"ONNX Runtime not used ({exc.__class__.__name__}: {exc}); running on torch")
             return "torch"
         self._onnx = {"query": nets.get("query", nets["reference"]), "reference": nets["reference"]}
-        return "onnx"
+        return "int8" if runtime == "int8" else "onnx"
+
+    def runtime_models(self) -> dict:
+        return {role: net.model_bytes for role, net in self._onnx.items()}
 
     def embed_tensor(self, wave: torch.Tensor, role: str = "reference") -> torch.Tensor:
         features = self.model.frontend(wave).to(self.device)

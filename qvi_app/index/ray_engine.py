@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from qvi_app.errors import QviError
+from qvi_app.index.workers import prepared_runtime
 
 #: Files in flight per actor: enough to hide the round trip, few enough to cancel quickly.
 IN_FLIGHT_PER_ACTOR = 4
@@ -34,14 +35,14 @@ def _ray():
 class _Embedder:
     """One encoder on one CPU of the cluster."""
 
-    def __init__(self, name: str, checkpoint, runtime: str = "torch"):
+    def __init__(self, name: str, checkpoint, runtime: str = "torch", prepared: dict | None = None):
         import torch
 
         from qvi_app.encoders import load_encoder
 
         torch.set_num_threads(1)
         self.encoder = load_encoder(name, checkpoint)
-        self.encoder.use_runtime(runtime)
+        self.encoder.use_runtime(runtime, prepared)
 
     def embed(self, path: str):
         from qvi_app.index.workers import embed_file
@@ -84,7 +85,8 @@ def embed_files_ray(encoder, paths: Iterable[Path], actors: int | None = None, r
     n = actors or max(1, int(ray.cluster_resources().get("CPU", 1)))
     remote = ray.remote(num_cpus=1)(_Embedder)
     checkpoint = getattr(encoder, "checkpoint_path", None)
-    pool = [remote.remote(encoder.name, str(checkpoint) if checkpoint else None, runtime) for _ in range(n)]
+    prepared = ray.put(prepared_runtime(encoder, runtime))           # made once on the driver, shared
+    pool = [remote.remote(encoder.name, str(checkpoint) if checkpoint else None, runtime, prepared) for _ in range(n)]
     pending: deque = deque()
     try:
         for k, p in enumerate(paths):
