@@ -87,13 +87,11 @@ class NeuralEncoder(Encoder):
             return "torch"
         try:
             roles = ("query", "reference") if self.settings.towers == 2 else ("reference",)
-            if prepared and set(prepared) >= set(roles):
-                nets = {r: onnx_runtime.OnnxNetwork(self.model.network, r, self.settings.frontend.n_mels,
-                                                    torch.get_num_threads(), model_bytes=prepared[r]) for r in roles}
-            else:
-                calibration = onnx_runtime.calibration_features(self) if runtime == "int8" else None
-                nets = {r: onnx_runtime.OnnxNetwork(self.model.network, r, self.settings.frontend.n_mels,
-                                                    torch.get_num_threads(), calibration) for r in roles}
+            made = prepared if prepared and set(prepared) >= set(roles) else {}
+            calibration = onnx_runtime.calibration_features(self) if runtime == "int8" and not made else None
+            nets = {r: onnx_runtime.OnnxNetwork(self.model.network, r, self.settings.frontend.n_mels,
+                                                torch.get_num_threads(), calibration, model_bytes=made.get(r))
+                    for r in roles}
         except Exception as exc:                 # an exporter or runtime failure must not stop indexing
             import warnings
 

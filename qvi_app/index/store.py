@@ -352,8 +352,7 @@ def library_penalties(embeddings: np.ndarray, blocks, ranking: RankingSettings, 
     if ranking.hub_bank == "queries":
         todo = np.arange(n) if known is None else np.flatnonzero(np.isnan(known).any(axis=1))
         if known is not None:
-            out[:] = known
-            out[todo] = 0.0
+            out[:] = known                       # the NaN rows are all computed below
         if len(todo) == 0:
             return out
         for j, (name, a, b) in enumerate(blocks):
