@@ -129,7 +129,8 @@ def main(argv=None) -> int:
     n_real = min(a.real_queries, len(queries))
     result = {
         "rows": int(total), "generated": a.n, "real_rows": int(len(data["rows"])), "queries": int(len(queries)),
-        "generator": "Gaussian with the real rows' mean, first 256 principal directions and residual spread; normalised",
+        "generator": ("Gaussian with the real rows' mean, first 256 principal directions and residual spread; "
+                      "normalised"),
         "index": "qvi AnnSettings(): PCA256, IVF(4 sqrt N), PQ32, nprobe 32",
         "shortlist": int(k), "build_s": build_s, "brute_force_pass_s": brute_s,
         "recall_at_10": float(np.mean(recall)),

@@ -74,28 +74,26 @@ class OnnxNetwork:
                 return self.network(x, role)
 
         probe = torch.randn(1, 1, 130, n_mels, generator=torch.Generator().manual_seed(0))
-        if model_bytes is not None:
-            self.model_bytes = model_bytes
-            self.session = _session(model_bytes, threads)
-            with torch.no_grad():
-                if self.session.run(None, {"x": probe.numpy()})[0].shape != network(probe, role).shape:
-                    raise RuntimeError("the prepared ONNX model's output has another shape than torch's")
-            return
-        buf = io.BytesIO()
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")          # the TorchScript exporter's deprecation notice
-            torch.onnx.export(_Role().eval(), (probe,), buf, input_names=["x"], output_names=["y"],
-                              dynamic_axes={"x": {2: "frames"}}, dynamo=False, opset_version=17)
-        self.model_bytes = buf.getvalue()
-        if calibration is not None:
-            self.model_bytes = _quantised(self.model_bytes, calibration)
-            probe = torch.from_numpy(calibration[0])          # int8 is only close on inputs like real sounds
-        self.session = _session(self.model_bytes, threads)
+        prepared = model_bytes is not None
+        if not prepared:
+            buf = io.BytesIO()
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")          # the TorchScript exporter's deprecation notice
+                torch.onnx.export(_Role().eval(), (probe,), buf, input_names=["x"], output_names=["y"],
+                                  dynamic_axes={"x": {2: "frames"}}, dynamo=False, opset_version=17)
+            model_bytes = buf.getvalue()
+            if calibration is not None:
+                model_bytes = _quantised(model_bytes, calibration)
+                probe = torch.from_numpy(calibration[0])      # int8 is only close on inputs like real sounds
+        self.model_bytes = model_bytes
+        self.session = _session(model_bytes, threads)
         with torch.no_grad():
             want = network(probe, role).numpy()
         got = self.session.run(None, {"x": probe.numpy()})[0]
         if got.shape != want.shape:
             raise RuntimeError("ONNX Runtime's output has another shape than torch's")
+        if prepared:
+            return
         if calibration is None and not np.abs(got - want).max() < TOLERANCE:
             raise RuntimeError("ONNX Runtime's output differs from torch's on the probe input")
         if calibration is not None and not _cosine(got, want) >= INT8_MIN_COSINE:
@@ -126,9 +124,10 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 def _quantised(model: bytes, calibration: list[np.ndarray]) -> bytes:
     """``model`` statically quantised (QDQ, per-channel int8 weights, uint8 activations with
-    min/max ranges from ``calibration``). onnxruntime's quantiser works on files: a private
-    temporary folder, removed at once."""
-    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+    :data:`CALIBRATION_METHOD` ranges from ``calibration``). onnxruntime's quantiser works on
+    files: a private temporary folder, removed at once."""
+    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
+                                          quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     class _Reader(CalibrationDataReader):
