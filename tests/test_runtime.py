@@ -3,6 +3,7 @@ processes and in an index; refused or left for torch with a clear reason."""
 
 import numpy as np
 import pytest
+import torch
 
 from qvi_app.app import build_index
 from qvi_app.audio import load_audio
@@ -70,3 +71,28 @@ def test_int8_runtime_is_quantised_calibrated_and_close_to_torch(tmp_path, small
     a, b = ReferenceIndex.open(tmp_path / "torch"), ReferenceIndex.open(tmp_path / "int8")
     cos = np.sum(np.asarray(a.embeddings) * np.asarray(b.embeddings), axis=1)
     assert cos.min() > 0.98 and cos.max() < 0.999999
+
+
+def test_the_parent_embeds_files_too_and_results_keep_their_order(small_library, monkeypatch):
+    """With two processes this one embeds a file whenever the pool has its share queued (so the
+    seconds a spawned worker spends starting are not lost); results still come in path order,
+    each equal to a one-process run's, and bad files are reported the same way."""
+    from qvi_app.index import workers
+
+    paths = sorted(small_library.rglob("*.ogg"))
+    bad = small_library / "bad.wav"
+    bad.write_bytes(b"RIFF not really")
+    paths.insert(5, bad)
+    enc = load_encoder("cnn")
+    alone = list(workers.embed_files(enc, paths, 1, runtime="onnx"))
+    here, threads = [], torch.get_num_threads()
+    real = workers.embed_file
+    monkeypatch.setattr(workers, "embed_file", lambda e, p: here.append(p) or real(e, p))
+    both = list(workers.embed_files(enc, paths, 2, runtime="onnx"))
+    assert 0 < len(here) <= len(paths) - workers.IN_FLIGHT       # the pool had its share
+    assert [r[0] for r in both] == [r[0] for r in alone] and both[5] == alone[5] and alone[5][0] == "skip"
+    for a, b in zip(alone, both):
+        if a[0] == "ok":
+            np.testing.assert_allclose(a[1], b[1], atol=1e-5)
+            assert a[2:] == b[2:]
+    assert not enc._onnx and torch.get_num_threads() == threads  # back on torch, its threads restored

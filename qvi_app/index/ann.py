@@ -42,8 +42,14 @@ class AnnSettings:
     #: shortlist that reaches recall@10 0.95 grew with the library: about 230 / 380 / 600 rows
     #: (7%, 6%, 4.6%), so a fixed 4,000 (0.4% of a million) is likely short of real libraries
     #: there; 1% is 10,000 rows at a million (40 MB gathered, a few ms more per query).
+    #: The cap matters from 1.6M sounds up. At ten million (scripts/ann_10m.py, docs/ann-10m.json:
+    #: rows generated like real embeddings, 12,657 lists, 32 probed = about 25,000 rows scanned)
+    #: recall@10 was 0.839 with 16,000, 0.940 with 24,000, 0.978 with 32,000: the product codes
+    #: rank the scanned rows too coarsely to cut them much further. Doubling the code (PQ64) only
+    #: moved 16,000 to 0.914, and probing 16 lists capped recall at 0.960. Exact scores of 32,000
+    #: rows cost 18-21 ms from a cached memory map (store.GATHER_BLOCK).
     shortlist_share: float = 0.01
-    shortlist_max: int = 16_000
+    shortlist_max: int = 32_000
     #: Dimensions kept by the PCA rotation before quantising (at most the vectors' own).
     reduced_dim: int = 256
     #: Dimensions per product-quantiser byte (the code is reduced_dim / dims_per_byte bytes).

@@ -310,8 +310,8 @@ class ReferenceIndex:
 
 #: Rows gathered from the memory map per block when scoring a shortlist. Gathering all of them at
 #: once copied the whole shortlist through main memory before reading it again; blocks of 4 MB stay
-#: in the CPU's cache. 32,000 random rows of a 1M library (1024-d): 39 ms at once, 18 ms in blocks
-#: of 1,024; 16,000: 17 -> 10 ms (the same scores, bit for bit).
+#: in the CPU's cache. Random rows of a cached 1M library (1024-d), two runs: 32,000 rows 34-39 ms
+#: at once, 18-21 ms in blocks of 1,024; 16,000 rows 17-22 -> 10-13 ms.
 GATHER_BLOCK = 1024
 
 

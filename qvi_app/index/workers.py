@@ -1,4 +1,5 @@
-"""Embedding files in parallel worker processes (one encoder each, one torch thread each).
+"""Embedding files in parallel: worker processes (one encoder each, one torch thread each) and
+this process, which embeds files too while the pool is busy.
 
 Results come back in submission order, with a bounded number in flight, so the caller can
 record each as it arrives and stop early (cancel) without waiting for the whole library.
@@ -6,6 +7,7 @@ record each as it arrives and stop early (cancel) without waiting for the whole 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import multiprocessing as mp
 import os
@@ -14,7 +16,7 @@ import sys
 import threading
 import time
 from collections import deque
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -96,29 +98,64 @@ def prepared_runtime(encoder, runtime: str) -> dict | None:
 
 
 def embed_files(encoder, paths: Iterable[Path], workers: int, runtime: str = "torch") -> Iterator[tuple]:
-    """Yield :func:`embed_file` results for ``paths`` in order, using ``workers`` processes, the
-    network run by ``runtime`` (:meth:`Encoder.use_runtime`; in process only while this runs)."""
+    """Yield :func:`embed_file` results for ``paths`` in order, on ``workers`` processes, the
+    network run by ``runtime`` (:meth:`Encoder.use_runtime`; in process only while this runs).
+
+    This process is one of the ``workers``: it embeds a file itself whenever the pool has
+    :data:`IN_FLIGHT` files per process queued. Spawned processes spend about 2 s importing torch
+    and loading the model before their first file; this one has both already and works through
+    those seconds (demo library, 2 processes: 12.9 -> 11.3 s; 148-153x real time, docs/BENCHMARKS.md)."""
     if workers <= 1:
-        encoder.use_runtime(runtime)
-        try:
+        with _in_process(encoder, runtime, None):
             for p in paths:
                 yield embed_file(encoder, p)
-        finally:
-            encoder.use_runtime("torch")
         return
+    prepared = prepared_runtime(encoder, runtime)
     ctx = mp.get_context("spawn")            # fork after torch has started threads can deadlock
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init,
+    with ProcessPoolExecutor(workers - 1, mp_context=ctx, initializer=_init,
                              initargs=(encoder.name, getattr(encoder, "checkpoint_path", None), os.getpid(),
-                                       runtime, prepared_runtime(encoder, runtime))) as pool:
-        pending: deque = deque()
-        it = iter(paths)
+                                       runtime, prepared)) as pool, \
+            _in_process(encoder, runtime, prepared, threads=1):
+        pending: deque = deque()             # futures and this process's own results, in path order
         try:
-            for p in it:
-                pending.append(pool.submit(_work, str(p)))
-                if len(pending) >= 4 * workers:
-                    yield pending.popleft().result()
+            for p in paths:
+                queued = sum(isinstance(x, Future) and not x.done() for x in pending)
+                if queued < IN_FLIGHT * (workers - 1):
+                    pending.append(pool.submit(_work, str(p)))
+                else:
+                    pending.append(embed_file(encoder, p))
+                while pending and (not isinstance(pending[0], Future) or pending[0].done()
+                                   or len(pending) > MAX_PENDING * workers):
+                    yield _result(pending.popleft())
             while pending:
-                yield pending.popleft().result()
+                yield _result(pending.popleft())
         finally:
-            for f in pending:
-                f.cancel()
+            for x in pending:
+                if isinstance(x, Future):
+                    x.cancel()
+
+
+#: Files queued per worker process; more are embedded here.
+IN_FLIGHT = 4
+#: Results held back per process while an earlier file is still being embedded elsewhere.
+MAX_PENDING = 16
+
+
+def _result(x):
+    return x.result() if isinstance(x, Future) else x
+
+
+@contextlib.contextmanager
+def _in_process(encoder, runtime: str, prepared: dict | None, threads: int | None = None):
+    """The encoder on ``runtime`` in this process (``threads`` torch threads) for a while."""
+    import torch
+
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        encoder.use_runtime(runtime, prepared)
+        yield
+    finally:
+        encoder.use_runtime("torch")
+        torch.set_num_threads(before)
