@@ -38,16 +38,17 @@ class AnnSettings:
     #: (gathering 16 MB of rows from the memory map); probing 64 lists instead of 32 changed nothing.
     shortlist: int = 4000
     #: ... and at least this share of the library, up to ``shortlist_max``. On real embeddings
-    #: (real-dev imitations against 3,287 / 6,574 / 13,148 embedded sounds and imitations) the
-    #: shortlist that reaches recall@10 0.95 grew with the library: about 230 / 380 / 600 rows
-    #: (7%, 6%, 4.6%), so a fixed 4,000 (0.4% of a million) is likely short of real libraries
-    #: there; 1% is 10,000 rows at a million (40 MB gathered, a few ms more per query).
+    #: (real-dev imitations against 3,286 / 6,572 / 13,144 embedded sounds and imitations) the
+    #: shortlist that reaches recall@10 0.95 grows with the library: under 200 / about 250 /
+    #: about 370 rows (600 at 13,144 before the codes were scored against the uncentred query),
+    #: so a fixed 4,000 (0.4% of a million) is likely short of real libraries there; 1% is
+    #: 10,000 rows at a million (40 MB gathered, a few ms more per query).
     #: The cap matters from 1.6M sounds up. At ten million (scripts/ann_10m.py, docs/ann-10m.json:
     #: rows generated like real embeddings, 12,657 lists, 32 probed = about 25,000 rows scanned)
-    #: recall@10 was 0.839 with 16,000, 0.940 with 24,000, 0.978 with 32,000: the product codes
+    #: recall@10 was 0.842 with 16,000, 0.935 with 24,000, 0.974 with 32,000: the product codes
     #: rank the scanned rows too coarsely to cut them much further. Doubling the code (PQ64) only
     #: moved 16,000 to 0.914, and probing 16 lists capped recall at 0.960. Exact scores of 32,000
-    #: rows cost 18-21 ms from a cached memory map (store.GATHER_BLOCK).
+    #: rows cost 18-21 ms from a cached memory map (store.GATHER_BLOCK), seconds from a disk.
     shortlist_share: float = 0.01
     shortlist_max: int = 32_000
     #: Dimensions kept by the PCA rotation before quantising (at most the vectors' own).
@@ -83,9 +84,17 @@ class IvfIndex:
     def __init__(self, index, settings: AnnSettings):
         self._index = index
         self.settings = settings
-        self._ivf = _faiss().extract_index_ivf(index)
+        faiss = _faiss()
+        self._ivf = faiss.extract_index_ivf(index)
         self._ivf.nprobe = settings.nprobe
         self._selectors: dict = {}
+        # The PCA rotation without its centring, for queries (_search_uncentred).
+        self._rotation = None
+        if isinstance(index, faiss.IndexPreTransform):
+            pca = faiss.downcast_VectorTransform(index.chain.at(0))
+            self._rotation = np.ascontiguousarray(
+                faiss.vector_to_array(pca.A).reshape(pca.d_out, pca.d_in).T, dtype=np.float32)
+            self._shift = faiss.vector_to_array(pca.b).astype(np.float32)      # -(rotated mean)
 
     @classmethod
     def build(cls, embeddings: np.ndarray, settings: AnnSettings = AnnSettings()) -> "IvfIndex":
@@ -153,12 +162,36 @@ class IvfIndex:
                     self._selectors[key] = selector
             share = max(len(allowed_rows), 1) / max(self.ntotal, 1)
             nprobe = min(self._ivf.nlist, nprobe * min(self.MAX_PROBE_FACTOR, math.ceil(1 / share)))
-        params = faiss.SearchParametersPreTransform(
-            index_params=faiss.SearchParametersIVF(sel=selector, nprobe=nprobe)) \
-            if isinstance(self._index, faiss.IndexPreTransform) else faiss.SearchParametersIVF(sel=selector, nprobe=nprobe)
-        scores, rows = self._index.search(q, k, params=params)
+        params = faiss.SearchParametersIVF(sel=selector, nprobe=nprobe)
+        if self._rotation is None:
+            scores, rows = self._index.search(q, k, params=params)
+        else:
+            scores, rows = self._search_uncentred(q, k, params)
         keep = rows[0] >= 0
         return rows[0][keep], scores[0][keep]
+
+    def _search_uncentred(self, q: np.ndarray, k: int, params) -> tuple[np.ndarray, np.ndarray]:
+        """Lists chosen with the query centred, as rows were assigned to them; codes scored with
+        the query rotated but *not* centred.
+
+        The codes hold rows centred on the library's mean m (the PCA step subtracts it). Against a
+        centred query, (x - m).(q - m) ranks rows by x.q - m.x, a bias towards rows far from the
+        mean whatever the query; against the uncentred one, (x - m).q = x.q - m.q ranks them by
+        x.q, what the search wants. On real embeddings (13,144 rows, scripts/real_recall.py) a
+        shortlist of 200 held 74% of the true top 10 with the query centred, 86% uncentred; 400:
+        90 -> 96%. Choosing the lists with the uncentred query too halved recall."""
+        faiss, ivf = _faiss(), self._ivf
+        rotated = np.ascontiguousarray(q @ self._rotation)
+        _, lists = ivf.quantizer.search(rotated + self._shift, params.nprobe)
+        found = lists[0] >= 0
+        base = np.full(lists.shape, -np.inf, np.float32)      # each list's part of the score: centre.q
+        base[0, found] = ivf.quantizer.reconstruct_batch(lists[0][found]) @ rotated[0]
+        scores, rows = np.empty((1, k), np.float32), np.empty((1, k), np.int64)
+        lists = np.ascontiguousarray(lists, np.int64)
+        # the C++ call: faiss's Python wrapper of it accepts no search parameters (the selector)
+        ivf.search_preassigned_c(1, faiss.swig_ptr(rotated), k, faiss.swig_ptr(lists), faiss.swig_ptr(base),
+                                 faiss.swig_ptr(scores), faiss.swig_ptr(rows), False, params)
+        return scores, rows
 
     def memory_bytes(self) -> int:
         """Codes + ids + coarse centroids + PQ codebooks + the PCA matrix, as held in memory."""
