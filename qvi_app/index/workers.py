@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import itertools
 import multiprocessing as mp
 import os
 import signal
@@ -48,7 +49,9 @@ def embed_file(encoder, path: Path):
         return "skip", f"cannot embed ({exc})"
 
 
-def _init(name: str, checkpoint, parent: int, runtime: str = "torch", prepared: dict | None = None) -> None:
+def _init(name: str, checkpoint, parent: int, runtime: str, handoff) -> None:
+    """Load the model, then take the parent's prepared runtime networks from ``handoff`` (the
+    parent makes them while this process imports torch)."""
     import torch
 
     from qvi_app.encoders import load_encoder
@@ -57,7 +60,7 @@ def _init(name: str, checkpoint, parent: int, runtime: str = "torch", prepared: 
     _die_with(parent)
     torch.set_num_threads(1)
     _encoder = load_encoder(name, checkpoint)
-    _encoder.use_runtime(runtime, prepared)
+    _encoder.use_runtime(runtime, handoff.get())
 
 
 def _die_with(parent: int) -> None:
@@ -104,35 +107,53 @@ def embed_files(encoder, paths: Iterable[Path], workers: int, runtime: str = "to
     This process is one of the ``workers``: it embeds a file itself whenever the pool has
     :data:`IN_FLIGHT` files per process queued. Spawned processes spend about 2 s importing torch
     and loading the model before their first file; this one has both already and works through
-    those seconds (demo library, 2 processes: 12.9 -> 11.3 s; 148-153x real time, docs/BENCHMARKS.md)."""
+    those seconds (demo library, 2 processes: 12.9 -> 11.3 s), and makes the runtime's networks while
+    they start (-> 10.9 s; 154-165x real time, docs/BENCHMARKS.md)."""
     if workers <= 1:
         with _in_process(encoder, runtime, None):
             for p in paths:
                 yield embed_file(encoder, p)
         return
-    prepared = prepared_runtime(encoder, runtime)
     ctx = mp.get_context("spawn")            # fork after torch has started threads can deadlock
+    handoff = ctx.Queue()
     with ProcessPoolExecutor(workers - 1, mp_context=ctx, initializer=_init,
                              initargs=(encoder.name, getattr(encoder, "checkpoint_path", None), os.getpid(),
-                                       runtime, prepared)) as pool, \
-            _in_process(encoder, runtime, prepared, threads=1):
+                                       runtime, handoff)) as pool:
         pending: deque = deque()             # futures and this process's own results, in path order
+        paths = iter(paths)
+        # The first files start the workers; they import torch while this process makes the
+        # runtime's networks (ONNX export 0.4 s, int8 quantising about 6 s) and hands them over.
+        for p in itertools.islice(paths, IN_FLIGHT * (workers - 1)):
+            pending.append(pool.submit(_work, str(p)))
+        prepared = None
         try:
-            for p in paths:
-                queued = sum(isinstance(x, Future) and not x.done() for x in pending)
-                if queued < IN_FLIGHT * (workers - 1):
-                    pending.append(pool.submit(_work, str(p)))
-                else:
-                    pending.append(embed_file(encoder, p))
-                while pending and (not isinstance(pending[0], Future) or pending[0].done()
-                                   or len(pending) > MAX_PENDING * workers):
-                    yield _result(pending.popleft())
-            while pending:
-                yield _result(pending.popleft())
+            prepared = prepared_runtime(encoder, runtime)
         finally:
-            for x in pending:
-                if isinstance(x, Future):
-                    x.cancel()
+            for _ in range(workers - 1):
+                handoff.put(prepared)
+        with _in_process(encoder, runtime, prepared, threads=1):
+            yield from _in_order(pool, encoder, paths, pending, workers)
+
+
+def _in_order(pool, encoder, paths, pending: deque, workers: int) -> Iterator[tuple]:
+    """Results in path order: each file goes to the pool while it has fewer than IN_FLIGHT per
+    worker queued, else is embedded here."""
+    try:
+        for p in paths:
+            queued = sum(isinstance(x, Future) and not x.done() for x in pending)
+            if queued < IN_FLIGHT * (workers - 1):
+                pending.append(pool.submit(_work, str(p)))
+            else:
+                pending.append(embed_file(encoder, p))
+            while pending and (not isinstance(pending[0], Future) or pending[0].done()
+                               or len(pending) > MAX_PENDING * workers):
+                yield _result(pending.popleft())
+        while pending:
+            yield _result(pending.popleft())
+    finally:
+        for x in pending:
+            if isinstance(x, Future):
+                x.cancel()
 
 
 #: Files queued per worker process; more are embedded here.
