@@ -96,3 +96,14 @@ def test_the_parent_embeds_files_too_and_results_keep_their_order(small_library,
             np.testing.assert_allclose(a[1], b[1], atol=1e-5)
             assert a[2:] == b[2:]
     assert not enc._onnx and torch.get_num_threads() == threads  # back on torch, its threads restored
+
+
+def test_a_runtime_that_cannot_be_made_stops_a_pool_with_one_clear_error(small_library, capfd):
+    """The workers start before this process makes the runtime; if making it fails, the error
+    is raised here once, and the workers, which wait for it, print no traceback of their own."""
+    from qvi_app.index import workers
+
+    paths = sorted(small_library.rglob("*.ogg"))
+    with pytest.raises(ValueError, match="runtime must be one of"):
+        list(workers.embed_files(load_encoder("cnn"), paths, 2, runtime="fastest"))
+    assert "Traceback" not in capfd.readouterr().err

@@ -60,7 +60,10 @@ def _init(name: str, checkpoint, parent: int, runtime: str, handoff) -> None:
     _die_with(parent)
     torch.set_num_threads(1)
     _encoder = load_encoder(name, checkpoint)
-    _encoder.use_runtime(runtime, handoff.get())
+    prepared = handoff.get()
+    if prepared == _NO_RUNTIME:          # the parent could not make it, and raises that itself
+        runtime, prepared = "torch", None
+    _encoder.use_runtime(runtime, prepared)
 
 
 def _die_with(parent: int) -> None:
@@ -125,9 +128,13 @@ def embed_files(encoder, paths: Iterable[Path], workers: int, runtime: str = "to
         # runtime's networks (ONNX export 0.4 s, int8 quantising about 6 s) and hands them over.
         for p in itertools.islice(paths, IN_FLIGHT * (workers - 1)):
             pending.append(pool.submit(_work, str(p)))
-        prepared = None
         try:
             prepared = prepared_runtime(encoder, runtime)
+        except BaseException:
+            for x in pending:
+                x.cancel()
+            prepared = _NO_RUNTIME
+            raise
         finally:
             for _ in range(workers - 1):
                 handoff.put(prepared)
@@ -156,6 +163,9 @@ def _in_order(pool, encoder, paths, pending: deque, workers: int) -> Iterator[tu
                 x.cancel()
 
 
+#: What workers are handed when this process could not make the runtime (they then idle on torch
+#: until the pool closes, instead of failing to start with a traceback of their own).
+_NO_RUNTIME = "no runtime"
 #: Files queued per worker process; more are embedded here.
 IN_FLIGHT = 4
 #: Results held back per process while an earlier file is still being embedded elsewhere.
