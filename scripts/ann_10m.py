@@ -101,6 +101,51 @@ def brute_force_top10(rows: Generated, queries: np.ndarray) -> np.ndarray:
     return best_rows
 
 
+def whole_queries(rows: Generated, ann: IvfIndex, queries: np.ndarray, path: Path) -> dict:
+    """Time whole queries as ``ReferenceIndex.search`` runs them for 10 results, the rows read
+    from ``path`` (written first if missing) through a memory map advised as the store advises it."""
+    import os
+
+    from qvi_app.index.store import _gathered, _read_rows_alone, _scores
+
+    if not path.exists():
+        t = time.perf_counter()
+        out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=rows.shape)
+        for start, x in rows.chunks():
+            out[start:start + len(x)] = x
+        out.flush()
+        del out
+        print(f"wrote {path} in {time.perf_counter() - t:.0f} s", flush=True)
+    embeddings = np.load(path, mmap_mode="r")
+    _read_rows_alone(embeddings)
+    fd = os.open(path, os.O_RDONLY)
+    keep = max(500, ann.settings.refine_keep)
+    result = {"rows_file_gb": path.stat().st_size / 1e9, "keep": keep}
+    try:
+        # "disk": nothing of the file cached (the worst case); "repeated": the same queries again,
+        # their rows now cached (the best case)
+        for name, evict in (("disk", True), ("repeated", False)):
+            parts = {"search_and_refine": [], "exact_scores": [], "total": []}
+            for q in queries:
+                if evict:       # no row of the file stays cached from the last query
+                    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                t0 = time.perf_counter()
+                found, _ = ann.search(q, max(keep, ann.shortlist), keep=keep)
+                t1 = time.perf_counter()
+                found = np.sort(found)
+                scores = _gathered(embeddings, found, lambda m: _scores(m, q), parallel=True)
+                np.argsort(-scores)[:10]
+                t2 = time.perf_counter()
+                for part, seconds in (("search_and_refine", t1 - t0), ("exact_scores", t2 - t1), ("total", t2 - t0)):
+                    parts[part].append(seconds * 1e3)
+            result[name] = {part: {"median_ms": float(np.median(v)), "p95_ms": float(np.percentile(v, 95))}
+                            for part, v in parts.items()}
+            print(name, json.dumps(result[name]), flush=True)
+    finally:
+        os.close(fd)
+    return result
+
+
 def _ints(text: str) -> list[int]:
     return [int(v) for v in text.split(",")]
 
@@ -118,6 +163,16 @@ def main(argv=None) -> int:
                     help="PCA dimensions per product-quantiser byte (AnnSettings')")
     ap.add_argument("--truth", type=Path, default=None,
                     help="file keeping the brute-force top 10 (made if missing; it depends on --n and --cache only)")
+    ap.add_argument("--keep", type=_ints, default=None,
+                    help="rows the refining codes keep of each shortlist, comma-separated; 0: none "
+                         "(default: what a search for 10 results keeps, AnnSettings.refine_keep)")
+    ap.add_argument("--rows-file", type=Path, default=None,
+                    help="write the rows there as .npy (if missing) and time whole queries: shortlist, "
+                         "refining codes, exact scores of the rows kept, read from that file with the "
+                         "page cache emptied of it before each query (the worst case) and not")
+    ap.add_argument("--index-dir", type=Path, default=None,
+                    help="folder keeping the approximate index (built and saved there if missing; it "
+                         "depends on --n, --cache and --dims-per-byte only)")
     ap.add_argument("--real-queries", type=int, default=116,
                     help="how many of the cache's queries, at its end, are recorded imitations (real_recall.py: 116)")
     a = ap.parse_args(argv)
@@ -128,10 +183,18 @@ def main(argv=None) -> int:
     print(f"{total:,} rows ({a.n:,} generated), {len(queries)} queries", flush=True)
 
     settings = AnnSettings(threshold=0, dims_per_byte=a.dims_per_byte)
-    t = time.perf_counter()
-    ann = IvfIndex.build(rows, settings)
-    build_s = time.perf_counter() - t
-    print(f"approximate index built in {build_s:.0f} s; {ann.description}", flush=True)
+    saved = a.index_dir / IvfIndex.FILE if a.index_dir is not None else None
+    if saved is not None and saved.exists():
+        ann, build_s = IvfIndex.load(saved, settings), None
+        print(f"approximate index loaded from {saved}; {ann.description}", flush=True)
+    else:
+        t = time.perf_counter()
+        ann = IvfIndex.build(rows, settings)
+        build_s = time.perf_counter() - t
+        print(f"approximate index built in {build_s:.0f} s; {ann.description}", flush=True)
+        if saved is not None:
+            a.index_dir.mkdir(parents=True, exist_ok=True)
+            ann.save(saved)
 
     if a.truth is not None and a.truth.exists():
         truth = np.load(a.truth)["top10"]
@@ -150,18 +213,21 @@ def main(argv=None) -> int:
     for nprobe in a.nprobe or [settings.nprobe]:
         ann.settings = replace(settings, nprobe=nprobe)
         for k in a.shortlist or [ann.shortlist]:
-            search_ms, recall = [], []
-            for q, best in zip(queries, truth):
-                t = time.perf_counter()
-                found, _ = ann.search(q, k)
-                search_ms.append((time.perf_counter() - t) * 1e3)
-                recall.append(len(np.intersect1d(found, best)) / 10)
-            trial = {"nprobe": nprobe, "shortlist": k, "recall_at_10": float(np.mean(recall)),
-                     "recall_at_10_real_imitations": float(np.mean(recall[-n_real:])) if n_real else None,
-                     "approximate_search_median_ms": float(np.median(search_ms)),
-                     "approximate_search_p95_ms": float(np.percentile(search_ms, 95))}
-            print(json.dumps(trial), flush=True)
-            trials.append(trial)
+            for keep in a.keep or [settings.refine_keep]:
+                search_ms, recall = [], []
+                for q, best in zip(queries, truth):
+                    t = time.perf_counter()
+                    found, _ = ann.search(q, k, keep=keep or None)
+                    search_ms.append((time.perf_counter() - t) * 1e3)
+                    recall.append(len(np.intersect1d(found, best)) / 10)
+                trial = {"nprobe": nprobe, "shortlist": k, "refine_keep": keep, "recall_at_10": float(np.mean(recall)),
+                         "recall_at_10_real_imitations": float(np.mean(recall[-n_real:])) if n_real else None,
+                         "approximate_search_median_ms": float(np.median(search_ms)),
+                         "approximate_search_p95_ms": float(np.percentile(search_ms, 95))}
+                print(json.dumps(trial), flush=True)
+                trials.append(trial)
+    ann.settings = settings
+    whole = whole_queries(rows, ann, queries, a.rows_file) if a.rows_file is not None else None
     result = {
         "rows": int(total), "generated": a.n, "real_rows": int(len(data["rows"])), "queries": int(len(queries)),
         "generator": ("Gaussian with the real rows' mean, first 256 principal directions and residual spread; "
@@ -169,6 +235,7 @@ def main(argv=None) -> int:
         "index": ann.description,
         "build_s": build_s, "brute_force_pass_s": brute_s,
         "trials": trials,
+        "whole_query": whole,
         "ann_memory_mb": ann.memory_bytes() / 1e6,
     }
     a.out.write_text(json.dumps(result, indent=1) + "\n")

@@ -38,7 +38,9 @@ def test_only_large_libraries_get_an_approximate_index(indexes):
     assert exact.ann is None and ann.ann is not None and ann.ann.ntotal == N
     assert (ann.gen_dir / "ann.faiss").is_file() and not (exact.gen_dir / "ann.faiss").exists()
     # compressed codes, not a second copy of the float matrix: what makes 10M sounds fit in RAM
-    assert ann.ann.memory_bytes() < exact.embeddings.nbytes / 5
+    # (a byte per PCA dimension for the refining codes, the product codes, and codebooks that a
+    # library of 3,000 does not amortise: under half of these 64-d floats, 1/14 of 1024-d ones)
+    assert ann.ann.memory_bytes() < exact.embeddings.nbytes / 2
     assert (ann.gen_dir / "ann.faiss").stat().st_size < exact.embeddings.nbytes / 3   # codebooks included
 
 
@@ -92,9 +94,13 @@ def test_a_shortlist_scored_block_by_block_scores_as_the_whole_library(indexes, 
     for block in (10**9, 1024, 7):
         monkeypatch.setattr(store, "GATHER_BLOCK", block)
         got[block] = exact.scores(queries[0], rows)
+        # a large library's rows are read by several threads: the same rows in the same order
+        got[block, "parallel"] = store._gathered(exact.embeddings, rows, lambda m: store._scores(m, queries[0]),
+                                                 parallel=True)
     whole = exact.scores(queries[0])[rows]
     for block in got:
         np.testing.assert_allclose(got[block], whole, atol=1e-6)
+    assert np.array_equal(store._read_in_parallel(exact.embeddings, rows), exact.embeddings[rows])
 
 
 def test_codes_are_scored_against_the_uncentred_query():
@@ -111,3 +117,53 @@ def test_codes_are_scored_against_the_uncentred_query():
         rows, approx = ann.search(q, 200)
         assert len(rows) == 200
         assert np.std(approx - x[rows] @ q) < 0.01      # centred queries: about 0.06 here
+
+
+def test_refining_codes_keep_the_best_of_the_shortlist(tmp_path):
+    """The refining codes (one byte per PCA dimension, uncentred) score a shortlist finely enough
+    to keep its best rows: their scores are the true cosines to the codes' rounding, the rows kept
+    are the shortlist's exact best, and they survive saving and loading."""
+    rng = np.random.default_rng(11)
+    x = clustered(8000, 32, rng)
+    ann = IvfIndex.build(x, AnnSettings(threshold=0, reduced_dim=32))
+    ann.save(tmp_path / IvfIndex.FILE)
+    assert np.load(tmp_path / IvfIndex.REFINE_FILE).shape == (8000, 32)
+    loaded = IvfIndex.load(tmp_path / IvfIndex.FILE)
+    overlap = []
+    for q in x[rng.choice(8000, 20, replace=False)]:
+        shortlist, _ = ann.search(q, 1000)
+        for index in (ann, loaded):
+            rows, approx = index.search(q, 1000, keep=50)
+            assert len(rows) == 50 and set(rows) <= set(shortlist)
+            assert np.all(np.diff(approx) <= 0)                         # best first
+            np.testing.assert_allclose(approx, x[rows] @ q, atol=0.02)
+        exact_best = shortlist[np.argsort(-(x[shortlist] @ q))[:50]]
+        overlap.append(len(np.intersect1d(rows, exact_best)) / 50)
+        assert rows[0] == exact_best[0]
+    assert np.mean(overlap) >= 0.9
+
+
+def test_an_index_without_refining_codes_still_shortlists(tmp_path):
+    """Indexes written before the refining codes existed load and search as before."""
+    rng = np.random.default_rng(12)
+    x = clustered(3000, 32, rng)
+    IvfIndex.build(x, AnnSettings(threshold=0)).save(tmp_path / IvfIndex.FILE)
+    (tmp_path / IvfIndex.REFINE_FILE).unlink()
+    (tmp_path / IvfIndex.RANGE_FILE).unlink()
+    old = IvfIndex.load(tmp_path / IvfIndex.FILE)
+    rows, _ = old.search(x[0], 300, keep=50)
+    assert len(rows) == 300 and 0 in rows
+
+
+def test_refining_codes_that_do_not_fit_are_a_damaged_index(indexes, tmp_path):
+    """Refining codes of another size are refused at open with the rebuild hint, not used to
+    index past the end of the codes."""
+    import shutil
+
+    _, ann, queries = indexes
+    copy = tmp_path / "copy"
+    shutil.copytree(ann.index_dir, copy)
+    codes = next(copy.glob("gen-*")) / IvfIndex.REFINE_FILE
+    np.save(codes, np.load(codes)[:-10])
+    with pytest.raises(Exception, match="damaged .its refining codes do not fit.*rebuild it with qvi index"):
+        ReferenceIndex.open(copy)

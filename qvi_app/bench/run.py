@@ -233,8 +233,9 @@ def bench_ranking(cfg: BenchConfig, limits: dict) -> list[dict]:
         build_s = time.perf_counter() - t0
         ta, recall = [], []
         for v, tr in zip(q, truth):
-            t0 = time.perf_counter()           # as the index searches: compressed shortlist, then exact
-            found, _ = ann.search(v, max(50 * 10, ann.shortlist))
+            t0 = time.perf_counter()           # as the index searches: compressed shortlist, refined, then exact
+            keep = max(50 * 10, settings.refine_keep)
+            found, _ = ann.search(v, max(keep, ann.shortlist), keep=keep)
             cand = np.sort(found)
             top = cand[np.argsort(-(x[cand] @ v), kind="stable")[:10]]
             ta.append((time.perf_counter() - t0) * 1e3)

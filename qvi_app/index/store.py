@@ -18,6 +18,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import mmap
 import os
 import re
 import shutil
@@ -26,6 +27,7 @@ import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache, partial
 from pathlib import Path
 
 import numpy as np
@@ -137,6 +139,7 @@ class ReferenceIndex:
                 ann = IvfIndex.load(gen / IvfIndex.FILE, AnnSettings(
                     threshold=int(meta["ann_threshold"]), nprobe=int(meta["ann_nprobe"]),
                     filter_min=int(meta.get("ann_filter_min", AnnSettings.filter_min))))
+                _read_rows_alone(embeddings)
         except (sqlite3.Error, OSError, ValueError, RuntimeError, KeyError, TypeError, EOFError) as exc:
             if con is not None:
                 con.close()
@@ -206,9 +209,10 @@ class ReferenceIndex:
         if category is not None:
             rows = np.flatnonzero(self._category_codes == self._category_names.index(category))
         if self.ann is not None and (rows is None or len(rows) >= self.ann.settings.filter_min):
-            # The approximate index only shortlists (compressed codes); the shortlist is then
-            # scored exactly from the embeddings, as the exact path would score it.
-            found, _ = self.ann.search(query, max(50 * top_k, self.ann.shortlist), rows, key=category)
+            # The approximate index only shortlists (compressed codes, then finer in-RAM codes);
+            # the shortlist is then scored exactly from the embeddings, as the exact path would.
+            keep = max(50 * top_k, self.ann.settings.refine_keep)
+            found, _ = self.ann.search(query, max(keep, self.ann.shortlist), rows, key=category, keep=keep)
             found = np.sort(found)
             scores = self.scores(query, found) if len(found) else np.zeros(0, np.float32)
             order = np.lexsort((found, -scores))[:top_k]
@@ -228,9 +232,11 @@ class ReferenceIndex:
 
         Cosines of unit vectors lie in [-1, 1]: anything else (flipped bytes, NaN rows) is
         reported as a damaged index rather than ranked or printed."""
+        scattered = self.ann is not None and rows is not None      # a large library's few rows: read in parallel
         if self.ranking is None:
-            return self._checked(_gathered(self.embeddings, rows, lambda m: _scores(m, query)))
-        per_block = self._checked(_gathered(self.embeddings, rows, lambda m: _block_scores(m, query, self.blocks)))
+            return self._checked(_gathered(self.embeddings, rows, lambda m: _scores(m, query), scattered))
+        per_block = self._checked(_gathered(self.embeddings, rows, lambda m: _block_scores(m, query, self.blocks),
+                                            scattered))
         names = [name for name, _, _ in self.blocks]
         penalties = None
         if self.penalties is not None:
@@ -308,6 +314,20 @@ class ReferenceIndex:
         return np.array(self.embeddings[row], np.float32)
 
 
+def _read_rows_alone(embeddings: np.ndarray) -> None:
+    """Tell the kernel that a large library's embeddings are read a few scattered rows at a time.
+
+    By default a page fault in a memory map reads ahead (128 KB or more) around the row asked
+    for; a 4 KB row then costs a large read. Ten million 1024-d rows (41 GB) do not stay in the
+    page cache of a 24 GB machine: 50 random rows from a file not cached took 270-355 ms, 500
+    took 1.5-1.8 s; with MADV_RANDOM 3 and 21-26 ms (scripts/ann_10m.py --rows-file measures the
+    whole query). Only large libraries have an approximate index, and only their searches read
+    scattered rows: a small library's brute force reads the whole file in order."""
+    mapped = getattr(embeddings, "_mmap", None)
+    if mapped is not None and hasattr(mapped, "madvise") and hasattr(mmap, "MADV_RANDOM"):
+        mapped.madvise(mmap.MADV_RANDOM)
+
+
 #: Rows gathered from the memory map per block when scoring a shortlist. Gathering all of them at
 #: once copied the whole shortlist through main memory before reading it again; blocks of 4 MB stay
 #: in the CPU's cache. Random rows of a cached 1M library (1024-d), two runs: 32,000 rows 34-39 ms
@@ -315,14 +335,40 @@ class ReferenceIndex:
 GATHER_BLOCK = 1024
 
 
-def _gathered(embeddings: np.ndarray, rows: np.ndarray | None, score) -> np.ndarray:
-    """``score(embeddings[rows])`` (all rows when None), gathering ``rows`` block by block."""
+def _gathered(embeddings: np.ndarray, rows: np.ndarray | None, score, parallel: bool = False) -> np.ndarray:
+    """``score(embeddings[rows])`` (all rows when None), gathering ``rows`` block by block; with
+    ``parallel``, each block's rows are read by :data:`READERS` threads."""
     if rows is None:
         return score(embeddings)
+    take = partial(_read_in_parallel, embeddings) if parallel else embeddings.__getitem__
     if len(rows) <= GATHER_BLOCK:
-        return score(embeddings[rows])
-    return np.concatenate([score(embeddings[rows[s:s + GATHER_BLOCK]])
-                           for s in range(0, len(rows), GATHER_BLOCK)])
+        return score(take(rows))
+    return np.concatenate([score(take(rows[s:s + GATHER_BLOCK])) for s in range(0, len(rows), GATHER_BLOCK)])
+
+
+#: Threads reading a large library's scattered rows at once. A disk answers several reads at a
+#: time; one thread waits for each page in turn. 500 random rows of 41 GB, not cached, 8 threads
+#: against 1: see docs/SCALING.md (500 of 8 GB: 21-26 ms -> 8-11 ms). Cached rows gain nothing.
+READERS = 8
+
+
+@lru_cache(maxsize=1)
+def _readers() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(READERS, thread_name_prefix="qvi-rows")
+
+
+def _read_in_parallel(embeddings: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``embeddings[rows]``, the rows split among :data:`READERS` threads (NumPy copies, and the
+    kernel reads the pages, without holding the GIL)."""
+    if len(rows) < 2 * READERS:
+        return embeddings[rows]
+    out = np.empty((len(rows), embeddings.shape[1]), embeddings.dtype)
+
+    def read(part):
+        out[part] = embeddings[rows[part]]
+
+    list(_readers().map(read, np.array_split(np.arange(len(rows)), READERS)))
+    return out
 
 
 def _scores(matrix: np.ndarray, query: np.ndarray) -> np.ndarray:
