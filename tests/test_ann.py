@@ -38,9 +38,8 @@ def test_only_large_libraries_get_an_approximate_index(indexes):
     assert exact.ann is None and ann.ann is not None and ann.ann.ntotal == N
     assert (ann.gen_dir / "ann.faiss").is_file() and not (exact.gen_dir / "ann.faiss").exists()
     # compressed codes, not a second copy of the float matrix: what makes 10M sounds fit in RAM
-    # (a byte per PCA dimension for the refining codes, the product codes, and codebooks that a
-    # library of 3,000 does not amortise: under half of these 64-d floats, 1/14 of 1024-d ones)
-    assert ann.ann.memory_bytes() < exact.embeddings.nbytes / 2
+    assert ann.ann.memory_bytes() < exact.embeddings.nbytes / 5
+    assert not (ann.gen_dir / IvfIndex.REFINE_FILE).exists()     # below AnnSettings.refine_threshold
     assert (ann.gen_dir / "ann.faiss").stat().st_size < exact.embeddings.nbytes / 3   # codebooks included
 
 
@@ -125,7 +124,7 @@ def test_refining_codes_keep_the_best_of_the_shortlist(tmp_path):
     are the shortlist's exact best, and they survive saving and loading."""
     rng = np.random.default_rng(11)
     x = clustered(8000, 32, rng)
-    ann = IvfIndex.build(x, AnnSettings(threshold=0, reduced_dim=32))
+    ann = IvfIndex.build(x, AnnSettings(threshold=0, refine_threshold=0, reduced_dim=32))
     ann.save(tmp_path / IvfIndex.FILE)
     assert np.load(tmp_path / IvfIndex.REFINE_FILE).shape == (8000, 32)
     loaded = IvfIndex.load(tmp_path / IvfIndex.FILE)
@@ -147,7 +146,7 @@ def test_an_index_without_refining_codes_still_shortlists(tmp_path):
     """Indexes written before the refining codes existed load and search as before."""
     rng = np.random.default_rng(12)
     x = clustered(3000, 32, rng)
-    IvfIndex.build(x, AnnSettings(threshold=0)).save(tmp_path / IvfIndex.FILE)
+    IvfIndex.build(x, AnnSettings(threshold=0, refine_threshold=0)).save(tmp_path / IvfIndex.FILE)
     (tmp_path / IvfIndex.REFINE_FILE).unlink()
     (tmp_path / IvfIndex.RANGE_FILE).unlink()
     old = IvfIndex.load(tmp_path / IvfIndex.FILE)
@@ -155,14 +154,59 @@ def test_an_index_without_refining_codes_still_shortlists(tmp_path):
     assert len(rows) == 300 and 0 in rows
 
 
-def test_refining_codes_that_do_not_fit_are_a_damaged_index(indexes, tmp_path):
+@pytest.fixture(scope="module")
+def refined(tmp_path_factory, indexes):
+    """The ``indexes`` library again, with refining codes (their threshold lowered to its size)."""
+    exact, _, queries = indexes
+    d = tmp_path_factory.mktemp("refined")
+    items = [exact.items[i] for i in range(len(exact))]
+    write_index(d, encoder={"id": "synthetic/1/0", "name": "synthetic", "version": "1", "dim": D}, library_root=d,
+                items=items, embeddings=np.asarray(exact.embeddings), skipped=[],
+                ann=AnnSettings(threshold=500, filter_min=500, refine_threshold=500, refine_keep=20, shortlist=600))
+    return exact, ReferenceIndex.open(d), queries
+
+
+def test_a_library_with_refining_codes_finds_what_brute_force_finds(refined):
+    """From ``refine_threshold`` sounds up the shortlist (600 rows here) is cut in RAM (to 50 x
+    the results asked for) before exact scoring: the results still match brute force."""
+    exact, index, queries = refined
+    assert (index.gen_dir / IvfIndex.REFINE_FILE).is_file() and index.ann._refine is not None
+    recall = []
+    for q in queries:
+        e, a = exact.search(q, top_k=5), index.search(q, top_k=5)
+        assert a[0].relpath == e[0].relpath and a[0].score == pytest.approx(e[0].score, abs=1e-5)
+        recall.append(len({h.relpath for h in a} & {h.relpath for h in e}) / 5)
+        c = index.search(q, category="rain", top_k=5)
+        assert [h.relpath for h in c] == [h.relpath for h in exact.search(q, category="rain", top_k=5)]
+    assert np.mean(recall) >= 0.98
+
+
+def test_the_cut_subtracts_what_the_exact_scores_subtract():
+    """A ranking that subtracts a per-sound penalty must keep the rows that are best *after* it:
+    rows with a large offset drop out of the cut however close they are to the query."""
+    rng = np.random.default_rng(13)
+    x = clustered(6000, 32, rng)
+    ann = IvfIndex.build(x, AnnSettings(threshold=0, refine_threshold=0, reduced_dim=32))
+    q = x[0]
+    shortlist, _ = ann.search(q, 1000)
+    plain, _ = ann.search(q, 1000, keep=50)
+    offsets = np.zeros(len(x), np.float32)
+    offsets[plain[:25]] = 1.0                     # the 25 closest are penalised out of reach
+    rows, scores = ann.search(q, 1000, keep=50, offsets=offsets)
+    assert not set(rows) & set(plain[:25])
+    best = shortlist[np.argsort(-(x[shortlist] @ q - offsets[shortlist]))[:50]]
+    assert len(np.intersect1d(rows, best)) >= 45
+    np.testing.assert_allclose(scores, x[rows] @ q - offsets[rows], atol=0.02)
+
+
+def test_refining_codes_that_do_not_fit_are_a_damaged_index(refined, tmp_path):
     """Refining codes of another size are refused at open with the rebuild hint, not used to
     index past the end of the codes."""
     import shutil
 
-    _, ann, queries = indexes
+    _, index, _ = refined
     copy = tmp_path / "copy"
-    shutil.copytree(ann.index_dir, copy)
+    shutil.copytree(index.index_dir, copy)
     codes = next(copy.glob("gen-*")) / IvfIndex.REFINE_FILE
     np.save(codes, np.load(codes)[:-10])
     with pytest.raises(Exception, match="damaged .its refining codes do not fit.*rebuild it with qvi index"):

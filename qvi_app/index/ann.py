@@ -68,8 +68,17 @@ class AnnSettings:
     kmeans_iterations: int = 10
     #: Vectors added per batch while building (bounds the memory of a build from a memory map).
     add_batch: int = 65_536
-    #: Rows of a shortlist that the in-RAM refining codes keep for exact scoring from the disk
-    #: (``IvfIndex.refine``): at least this many, and at least 50 x the results asked for.
+    #: Libraries with at least this many sounds also get refining codes (``IvfIndex.refine``):
+    #: their shortlist (16,000 rows and more) is cut in RAM to ``refine_keep`` rows, at least
+    #: 50 x the results asked for, before exact scoring reads rows from the disk. Their float rows
+    #: (6.5 GB and more) are unlikely to stay in a desktop's page cache; below, they do, and the
+    #: whole shortlist is scored exactly (10,000 rows at a million: 6-8 ms). The cut costs recall
+    #: where the top 10 is a near-tie among many near-copies: on the synthetic million of
+    #: ``qvi bench --scale`` (1,650 noisy copies of each demo sound, hubness penalties on), with
+    #: the cut forced, recall@10 0.995 became 0.847 keeping 500 rows (0.742 before the penalties
+    #: were subtracted in RAM too) and 0.992 keeping 2,000. On real embeddings (13,144 rows) and
+    #: ten million generated like them it cost nothing (docs/SCALING.md).
+    refine_threshold: int = 1_600_000
     refine_keep: int = 500
     seed: int = 0
 
@@ -133,13 +142,14 @@ class IvfIndex:
         # Rows are rotated once per batch, for the IVF-PQ codes (centred) and the refining codes
         # (uncentred) alike, instead of letting faiss rotate them again inside add().
         inner = faiss.downcast_index(index.index)
-        refine = np.empty((n, p), np.uint8)
+        refine = np.empty((n, p), np.uint8) if n >= settings.refine_threshold else None
         for start in range(0, n, settings.add_batch):
             rotated = pca.apply(np.ascontiguousarray(embeddings[start:start + settings.add_batch], np.float32))
             inner.add(rotated)
-            refine[start:start + len(rotated)] = _encode(rotated - shift, refine_range)
+            if refine is not None:
+                refine[start:start + len(rotated)] = _encode(rotated - shift, refine_range)
         index.ntotal = inner.ntotal
-        return cls(index, settings, refine, refine_range)
+        return cls(index, settings, refine, refine_range if refine is not None else None)
 
     def save(self, path: Path) -> None:
         """The faiss index at ``path``; the refining codes and their range beside it."""
@@ -151,7 +161,8 @@ class IvfIndex:
     @classmethod
     def load(cls, path: Path, settings: AnnSettings = AnnSettings()) -> "IvfIndex":
         """The index at ``path``; its refining codes memory-mapped (the page cache keeps them: 2.6 GB
-        at ten million). An index written before qvi 0.7 has none and shortlists as it did."""
+        at ten million). An index of fewer than ``refine_threshold`` sounds, or written before
+        qvi 0.7, has none, and its whole shortlist is scored exactly."""
         index = _faiss().read_index(str(path))
         refine = refine_range = None
         if (path.parent / cls.REFINE_FILE).exists():
@@ -161,6 +172,11 @@ class IvfIndex:
                     or refine_range.shape != (2, refine.shape[1]) or not np.isfinite(refine_range).all():
                 raise ValueError("its refining codes do not fit its approximate index")
         return cls(index, settings, refine, refine_range)
+
+    @property
+    def refines(self) -> bool:
+        """Whether this index has refining codes (libraries of ``refine_threshold`` sounds or more)."""
+        return self._refine is not None
 
     @property
     def ntotal(self) -> int:
@@ -182,11 +198,11 @@ class IvfIndex:
         return max(s.shortlist, min(s.shortlist_max, int(s.shortlist_share * self.ntotal)))
 
     def search(self, query: np.ndarray, k: int, allowed_rows: np.ndarray | None = None, key=None,
-               keep: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+               keep: int | None = None, offsets: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(rows, approximate scores) of about the ``k`` best rows, best first; only ``allowed_rows``
         if given (``key`` names that set, e.g. its category, so its selector is built once). With
         ``keep``, the ``k`` rows are then cut to the ``keep`` best by the refining codes
-        (:meth:`refine`), in their order."""
+        (:meth:`refine`, less ``offsets`` if given), in their order."""
         faiss = _faiss()
         q = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
         nprobe = self.settings.nprobe
@@ -207,13 +223,16 @@ class IvfIndex:
         found = rows[0] >= 0
         rows, scores = rows[0][found], scores[0][found]
         if keep is not None and len(rows) > keep and self._refine is not None:
-            return self.refine(q[0], rows, keep)
+            return self.refine(q[0], rows, keep, offsets)
         return rows, scores
 
-    def refine(self, query: np.ndarray, rows: np.ndarray, keep: int) -> tuple[np.ndarray, np.ndarray]:
+    def refine(self, query: np.ndarray, rows: np.ndarray, keep: int, offsets: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
         """The ``keep`` best of ``rows`` (and their scores, best first) by the refining codes: each
         row's PCA rotation, uncentred, in one byte per dimension (N x 256 bytes, 2.6 GB at ten
-        million, beside the 32-byte IVF-PQ codes that chose the shortlist).
+        million, beside the 32-byte IVF-PQ codes that chose the shortlist). ``offsets`` (one per
+        row of the library) are subtracted first: a ranking's per-sound hubness penalties, so the
+        rows kept are the best by the score the exact stage will rank with.
 
         At ten million a shortlist holds 32,000 rows for recall@10 0.97 (``shortlist_max``), and
         scoring them exactly reads 32,000 rows of 4 KB: 18-21 ms from the page cache, seconds from
@@ -231,6 +250,8 @@ class IvfIndex:
                 codes = torch.from_numpy(self._refine[order[s:s + self.REFINE_BLOCK]])
                 scores[s:s + self.REFINE_BLOCK] = torch.mv(codes.float(), weights).numpy()
         scores += float(lowest @ rotated)
+        if offsets is not None:
+            scores -= offsets[order]
         best = np.argpartition(-scores, keep - 1)[:keep]
         best = best[np.argsort(-scores[best], kind="stable")]
         return order[best], scores[best]

@@ -101,6 +101,14 @@ class ReferenceIndex:
         self._category_names = list(category_names)
         self._category_codes = category_rows
         self._skipped: list[SkippedFile] | None = None
+        #: What the exact stage subtracts from a row's cosine (its weighted hubness penalty), for
+        #: the approximate index's refining codes to subtract too. Only a one-encoder ranking
+        #: scores by cosine less a penalty; a fused one z-scores per query (none then).
+        self._refine_offsets = None
+        if ann is not None and self.ranking is not None and len(self.ranking.encoders) == 1 \
+                and self.ranking.hub_bank != "none" and penalties is not None and penalties.ndim == 2 \
+                and len(penalties) == len(embeddings):
+            self._refine_offsets = (self.ranking.hub_weight * penalties[:, 0]).astype(np.float32)
 
     @property
     def skipped(self) -> list[SkippedFile]:
@@ -212,7 +220,8 @@ class ReferenceIndex:
             # The approximate index only shortlists (compressed codes, then finer in-RAM codes);
             # the shortlist is then scored exactly from the embeddings, as the exact path would.
             keep = max(50 * top_k, self.ann.settings.refine_keep)
-            found, _ = self.ann.search(query, max(keep, self.ann.shortlist), rows, key=category, keep=keep)
+            found, _ = self.ann.search(query, max(keep, self.ann.shortlist), rows, key=category, keep=keep,
+                                       offsets=self._refine_offsets)
             found = np.sort(found)
             scores = self.scores(query, found) if len(found) else np.zeros(0, np.float32)
             order = np.lexsort((found, -scores))[:top_k]
@@ -232,7 +241,10 @@ class ReferenceIndex:
 
         Cosines of unit vectors lie in [-1, 1]: anything else (flipped bytes, NaN rows) is
         reported as a damaged index rather than ranked or printed."""
-        scattered = self.ann is not None and rows is not None      # a large library's few rows: read in parallel
+        # The few rows the refining codes keep, of a library too large for the page cache: read in
+        # parallel. Cached rows are read faster by one thread (10,000 of a cached million: 6.7 ms,
+        # 10.5 ms by 8 threads), so a library without refining codes reads them so.
+        scattered = rows is not None and self.ann is not None and self.ann.refines
         if self.ranking is None:
             return self._checked(_gathered(self.embeddings, rows, lambda m: _scores(m, query), scattered))
         per_block = self._checked(_gathered(self.embeddings, rows, lambda m: _block_scores(m, query, self.blocks),
@@ -346,9 +358,9 @@ def _gathered(embeddings: np.ndarray, rows: np.ndarray | None, score, parallel: 
     return np.concatenate([score(take(rows[s:s + GATHER_BLOCK])) for s in range(0, len(rows), GATHER_BLOCK)])
 
 
-#: Threads reading a large library's scattered rows at once. A disk answers several reads at a
-#: time; one thread waits for each page in turn. 500 random rows of 41 GB, not cached, 8 threads
-#: against 1: see docs/SCALING.md (500 of 8 GB: 21-26 ms -> 8-11 ms). Cached rows gain nothing.
+#: Threads reading the rows a library's refining codes keep. A disk answers several reads at a
+#: time; one thread waits for each page in turn. The 500 rows kept of ten million (a 41 GB file
+#: evicted from the page cache): 41 ms median by one thread, 16-18 ms by 8 (docs/SCALING.md).
 READERS = 8
 
 
