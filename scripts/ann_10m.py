@@ -23,7 +23,14 @@ approximate search's time per query (the re-scoring's own cost is measured by ``
         --nprobe 16,24,32,40 --shortlist 16000,24000,32000,40000 --truth /tmp/truth-10m.npz --out ann-10m.json
 
 About 25 minutes on 2 cores the first time (build 15, brute force 6), 17 with ``--truth`` kept;
-peak memory about 4 GB.
+peak memory about 4 GB (about 9 GB from 1.6 million rows, with the refining codes). Whole
+queries as the store runs them, the rows read from disk (docs/ann-10m-refine.json):
+
+    .venv/bin/python scripts/ann_10m.py --cache /tmp/real-recall.npz --keep 0,200,500 \
+        --truth /tmp/truth-10m.npz --rows-file /big/disk/rows-10m.npy --index-dir /tmp/ann-10m --out ann-10m-refine.json
+
+The rows file takes 41 GB and about 6 minutes to write; a second run with ``--index-dir`` loads
+the saved index instead of building it.
 """
 
 from __future__ import annotations
