@@ -170,7 +170,11 @@ def test_a_library_with_refining_codes_finds_what_brute_force_finds(refined):
     """From ``refine_threshold`` sounds up the shortlist (600 rows here) is cut in RAM (to 50 x
     the results asked for) before exact scoring: the results still match brute force."""
     exact, index, queries = refined
-    assert (index.gen_dir / IvfIndex.REFINE_FILE).is_file() and index.ann._refine is not None
+    assert (index.gen_dir / IvfIndex.REFINE_FILE).is_file() and index.ann.refines
+    from qvi_app.index.store import describe
+
+    assert describe(index)["search"].startswith("approximate: PCA") and "refining codes" in describe(index)["search"]
+    assert describe(exact)["search"].startswith("exact")
     recall = []
     for q in queries:
         e, a = exact.search(q, top_k=5), index.search(q, top_k=5)

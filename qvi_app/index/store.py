@@ -576,7 +576,18 @@ def describe(index: ReferenceIndex) -> dict:
     return {"index": str(index.index_dir), "library": str(index.library_root), "items": len(index),
             "skipped": len(index.skipped), "categories": len(index.categories()),
             "encoder": index.encoder_id, "built": time.strftime("%Y-%m-%d %H:%M:%S",
-                                                              time.localtime(float(index.meta["created"])))}
+                                                              time.localtime(float(index.meta["created"]))),
+            "search": _search_kind(index)}
+
+
+def _search_kind(index: ReferenceIndex) -> str:
+    """How a search runs, in words: exact, or the approximate index's structure and memory."""
+    if index.ann is None:
+        return "exact (every sound scored)"
+    ann = index.ann
+    refine = f", refining codes keep {ann.settings.refine_keep}" if ann.refines else ""
+    return (f"approximate: {ann.description}, {ann.settings.nprobe} lists probed, shortlist {ann.shortlist:,}"
+            f"{refine}; {ann.memory_bytes() / 1e6:,.0f} MB in memory")
 
 
 __all__ = ["IndexItem", "ReferenceIndex", "SearchHit", "SkippedFile", "write_index", "describe",
