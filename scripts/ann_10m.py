@@ -126,7 +126,7 @@ def whole_queries(rows: Generated, ann: IvfIndex, queries: np.ndarray, path: Pat
     embeddings = np.load(path, mmap_mode="r")
     _read_rows_alone(embeddings)
     fd = os.open(path, os.O_RDONLY)
-    keep = max(500, ann.settings.refine_keep)
+    keep = ann.settings.kept(10)
     result = {"rows_file_gb": path.stat().st_size / 1e9, "keep": keep}
     try:
         # "disk": nothing of the file cached (the worst case); "repeated": the same queries again,
@@ -140,7 +140,7 @@ def whole_queries(rows: Generated, ann: IvfIndex, queries: np.ndarray, path: Pat
                 found, _ = ann.search(q, max(keep, ann.shortlist), keep=keep)
                 t1 = time.perf_counter()
                 found = np.sort(found)
-                scores = _gathered(embeddings, found, lambda m: _scores(m, q), parallel=True)
+                scores = _gathered(embeddings, found, lambda m: _scores(m, q), parallel=ann.refines)
                 np.argsort(-scores)[:10]
                 t2 = time.perf_counter()
                 for part, seconds in (("search_and_refine", t1 - t0), ("exact_scores", t2 - t1), ("total", t2 - t0)):

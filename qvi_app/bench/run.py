@@ -234,7 +234,7 @@ def bench_ranking(cfg: BenchConfig, limits: dict) -> list[dict]:
         ta, recall = [], []
         for v, tr in zip(q, truth):
             t0 = time.perf_counter()           # as the index searches: compressed shortlist, refined, then exact
-            keep = max(50 * 10, settings.refine_keep)
+            keep = settings.kept(10)
             found, _ = ann.search(v, max(keep, ann.shortlist), keep=keep)
             cand = np.sort(found)
             top = cand[np.argsort(-(x[cand] @ v), kind="stable")[:10]]

@@ -82,6 +82,11 @@ class AnnSettings:
     refine_keep: int = 500
     seed: int = 0
 
+    def kept(self, top_k: int) -> int:
+        """Rows a search for ``top_k`` results keeps for exact scoring: 50 per result, at least
+        ``refine_keep``; the whole shortlist is at least this long."""
+        return max(50 * top_k, self.refine_keep)
+
 
 def _faiss():
     import faiss
@@ -110,10 +115,7 @@ class IvfIndex:
         # The PCA rotation without its centring, for queries (_search_uncentred).
         self._rotation = None
         if isinstance(index, faiss.IndexPreTransform):
-            pca = faiss.downcast_VectorTransform(index.chain.at(0))
-            self._rotation = np.ascontiguousarray(
-                faiss.vector_to_array(pca.A).reshape(pca.d_out, pca.d_in).T, dtype=np.float32)
-            self._shift = faiss.vector_to_array(pca.b).astype(np.float32)      # -(rotated mean)
+            self._rotation, self._shift = _pca_parts(index)
 
     @classmethod
     def build(cls, embeddings: np.ndarray, settings: AnnSettings = AnnSettings()) -> "IvfIndex":
@@ -135,8 +137,7 @@ class IvfIndex:
         ivf.do_polysemous_training = False
         index.train(sample)
         pca = faiss.downcast_VectorTransform(index.chain.at(0))
-        rotation = faiss.vector_to_array(pca.A).reshape(pca.d_out, pca.d_in).T
-        shift = faiss.vector_to_array(pca.b).astype(np.float32)
+        rotation, shift = _pca_parts(index)
         refine_range = _code_range(sample @ rotation)
         del sample
         # Rows are rotated once per batch, for the IVF-PQ codes (centred) and the refining codes
@@ -286,6 +287,15 @@ class IvfIndex:
         p = ivf.d
         refine = 0 if self._refine is None else self._refine.nbytes
         return self.ntotal * (ivf.code_size + 8) + ivf.nlist * p * 4 + 256 * p * 4 + self._index.d * p * 4 + refine
+
+
+def _pca_parts(index) -> tuple[np.ndarray, np.ndarray]:
+    """A PCA-first index's rotation (d, p) without its centring, and its shift (p,): the rotated
+    library mean, negated."""
+    faiss = _faiss()
+    pca = faiss.downcast_VectorTransform(index.chain.at(0))
+    rotation = faiss.vector_to_array(pca.A).reshape(pca.d_out, pca.d_in).T
+    return np.ascontiguousarray(rotation, dtype=np.float32), faiss.vector_to_array(pca.b).astype(np.float32)
 
 
 def faiss_dim(index) -> int:

@@ -219,7 +219,7 @@ class ReferenceIndex:
         if self.ann is not None and (rows is None or len(rows) >= self.ann.settings.filter_min):
             # The approximate index only shortlists (compressed codes, then finer in-RAM codes);
             # the shortlist is then scored exactly from the embeddings, as the exact path would.
-            keep = max(50 * top_k, self.ann.settings.refine_keep)
+            keep = self.ann.settings.kept(top_k)
             found, _ = self.ann.search(query, max(keep, self.ann.shortlist), rows, key=category, keep=keep,
                                        offsets=self._refine_offsets)
             found = np.sort(found)
@@ -331,10 +331,10 @@ def _read_rows_alone(embeddings: np.ndarray) -> None:
 
     By default a page fault in a memory map reads ahead (128 KB or more) around the row asked
     for; a 4 KB row then costs a large read. Ten million 1024-d rows (41 GB) do not stay in the
-    page cache of a 24 GB machine: 50 random rows from a file not cached took 270-355 ms, 500
-    took 1.5-1.8 s; with MADV_RANDOM 3 and 21-26 ms (scripts/ann_10m.py --rows-file measures the
-    whole query). Only large libraries have an approximate index, and only their searches read
-    scattered rows: a small library's brute force reads the whole file in order."""
+    page cache of a 24 GB machine. From an 8 GB file evicted from the page cache, 50 random rows
+    took 270-355 ms and 500 took 1.5-1.8 s; with MADV_RANDOM, 3 and 21-26 ms (scripts/ann_10m.py
+    --rows-file times whole queries). Only large libraries have an approximate index, and only
+    their searches read scattered rows: a small library's brute force reads the file in order."""
     mapped = getattr(embeddings, "_mmap", None)
     if mapped is not None and hasattr(mapped, "madvise") and hasattr(mmap, "MADV_RANDOM"):
         mapped.madvise(mmap.MADV_RANDOM)
