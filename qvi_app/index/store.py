@@ -105,7 +105,7 @@ class ReferenceIndex:
         #: the approximate index's refining codes to subtract too. Only a one-encoder ranking
         #: scores by cosine less a penalty; a fused one z-scores per query (none then).
         self._refine_offsets = None
-        if ann is not None and self.ranking is not None and len(self.ranking.encoders) == 1 \
+        if ann is not None and ann.refines and self.ranking is not None and len(self.ranking.encoders) == 1 \
                 and self.ranking.hub_bank != "none" and penalties is not None and penalties.ndim == 2 \
                 and len(penalties) == len(embeddings):
             self._refine_offsets = (self.ranking.hub_weight * penalties[:, 0]).astype(np.float32)
