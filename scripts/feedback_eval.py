@@ -149,44 +149,74 @@ def _rr(c: Candidates, q: np.ndarray, target: int) -> float:
     return 1.0 / (1 + int(np.sum(s > s[target])))
 
 
+#: The adapter settings compared under the leave-one-reference-out protocol (min_gain -1: every
+#: adapter is kept, to be measured; the app refuses below +0.02).
+ADAPTERS = {"one adapter": dict(members=1), "four averaged (default)": dict(members=4)}
+SEEDS = (0, 1, 2)
+REGULARISER_SEEDS = 7_000_003                 # a seed namespace apart from the simulated test imitations
+
+
 def leave_one_reference_out(enc, c: Candidates, lib_c: Candidates, lib_audio, real_queries, sim_queries) -> dict:
-    """The adapter protocol (module docstring); MRR before/after per group and on the simulated set."""
+    """The adapter protocol (module docstring), for each of ADAPTERS and SEEDS: MRR before/after per
+    group, the gain's 95% interval by a bootstrap over references (queries of one reference move
+    together), and the simulated set before/after."""
     from qvi_app.feedback.adapter import AdaptSettings, RatedQuery, train_adapter
 
     n_refs = len(c.cats) - len(lib_c.cats)
     rng = np.random.default_rng(0)
-    settings = AdaptSettings(min_gain=-1.0)          # keep every adapter, to measure it; the app refuses below +0.02
     simulated = []
-    for row in rng.choice(len(lib_audio), size=settings.simulated_pairs, replace=False):
+    for row in rng.choice(len(lib_audio), size=AdaptSettings().simulated_pairs, replace=False):
         w, sr = lib_audio[row]
-        imi = simulate_imitation(isolate_sound(w, sr), sr, int(row))
+        imi = simulate_imitation(isolate_sound(w, sr), sr, REGULARISER_SEEDS + int(row))
         simulated.append((enc.embed(prepare_query(imi, 16000), 16000, role="query"), n_refs + int(row)))
-    folds, rows = [], {"before": {}, "after": {}}
+    targets = np.array([t for _, t, _ in real_queries])
+    groups = np.array([g for _, _, g in real_queries])
+    before = np.array([_rr(c, q, t) for q, t, _ in real_queries])
     sim_before = float(np.mean([_rr(lib_c, q, i) for i, q in enumerate(sim_queries)]))
-    sim_after = []
-    for held in range(n_refs):
-        rated = []
-        for q, t, _ in real_queries:
-            if t == held:
-                continue
-            order = np.argsort(-c.scores(q), kind="stable")
-            disliked = [int(i) for i in order if c.cats[i] != c.cats[t]][:2]
-            rated.append(RatedQuery(q, [t], disliked))
-        adapter, report = train_adapter(rated, c.emb, c.blocks, settings, simulated)
-        kept_by_app = report.mrr_after - report.mrr_before >= AdaptSettings().min_gain
-        for q, t, group in real_queries:
-            if t == held:
-                rows["before"].setdefault(group, []).append(_rr(c, q, t))
-                rows["after"].setdefault(group, []).append(_rr(c, adapter.apply(q), t))
-        sim_after.append(float(np.mean([_rr(lib_c, adapter.apply(q), i) for i, q in enumerate(sim_queries)])))
-        folds.append({"held_out": held, "kept_by_app": bool(kept_by_app), "own_held_out_gain": report.mrr_after - report.mrr_before})
-        print(f"  fold {held}: app would {'keep' if kept_by_app else 'refuse'} it "
-              f"({report.mrr_after - report.mrr_before:+.3f} on its own held-out ratings)", flush=True)
-    out = {g: {"queries": len(v), "before": float(np.mean(v)), "after": float(np.mean(rows["after"][g]))}
-           for g, v in sorted(rows["before"].items())}
-    out["demo library, simulated"] = {"queries": len(sim_queries), "before": sim_before, "after": float(np.mean(sim_after))}
-    out["folds"] = folds
+    out = {}
+    for name, overrides in ADAPTERS.items():
+        after = np.zeros((len(SEEDS), len(real_queries)))
+        sim_after, kept = np.zeros((len(SEEDS), n_refs)), []
+        for si, seed in enumerate(SEEDS):
+            settings = AdaptSettings(min_gain=-1.0, seed=seed, **overrides)
+            for held in range(n_refs):
+                rated = []
+                for q, t, _ in real_queries:
+                    if t == held:
+                        continue
+                    order = np.argsort(-c.scores(q), kind="stable")
+                    disliked = [int(i) for i in order if c.cats[i] != c.cats[t]][:2]
+                    rated.append(RatedQuery(q, [t], disliked))
+                adapter, report = train_adapter(rated, c.emb, c.blocks, settings, simulated)
+                kept.append(report.mrr_after - report.mrr_before >= AdaptSettings().min_gain)
+                for k in np.flatnonzero(targets == held):
+                    after[si, k] = _rr(c, adapter.apply(real_queries[k][0]), held)
+                sim_after[si, held] = np.mean([_rr(lib_c, adapter.apply(q), i) for i, q in enumerate(sim_queries)])
+            print(f"  {name}, seed {seed}: real MRR {before.mean():.3f} -> {after[si].mean():.3f}", flush=True)
+        row = {}
+        for g in ["all"] + sorted(set(groups)):
+            m = np.ones(len(groups), bool) if g == "all" else groups == g
+            gains = after[:, m].mean(1) - before[m].mean()
+            low, high = _bootstrap_by_reference(after[:, m].mean(0) - before[m], targets[m])
+            row[g] = {"queries": int(m.sum()), "before": float(before[m].mean()), "after": float(after[:, m].mean()),
+                      "gain by seed": [round(float(x), 4) for x in gains], "gain 95% interval": [low, high]}
+        row["demo library, simulated"] = {"queries": len(sim_queries), "before": sim_before,
+                                          "after": float(sim_after.mean()),
+                                          "gain by seed": [round(float(x) - sim_before, 4) for x in sim_after.mean(1)]}
+        row["kept by the app"] = f"{sum(kept)} of {len(kept)}"
+        out[name] = row
     return out
+
+
+def _bootstrap_by_reference(gains: np.ndarray, refs: np.ndarray, draws: int = 10_000) -> list[float]:
+    """95% interval of the mean per-query gain, references drawn with replacement."""
+    rng = np.random.default_rng(0)
+    ids = np.unique(refs)
+    sums = np.array([gains[refs == r].sum() for r in ids])
+    counts = np.array([(refs == r).sum() for r in ids])
+    pick = rng.integers(len(ids), size=(draws, len(ids)))
+    means = sums[pick].sum(1) / counts[pick].sum(1)
+    return [round(float(x), 4) for x in np.percentile(means, [2.5, 97.5])]
 
 
 def _mean(rows: list[dict]) -> dict:
@@ -208,9 +238,13 @@ def main(argv=None) -> int:
                                for k in CANDIDATES)
             print(f"{setting} ({row['queries']} queries): MRR/p@10 before {row['before']:.3f}/"
                   f"{row['before p@10']:.3f}; {deltas}")
-    for setting, row in report.get("adaptation", {}).items():
-        if setting != "folds":
-            print(f"adapter, {setting} ({row['queries']} queries): MRR {row['before']:.3f} -> {row['after']:.3f}")
+    for name, rows in report.get("adaptation", {}).items():
+        for setting, row in rows.items():
+            if isinstance(row, dict):
+                interval = row.get("gain 95% interval")
+                print(f"adapter {name}, {setting} ({row['queries']} queries): MRR {row['before']:.3f} -> "
+                      f"{row['after']:.3f}; gain by seed {row['gain by seed']}"
+                      + (f", 95% interval {interval}" if interval else ""))
     return 0
 
 

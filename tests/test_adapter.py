@@ -103,3 +103,35 @@ def test_qvi_adapt_learns_from_the_feedback_store_and_search_uses_it(tmp_path, d
     assert QviSession(ix, use_adapter=False).adapter is None
     assert qvi(["adapt", "--index", str(ix), "--delete"]) == 0
     assert QviSession(ix).adapter is None
+
+
+def test_the_kept_adapter_averages_its_members_and_an_old_single_adapter_file_still_loads(tmp_path):
+    rng = np.random.default_rng(3)
+    members = [QueryAdapter(BLOCKS, 4) for _ in range(3)]
+    for m in members:
+        with torch.no_grad():
+            for up in m.up:
+                up.copy_(torch.from_numpy(rng.standard_normal(up.shape).astype(np.float32)))
+    q = _unit_blocks(rng.standard_normal(40).astype(np.float32))
+    expected = _unit_blocks(np.mean([m.apply(q) for m in members], axis=0))
+    np.testing.assert_allclose(QueryAdapter.average_of(members).apply(q), expected, rtol=1e-5, atol=1e-6)
+
+    # a version 1 file (0.5-0.7): one adapter, its parameters without the members axis
+    single = members[0]
+    payload = {"format": "qvi-adapter", "format_version": 1, "model_id": "qvi/x/1", "blocks": "[[\"a\", 0, 24], [\"b\", 24, 40]]",
+               "rank": 4, "created": 0.0, "report": "{}",
+               "state_dict": {k: v.detach().squeeze(0).clone() for k, v in single.state_dict().items()}}
+    torch.save(payload, tmp_path / "old.pt")
+    loaded, _ = load_adapter(tmp_path / "old.pt", "qvi/x/1")
+    np.testing.assert_allclose(loaded.apply(q), single.apply(q), rtol=1e-5, atol=1e-6)
+
+
+def test_every_rated_query_is_tested_once_by_an_adapter_that_did_not_train_on_it():
+    rng = np.random.default_rng(0)
+    lib = _library(rng)
+    bias = np.zeros(40, np.float32)
+    bias[0:24], bias[24:40] = 2.5 * lib[7, 0:24], 2.5 * lib[7, 24:40]
+    rated = _biased_queries(rng, lib, 30, bias)
+    adapter, report = train_adapter(rated, lib, BLOCKS, AdaptSettings(epochs=20, members=3, seed=1))
+    assert report.held_out == report.queries == 30
+    assert adapter is not None and adapter.down[0].shape[0] == 3
