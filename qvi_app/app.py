@@ -71,7 +71,8 @@ class QviSession:
         """Train a query adapter on the ratings in ``store`` (a FeedbackStore) and keep it only if it
         helps on held-out ratings; returns the AdaptReport. Nothing is re-indexed."""
         from qvi_app.data.simulate import simulate_imitation
-        from qvi_app.feedback.adapter import AdaptSettings, RatedQuery, save_adapter, train_adapter
+        from qvi_app.feedback.adapter import (AdaptSettings, RatedQuery, query_bank_anchors, save_adapter,
+                                              train_adapter)
 
         settings = settings or AdaptSettings()
         by_query: dict[str, dict] = {}
@@ -99,8 +100,9 @@ class QviSession:
                 continue
             imitation = simulate_imitation(isolate_sound(wave, sr), sr, int(row))
             simulated.append((self.encoder.embed(prepare_query(imitation, 16000), 16000, role="query"), int(row)))
+        anchors = query_bank_anchors(self.encoder, self.index.blocks)
         adapter, report = train_adapter(rated, np.asarray(self.index.embeddings), self.index.blocks, settings,
-                                        simulated, progress)
+                                        simulated, progress, anchors=anchors)
         if adapter is not None:
             report.path = save_adapter(self.adapter_file, adapter, self.model_id, report, settings)
             self.adapter, self.adapter_report = adapter, {"mrr_before": report.mrr_before, "mrr_after": report.mrr_after}

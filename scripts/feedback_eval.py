@@ -151,7 +151,8 @@ def _rr(c: Candidates, q: np.ndarray, target: int) -> float:
 
 #: The adapter settings compared under the leave-one-reference-out protocol (min_gain -1: every
 #: adapter is kept, to be measured; the app refuses below +0.02).
-ADAPTERS = {"one adapter": dict(members=1), "four averaged (default)": dict(members=4)}
+ADAPTERS = {"one adapter": dict(members=1, anchor_weight=0.0), "four averaged": dict(members=4, anchor_weight=0.0),
+            "four averaged, anchored (default)": dict(members=4)}
 SEEDS = (0, 1, 2)
 REGULARISER_SEEDS = 7_000_003                 # a seed namespace apart from the simulated test imitations
 
@@ -160,7 +161,7 @@ def leave_one_reference_out(enc, c: Candidates, lib_c: Candidates, lib_audio, re
     """The adapter protocol (module docstring), for each of ADAPTERS and SEEDS: MRR before/after per
     group, the gain's 95% interval by a bootstrap over references (queries of one reference move
     together), and the simulated set before/after."""
-    from qvi_app.feedback.adapter import AdaptSettings, RatedQuery, train_adapter
+    from qvi_app.feedback.adapter import AdaptSettings, RatedQuery, query_bank_anchors, train_adapter
 
     n_refs = len(c.cats) - len(lib_c.cats)
     rng = np.random.default_rng(0)
@@ -169,6 +170,7 @@ def leave_one_reference_out(enc, c: Candidates, lib_c: Candidates, lib_audio, re
         w, sr = lib_audio[row]
         imi = simulate_imitation(isolate_sound(w, sr), sr, REGULARISER_SEEDS + int(row))
         simulated.append((enc.embed(prepare_query(imi, 16000), 16000, role="query"), n_refs + int(row)))
+    anchors = query_bank_anchors(enc, c.blocks)
     targets = np.array([t for _, t, _ in real_queries])
     groups = np.array([g for _, _, g in real_queries])
     before = np.array([_rr(c, q, t) for q, t, _ in real_queries])
@@ -187,7 +189,7 @@ def leave_one_reference_out(enc, c: Candidates, lib_c: Candidates, lib_audio, re
                     order = np.argsort(-c.scores(q), kind="stable")
                     disliked = [int(i) for i in order if c.cats[i] != c.cats[t]][:2]
                     rated.append(RatedQuery(q, [t], disliked))
-                adapter, report = train_adapter(rated, c.emb, c.blocks, settings, simulated)
+                adapter, report = train_adapter(rated, c.emb, c.blocks, settings, simulated, anchors=anchors)
                 kept.append(report.mrr_after - report.mrr_before >= AdaptSettings().min_gain)
                 for k in np.flatnonzero(targets == held):
                     after[si, k] = _rr(c, adapter.apply(real_queries[k][0]), held)

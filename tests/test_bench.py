@@ -54,3 +54,12 @@ def test_ranking_bench_times_the_approximate_path_as_a_search_runs_it():
 
     (row,) = bench_ranking(BenchConfig(ranking_counts=(10_000,)), {"memory_bandwidth_Bps": 1e10, "matmul_flops": 1e11})
     assert row["references"] == 10_000 and row["ann_recall_at_10"] >= 0.99 and row["ann_MB"] < row["brute_f32_MB"]
+
+
+def test_adapter_bench_learns_from_300_rated_queries_and_reports_its_time():
+    from qvi_app.bench.run import BenchConfig, bench_adapter, format_table
+
+    row = bench_adapter(BenchConfig())
+    assert row["rated_queries"] == 300 and row["references"] == 10_000 and row["seconds"] > 0
+    table = format_table({"query": [], "indexing": [], "ranking": [], "adapter": row})
+    assert "learning an adapter (`qvi adapt`)" in table and "300 rated queries" in table

@@ -195,6 +195,32 @@ def bench_simulator(cfg: BenchConfig) -> dict:
     return row
 
 
+def bench_adapter(cfg: BenchConfig) -> dict:
+    """Seconds to learn an adapter (``qvi adapt``) from 300 rated queries with a 10,000-sound
+    index, 1024-d, as the app calls it (simulated pairs included); the embedding of the saved
+    queries, one encoder pass each, is not part of it."""
+    from qvi_app.feedback.adapter import AdaptSettings, RatedQuery, train_adapter
+
+    rng = np.random.default_rng(cfg.seed)
+    lib = _clustered(10_000, 1024, rng)
+    settings = AdaptSettings()
+
+    def near(row: int) -> np.ndarray:
+        v = lib[row] + 0.05 * rng.standard_normal(1024).astype(np.float32)
+        return v / np.linalg.norm(v)
+
+    targets = rng.integers(len(lib), size=300)
+    rated = [RatedQuery(near(t), [int(t)], [int(x) for x in rng.integers(len(lib), size=2)]) for t in targets]
+    simulated = [(near(int(t)), int(t)) for t in rng.integers(len(lib), size=settings.simulated_pairs)]
+    t0 = time.perf_counter()
+    _, report = train_adapter(rated, lib, [("cnn", 0, 1024)], settings, simulated)
+    row = {"rated_queries": len(rated), "references": len(lib), "members": settings.members,
+           "epochs": settings.epochs, "seconds": time.perf_counter() - t0}
+    print(f"  adapter: {row['seconds']:.1f} s for {len(rated)} rated queries ({settings.members} members, "
+          f"{settings.epochs} epochs; {report.summary()})", flush=True)
+    return row
+
+
 def _clustered(n: int, d: int, rng) -> np.ndarray:
     centres = rng.standard_normal((max(n // 500, 20), d)).astype(np.float32)
     x = np.empty((n, d), np.float32)
@@ -305,6 +331,7 @@ def run(cfg: BenchConfig, json_path: Path | None) -> dict:
                   "query": bench_query(cfg, limits, work),
                   "indexing": bench_indexing(cfg, work),
                   "simulator": bench_simulator(cfg),
+                  "adapter": bench_adapter(cfg),
                   "ranking": bench_ranking(cfg, limits),
                   "startup": bench_startup()}
     print()
@@ -334,6 +361,10 @@ def format_table(r: dict) -> str:
               f"{k['brute_f16_median_ms']:.1f} ms | {k['ann_median_ms']:.2f} ms (p95 {k['ann_p95_ms']:.2f}) | "
               f"{k['ann_recall_at_10']:.3f} | {k['ann_build_s']:.1f} s | {k['brute_f32_MB']:.0f} / {k['ann_MB']:.0f} MB |"
               for k in r["ranking"]]
+    ad = r.get("adapter")
+    if ad:
+        lines += ["", f"learning an adapter (`qvi adapt`): {ad['seconds']:.1f} s for {ad['rated_queries']} rated queries "
+                      f"against {ad['references']:,} sounds ({ad['members']} members, {ad['epochs']} epochs)"]
     sim = r.get("simulator")
     if sim:
         lines += ["", f"imitation simulator: {sim['imitations_per_s']:.1f} imitations/s in one process "

@@ -3,9 +3,10 @@
 Only the query side changes (q' = normalize(q + U Vᵀ q) per block of the embedding, rank 16,
 zero at the start; four such adapters averaged), so every library index stays valid: nothing is re-embedded. Training data
 are the user's rated queries (the audio the feedback store saved): each liked result is a
-positive, disliked results and other library sounds are negatives (InfoNCE over them). Two
+positive, disliked results and other library sounds are negatives (InfoNCE over them). Three
 things keep a handful of ratings from wrecking it: simulated imitations of library sounds as
-extra positive pairs, and a pull of the adapter toward zero (weight decay).
+extra positive pairs, anchors (simulated imitations the adapter must leave where they are: the
+model's query bank), and a pull of the adapter toward zero (weight decay).
 
 It is kept only if, on the user's own rated queries, each tested by the member adapter that was
 trained without it (cross-fitting), it ranks the liked results better than the model without it
@@ -47,6 +48,14 @@ class AdaptSettings:
     temperature: float = 0.07
     negatives: int = 64              # library sounds drawn as extra negatives per query
     simulated_pairs: int = 64        # simulated imitations of library sounds (the regulariser)
+    #: Weight of the anchor term: the adapter is also trained to leave simulated imitations (the
+    #: model's query bank) where they are, 1 − cos(adapted, original); it can then only move what
+    #: real imitations have and simulated ones lack. Leave one reference out on real imitations
+    #: (3 seeds, docs/FEEDBACK.md): weight 0 gave gen-1/gen-2 MRR +0.011/+0.035 and cost the
+    #: simulated benchmark 0.041; weight 1 +0.023/+0.057 (−0.024); 3 +0.066/+0.062 (−0.018);
+    #: 10 +0.089/+0.068 (−0.001).
+    anchor_weight: float = 10.0
+    anchors_per_step: int = 64
     min_gain: float = 0.02           # cross-validated MRR gain needed to keep the adapter
     min_queries: int = 8             # fewer rated queries than this: nothing to learn from
     seed: int = 0
@@ -120,6 +129,18 @@ def adapter_path(feedback_db: Path, model_id: str) -> Path:
     return Path(feedback_db).parent / f"adapter-{tag}.pt"
 
 
+def query_bank_anchors(encoder, blocks) -> np.ndarray | None:
+    """The model's query bank (simulated imitations of its training sounds, carried in the
+    checkpoint) as whole query vectors, when every block of the embedding has a bank of the same
+    length; otherwise None (train_adapter then anchors on its simulated pairs)."""
+    banks = encoder.query_banks()
+    blocks = blocks or [("all", 0, encoder.dim)]
+    parts = [banks.get(name) for name, _, _ in blocks]
+    if any(p is None for p in parts) or len({len(p) for p in parts}) != 1:
+        return None
+    return np.concatenate([np.asarray(p, np.float32) for p in parts], axis=1)
+
+
 def _reciprocal_ranks(adapter: QueryAdapter | None, data: list[RatedQuery], emb: np.ndarray,
                       negatives: np.ndarray) -> list[float]:
     """Reciprocal rank of each liked row among the query's rated rows and ``negatives``."""
@@ -135,10 +156,11 @@ def _reciprocal_ranks(adapter: QueryAdapter | None, data: list[RatedQuery], emb:
 
 
 def _train_member(pairs: list[tuple[np.ndarray, int, list[int]]], emb: np.ndarray, blocks, settings: AdaptSettings,
-                  rng: np.random.Generator, progress: Callable[[float], None] | None) -> QueryAdapter:
+                  rng: np.random.Generator, progress: Callable[[float], None] | None,
+                  anchors: torch.Tensor | None = None) -> QueryAdapter:
     """One adapter, InfoNCE in minibatches: each pair's positive against its disliked rows and
     ``settings.negatives`` library rows drawn anew each step (a draw equal to the positive or a
-    padding slot is masked out)."""
+    padding slot is masked out); plus, with ``anchors``, the anchor term (AdaptSettings)."""
     adapter = QueryAdapter(blocks, settings.rank)
     opt = torch.optim.AdamW(adapter.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     queries = torch.from_numpy(np.stack([p[0] for p in pairs]).astype(np.float32))
@@ -160,6 +182,10 @@ def _train_member(pairs: list[tuple[np.ndarray, int, list[int]]], emb: np.ndarra
             logits = torch.einsum("bkd,bd->bk", rows, adapter(queries[idx])) / settings.temperature
             logits = logits.masked_fill(torch.from_numpy(masked), float("-inf"))
             loss = F.cross_entropy(logits, target[:len(idx)])
+            if anchors is not None and settings.anchor_weight > 0:
+                a = anchors[torch.from_numpy(rng.integers(len(anchors), size=settings.anchors_per_step))]
+                kept_cos = (adapter(a) * a).sum(-1) / len(blocks)
+                loss = loss + settings.anchor_weight * (1 - kept_cos).mean()
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -170,7 +196,8 @@ def _train_member(pairs: list[tuple[np.ndarray, int, list[int]]], emb: np.ndarra
 
 def train_adapter(rated: list[RatedQuery], embeddings: np.ndarray, blocks, settings: AdaptSettings = AdaptSettings(),
                   simulated: list[tuple[np.ndarray, int]] | None = None,
-                  progress: Callable[[float], None] | None = None) -> tuple[QueryAdapter | None, AdaptReport]:
+                  progress: Callable[[float], None] | None = None,
+                  anchors: np.ndarray | None = None) -> tuple[QueryAdapter | None, AdaptReport]:
     """Train on ``rated`` (queries with liked/disliked index rows) by cross-fitting: the rated
     queries are cut into ``settings.members`` parts, one adapter is trained without each part and
     tested on it, and the kept adapter averages them. Every rated query is thus tested once, by an
@@ -178,8 +205,9 @@ def train_adapter(rated: list[RatedQuery], embeddings: np.ndarray, blocks, setti
     ``members`` 1, one adapter is trained and a quarter of the rated queries tests it.)
 
     ``embeddings``: the index's (N, D) reference embeddings; ``simulated``: (query vector, row)
-    pairs of simulated imitations of library sounds, in every part's training. Returns the adapter
-    (None when refused) and the report."""
+    pairs of simulated imitations of library sounds, in every part's training; ``anchors``: (M, D)
+    query embeddings of simulated imitations to leave in place (default: the simulated pairs'
+    queries). Returns the adapter (None when refused) and the report."""
     t0 = time.perf_counter()
     usable = [r for r in rated if r.liked]
     if len(usable) < settings.min_queries:
@@ -195,6 +223,9 @@ def train_adapter(rated: list[RatedQuery], embeddings: np.ndarray, blocks, setti
         parts = np.array_split(order, min(settings.members, len(usable)))
     else:                                   # one adapter: a quarter of the rated queries held out
         parts = [order[:max(2, len(usable) // 4)]]
+    if anchors is None and simulated:
+        anchors = np.stack([vec for vec, _ in simulated])
+    anchor_rows = None if anchors is None or len(anchors) == 0 else torch.from_numpy(np.asarray(anchors, np.float32))
     held_negatives = rng.choice(len(emb), size=min(settings.negatives, len(emb)), replace=False)
     members, before, after = [], [], []
     for j, part in enumerate(parts):
@@ -203,7 +234,7 @@ def train_adapter(rated: list[RatedQuery], embeddings: np.ndarray, blocks, setti
         pairs = [(rq.vector, row, rq.disliked) for rq in train for row in rq.liked]
         pairs += [(vec, row, []) for vec, row in (simulated or [])]
         step = None if progress is None else (lambda f, j=j: progress((j + f) / len(parts)))
-        member = _train_member(pairs, emb, blocks, settings, rng, step)
+        member = _train_member(pairs, emb, blocks, settings, rng, step, anchor_rows)
         before += _reciprocal_ranks(None, test, emb, held_negatives)
         after += _reciprocal_ranks(member, test, emb, held_negatives)
         members.append(member)
