@@ -61,5 +61,6 @@ def test_adapter_bench_learns_from_300_rated_queries_and_reports_its_time():
 
     row = bench_adapter(BenchConfig())
     assert row["rated_queries"] == 300 and row["references"] == 10_000 and row["seconds"] > 0
-    table = format_table({"query": [], "indexing": [], "ranking": [], "adapter": row})
+    startup = {"window_ready_s": 1.0, "import_and_load_s": 1.0, "import_to_first_query_s": 1.0}
+    table = format_table({"query": [], "indexing": [], "ranking": [], "adapter": row, "startup": startup})
     assert "learning an adapter (`qvi adapt`)" in table and "300 rated queries" in table
