@@ -39,13 +39,17 @@ def _biased_queries(rng, lib, n, bias):
     return out
 
 
+def _toward_a_hub(lib):
+    """A bias that makes every imitation drift toward sound 7 (a hub)."""
+    bias = np.zeros(40, np.float32)
+    bias[0:24], bias[24:40] = 2.5 * lib[7, 0:24], 2.5 * lib[7, 24:40]
+    return bias
+
+
 def test_the_adapter_learns_a_users_systematic_bias_and_is_kept():
     rng = np.random.default_rng(0)
     lib = _library(rng)
-    bias = np.zeros(40, np.float32)
-    bias[0:24] = 2.5 * lib[7, 0:24]                 # every imitation drifts toward sound 7 (a hub)
-    bias[24:40] = 2.5 * lib[7, 24:40]
-    rated = _biased_queries(rng, lib, 60, bias)
+    rated = _biased_queries(rng, lib, 60, _toward_a_hub(lib))
     adapter, report = train_adapter(rated, lib, BLOCKS, AdaptSettings(epochs=30, seed=1))
     assert report.kept and adapter is not None, report.summary()
     assert report.mrr_after > report.mrr_before + 0.1 and report.mrr_before < 0.6
@@ -129,9 +133,7 @@ def test_the_kept_adapter_averages_its_members_and_an_old_single_adapter_file_st
 def test_every_rated_query_is_tested_once_by_an_adapter_that_did_not_train_on_it():
     rng = np.random.default_rng(0)
     lib = _library(rng)
-    bias = np.zeros(40, np.float32)
-    bias[0:24], bias[24:40] = 2.5 * lib[7, 0:24], 2.5 * lib[7, 24:40]
-    rated = _biased_queries(rng, lib, 30, bias)
+    rated = _biased_queries(rng, lib, 30, _toward_a_hub(lib))
     adapter, report = train_adapter(rated, lib, BLOCKS, AdaptSettings(epochs=20, members=3, seed=1))
     assert report.held_out == report.queries == 30
     assert adapter is not None and adapter.down[0].shape[0] == 3
@@ -140,9 +142,7 @@ def test_every_rated_query_is_tested_once_by_an_adapter_that_did_not_train_on_it
 def test_anchors_keep_simulated_imitations_where_they_are():
     rng = np.random.default_rng(4)
     lib = _library(rng)
-    bias = np.zeros(40, np.float32)
-    bias[0:24], bias[24:40] = 2.5 * lib[7, 0:24], 2.5 * lib[7, 24:40]
-    rated = _biased_queries(rng, lib, 40, bias)
+    rated = _biased_queries(rng, lib, 40, _toward_a_hub(lib))
     anchors = _unit_blocks(rng.standard_normal((200, 40)).astype(np.float32))
 
     def moved(weight):
