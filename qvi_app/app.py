@@ -104,7 +104,7 @@ class QviSession:
         adapter, report = train_adapter(rated, np.asarray(self.index.embeddings), self.index.blocks, settings,
                                         simulated, progress, anchors=anchors)
         if adapter is not None:
-            report.path = save_adapter(self.adapter_file, adapter, self.model_id, report, settings)
+            report.path = save_adapter(self.adapter_file, adapter, self.model_id, report)
             self.adapter, self.adapter_report = adapter, {"mrr_before": report.mrr_before, "mrr_after": report.mrr_after}
         return report
 

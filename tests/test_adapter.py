@@ -73,7 +73,7 @@ def test_an_adapter_file_is_tied_to_its_model_and_runs_no_code(tmp_path):
     with torch.no_grad():
         adapter.up[0].add_(0.3)
     _, report = train_adapter([], np.zeros((3, 40), np.float32), BLOCKS)
-    path = save_adapter(tmp_path / "adapter.pt", adapter, "qvi/x/1", report, AdaptSettings(rank=4))
+    path = save_adapter(tmp_path / "adapter.pt", adapter, "qvi/x/1", report)
     loaded, meta = load_adapter(path, "qvi/x/1")
     q = _unit_blocks(np.random.default_rng(0).standard_normal(40).astype(np.float32))
     np.testing.assert_allclose(loaded.apply(q), adapter.apply(q), rtol=1e-6)

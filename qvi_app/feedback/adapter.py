@@ -1,12 +1,13 @@
 """A model that learns its user's voice: a small query-side adapter trained on their ratings.
 
 Only the query side changes (q' = normalize(q + U Vᵀ q) per block of the embedding, rank 16,
-zero at the start; four such adapters averaged), so every library index stays valid: nothing is re-embedded. Training data
-are the user's rated queries (the audio the feedback store saved): each liked result is a
-positive, disliked results and other library sounds are negatives (InfoNCE over them). Three
-things keep a handful of ratings from wrecking it: simulated imitations of library sounds as
-extra positive pairs, anchors (simulated imitations the adapter must leave where they are: the
-model's query bank), and a pull of the adapter toward zero (weight decay).
+zero at the start; four such adapters averaged), so every library index stays valid: nothing is
+re-embedded. Training data are the user's rated queries (the audio the feedback store saved):
+each liked result is a positive, disliked results and other library sounds are negatives
+(InfoNCE over them). Three things keep a handful of ratings from wrecking it: simulated
+imitations of library sounds as extra positive pairs, anchors (simulated imitations the adapter
+must leave where they are: the model's query bank), and a pull of the adapter toward zero
+(weight decay).
 
 It is kept only if, on the user's own rated queries, each tested by the member adapter that was
 trained without it (cross-fitting), it ranks the liked results better than the model without it
@@ -249,8 +250,7 @@ def train_adapter(rated: list[RatedQuery], embeddings: np.ndarray, blocks, setti
                                 time.perf_counter() - t0)
 
 
-def save_adapter(path: Path, adapter: QueryAdapter, model_id: str, report: AdaptReport,
-                 settings: AdaptSettings) -> Path:
+def save_adapter(path: Path, adapter: QueryAdapter, model_id: str, report: AdaptReport) -> Path:
     path = Path(path)
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "model_id": model_id,
                "blocks": json.dumps(adapter.blocks), "rank": adapter.down[0].shape[-1],
@@ -271,7 +271,8 @@ def load_adapter(path: Path, model_id: str) -> tuple[QueryAdapter, dict]:
             payload = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # an unpickling refusal, a truncated file, not a torch file at all
             raise ValueError(f"not a readable adapter: {exc.__class__.__name__}") from None
-        if not isinstance(payload, dict) or payload.get("format") != FORMAT or payload.get("format_version") not in (1, 2):
+        if (not isinstance(payload, dict) or payload.get("format") != FORMAT
+                or payload.get("format_version") not in (1, FORMAT_VERSION)):
             raise ValueError("not a qvi adapter")
         if payload["model_id"] != model_id:
             raise ValueError(f"made for model {payload['model_id']}, not {model_id}")
