@@ -174,6 +174,10 @@ def leave_one_reference_out(enc, c: Candidates, lib_c: Candidates, lib_audio, re
     targets = np.array([t for _, t, _ in real_queries])
     groups = np.array([g for _, _, g in real_queries])
     before = np.array([_rr(c, q, t) for q, t, _ in real_queries])
+    ratings = []                                  # the simulated user's, the same for every adapter
+    for q, t, _ in real_queries:
+        order = np.argsort(-c.scores(q), kind="stable")
+        ratings.append(RatedQuery(q, [t], [int(i) for i in order if c.cats[i] != c.cats[t]][:2]))
     sim_before = float(np.mean([_rr(lib_c, q, i) for i, q in enumerate(sim_queries)]))
     out = {}
     for name, overrides in ADAPTERS.items():
@@ -182,13 +186,7 @@ def leave_one_reference_out(enc, c: Candidates, lib_c: Candidates, lib_audio, re
         for si, seed in enumerate(SEEDS):
             settings = AdaptSettings(min_gain=-1.0, seed=seed, **overrides)
             for held in range(n_refs):
-                rated = []
-                for q, t, _ in real_queries:
-                    if t == held:
-                        continue
-                    order = np.argsort(-c.scores(q), kind="stable")
-                    disliked = [int(i) for i in order if c.cats[i] != c.cats[t]][:2]
-                    rated.append(RatedQuery(q, [t], disliked))
+                rated = [r for r, t in zip(ratings, targets) if t != held]
                 adapter, report = train_adapter(rated, c.emb, c.blocks, settings, simulated, anchors=anchors)
                 kept.append(report.mrr_after - report.mrr_before >= AdaptSettings().min_gain)
                 for k in np.flatnonzero(targets == held):
