@@ -429,6 +429,13 @@ def test_inspect_writes_stats_grid_and_audio(tiny_library, tmp_path, capsys):
     assert "reference_augmented" in capsys.readouterr().out
 
 
+def test_set_fills_a_list_setting_that_starts_empty():
+    # feedback and data start as () and used to crash --set with an IndexError traceback.
+    cfg = TrainConfig().with_overrides(["feedback=a.sqlite,b.csv", "augment.noise_snr_db=10,30"])
+    assert cfg.feedback == ("a.sqlite", "b.csv")
+    assert cfg.augment.noise_snr_db == (10.0, 30.0)
+
+
 def test_train_refuses_bad_settings_and_missing_resume(tiny_library, tmp_path, capsys):
     assert qvi(["train", str(tiny_library), "--set", "no_such_thing=1", "--quiet"]) == 2
     assert "unknown training setting" in capsys.readouterr().err

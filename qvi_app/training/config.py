@@ -91,5 +91,6 @@ def _parse(text: str, current):
     if isinstance(current, bool):
         return text.lower() in ("1", "true", "yes", "on")
     if isinstance(current, tuple):
-        return tuple(type(current[0])(x) for x in text.split(","))
+        kind = type(current[0]) if current else str    # () holds paths: data, feedback
+        return tuple(kind(x) for x in text.split(","))
     return type(current)(text)
