@@ -20,7 +20,8 @@ from qvi_app.data.simulate import SimulatorSettings, analyse, simulate_imitation
 from qvi_app.encoders import load_encoder
 from qvi_app.encoders.checkpoint import load_checkpoint
 from qvi_app.encoders.model import ModelSettings, build_model, load_model, save_model
-from qvi_app.evaluation.metrics import class_ranks, ndcg, random_mrr, retrieval_report, summarise, target_ranks
+from qvi_app.evaluation.metrics import (class_ranks, mrr_interval, ndcg, paired_difference, random_mrr, retrieval_report,
+                                       summarise, target_ranks)
 from qvi_app.features.invert import logmel_to_wave
 from qvi_app.features.logmel import LogMelFrontEnd, LogMelSettings
 from qvi_app.paths import DEMO_LIBRARY, ZERO_SHOT_CNN
@@ -86,6 +87,55 @@ def test_metrics_on_hand_made_rankings():
 def test_ties_count_against_the_target_and_random_mrr():
     assert target_ranks(np.array([[0.5, 0.5, 0.5]]), np.array([1])).tolist() == [3]
     assert random_mrr(4) == pytest.approx((1 + 1 / 2 + 1 / 3 + 1 / 4) / 4)
+
+
+def test_mrr_interval_resamples_queries():
+    ranks = np.array([1, 2, 4, 10, 1, 1, 3, 5, 2, 7])
+    lo, hi = mrr_interval(ranks)
+    assert lo < np.mean(1 / ranks) < hi and 0 < lo and hi <= 1
+    assert mrr_interval(ranks) == (lo, hi)                               # seeded: the same report twice
+    assert mrr_interval(np.full(6, 2)) == (0.5, 0.5)                     # no spread, no uncertainty
+    lo4, hi4 = mrr_interval(np.tile(ranks, 4))                           # 4x the queries: about half as wide
+    assert 0.4 < (hi4 - lo4) / (hi - lo) < 0.6
+    assert mrr_interval(np.array([], int)) == (0.0, 0.0)
+
+
+def test_paired_difference_compares_query_by_query():
+    a, b = np.array([1, 1, 2, 1, 3, 1]), np.array([2, 3, 4, 2, 5, 2])   # a ranks every query higher
+    d = paired_difference(a, b)
+    assert d["mrr_diff"] == pytest.approx(np.mean(1 / a) - np.mean(1 / b))
+    assert d["ci95"][0] > 0 and d["share_better"] == 1.0
+    assert paired_difference(b, a)["share_better"] == 0.0
+    same = paired_difference(a, a)
+    assert same["mrr_diff"] == 0.0 and same["ci95"] == [0.0, 0.0] and same["share_better"] == 0.0
+    # One query swings it: a wins one query by a lot and loses five by a little → not a sure thing.
+    mixed = paired_difference(np.array([1, 3, 3, 3, 3, 3]), np.array([10, 2, 2, 2, 2, 2]))
+    assert mixed["ci95"][0] < 0 < mixed["ci95"][1] and 0 < mixed["share_better"] < 1
+    with pytest.raises(ValueError, match="same queries"):
+        paired_difference(a, b[:3])
+
+
+def test_evaluation_table_gives_intervals_and_the_paired_comparison():
+    from qvi_app.evaluation.run import to_markdown
+
+    rng = np.random.default_rng(0)
+    targets = np.arange(40) % 4
+    good = rng.random((40, 4)) + 2.0 * np.eye(4)[targets]           # the target usually first
+    bad = rng.random((40, 4))
+    cats = ["a", "b", "c", "d"]
+    systems = {}
+    for label, scores in (("good", good), ("bad", bad)):
+        rep = retrieval_report(scores, targets, [cats[t] for t in targets], cats)
+        systems[label] = {**rep, "settings": {"references": {"all": rep}}, "ranking": "cosine", "ms_per_clip": 1.0}
+    report = {"data": "d", "dataset_kind": "pairs", "split": "all", "references": 4, "categories": 4, "queries": 40,
+              "query_source": "recorded", "groups": {"all": 40}, "systems": systems, "random_expected_mrr": 0.52}
+    lo, hi = systems["good"]["item"]["mrr_ci95"]
+    assert lo <= systems["good"]["item"]["mrr"] <= hi and len(systems["good"]["item_ranks"]) == 40
+    rows = {line.split(" | ")[0].strip("| "): line for line in to_markdown(report).splitlines() if line.startswith("| ")}
+    assert f"{lo:.3f}–{hi:.3f}" in rows["good"] and "| – |" in rows["good"]      # the first row compares to nothing
+    d = paired_difference(systems["bad"]["item_ranks"], systems["good"]["item_ranks"])
+    assert d["mrr_diff"] < 0 and d["ci95"][1] < 0 and d["share_better"] == 0.0
+    assert f"{d['mrr_diff']:+.3f} ({d['ci95'][0]:+.3f} to {d['ci95'][1]:+.3f}; 0%)" in rows["bad"]
 
 
 # --- simulator -------------------------------------------------------------------------------

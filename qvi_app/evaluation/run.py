@@ -29,7 +29,7 @@ from qvi_app.data.simulate import SimulatorSettings, simulate_imitation
 from qvi_app.encoders import load_encoder
 from qvi_app.encoders.checkpoint import checkpoint_field, encoder_name_of, load_checkpoint
 from qvi_app.errors import AudioError, QviError
-from qvi_app.evaluation.metrics import hubness, random_mrr, retrieval_report
+from qvi_app.evaluation.metrics import hubness, paired_difference, random_mrr, retrieval_report
 from qvi_app.ranking import RankingSettings, fused_scores, hub_penalty
 from qvi_app.training.pairs import imitation_seed
 
@@ -253,6 +253,18 @@ def _grouped(scores, targets, query_cats, candidate_cats, groups) -> dict:
     return out
 
 
+def _interval(ci) -> str:
+    return f"{ci[0]:.3f}–{ci[1]:.3f}" if ci else "–"
+
+
+def _versus(x: dict, first: dict | None) -> str:
+    """This system's item MRR against the first row's, query by query (:func:`paired_difference`)."""
+    if first is None or "item_ranks" not in x or "item_ranks" not in first:
+        return "–"
+    d = paired_difference(x["item_ranks"], first["item_ranks"])
+    return f"{d['mrr_diff']:+.3f} ({d['ci95'][0]:+.3f} to {d['ci95'][1]:+.3f}; {d['share_better']:.0%})"
+
+
 def to_markdown(report: dict) -> str:
     lines = [f"**{report['data']}** ({report['dataset_kind']}, split `{report['split']}`): "
              f"{report['references']} references in {report['categories']} categories, "
@@ -268,17 +280,23 @@ def to_markdown(report: dict) -> str:
                 where = ("against the references alone" if setting == "references" else
                          f"among {report['distractors']['sounds']} distractors ({report['distractors']['folder']})")
                 lines += [f"**{'all queries' if group == 'all' else group}, {where}** ({n} candidates):", ""]
-            lines += ["| system | item MRR | top-1 | top-5 | top-10 | class MRR | NDCG | hubness@10 | ms per clip |",
-                      "|---|---|---|---|---|---|---|---|---|"]
+            lines += ["| system | item MRR | 95% interval | vs the first row | top-1 | top-5 | top-10 | class MRR | NDCG "
+                      "| hubness@10 | ms per clip |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+            first = None
             for label, r in report["systems"].items():
                 x = r["settings"][setting][group] if "settings" in r else r
                 i, c = x["item"], x["class"]
                 hub = f"{x['hubness']['max_share']:.2f}" if "hubness" in x else "–"
-                lines.append(f"| {label} | {i['mrr']:.3f} | {i['top1']:.3f} | {i['top5']:.3f} | {i['top10']:.3f} | "
-                             f"{c['mrr']:.3f} | {x['ndcg']:.3f} | {hub} | "
-                             + (f"{r['ms_per_clip']:.0f} |" if "ms_per_clip" in r else "– |"))
+                lines.append(f"| {label} | {i['mrr']:.3f} | {_interval(i.get('mrr_ci95'))} | {_versus(x, first)} | "
+                             f"{i['top1']:.3f} | {i['top5']:.3f} | {i['top10']:.3f} | {c['mrr']:.3f} | {x['ndcg']:.3f} | "
+                             f"{hub} | " + (f"{r['ms_per_clip']:.0f} |" if "ms_per_clip" in r else "– |"))
+                first = first or x
             lines.append("")
-    lines += ["ms per clip: embedding time per clip (audio already decoded; references whole, queries "
+    lines += ["95% interval: where the item MRR could lie on another set of queries like these (bootstrap "
+              "over queries). vs the first row: this system's item MRR minus the first row's on the same "
+              "queries, its 95% interval and, in brackets, the share of resamples in which it is ahead; a "
+              "difference whose interval holds 0 is not shown by these queries.", "",
+              "ms per clip: embedding time per clip (audio already decoded; references whole, queries "
               f"trimmed) on this machine ({os.cpu_count()} cores), all encoders of the system. hubness@10: the "
               "largest share of queries for which one candidate is in the top 10."]
     rankings = {label: r["ranking"] for label, r in report["systems"].items() if r.get("ranking") not in (None, "random")}
