@@ -100,6 +100,21 @@ def test_mrr_interval_resamples_queries():
     assert mrr_interval(np.array([], int)) == (0.0, 0.0)
 
 
+def test_mrr_interval_resamples_whole_sounds_when_told_which():
+    # 4 sounds, 10 imitations each, every imitation of a sound at the same rank: resampling sounds
+    # is resampling 4 values, and far wider than pretending the 40 imitations are independent.
+    ranks, sounds = np.repeat([1, 2, 5, 1], 10), np.repeat([7, 3, 9, 4], 10)
+    assert mrr_interval(ranks, sounds) == mrr_interval(np.array([1, 2, 5, 1]))
+    lo, hi = mrr_interval(ranks, sounds)
+    qlo, qhi = mrr_interval(ranks)
+    assert hi - lo > 2.5 * (qhi - qlo)
+    # Sounds with different numbers of imitations: the brute-force definition, resample by resample.
+    ranks, sounds = np.array([1, 1, 1, 4, 2, 3, 10, 1, 1]), np.array([0, 0, 0, 1, 1, 2, 2, 2, 2])
+    idx = np.random.default_rng(0).integers(0, 3, (2000, 3))
+    means = [np.mean(1 / np.concatenate([ranks[sounds == c] for c in row])) for row in idx]
+    assert mrr_interval(ranks, sounds) == pytest.approx(tuple(np.percentile(means, [2.5, 97.5])))
+
+
 def test_paired_difference_compares_query_by_query():
     a, b = np.array([1, 1, 2, 1, 3, 1]), np.array([2, 3, 4, 2, 5, 2])   # a ranks every query higher
     d = paired_difference(a, b)
@@ -113,13 +128,16 @@ def test_paired_difference_compares_query_by_query():
     assert mixed["ci95"][0] < 0 < mixed["ci95"][1] and 0 < mixed["share_better"] < 1
     with pytest.raises(ValueError, match="same queries"):
         paired_difference(a, b[:3])
+    # Resampling sounds: one sound where a wins big, one where it loses a little, is a coin toss.
+    two = paired_difference(np.array([1, 1, 1, 3, 3, 3]), np.array([10, 10, 10, 2, 2, 2]), np.repeat([0, 1], 3))
+    assert two["ci95"][0] < 0 < two["ci95"][1] and 0.6 < two["share_better"] < 0.9
 
 
 def test_evaluation_table_gives_intervals_and_the_paired_comparison():
     from qvi_app.evaluation.run import to_markdown
 
     rng = np.random.default_rng(0)
-    targets = np.arange(40) % 4
+    targets = np.arange(40) % 4                                       # 4 sounds, 10 imitations each
     good = rng.random((40, 4)) + 2.0 * np.eye(4)[targets]           # the target usually first
     bad = rng.random((40, 4))
     cats = ["a", "b", "c", "d"]
@@ -131,9 +149,10 @@ def test_evaluation_table_gives_intervals_and_the_paired_comparison():
               "query_source": "recorded", "groups": {"all": 40}, "systems": systems, "random_expected_mrr": 0.52}
     lo, hi = systems["good"]["item"]["mrr_ci95"]
     assert lo <= systems["good"]["item"]["mrr"] <= hi and len(systems["good"]["item_ranks"]) == 40
+    assert (lo, hi) == mrr_interval(systems["good"]["item_ranks"], targets)       # resampling the 4 sounds
     rows = {line.split(" | ")[0].strip("| "): line for line in to_markdown(report).splitlines() if line.startswith("| ")}
     assert f"{lo:.3f}–{hi:.3f}" in rows["good"] and "| – |" in rows["good"]      # the first row compares to nothing
-    d = paired_difference(systems["bad"]["item_ranks"], systems["good"]["item_ranks"])
+    d = paired_difference(systems["bad"]["item_ranks"], systems["good"]["item_ranks"], targets)   # by sound
     assert d["mrr_diff"] < 0 and d["ci95"][1] < 0 and d["share_better"] == 0.0
     assert f"{d['mrr_diff']:+.3f} ({d['ci95'][0]:+.3f} to {d['ci95'][1]:+.3f}; 0%)" in rows["bad"]
 

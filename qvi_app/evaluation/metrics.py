@@ -11,9 +11,9 @@ from collections import defaultdict
 import numpy as np
 
 KS = (1, 5, 10)
-#: Bootstrap resamples of the queries for the intervals below. On the 42 real-dev gen-1 queries
-#: among the demo library (MRR 0.163, interval 0.079-0.261), 2,000 resamples put the ends within
-#: 0.01 of where 200,000 put them (standard deviation 0.002-0.004 over 30 seeds), in 2 ms.
+#: Bootstrap resamples for the intervals below. On the 42 real-dev gen-1 queries among the demo
+#: library (MRR 0.163, interval 0.079-0.261 resampling queries), 2,000 resamples put the ends
+#: within 0.01 of where 200,000 put them (standard deviation 0.002-0.004 over 30 seeds), in 2 ms.
 RESAMPLES = 2000
 
 
@@ -70,23 +70,31 @@ def summarise(ranks: np.ndarray, ks=KS) -> dict:
     return out
 
 
-def _resampled_means(values: np.ndarray, seed: int) -> np.ndarray:
-    """Mean of ``values`` over RESAMPLES resamples of the queries, drawn with replacement."""
-    idx = np.random.default_rng(seed).integers(0, len(values), (RESAMPLES, len(values)))
-    return values[idx].mean(axis=1)
+def _resampled_means(values: np.ndarray, clusters, seed: int) -> np.ndarray:
+    """Mean of ``values`` over RESAMPLES bootstrap resamples. With ``clusters`` (one label per
+    query: the imitated sound) whole clusters are drawn with replacement, all their queries with
+    them, because imitations of one sound succeed or fail together; without, single queries."""
+    rng = np.random.default_rng(seed)
+    if clusters is None:
+        return values[rng.integers(0, len(values), (RESAMPLES, len(values)))].mean(axis=1)
+    _, label = np.unique(np.asarray(clusters), return_inverse=True)
+    sums, counts = np.bincount(label, values), np.bincount(label).astype(np.float64)
+    idx = rng.integers(0, len(sums), (RESAMPLES, len(sums)))
+    return sums[idx].sum(axis=1) / counts[idx].sum(axis=1)
 
 
-def mrr_interval(ranks, seed: int = 0) -> tuple[float, float]:
+def mrr_interval(ranks, clusters=None, seed: int = 0) -> tuple[float, float]:
     """95% bootstrap (percentile) interval of the MRR of these query ranks: how far the figure
-    could move on another set of queries like these. Seeded, so a report is reproducible."""
+    could move on another set of sounds and imitations like these (``clusters``: see
+    :func:`_resampled_means`). Seeded, so a report is reproducible."""
     rr = 1.0 / np.asarray(ranks, np.float64)
     if len(rr) == 0:
         return 0.0, 0.0
-    lo, hi = np.percentile(_resampled_means(rr, seed), [2.5, 97.5])
+    lo, hi = np.percentile(_resampled_means(rr, clusters, seed), [2.5, 97.5])
     return float(lo), float(hi)
 
 
-def paired_difference(ranks_a, ranks_b, seed: int = 0) -> dict:
+def paired_difference(ranks_a, ranks_b, clusters=None, seed: int = 0) -> dict:
     """MRR of ``a`` minus MRR of ``b`` on the same queries, with its 95% bootstrap interval and the
     share of resamples in which ``a`` is strictly ahead. Pairing by query removes the spread that
     comes from some imitations being hard for every system, so this decides between two systems
@@ -97,7 +105,7 @@ def paired_difference(ranks_a, ranks_b, seed: int = 0) -> dict:
     diff = 1.0 / a - 1.0 / b
     if len(diff) == 0:
         return {"mrr_diff": 0.0, "ci95": [0.0, 0.0], "share_better": 0.0}
-    means = _resampled_means(diff, seed)
+    means = _resampled_means(diff, clusters, seed)
     lo, hi = np.percentile(means, [2.5, 97.5])
     return {"mrr_diff": float(diff.mean()), "ci95": [float(lo), float(hi)], "share_better": float(np.mean(means > 0))}
 
@@ -109,7 +117,8 @@ def random_mrr(n_candidates: int) -> float:
 
 def retrieval_report(scores: np.ndarray, targets, query_classes, candidate_classes) -> dict:
     """Item-wise and class-wise metrics, NDCG, and a per-category table; the item MRR's 95%
-    interval and each query's item rank (to compare systems query by query)."""
+    interval (resampling the imitated sounds) and each query's item rank and target (to compare
+    systems query by query)."""
     targets = np.asarray(targets)
     item = target_ranks(scores, targets)
     cls = class_ranks(scores, query_classes, candidate_classes)
@@ -121,7 +130,8 @@ def retrieval_report(scores: np.ndarray, targets, query_classes, candidate_class
                   for c, v in sorted(per_cat.items())}
     return {
         "queries": int(len(targets)), "candidates": int(np.asarray(scores).shape[1]),
-        "item": {**summarise(item), "mrr_ci95": list(mrr_interval(item))}, "item_ranks": item.tolist(),
+        "item": {**summarise(item), "mrr_ci95": list(mrr_interval(item, targets))}, "item_ranks": item.tolist(),
+        "targets": targets.tolist(),
         "class": summarise(cls), "ndcg": float(gains.mean()),
         "macro_mrr": float(np.mean([v["mrr"] for v in categories.values()])),
         "categories": categories,

@@ -261,7 +261,7 @@ def _versus(x: dict, first: dict | None) -> str:
     """This system's item MRR against the first row's, query by query (:func:`paired_difference`)."""
     if first is None or "item_ranks" not in x or "item_ranks" not in first:
         return "–"
-    d = paired_difference(x["item_ranks"], first["item_ranks"])
+    d = paired_difference(x["item_ranks"], first["item_ranks"], x.get("targets"))
     return f"{d['mrr_diff']:+.3f} ({d['ci95'][0]:+.3f} to {d['ci95'][1]:+.3f}; {d['share_better']:.0%})"
 
 
@@ -292,8 +292,8 @@ def to_markdown(report: dict) -> str:
                              f"{hub} | " + (f"{r['ms_per_clip']:.0f} |" if "ms_per_clip" in r else "– |"))
                 first = first or x
             lines.append("")
-    lines += ["95% interval: where the item MRR could lie on another set of queries like these (bootstrap "
-              "over queries). vs the first row: this system's item MRR minus the first row's on the same "
+    lines += ["95% interval: where the item MRR could lie on another set of sounds and imitations like "
+              "these (bootstrap resampling the imitated sounds, each with all its imitations). vs the first row: this system's item MRR minus the first row's on the same "
               "queries, its 95% interval and, in brackets, the share of resamples in which it is ahead; a "
               "difference whose interval holds 0 is not shown by these queries.", "",
               "ms per clip: embedding time per clip (audio already decoded; references whole, queries "
