@@ -293,9 +293,10 @@ def to_markdown(report: dict) -> str:
                 first = first or x
             lines.append("")
     lines += ["95% interval: where the item MRR could lie on another set of sounds and imitations like "
-              "these (bootstrap resampling the imitated sounds, each with all its imitations). vs the first row: this system's item MRR minus the first row's on the same "
-              "queries, its 95% interval and, in brackets, the share of resamples in which it is ahead; a "
-              "difference whose interval holds 0 is not shown by these queries.", "",
+              "these (bootstrap resampling the imitated sounds, each with all its imitations). vs the first "
+              "row: this system's item MRR minus the first row's on the same queries, its 95% interval and "
+              "the share of resamples in which it is ahead; a difference whose interval holds 0 is not "
+              "shown by these queries.", "",
               "ms per clip: embedding time per clip (audio already decoded; references whole, queries "
               f"trimmed) on this machine ({os.cpu_count()} cores), all encoders of the system. hubness@10: the "
               "largest share of queries for which one candidate is in the top 10."]
