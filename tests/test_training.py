@@ -146,7 +146,8 @@ def test_evaluation_table_gives_intervals_and_the_paired_comparison():
         rep = retrieval_report(scores, targets, [cats[t] for t in targets], cats)
         systems[label] = {**rep, "settings": {"references": {"all": rep}}, "ranking": "cosine", "ms_per_clip": 1.0}
     report = {"data": "d", "dataset_kind": "pairs", "split": "all", "references": 4, "categories": 4, "queries": 40,
-              "query_source": "recorded", "groups": {"all": 40}, "systems": systems, "random_expected_mrr": 0.52}
+              "query_source": "recorded", "groups": {"all": 40}, "targets": {"all": targets.tolist()}, "systems": systems,
+              "random_expected_mrr": 0.52}
     lo, hi = systems["good"]["item"]["mrr_ci95"]
     assert lo <= systems["good"]["item"]["mrr"] <= hi and len(systems["good"]["item_ranks"]) == 40
     assert (lo, hi) == mrr_interval(systems["good"]["item_ranks"], targets)       # resampling the 4 sounds

@@ -117,8 +117,8 @@ def random_mrr(n_candidates: int) -> float:
 
 def retrieval_report(scores: np.ndarray, targets, query_classes, candidate_classes) -> dict:
     """Item-wise and class-wise metrics, NDCG, and a per-category table; the item MRR's 95%
-    interval (resampling the imitated sounds) and each query's item rank and target (to compare
-    systems query by query)."""
+    interval (resampling the imitated sounds) and each query's item rank (to compare systems
+    query by query)."""
     targets = np.asarray(targets)
     item = target_ranks(scores, targets)
     cls = class_ranks(scores, query_classes, candidate_classes)
@@ -131,7 +131,6 @@ def retrieval_report(scores: np.ndarray, targets, query_classes, candidate_class
     return {
         "queries": int(len(targets)), "candidates": int(np.asarray(scores).shape[1]),
         "item": {**summarise(item), "mrr_ci95": list(mrr_interval(item, targets))}, "item_ranks": item.tolist(),
-        "targets": targets.tolist(),
         "class": summarise(cls), "ndcg": float(gains.mean()),
         "macro_mrr": float(np.mean([v["mrr"] for v in categories.values()])),
         "categories": categories,

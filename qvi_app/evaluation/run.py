@@ -235,6 +235,7 @@ def evaluate(data, *, dataset_kind: str = "auto", split: str = "all", split_from
         "split_from": str(split_from) if split_from else None, "references": len(refs),
         "categories": len(set(cats)), "queries": len(queries), "query_source": source,
         "groups": {g: len(idx) for g, idx in groups.items()},
+        "targets": {g: targets[idx].tolist() for g, idx in groups.items()},   # the imitated sound of each query
         "distractors": {"folder": str(distractors), "sounds": len(extra_audio)} if extra_audio else None,
         "imitations_per_reference": imitations if source == "simulated" else None, "seed": seed,
         "random_expected_mrr": random_mrr(len(refs)),
@@ -257,11 +258,12 @@ def _interval(ci) -> str:
     return f"{ci[0]:.3f}–{ci[1]:.3f}" if ci else "–"
 
 
-def _versus(x: dict, first: dict | None) -> str:
-    """This system's item MRR against the first row's, query by query (:func:`paired_difference`)."""
+def _versus(x: dict, first: dict | None, targets) -> str:
+    """This system's item MRR against the first row's, query by query (:func:`paired_difference`),
+    resampling the imitated sounds (``targets``) when the report has them."""
     if first is None or "item_ranks" not in x or "item_ranks" not in first:
         return "–"
-    d = paired_difference(x["item_ranks"], first["item_ranks"], x.get("targets"))
+    d = paired_difference(x["item_ranks"], first["item_ranks"], targets)
     return f"{d['mrr_diff']:+.3f} ({d['ci95'][0]:+.3f} to {d['ci95'][1]:+.3f}; {d['share_better']:.0%})"
 
 
@@ -282,12 +284,12 @@ def to_markdown(report: dict) -> str:
                 lines += [f"**{'all queries' if group == 'all' else group}, {where}** ({n} candidates):", ""]
             lines += ["| system | item MRR | 95% interval | vs the first row | top-1 | top-5 | top-10 | class MRR | NDCG "
                       "| hubness@10 | ms per clip |", "|---|---|---|---|---|---|---|---|---|---|---|"]
-            first = None
+            first, targets = None, report.get("targets", {}).get(group)
             for label, r in report["systems"].items():
                 x = r["settings"][setting][group] if "settings" in r else r
                 i, c = x["item"], x["class"]
                 hub = f"{x['hubness']['max_share']:.2f}" if "hubness" in x else "–"
-                lines.append(f"| {label} | {i['mrr']:.3f} | {_interval(i.get('mrr_ci95'))} | {_versus(x, first)} | "
+                lines.append(f"| {label} | {i['mrr']:.3f} | {_interval(i.get('mrr_ci95'))} | {_versus(x, first, targets)} | "
                              f"{i['top1']:.3f} | {i['top5']:.3f} | {i['top10']:.3f} | {c['mrr']:.3f} | {x['ndcg']:.3f} | "
                              f"{hub} | " + (f"{r['ms_per_clip']:.0f} |" if "ms_per_clip" in r else "– |"))
                 first = first or x
