@@ -13,9 +13,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 COMMIT=2efe9a3e8b5366eaf7e142ca3cb5c72548f56940
-OUT=$(realpath -m "${1:-qvi-cnn-reproduced.pt}")
-DATA=$(realpath -m "${2:-../shared/train-sfx}")
-shift $(( $# < 2 ? $# : 2 )); [[ ${1:-} == -- ]] && shift
+ARGS=()                                   # up to two paths, then `--` and flags for qvi train
+while (($#)) && [[ $1 != -- ]]; do ARGS+=("$1"); shift; done
+(($#)) && shift
+((${#ARGS[@]} <= 2)) || { echo "reproduce: at most OUT.pt and TRAIN_SFX_DIR before --" >&2; exit 2; }
+OUT=$(realpath -m -- "${ARGS[0]:-qvi-cnn-reproduced.pt}")
+DATA=$(realpath -m -- "${ARGS[1]:-../shared/train-sfx}")
 [[ -x .venv/bin/python ]] || { echo "reproduce: run bash scripts/setup.sh first" >&2; exit 2; }
 [[ -d $DATA ]] || { echo "reproduce: no training sounds at $DATA" >&2; exit 2; }
 git cat-file -e "$COMMIT^{commit}" 2>/dev/null || {

@@ -64,3 +64,14 @@ def test_script_says_what_is_missing(tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip() == f"reproduce: no training sounds at {tmp_path / 'nothing-here'}"
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_flags_after_the_output_alone_are_passed_on(tmp_path):
+    """``OUT -- FLAGS`` (no data folder): the default folder is used, not ``--``. A copy of the
+    script in a folder without .venv stops at that check, after reading its arguments."""
+    (tmp_path / "scripts").mkdir()
+    copy = tmp_path / "scripts" / SCRIPT.name
+    copy.write_text(SCRIPT.read_text())
+    done = subprocess.run(["bash", str(copy), str(tmp_path / "x.pt"), "--", "--epochs", "1"],
+                          capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stderr.strip()) == (2, "reproduce: run bash scripts/setup.sh first")
