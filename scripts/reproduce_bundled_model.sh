@@ -10,15 +10,16 @@
 # both at epoch 17; validation starts at 0.410 as the bundled model's did.
 # Usage: bash scripts/reproduce_bundled_model.sh [OUT.pt] [TRAIN_SFX_DIR] [-- more qvi train flags]
 set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$PWD
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
 COMMIT=2efe9a3e8b5366eaf7e142ca3cb5c72548f56940
 ARGS=()                                   # up to two paths, then `--` and flags for qvi train
 while (($#)) && [[ $1 != -- ]]; do ARGS+=("$1"); shift; done
 (($#)) && shift
 ((${#ARGS[@]} <= 2)) || { echo "reproduce: at most OUT.pt and TRAIN_SFX_DIR before --" >&2; exit 2; }
+# paths given are read from where the script is called; the default training folder from the repository
 OUT=$(realpath -m -- "${ARGS[0]:-qvi-cnn-reproduced.pt}")
-DATA=$(realpath -m -- "${ARGS[1]:-../shared/train-sfx}")
+DATA=$(realpath -m -- "${ARGS[1]:-$ROOT/../shared/train-sfx}")
+cd "$ROOT"
 [[ -x .venv/bin/python ]] || { echo "reproduce: run bash scripts/setup.sh first" >&2; exit 2; }
 [[ -d $DATA ]] || { echo "reproduce: no training sounds at $DATA" >&2; exit 2; }
 git cat-file -e "$COMMIT^{commit}" 2>/dev/null || {

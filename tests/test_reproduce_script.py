@@ -75,3 +75,9 @@ def test_flags_after_the_output_alone_are_passed_on(tmp_path):
     done = subprocess.run(["bash", str(copy), str(tmp_path / "x.pt"), "--", "--epochs", "1"],
                           capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stderr.strip()) == (2, "reproduce: run bash scripts/setup.sh first")
+
+
+def test_paths_are_read_from_where_it_is_called(tmp_path):
+    done = subprocess.run(["bash", str(SCRIPT), "out.pt", "sfx"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=60)
+    assert (done.returncode, done.stderr.strip()) == (2, f"reproduce: no training sounds at {tmp_path / 'sfx'}")
