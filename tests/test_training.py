@@ -506,6 +506,19 @@ def test_set_fills_a_list_setting_that_starts_empty():
     assert cfg.augment.noise_snr_db == (10.0, 30.0)
 
 
+def test_training_imitates_with_the_follow_strategy_unless_told_otherwise():
+    # Measured on real voices (docs/TRAINING.md row 46): the full strategy mix trains worse
+    # models than "follow" alone, so training defaults to "follow"; evaluation keeps the mix.
+    follow = (1.0, 0.0, 0.0, 0.0)
+    assert TrainConfig().simulator.strategy_weights == follow
+    assert SimulatorSettings().strategy_weights != follow
+    # a partial simulator section in a JSON config keeps the training default for the rest
+    cfg = TrainConfig.from_dict({"simulator": {"snr_db": [30, 60]}})
+    assert cfg.simulator.strategy_weights == follow and cfg.simulator.snr_db == (30, 60)
+    mix = TrainConfig().with_overrides(["simulator.strategy_weights=1,1.6,0.7,0.4"])
+    assert mix.simulator.strategy_weights == SimulatorSettings().strategy_weights
+
+
 def test_train_refuses_bad_settings_and_missing_resume(tiny_library, tmp_path, capsys):
     assert qvi(["train", str(tiny_library), "--set", "no_such_thing=1", "--quiet"]) == 2
     assert "unknown training setting" in capsys.readouterr().err
