@@ -1,7 +1,7 @@
 """scripts/reproduce_bundled_model.sh: the bundled model's own code (commit 2efe9a3) checked out in
 a temporary worktree and trained with this checkout's .venv. Here on six synthetic sounds for
 one epoch: the script's mechanics (worktree, old code on today's packages, checkpoint written,
-worktree removed), not the 9-minute run whose figures docs/TRAINING.md row 45 gives."""
+worktree removed), not the 8-minute run whose figures docs/TRAINING.md row 45 gives."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def _worktrees() -> str:
 def _sounds(root: Path) -> None:
     rng = np.random.default_rng(0)
     t = np.arange(int(1.5 * 22050)) / 22050
-    for c, cat in enumerate(("tones", "noises")):
+    for cat in ("tones", "noises"):
         (root / cat).mkdir(parents=True)
         for k in range(3):
             if cat == "tones":
