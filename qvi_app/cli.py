@@ -121,6 +121,11 @@ def _parser() -> argparse.ArgumentParser:
     bk.add_argument("--seed", type=int, default=0)
     bk.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    so = sub.add_parser("soup", help="average several training runs of one recipe into one model (see docs/TRAINING.md)")
+    so.add_argument("out", type=Path, metavar="OUT", help="checkpoint to write")
+    so.add_argument("runs", type=Path, nargs="+", metavar="RUN",
+                    help="checkpoints of qvi train runs that share a head_seed (--set head_seed=0)")
+
     ev = sub.add_parser("evaluate", help="MRR / top-k / NDCG of models and baselines on held-out references")
     ev.add_argument("data", type=Path, metavar="DATA_DIR")
     ev.add_argument("--dataset", default="auto", help="layout: auto, library, vimsketch, vocalsketch, vis")
@@ -315,6 +320,15 @@ def _cmd_bank(a) -> int:
     return 0
 
 
+def _cmd_soup(a) -> int:
+    from qvi_app.training.soup import make_soup
+
+    r = make_soup(a.runs, a.out)
+    print(f"{r['out']}: soup of {r['runs']} runs (seeds {', '.join(map(str, r['seeds']))}); "
+          f"qvi bank adds the query bank of the hubness correction")
+    return 0
+
+
 def _cmd_evaluate(a) -> int:
     from qvi_app.evaluation.run import evaluate, to_markdown, write_reports
 
@@ -361,7 +375,7 @@ def main(argv=None) -> int:
     handler = {"index": _cmd_index, "search": _cmd_search, "similar": _cmd_similar, "adapt": _cmd_adapt,
                "categories": _cmd_categories,
                "info": _cmd_info,
-               "bench": _cmd_bench, "train": _cmd_train, "bank": _cmd_bank, "evaluate": _cmd_evaluate, "inspect": _cmd_inspect}
+               "bench": _cmd_bench, "train": _cmd_train, "bank": _cmd_bank, "soup": _cmd_soup, "evaluate": _cmd_evaluate, "inspect": _cmd_inspect}
     try:
         return handler[args.command](args)
     except QviError as exc:

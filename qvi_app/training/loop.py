@@ -162,6 +162,18 @@ def feedback_references(sources) -> list:
             for i, (result, queries) in enumerate(sorted(liked.items()))]
 
 
+def starting_model(cfg: TrainConfig) -> tuple[Model, dict]:
+    """The model a run starts from (:func:`start_model`). With ``cfg.head_seed`` >= 0 the head's
+    random weights are drawn from that seed, apart from the run's own random stream, so runs with
+    different ``--seed`` start from identical weights and can be averaged (:mod:`.soup`); with
+    -1 they come from the run's stream, as before 0.11."""
+    if cfg.head_seed < 0:
+        return start_model(cfg.backbone, cfg.init, cfg.towers, cfg.head_hidden)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.head_seed)
+        return start_model(cfg.backbone, cfg.init, cfg.towers, cfg.head_hidden)
+
+
 def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> TrainResult:
     t_start = time.perf_counter()
     out = Path(cfg.out)
@@ -180,7 +192,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> T
     rng = np.random.default_rng(cfg.seed)
 
     try:
-        built, init = start_model(cfg.backbone, cfg.init, cfg.towers, cfg.head_hidden)
+        built, init = starting_model(cfg)
     except ValueError as exc:
         raise TrainingError(str(exc)) from None
     frontend = built.frontend                 # features are made on the CPU, then moved to ``device``
