@@ -149,3 +149,13 @@ def test_soup_refuses_what_cannot_be_averaged_in_one_line(case, message, tmp_pat
     assert [p.read_bytes() for p in members] == before                    # the runs are untouched
     if case != "out is a run":
         assert not out.exists()
+
+
+def test_evaluating_a_split_the_soup_holds_nothing_in_says_so(runs, tiny_library, tmp_path, capsys):
+    out = tmp_path / "soup.pt"
+    assert qvi(["soup", str(out), *map(str, runs)]) == 0
+    assert load_checkpoint(out)["split"]["test"] == []
+    assert qvi(["evaluate", str(tiny_library), "--checkpoint", str(out), "--split", "test", "--quiet",
+                "--out", str(tmp_path / "ev")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "holds no test references" in err and len(err.splitlines()) == 1, err

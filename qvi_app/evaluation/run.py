@@ -49,7 +49,10 @@ def select_references(dataset, split: str, split_from) -> list:
     saved = load_checkpoint(split_from).get("split")
     if not saved:
         raise EvaluationError(f"{split_from} has no saved split (it was not trained by qvi); use --split all")
-    ids = set(saved[split])
+    ids = set(saved.get(split) or ())
+    if not ids:
+        raise EvaluationError(f"{split_from} holds no {split} references (a soup holds out only sounds none of "
+                              "its runs trained on); use --split all on data the model never saw")
     refs = [r for r in dataset.references if r.id in ids]
     if len(refs) < len(ids):
         raise EvaluationError(f"{len(ids) - len(refs)} of the {split} references of {split_from} are not in "
