@@ -4,6 +4,8 @@ Why: on real voices one run of a recipe is a lottery. Nine runs of ``qvi train``
 in ``--seed`` span 0.080-0.120 item MRR among the demo library (real-dev gen-1) and 0.567-0.667
 against the 10 references; the uniform average of their weights scores 0.132 and 0.674, above
 every one of them on both, at the cost of one model at search time (docs/TRAINING.md row 48).
+A replicate of twelve longer runs gained less (+0.010 and +0.013 over their mean, row 49): a
+soup makes the outcome steadier, not much better.
 Averaging only makes sense for runs that started from the same weights, the head's random ones
 included: train them with the same ``head_seed`` (``--set head_seed=0``).
 """
