@@ -54,18 +54,19 @@ def make_soup(paths, out) -> dict:
         raise SoupError(f"{out} is one of the runs; the soup would overwrite it (choose another output)")
     runs = [_run(p) for p in paths]
     first = runs[0]
+    first_head = head_start(first)
+    first_shapes = {k: tuple(v.shape) for k, v in first["state_dict"].items()}
     for p, r in zip(paths, runs):
-        if head_start(r) != head_start(first):
+        if head_start(r) != first_head:
             raise SoupError(f"{p}: its head started from seed {head_start(r)}, {paths[0]}'s from seed "
-                            f"{head_start(first)}; runs to be averaged must start alike: train each with the same "
+                            f"{first_head}; runs to be averaged must start alike: train each with the same "
                             "--set head_seed=0")
         if r["encoder"] != first["encoder"] or r["settings"] != first["settings"]:
             raise SoupError(f"{p}: its model settings differ from {paths[0]}'s; only runs of one recipe can be averaged")
         if r["training"]["init"].get("digest") != first["training"]["init"].get("digest"):
             raise SoupError(f"{p}: started from other weights than {paths[0]} "
                             f"({r['training']['init'].get('digest')} vs {first['training']['init'].get('digest')})")
-        shapes = {k: tuple(v.shape) for k, v in r["state_dict"].items()}
-        if shapes != {k: tuple(v.shape) for k, v in first["state_dict"].items()}:
+        if {k: tuple(v.shape) for k, v in r["state_dict"].items()} != first_shapes:
             raise SoupError(f"{p}: its weights do not match {paths[0]}'s tensor for tensor")
 
     state = {}
