@@ -9,11 +9,7 @@ go through here; adding a backbone is one row of :data:`BACKBONES`.
 The network is a dual encoder: a backbone, then (``towers`` ≥ 1) a residual projection head
 whose last layer starts at zero, so fine-tuning starts exactly at the backbone. ``towers=0`` is
 the plain backbone (the zero-shot model), ``1`` shares every weight between imitations and
-references (Siamese), ``2`` gives the imitation side its own backbone and head. With
-``role_maps``, each role also has its own affine map between backbone and head; training starts
-it at *domain whitening* (:func:`whitening_map`: imitations whitened by statistics of imitations,
-sounds by those of sounds), which alone lifts the zero-shot backbone on real voices from item
-MRR 0.417 to 0.625 against 10 references (docs/TRAINING.md rows 51-52).
+references (Siamese), ``2`` gives the imitation side its own backbone and head.
 
 Settings are validated with bounds before anything is allocated: a checkpoint received from
 someone else cannot ask for a 200,000-channel network or a 2**31-point FFT.
@@ -111,7 +107,6 @@ class ModelSettings:
     network: Any                  # the backbone's network settings object
     towers: int = 0               # 0 plain backbone, 1 shared weights + head, 2 separate query tower
     head_hidden: int = 0          # projection head width (towers ≥ 1; 0 = no head)
-    role_maps: bool = False       # an affine map per role between backbone and head (towers ≥ 1)
 
     def __post_init__(self):
         row = backbone(self.backbone)
@@ -119,10 +114,6 @@ class ModelSettings:
             raise ValueError(f"settings do not belong to the {self.backbone!r} backbone")
         _check_int("towers", self.towers, 0, 2)
         _check_int("head_hidden", self.head_hidden, 0, 8192)
-        if not isinstance(self.role_maps, bool):
-            raise ValueError(f"role_maps must be true or false, not {self.role_maps!r}")
-        if self.role_maps and not self.towers:
-            raise ValueError("role_maps needs a dual encoder (towers 1 or 2)")
 
     @classmethod
     def default(cls, name: str, **kw) -> "ModelSettings":
@@ -130,11 +121,8 @@ class ModelSettings:
         return cls(name, row.frontend_settings(), row.network_settings(), **kw)
 
     def to_dict(self) -> dict:
-        d = {"backbone": self.backbone, "frontend": asdict(self.frontend), "network": asdict(self.network),
-             "towers": self.towers, "head_hidden": self.head_hidden}
-        if self.role_maps:                  # absent otherwise: files without maps stay as before 0.12
-            d["role_maps"] = True
-        return d
+        return {"backbone": self.backbone, "frontend": asdict(self.frontend), "network": asdict(self.network),
+                "towers": self.towers, "head_hidden": self.head_hidden}
 
     @classmethod
     def from_dict(cls, d) -> "ModelSettings":
@@ -148,11 +136,10 @@ class ModelSettings:
         row = backbone(name)
         return cls(name, _typed(row.frontend_settings, d.get("frontend", {}), "front-end setting"),
                    _typed(row.network_settings, d.get("network", {}), "network setting"),
-                   towers=d.get("towers", 0), head_hidden=d.get("head_hidden", 0),
-                   role_maps=d.get("role_maps", False))
+                   towers=d.get("towers", 0), head_hidden=d.get("head_hidden", 0))
 
-    def with_head(self, towers: int, head_hidden: int, role_maps: bool = False) -> "ModelSettings":
-        return replace(self, towers=towers, head_hidden=head_hidden, role_maps=role_maps)
+    def with_head(self, towers: int, head_hidden: int) -> "ModelSettings":
+        return replace(self, towers=towers, head_hidden=head_hidden)
 
 
 def _known(d: dict, names: set, what: str) -> None:
@@ -205,7 +192,7 @@ class ProjectionHead(nn.Module):
 class DualEncoder(nn.Module):
     """Features (B, 1, T, F) and a role ('reference' or 'query') → unit embeddings (B, dim)."""
 
-    def __init__(self, net: nn.Module, towers: int = 1, head_hidden: int = 1024, role_maps: bool = False):
+    def __init__(self, net: nn.Module, towers: int = 1, head_hidden: int = 1024):
         super().__init__()
         self.backbone = net
         self.head = ProjectionHead(net.dim, head_hidden) if towers and head_hidden else None
@@ -214,17 +201,6 @@ class DualEncoder(nn.Module):
         if towers == 2:
             self.query_backbone = copy.deepcopy(self.backbone)
             self.query_head = copy.deepcopy(self.head)
-        self.role_maps = None
-        if role_maps:                       # identity until training sets them (set_role_map)
-            self.role_maps = nn.ModuleDict({role: nn.Linear(net.dim, net.dim) for role in ROLES})
-            for role in ROLES:
-                self.set_role_map(role, torch.eye(net.dim), torch.zeros(net.dim))
-
-    @torch.no_grad()
-    def set_role_map(self, role: str, weight: torch.Tensor, bias: torch.Tensor) -> None:
-        """The map of ``role``: unit backbone output x → weight @ x + bias."""
-        self.role_maps[role].weight.copy_(weight)
-        self.role_maps[role].bias.copy_(bias)
 
     def load_backbone(self, state_dict: dict) -> None:
         """Start every tower from a plain backbone state dict."""
@@ -240,8 +216,6 @@ class DualEncoder(nn.Module):
             raise ValueError(f"role must be one of {ROLES}, not {role!r}")
         query_side = role == "query" and self.towers == 2
         x = (self.query_backbone if query_side else self.backbone)(features)
-        if self.role_maps is not None:
-            x = self.role_maps[role](F.normalize(x, dim=-1))
         head = self.query_head if query_side else self.head
         return head(x) if head is not None else F.normalize(x, dim=-1)
 
@@ -268,7 +242,7 @@ def build_model(settings: ModelSettings) -> Model:
     row = backbone(settings.backbone)
     net = row.make_network(settings.network)
     return Model(settings, row.make_frontend(settings.frontend).eval(),
-                 DualEncoder(net, settings.towers, settings.head_hidden, settings.role_maps).eval())
+                 DualEncoder(net, settings.towers, settings.head_hidden).eval())
 
 
 def load_model(path, expect_backbone: str | None = None) -> tuple[Model, dict]:
@@ -290,7 +264,7 @@ def save_model(path, model: Model, version: str, **extra) -> Path:
                            settings=model.settings.to_dict(), state_dict=model.network.state_dict(), **extra)
 
 
-def start_model(name: str, init: str, towers: int, head_hidden: int, role_maps: bool = False) -> tuple[Model, dict]:
+def start_model(name: str, init: str, towers: int, head_hidden: int) -> tuple[Model, dict]:
     """A model to fine-tune: the backbone of ``init`` (a qvi checkpoint, weights published for
     that backbone, '' = its default starting weights, 'random' = untrained) under a fresh head.
     The network is built once, then the backbone weights are loaded into every tower.
@@ -314,7 +288,7 @@ def start_model(name: str, init: str, towers: int, head_hidden: int, role_maps: 
             meta = {**meta, "version": path.name, "digest": file_digest(path)}
         else:
             raise EncoderError(f"starting weights not found: {path}")
-    model = build_model(settings.with_head(towers, head_hidden, role_maps))
+    model = build_model(settings.with_head(towers, head_hidden))
     try:
         if state is not None:
             model.network.load_backbone(state)
@@ -331,19 +305,3 @@ def _settings_of(ckpt: dict, path) -> ModelSettings:
         return ModelSettings.from_dict(ckpt["settings"])
     except (ValueError, TypeError) as exc:
         raise EncoderError(f"{path}: bad model settings ({exc}); re-export the model") from None
-
-
-def whitening_map(x: torch.Tensor, power: float, shrink: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Weight and bias of the map that *whitens* the rows of ``x`` (N, dim) in their own basis
-    (ZCA): y = C^(-power/2) (x - mean), C the covariance of ``x`` with ``shrink`` × its mean
-    eigenvalue added (a 1024-d covariance from a few hundred sounds needs it). ``power`` 0 only
-    centres; 1 whitens fully. 0.5 is what row 51 measured on the zero-shot backbone (1 was lower
-    against the references, 0.532 against 0.623)."""
-    x = x.double()
-    mean = x.mean(0)
-    centred = x - mean
-    eigval, eigvec = torch.linalg.eigh(centred.T @ centred / len(x))
-    eigval = eigval.clamp(min=0)
-    scale = (eigval + shrink * eigval.mean()) ** (-power / 2)
-    weight = (eigvec * scale) @ eigvec.T
-    return weight.float(), (-(weight @ mean)).float()

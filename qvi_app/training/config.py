@@ -41,8 +41,6 @@ class TrainConfig:
     head_seed: int = -1                  # >= 0: the head's random start drawn from this seed, the same for every
                                          # --seed, so that runs can be averaged (qvi soup); -1: from --seed
     freeze_blocks: int = 2               # the first N conv blocks keep their pretrained weights
-    role_maps: float = 0.0               # > 0: each role gets its own map before the head, started at domain
-                                         # whitening with this power (0.5: half-way; docs/TRAINING.md row 52)
     clip_seconds: float = 3.0            # training crops
     max_seconds: float = 6.0             # longest part of a sound used (training and validation)
     simulated_per_reference: int = 8    # simulated imitations per training reference (when none recorded)
@@ -59,8 +57,6 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, (str, list)):
                 object.__setattr__(self, name, (value,) if isinstance(value, str) and value else tuple(value or ()))
-        if not (isinstance(self.role_maps, (int, float)) and 0.0 <= self.role_maps <= 1.0):
-            raise ValueError(f"role_maps must be a power in 0..1 (0: no maps), not {self.role_maps!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)

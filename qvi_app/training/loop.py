@@ -22,7 +22,7 @@ from tqdm import tqdm
 from qvi_app.audio import resample
 from qvi_app.data import open_datasets, split_references
 from qvi_app.data.split import audio_fingerprint
-from qvi_app.encoders.model import ROLES, DualEncoder, Model, save_model, start_model, whitening_map
+from qvi_app.encoders.model import DualEncoder, Model, save_model, start_model
 from qvi_app.errors import QviError
 from qvi_app.evaluation.metrics import retrieval_report
 from qvi_app.training.config import TrainConfig
@@ -167,34 +167,11 @@ def starting_model(cfg: TrainConfig) -> tuple[Model, dict]:
     random weights are drawn from that seed, apart from the run's own random stream, so runs with
     different ``--seed`` start from identical weights and can be averaged (:mod:`.soup`); with
     -1 they come from the run's stream, as before 0.11."""
-    args = (cfg.backbone, cfg.init, cfg.towers, cfg.head_hidden, cfg.role_maps > 0)
     if cfg.head_seed < 0:
-        return start_model(*args)
+        return start_model(cfg.backbone, cfg.init, cfg.towers, cfg.head_hidden)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.head_seed)
-        return start_model(*args)
-
-
-#: At most this many training references, and 3 simulated imitations of each, give the role maps'
-#: statistics: 203 sounds (train-sfx) were enough for row 52; more only costs time at the start.
-ROLE_MAP_SOUNDS, ROLE_MAP_IMITATIONS = 600, 3
-
-
-@torch.no_grad()
-def fit_role_maps(network: DualEncoder, frontend: torch.nn.Module, source: PairSource, power: float, device,
-                  rng: np.random.Generator) -> None:
-    """Start each role's map at domain whitening: the imitations' map whitens by statistics of
-    training imitations, the references' map by statistics of training references, both embedded
-    by the starting network (maps and head still the identity). On the zero-shot backbone this
-    alone took real-dev gen-1 from 0.417 to 0.623 against the references (docs/TRAINING.md row 51)."""
-    pairs = source.pairs
-    if len(pairs) > ROLE_MAP_SOUNDS:
-        pairs = [pairs[i] for i in sorted(rng.choice(len(pairs), ROLE_MAP_SOUNDS, replace=False))]
-    waves = {"reference": [(p.reference, p.reference_sr) for p in pairs],
-             "query": [(w, p.imitation_sr) for p in pairs for w in p.imitations[:ROLE_MAP_IMITATIONS]]}
-    for role in ROLES:
-        weight, bias = whitening_map(embed_waves(network, frontend, waves[role], role, device), power)
-        network.set_role_map(role, weight.to(device), bias.to(device))
+        return start_model(cfg.backbone, cfg.init, cfg.towers, cfg.head_hidden)
 
 
 def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> TrainResult:
@@ -208,7 +185,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> T
         if not state_path(out).is_file():
             raise TrainingError(f"nothing to resume: {state_path(out)} does not exist (start without --resume)")
         state = read_state(state_path(out))
-        if TrainConfig.from_dict(state["config"]).to_dict() != cfg.to_dict():   # settings added later: defaults
+        if state["config"] != cfg.to_dict():
             raise TrainingError(f"{state_path(out)} was written with other settings; resume with the same "
                                 "config, or start afresh without --resume")
     torch.manual_seed(cfg.seed)
@@ -243,8 +220,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> T
     log_t = torch.nn.Parameter(torch.tensor(math.log(cfg.temperature), device=device),
                                requires_grad=cfg.learn_temperature)
     set_trainable(model, cfg.freeze_blocks)
-    head_params = [p for n, p in model.named_parameters() if _learns_as_head(n)]
-    body_params = [p for n, p in model.named_parameters() if not _learns_as_head(n) and p.requires_grad]
+    head_params = [p for n, p in model.named_parameters() if "head" in n]
+    body_params = [p for n, p in model.named_parameters() if "head" not in n and p.requires_grad]
     groups = [{"params": head_params, "lr": cfg.lr_head}, {"params": body_params, "lr": cfg.lr_backbone}]
     if cfg.learn_temperature:
         groups.append({"params": [log_t], "lr": cfg.lr_head, "weight_decay": 0.0})
@@ -264,8 +241,6 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> T
                                 "start afresh without --resume") from None
         rows, start_epoch, best, bad_epochs = state["rows"], state["epoch"] + 1, state["best"], state["bad_epochs"]
     else:
-        if cfg.role_maps > 0:
-            fit_role_maps(model, frontend, train_src, cfg.role_maps, device, rng)
         v = validate(model, frontend, val_src, float(log_t.detach().exp()), device)
         rows.append(_row(0, float("nan"), v, float(log_t.detach().exp()), 0.0))
         best = {"epoch": 0, "val_mrr": v["item"]["mrr"]}
@@ -322,11 +297,6 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> T
 #: What a training-state file holds, and the type of each entry (checked before use).
 STATE_FIELDS = {"config": dict, "split": dict, "model": dict, "optimizer": dict, "log_t": float, "rows": list,
                 "epoch": int, "best": dict, "bad_epochs": int, "rng": dict, "torch_rng": torch.Tensor}
-
-
-def _learns_as_head(name: str) -> bool:
-    """Parameters new to the pretrained network (heads, role maps) learn at the head's rate."""
-    return "head" in name or name.startswith("role_maps.")
 
 
 def read_state(path: Path) -> dict:
