@@ -485,6 +485,19 @@ def test_resume_continues_to_the_same_model(tiny_library, tmp_path):
         assert torch.allclose(v, sb["model"][k], atol=1e-6), k
 
 
+def test_a_state_written_before_a_setting_existed_resumes_with_its_default(tiny_library, tmp_path):
+    # 0.10 wrote no head_seed (added in 0.11, default -1: the draw 0.10 made); an interrupted 0.10
+    # run must continue after an upgrade, not be refused as "written with other settings".
+    out = tmp_path / "old.pt"
+    assert qvi(["train", str(tiny_library), "--out", str(out), "--epochs", "1", *TINY]) == 0
+    state = torch.load(state_path(out), weights_only=False)
+    del state["config"]["head_seed"]
+    state["config"]["epochs"] = 2
+    torch.save(state, state_path(out))
+    assert qvi(["train", str(tiny_library), "--out", str(out), "--epochs", "2", "--resume", *TINY]) == 0
+    assert torch.load(state_path(out), weights_only=False)["epoch"] == 2
+
+
 def test_inspect_writes_stats_grid_and_audio(tiny_library, tmp_path, capsys):
     out = tmp_path / "insp"
     assert qvi(["inspect", str(tiny_library), "--out", str(out), "--pairs", "2", "--set", "clip_seconds=1.5"]) == 0

@@ -185,7 +185,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> T
         if not state_path(out).is_file():
             raise TrainingError(f"nothing to resume: {state_path(out)} does not exist (start without --resume)")
         state = read_state(state_path(out))
-        if state["config"] != cfg.to_dict():
+        if _with_defaults(state["config"]) != cfg.to_dict():
             raise TrainingError(f"{state_path(out)} was written with other settings; resume with the same "
                                 "config, or start afresh without --resume")
     torch.manual_seed(cfg.seed)
@@ -297,6 +297,16 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> T
 #: What a training-state file holds, and the type of each entry (checked before use).
 STATE_FIELDS = {"config": dict, "split": dict, "model": dict, "optimizer": dict, "log_t": float, "rows": list,
                 "epoch": int, "best": dict, "bad_epochs": int, "rng": dict, "torch_rng": torch.Tensor}
+
+
+def _with_defaults(config: dict) -> dict | None:
+    """A saved config with the settings added since it was written at their defaults (their
+    defaults keep earlier behaviour: head_seed -1 is 0.10's draw), so an interrupted run resumes
+    after an upgrade; None if it names settings this version does not know."""
+    try:
+        return TrainConfig.from_dict(config).to_dict()
+    except (TypeError, ValueError):
+        return None
 
 
 def read_state(path: Path) -> dict:
