@@ -656,34 +656,3 @@ def test_users_ratings_join_training_as_real_pairs(tiny_library, tmp_path, capsy
     (tmp_path / "notes.csv").write_text("a,b\n1,2\n")
     assert qvi(["train", str(tiny_library), "--out", str(out), "--feedback", str(tmp_path / "notes.csv"), *TINY]) == 2
     assert "not a qvi feedback export" in capsys.readouterr().err
-
-
-def test_category_balanced_batches_even_out_the_categories():
-    from qvi_app.training.loop import epoch_batches
-
-    cats = ["animal"] * 30 + ["water"] * 3            # train-sfx's imbalance, in small
-    uniform = epoch_batches(cats, 8, 0.0, np.random.default_rng(0))
-    drawn = np.concatenate(uniform)                    # today's draw: a permutation, 4 full batches
-    assert len(drawn) == len(set(drawn)) == 32 and set(drawn) <= set(range(33))
-    share = {}
-    for power in (0.0, 1.0):
-        rng, seen = np.random.default_rng(1), []
-        for _ in range(300):
-            batches = epoch_batches(cats, 8, power, rng)
-            assert len(batches) == 33 // 8
-            assert all(len(set(b)) == len(b) == 8 for b in batches)   # no sound twice in a batch: no false negatives
-            seen += [cats[i] for b in batches for i in b]
-        share[power] = seen.count("water") / len(seen)
-    assert share[0.0] == pytest.approx(3 / 33, abs=0.01)
-    # the categories' odds are equal, but a batch holds at most the 3 water sounds: sequential
-    # weighted draws without replacement give 0.323 (20,000 batches drawn one by one by hand)
-    assert share[1.0] == pytest.approx(0.323, abs=0.02)
-
-
-def test_uniform_batches_keep_the_draw_of_earlier_releases():
-    from qvi_app.training.loop import epoch_batches
-
-    cats = ["a", "b", "b"] * 7
-    assert [list(b) for b in epoch_batches(cats, 4, 0.0, np.random.default_rng(5))] == \
-        [list(b) for b in np.split(np.random.default_rng(5).permutation(21)[:20], 5)]
-    assert TrainConfig().balance_categories == 0.0

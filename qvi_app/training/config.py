@@ -40,7 +40,6 @@ class TrainConfig:
     head_hidden: int = 1024
     head_seed: int = -1                  # >= 0: the head's random start drawn from this seed, the same for every
                                          # --seed, so that runs can be averaged (qvi soup); -1: from --seed
-    balance_categories: float = 0.0      # batches drawn with odds (sounds in the category) ** -this; 0 uniform
     freeze_blocks: int = 2               # the first N conv blocks keep their pretrained weights
     clip_seconds: float = 3.0            # training crops
     max_seconds: float = 6.0             # longest part of a sound used (training and validation)

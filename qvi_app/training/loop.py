@@ -162,25 +162,6 @@ def feedback_references(sources) -> list:
             for i, (result, queries) in enumerate(sorted(liked.items()))]
 
 
-def epoch_batches(categories: list[str], batch_size: int, power: float, rng: np.random.Generator) -> list[np.ndarray]:
-    """One epoch's batches of training-pair indices: ``len // batch_size`` batches, no sound twice
-    in a batch. ``power`` 0 is a plain permutation (the draw of every release before it existed);
-    above 0 each sound is drawn with odds ``n_c ** -power`` (``n_c``: how many sounds share its
-    category), so 1 makes every category equally likely. train-sfx is 49% animal, bird and insect
-    sounds, and a real imitation's wrong answers are mostly animal and bird calls (TRAINING.md
-    row 54)."""
-    n = len(categories)
-    n_batches = max(1, n // batch_size)
-    if power == 0:
-        order = rng.permutation(n)
-        return [order[b * batch_size:(b + 1) * batch_size] for b in range(n_batches)]
-    counts = {c: categories.count(c) for c in set(categories)}
-    odds = np.array([counts[c] ** -power for c in categories], float)
-    odds /= odds.sum()
-    size = min(batch_size, n)
-    return [rng.choice(n, size=size, replace=False, p=odds) for _ in range(n_batches)]
-
-
 def starting_model(cfg: TrainConfig) -> tuple[Model, dict]:
     """The model a run starts from (:func:`start_model`). With ``cfg.head_seed`` >= 0 the head's
     random weights are drawn from that seed, apart from the run's own random stream, so runs with
@@ -272,11 +253,13 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> T
         if bad_epochs >= cfg.patience:
             break
         t0 = time.perf_counter()
-        batches = epoch_batches([p.ref.category for p in train_src.pairs], cfg.batch_size, cfg.balance_categories, rng)
+        order = rng.permutation(len(train_src))
+        n_batches = max(1, len(order) // cfg.batch_size)
         losses = []
-        bar = tqdm(batches, desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", disable=not progress,
+        bar = tqdm(range(n_batches), desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", disable=not progress,
                    leave=False)
-        for idx in bar:
+        for b in bar:
+            idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
             imi, ref = make_batch(train_src, idx, frontend, rng, cfg.augment, cfg.clip_seconds)
             q = model(imi.to(device), "query")
             r = model(ref.to(device), "reference")
