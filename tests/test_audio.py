@@ -43,7 +43,9 @@ def _bad_files(tmp_path):
     write(tmp_path / "one.wav", np.array([0.5], np.float32))
     locked = write(tmp_path / "locked.wav", tone(440))
     locked.chmod(0)
+    (tmp_path / "folder.wav").mkdir()
     return {"empty.wav": "empty", "text.wav": "not a readable audio file", "corrupt.wav": "",
+            "folder.wav": "a folder, not an audio file",
             "silent.wav": "silent", "one.wav": "too short", "locked.wav": "permission denied",
             "missing.wav": "no such file"}
 
@@ -56,6 +58,15 @@ def test_bad_files_raise_typed_errors_with_path(tmp_path):
         with pytest.raises(AudioError) as err:
             load_audio(tmp_path / name)
         assert name in str(err.value) and reason in err.value.reason
+
+
+def test_an_unreadable_file_is_said_without_libsndfile_internals(tmp_path):
+    _bad_files(tmp_path)
+    with pytest.raises(AudioError) as err:
+        load_audio(tmp_path / "text.wav")
+    # libsndfile's own text names a Python object: "Error opening <_io.BufferedReader name=...>: ..."
+    assert "BufferedReader" not in str(err.value) and "Error opening" not in str(err.value)
+    assert err.value.reason == "not a readable audio file (format not recognised)"
 
 
 def test_many_channels_high_rate_file_loads(tmp_path):

@@ -54,8 +54,9 @@ def test_skipped_files_stay_visible_after_the_library_opens(window, small_librar
     win = open_window()
     (small_library / "junk").mkdir()
     (small_library / "junk" / "broken.wav").write_text("not audio")
-    win.index_folder(small_library)
+    win.dropped([str(small_library)])                   # a folder dropped on the window: "use this library"
     pump(root, lambda: win.session.library_root == small_library.resolve(), 120, "the folder to be indexed")
+    assert win.settings.last_folder == str(small_library)
     wait(root, 0.5)
     assert "could not be used" in win.banner.text and win.banner.winfo_ismapped()
     win.banner.action.invoke()

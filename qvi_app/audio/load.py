@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +43,8 @@ def load_audio(path, target_sr: int | None = None, max_duration_s: float = MAX_D
     scaled down to peak 1 (a tone x 1e30 is a valid, if odd, file).
     """
     path = Path(path)
+    if path.is_dir():
+        raise AudioError(path, "a folder, not an audio file")
     if not path.is_file():
         raise AudioError(path, "no such file")
     if not os.access(path, os.R_OK):
@@ -190,6 +193,14 @@ def isolate_sound(wave: np.ndarray, sr: int, below_peak_db: float = -45.0, above
     return wave[max(0, parts[0][0] * frame - pad): min(len(wave), (parts[-1][-1] + 1) * frame + pad)]
 
 
+#: libsndfile's errors start by naming the Python file object it was handed ("Error opening
+#: <_io.BufferedReader name='...'>: Format not recognised."); the path is in the message already.
+_SNDFILE_PREFIX = re.compile(r"^Error (opening|reading) <[^>]*>:\s*")
+
+
 def _first_line(exc: Exception) -> str:
     text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    if not text:
+        return type(exc).__name__
+    line = _SNDFILE_PREFIX.sub("", text[0]).rstrip(".")
+    return line[:1].lower() + line[1:] if line[:2] != line[:2].upper() else line

@@ -288,9 +288,14 @@ class QviWindow:
         return (str(hit.path),) if hit else ()
 
     def dropped(self, paths) -> None:
+        """A sound dropped on the window is searched for; a folder becomes the library (indexed or
+        brought up to date first, as File → Open library folder does)."""
         sounds = [Path(p) for p in paths if Path(p).suffix.lower() in app.AUDIO_EXTENSIONS]
+        folders = [Path(p) for p in paths if Path(p).is_dir()]
         if sounds:
             self.open_query(sounds[0])
+        elif folders:
+            self.use_folder(folders[0])
         elif paths:
             self.error(f"{Path(paths[0]).name} is not a sound file qvi reads "
                        f"({', '.join(sorted(app.AUDIO_EXTENSIONS))})")
@@ -416,8 +421,11 @@ class QviWindow:
     def open_library_dialog(self) -> None:
         folder = ask_folder(self.root, self.settings.last_folder or str(Path.home()))
         if folder:
-            self._remember_folder(folder)
-            self.index_folder(Path(folder))
+            self.use_folder(Path(folder))
+
+    def use_folder(self, folder: Path) -> None:
+        self._remember_folder(str(folder))
+        self.index_folder(folder)
 
     def index_folder(self, folder: Path, index_dir: Path | None = None, encoder: str = app.DEFAULT_ENCODER) -> None:
         """Index (or update) a folder in the background, with progress and a Cancel button."""
