@@ -10,7 +10,7 @@ import numpy as np
 
 from qvi_app.audio import AUDIO_EXTENSIONS, isolate_sound, load_audio
 from qvi_app.encoders import DEFAULT_ENCODER, Encoder, load_encoder
-from qvi_app.errors import AudioError, QviError
+from qvi_app.errors import AudioError, QviError, printable
 from qvi_app.features.display import DisplaySpectrogram, display_spectrogram
 from qvi_app.index import BuildReport, IndexingCancelled, ReferenceIndex, SearchHit, describe, update_index
 from qvi_app.paths import DEMO_INDEX, default_index_dir
@@ -138,6 +138,7 @@ class QviSession:
         return out
 
     def search_file(self, path, category: str | None = None, top_k: int = 20) -> SearchResult:
+        self._require_sounds()
         t0 = time.perf_counter()
         wave, sr = load_audio(path)
         return self.search_wave(wave, sr, category, top_k, _t_load=(time.perf_counter() - t0) * 1e3)
@@ -145,6 +146,7 @@ class QviSession:
     def search_wave(self, wave: np.ndarray, sr: int, category: str | None = None, top_k: int = 20,
                     _t_load: float = 0.0) -> SearchResult:
         """Trim, embed and rank a query waveform (N,) at ``sr`` Hz."""
+        self._require_sounds()
         t0 = time.perf_counter()
         trimmed = prepare_query(wave, sr)
         t1 = time.perf_counter()
@@ -163,6 +165,12 @@ class QviSession:
         hits = self.index.search(result.query_vector, category=category, top_k=top_k)
         timings = {"rank": (time.perf_counter() - t0) * 1e3}
         return SearchResult(hits, result.query_duration, timings, result.query_vector, category, result.query_wave)
+
+    def _require_sounds(self) -> None:
+        if len(self.index) == 0:
+            root = printable(str(self.index.library_root))
+            raise QviError(f"the library {root} has no sounds: add sound files to it, then index it again "
+                           f"(qvi index {root}, or File > Open library folder)")
 
     def similar(self, path, category: str | None = None, top_k: int = 20) -> SearchResult:
         """"More like this": the library ranked by a library sound's stored embedding (no audio

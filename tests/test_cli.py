@@ -46,12 +46,24 @@ def test_index_then_search_own_folder(tmp_path, data_dir):
     assert json.loads(r.stdout)[0]["path"].endswith("a880.wav")
 
 
+def test_a_folder_without_sounds_is_said_when_indexed_and_searched(tmp_path, data_dir):
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "notes.txt").write_text("no sounds here")
+    r = qvi("index", tmp_path / "lib", "--encoder", "2dft", "--index", tmp_path / "idx", "--quiet")
+    assert r.returncode == 0 and "no sound files found" in r.stdout and ".wav" in r.stdout
+    r = qvi("search", write(tmp_path / "q.wav", tone(440)), "--index", tmp_path / "idx")
+    assert r.returncode == 2 and "has no sounds" in r.stderr and "qvi index" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
 @pytest.mark.parametrize("args,words", [
     (["search", "/nonexistent/q.wav"], "no such file"),
     (["search", "{empty}"], "empty file"),
     (["search", "{good}", "--category", "nope"], "unknown category"),
     (["search", "{good}", "--index", "{tmp}"], "no index at"),
     (["index", "/nonexistent/folder"], "library folder not found"),
+    (["index", "{good}"], "is a file, not a folder"),
+    (["search", "{tmp}"], "a folder, not an audio file"),
 ])
 def test_bad_input_exits_2_with_one_line(tmp_path, args, words):
     (tmp_path / "empty.wav").write_bytes(b"")

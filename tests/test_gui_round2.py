@@ -229,3 +229,16 @@ def test_learning_from_ratings_runs_in_the_background_and_reports(window, data_d
         time.sleep(0.01)
     assert ticks > 20 and not win.index_progress.winfo_ismapped()
     assert "held-out rated queries" in (win.message + win.banner.text)
+
+
+def test_a_folder_without_sounds_says_so_in_the_window(window, tmp_path):
+    root, open_window = window
+    win = open_window()
+    empty = tmp_path / "no-sounds-yet"
+    empty.mkdir()
+    win.dropped([str(empty)])
+    pump(root, lambda: win.session.library_root == empty.resolve(), 60, "the empty folder to open")
+    assert "no sounds yet" in win.first_run.body.cget("text")
+    win.open_query(DEMO_LIBRARY / "birds" / "hen_01.ogg")
+    pump(root, lambda: "has no sounds" in win.banner.text, 30, "the message")
+    assert win.result is None

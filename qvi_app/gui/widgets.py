@@ -215,6 +215,12 @@ class FirstRun(ttk.Frame):
         self.body.pack(anchor="w", pady=(10, 0))
 
     def show_library(self, sounds: int, categories: dict[str, int]) -> None:
+        if sounds == 0:
+            self.body.configure(text=(
+                "This library has no sounds yet: qvi found no sound files in its folder.\n\n"
+                "Add sound files to it (or to folders inside it), then open it again with File ▸ Open "
+                "library folder… (Ctrl+L) or drop it on the window; or choose File ▸ Use the demo library."))
+            return
         cats = ", ".join(list(categories)[:12]) + (" …" if len(categories) > 12 else "")
         self.body.configure(text=(
             "1.  Press Space (or ● Record) and make the sound with your voice: a siren rising, a bee, "

@@ -13,6 +13,7 @@ from typing import Callable, Iterator
 import numpy as np
 from tqdm import tqdm
 
+from qvi_app.audio import AUDIO_EXTENSIONS
 from qvi_app.encoders import Encoder
 from qvi_app.errors import LibraryIndexError, QviError, StaleIndexError, printable
 from qvi_app.index.scan import scan_library
@@ -44,6 +45,7 @@ class BuildReport:
     resumed: int = 0              # embedded by an earlier, interrupted run
     rebuilt_reason: str | None = None
     skipped: list[SkippedFile] = field(default_factory=list)
+    library_root: Path | None = None
 
     def summary(self) -> str:
         lines = [f"indexed {self.total} sounds into {self.index_dir} "
@@ -54,6 +56,9 @@ class BuildReport:
         if self.rebuilt_reason:
             lines.insert(0, f"rebuilding from scratch: {self.rebuilt_reason}")
         lines += [f"  skipped {printable(s.path)}: {printable(s.reason)}" for s in self.skipped]
+        if self.total == 0 and not self.skipped and not self.removed:
+            lines.append(f"  no sound files found in {printable(str(self.library_root or ''))} "
+                         f"(qvi reads {', '.join(sorted(AUDIO_EXTENSIONS))}, in subfolders too)")
         return "\n".join(lines)
 
 
@@ -85,7 +90,7 @@ def update_index(library, index_dir, encoder: Encoder, *, categories_csv=None, s
     """
     embedder = embedder or make_embedder(engine, encoder, workers=workers, ray_address=ray_address, runtime=runtime)
     library, index_dir = Path(library), Path(index_dir)
-    report = BuildReport(index_dir)
+    report = BuildReport(index_dir, library_root=Path(library))
     files = scan_library(library, categories_csv)
     with _exclusive(index_dir):
         return _update(library, index_dir, encoder, files, report, embedder, show_progress, on_progress, cancel, ann)

@@ -86,6 +86,8 @@ def scan_library(root, categories_csv=None) -> list[LibraryFile]:
     each real folder is visited once: a link back up the tree (``ln -s .. lib/cat/up``) made
     one file appear 41 times, and two such links never ended."""
     root = Path(root)
+    if root.is_file():
+        raise QviError(f"{root} is a file, not a folder: index the folder that holds your sounds")
     if not root.is_dir():
         raise QviError(f"library folder not found: {root}")
     explicit = read_category_csv(categories_csv) if categories_csv else None
