@@ -47,6 +47,8 @@ def test_build_search_and_category_filter(tmp_path, small_library):
     cat = sorted(idx.categories())[-1]
     filtered = session.search_file(first, category=cat, top_k=50).hits
     assert len(filtered) == 3 and {h.category for h in filtered} == {cat}
+    shouted = session.search_file(first, category=cat.upper(), top_k=50).hits   # typed as the user remembers it
+    assert [h.path for h in shouted] == [h.path for h in filtered]
     with pytest.raises(LibraryIndexError, match="unknown category"):
         idx.search(np.ones(idx.embeddings.shape[1], np.float32), category="nope")
 

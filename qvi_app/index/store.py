@@ -199,6 +199,16 @@ class ReferenceIndex:
         counts = np.bincount(self._category_codes, minlength=len(self._category_names))
         return {name: int(n) for name, n in zip(self._category_names, counts)}
 
+    def _known_category(self, category: str) -> str:
+        """``category`` as the index names it; a spelling that differs only in case ('Birds') is
+        taken when exactly one category matches it."""
+        if category in self._category_names:
+            return category
+        folded = [c for c in self._category_names if c.casefold() == category.casefold()]
+        if len(folded) == 1:
+            return folded[0]
+        raise LibraryIndexError(f"unknown category {category!r}; known: {', '.join(self._category_names)}")
+
     def search(self, query: np.ndarray, category: str | None = None, top_k: int = 10) -> list[SearchHit]:
         """Rank items by the index's ranking (cosine similarity to the unit vector ``query``, or a
         fused encoder's blocks fused); ties keep index order.
@@ -211,8 +221,8 @@ class ReferenceIndex:
         query = np.asarray(query, dtype=np.float32)
         if query.shape != (self.embeddings.shape[1],):
             raise ValueError(f"query has shape {query.shape}, index holds {self.embeddings.shape[1]}-d vectors")
-        if category is not None and category not in self._category_names:
-            raise LibraryIndexError(f"unknown category {category!r}; known: {', '.join(self._category_names)}")
+        if category is not None:
+            category = self._known_category(category)
         rows = None
         if category is not None:
             rows = np.flatnonzero(self._category_codes == self._category_names.index(category))
