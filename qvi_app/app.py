@@ -131,6 +131,16 @@ class QviSession:
     def library_root(self) -> Path:
         return self.index.library_root
 
+    def library_gone(self) -> str | None:
+        """One line when the library folder itself is gone (moved, renamed, a disk not connected):
+        the index still ranks and names its sounds, but none can be played. One stat, so cheap."""
+        root = self.index.library_root
+        if root.is_dir():
+            return None
+        return (f"the library folder {printable(str(root))} no longer exists (moved, renamed, or on a disk that is "
+                f"not connected): its sounds are named but cannot be played; index the folder where it is now "
+                f"(qvi index FOLDER, or File > Open library folder)")
+
     def info(self) -> dict:
         out = {**describe(self.index), "encoder_model": self.encoder.describe()}
         if self.adapter is not None:

@@ -202,6 +202,7 @@ def _cmd_search(a) -> int:
     from qvi_app.app import QviSession
 
     session = QviSession(a.index, a.checkpoint, use_adapter=not a.no_adapter)
+    _warn_if_gone(session)
     result = session.search_file(a.query, a.category, a.top)
     if a.like or a.dislike:
         ratings = {**{p: 1 for p in a.like}, **{p: -1 for p in a.dislike}}
@@ -212,7 +213,15 @@ def _cmd_search(a) -> int:
 def _cmd_similar(a) -> int:
     from qvi_app.app import QviSession
 
-    return _print_hits(QviSession(a.index, a.checkpoint).similar(a.sound, a.category, a.top), a.json)
+    session = QviSession(a.index, a.checkpoint)
+    _warn_if_gone(session)
+    return _print_hits(session.similar(a.sound, a.category, a.top), a.json)
+
+
+def _warn_if_gone(session) -> None:
+    gone = session.library_gone()
+    if gone:
+        print(f"qvi: warning: {gone}", file=sys.stderr)
 
 
 def _print_hits(result, as_json: bool) -> int:

@@ -56,6 +56,16 @@ def test_a_folder_without_sounds_is_said_when_indexed_and_searched(tmp_path, dat
     assert len(r.stderr.strip().splitlines()) == 1
 
 
+def test_a_library_folder_that_is_gone_is_said_with_the_results(tmp_path, data_dir):
+    write(tmp_path / "lib/tones/a440.wav", tone(440))
+    write(tmp_path / "lib/tones/a880.wav", tone(880))
+    assert qvi("index", tmp_path / "lib", "--encoder", "2dft", "--index", tmp_path / "idx", "--quiet").returncode == 0
+    (tmp_path / "lib").rename(tmp_path / "moved")                   # renamed, or a disk not mounted
+    r = qvi("search", write(tmp_path / "q.wav", tone(440)), "--index", tmp_path / "idx")
+    assert r.returncode == 0 and "a440.wav" in r.stdout              # the names still help
+    assert "no longer exists" in r.stderr and str(tmp_path / "lib") in r.stderr and "qvi index" in r.stderr
+
+
 @pytest.mark.parametrize("args,words", [
     (["search", "/nonexistent/q.wav"], "no such file"),
     (["search", "{empty}"], "empty file"),

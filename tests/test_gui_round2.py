@@ -242,3 +242,19 @@ def test_a_folder_without_sounds_says_so_in_the_window(window, tmp_path):
     win.open_query(DEMO_LIBRARY / "birds" / "hen_01.ogg")
     pump(root, lambda: "has no sounds" in win.banner.text, 30, "the message")
     assert win.result is None
+
+
+def test_a_library_folder_that_is_gone_is_said_when_it_opens(window, small_library, tmp_path):
+    import shutil
+
+    from qvi_app.app import build_index
+
+    root, open_window = window
+    lib = tmp_path / "lib"
+    shutil.copytree(small_library, lib)
+    build_index(lib, tmp_path / "ix", show_progress=False)
+    shutil.rmtree(lib)
+    win = open_window()
+    win.open_library(tmp_path / "ix")
+    pump(root, lambda: "no longer exists" in win.banner.text, 60, "the message")
+    assert str(lib) in win.banner.text and win.banner.winfo_ismapped()

@@ -382,6 +382,9 @@ class QviWindow:
         self.spectrograms.show_wave(None, 0)
         self._show_notice()
         self.say(self.bench.status_line())
+        gone = session.library_gone()
+        if gone:
+            self.error(gone[0].upper() + gone[1:], "Open library folder…", self.open_library_dialog)
         log.info("ready: %d sounds, model %s", len(session.index), session.model_id)
         if remember:
             self.settings.index_dir = None if session.index_dir == app.DEMO_INDEX else str(session.index_dir)
