@@ -11,6 +11,7 @@ from typing import Callable
 
 import numpy as np
 
+from qvi_app.audio.load import remove_offset
 from qvi_app.errors import DeviceError
 
 
@@ -98,8 +99,8 @@ class Recorder:
             block = block[: max(0, limit - self._frames)]
             self._blocks.append(block)
             self._frames += len(block)
-        if len(block):
-            self.level = float(20 * np.log10(np.sqrt(np.mean(block ** 2)) + 1e-6))
+        if len(block):                      # the meter shows sound, not the interface's offset
+            self.level = float(20 * np.log10(np.std(block) + 1e-6))
         if self._frames >= limit:
             if self.on_limit:
                 self.on_limit()
@@ -116,7 +117,7 @@ class Recorder:
             self._stream = None
         with self._lock:
             wave = np.concatenate(self._blocks) if self._blocks else np.zeros(0, np.float32)
-        return wave, self.sample_rate
+        return remove_offset(wave, self.sample_rate) if self.sample_rate else wave, self.sample_rate
 
 
 class Player:
