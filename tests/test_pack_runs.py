@@ -43,12 +43,13 @@ def runs(tiny_library, tmp_path_factory):  # noqa: F811
 
 def test_packed_runs_come_back_as_the_checkpoints_they_were(runs, tmp_path, tiny_library):  # noqa: F811
     packs, rebuilt = tmp_path / "packs", tmp_path / "rebuilt"
-    p = subprocess.run([sys.executable, str(SCRIPT), "pack", str(packs), *map(str, runs), "--bits", "8", "--files", "1"],
-                       capture_output=True, text=True)
+    p = subprocess.run([sys.executable, str(SCRIPT), "pack", str(packs), *map(str, runs), "--bits", "8",
+                        "--files", "1"], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
-    assert [f.name for f in packs.iterdir()] == ["runs0.pack"]                 # --files 1: one file holds both
+    assert [f.name for f in packs.iterdir()] == ["runs0.pack"]            # --files 1: one file holds both
     assert sum(f.stat().st_size for f in packs.iterdir()) < 0.5 * sum(r.stat().st_size for r in runs)
-    p = subprocess.run([sys.executable, str(SCRIPT), "unpack", str(packs), str(rebuilt)], capture_output=True, text=True)
+    p = subprocess.run([sys.executable, str(SCRIPT), "unpack", str(packs), str(rebuilt)],
+                       capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
 
     probe = np.sin(2 * np.pi * 330 * np.arange(22050) / 22050).astype(np.float32)
@@ -87,8 +88,9 @@ def test_a_pack_holds_no_code(runs, tmp_path):
 
 
 def test_parallel_runs_train_side_by_side_and_pack(tiny_library, tmp_path):  # noqa: F811
-    p = subprocess.run(["bash", str(REPO_ROOT / "scripts" / "parallel_runs.sh"), str(tiny_library), str(tmp_path / "ab"),
-                        "120", "4 5", *TINY], capture_output=True, text=True, env={**os.environ, "PYTHON": sys.executable})
+    script = REPO_ROOT / "scripts" / "parallel_runs.sh"
+    p = subprocess.run(["bash", str(script), str(tiny_library), str(tmp_path / "ab"), "120", "4 5", *TINY],
+                       capture_output=True, text=True, env={**os.environ, "PYTHON": sys.executable})
     assert p.returncode == 0, p.stderr + p.stdout
     assert sorted(f.name for f in (tmp_path / "ab" / "runs").glob("*.pt")) == ["s4.pt", "s5.pt"]
     assert "packed s4.pt" in p.stdout and (tmp_path / "ab" / "packs" / "runs0.pack").is_file()

@@ -218,4 +218,5 @@ def _first_line(exc: Exception) -> str:
     if not text:
         return type(exc).__name__
     line = _SNDFILE_PREFIX.sub("", text[0]).rstrip(".")
+    # "Format not recognised" reads as part of our sentence; an acronym ("MP3 ...") stays as it is
     return line[:1].lower() + line[1:] if line[:2] != line[:2].upper() else line

@@ -226,7 +226,8 @@ class FirstRun(ttk.Frame):
             "1.  Press Space (or ● Record) and make the sound with your voice: a siren rising, a bee, "
             "\"vrrooom\", a door creak.\n2.  Press Space again. The closest sounds appear here; select one "
             "to hear it.\n3.  ▲ / ▼ (keys + and -) tell qvi what fits: the list re-ranks at once.\n\n"
-            f"Or open a sound file as the query (Ctrl+O), or drop one on the window; drop a folder to search it instead.\n\n"
+            "Or open a sound file as the query (Ctrl+O), or drop one on the window; drop a folder to search "
+            "it instead.\n\n"
             f"This library: {sounds} sounds in {len(categories)} categories ({cats})."))
 
 

@@ -221,10 +221,9 @@ class ReferenceIndex:
         query = np.asarray(query, dtype=np.float32)
         if query.shape != (self.embeddings.shape[1],):
             raise ValueError(f"query has shape {query.shape}, index holds {self.embeddings.shape[1]}-d vectors")
-        if category is not None:
-            category = self._known_category(category)
         rows = None
         if category is not None:
+            category = self._known_category(category)
             rows = np.flatnonzero(self._category_codes == self._category_names.index(category))
         if self.ann is not None and (rows is None or len(rows) >= self.ann.settings.filter_min):
             # The approximate index only shortlists (compressed codes, then finer in-RAM codes);
