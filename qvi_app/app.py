@@ -32,6 +32,7 @@ class SearchResult:
     query_vector: np.ndarray | None = None      # kept so a new category filter re-ranks without re-embedding
     category: str | None = None
     query_wave: np.ndarray | None = None        # the trimmed query audio (for replay, display, feedback)
+    name: str | None = None                     # the name filter: words every path shown holds
 
     @property
     def total_ms(self) -> float:
@@ -147,15 +148,16 @@ class QviSession:
             out["adapter"] = f"{self.adapter_file} (learned from your ratings)"
         return out
 
-    def search_file(self, path, category: str | None = None, top_k: int = 20) -> SearchResult:
+    def search_file(self, path, category: str | None = None, top_k: int = 20, name: str | None = None) -> SearchResult:
         self._require_sounds()
         t0 = time.perf_counter()
         wave, sr = load_audio(path)
-        return self.search_wave(wave, sr, category, top_k, _t_load=(time.perf_counter() - t0) * 1e3)
+        return self.search_wave(wave, sr, category, top_k, name, _t_load=(time.perf_counter() - t0) * 1e3)
 
     def search_wave(self, wave: np.ndarray, sr: int, category: str | None = None, top_k: int = 20,
-                    _t_load: float = 0.0) -> SearchResult:
-        """Trim, embed and rank a query waveform (N,) at ``sr`` Hz."""
+                    name: str | None = None, _t_load: float = 0.0) -> SearchResult:
+        """Trim, embed and rank a query waveform (N,) at ``sr`` Hz; only ``category``'s sounds, and
+        only those whose path holds every word of ``name``, when given."""
         self._require_sounds()
         t0 = time.perf_counter()
         trimmed = prepare_query(wave, sr)
@@ -164,17 +166,19 @@ class QviSession:
         if self.adapter is not None:
             vec = self.adapter.apply(vec)
         t2 = time.perf_counter()
-        hits = self.index.search(vec, category=category, top_k=top_k)
+        hits = self.index.search(vec, category=category, top_k=top_k, name=name)
         t3 = time.perf_counter()
         timings = {"load": _t_load, "trim": (t1 - t0) * 1e3, "embed": (t2 - t1) * 1e3, "rank": (t3 - t2) * 1e3}
-        return SearchResult(hits, len(trimmed) / sr, timings, vec, category, trimmed)
+        return SearchResult(hits, len(trimmed) / sr, timings, vec, category, trimmed, name)
 
-    def rerank(self, result: SearchResult, category: str | None = None, top_k: int = 20) -> SearchResult:
-        """The same query ranked again with another category filter or length (no re-embedding)."""
+    def rerank(self, result: SearchResult, category: str | None = None, top_k: int = 20,
+               name: str | None = None) -> SearchResult:
+        """The same query ranked again with other filters or length (no re-embedding)."""
         t0 = time.perf_counter()
-        hits = self.index.search(result.query_vector, category=category, top_k=top_k)
+        hits = self.index.search(result.query_vector, category=category, top_k=top_k, name=name)
         timings = {"rank": (time.perf_counter() - t0) * 1e3}
-        return SearchResult(hits, result.query_duration, timings, result.query_vector, category, result.query_wave)
+        return SearchResult(hits, result.query_duration, timings, result.query_vector, category, result.query_wave,
+                            name)
 
     def _require_sounds(self) -> None:
         if len(self.index) == 0:
@@ -182,13 +186,13 @@ class QviSession:
             raise QviError(f"the library {root} has no sounds: add sound files to it, then index it again "
                            f"(qvi index {root}, or File > Open library folder)")
 
-    def similar(self, path, category: str | None = None, top_k: int = 20) -> SearchResult:
+    def similar(self, path, category: str | None = None, top_k: int = 20, name: str | None = None) -> SearchResult:
         """"More like this": the library ranked by a library sound's stored embedding (no audio
-        is embedded again); the sound itself comes first."""
+        is embedded again); the sound itself comes first unless a filter leaves it out."""
         t0 = time.perf_counter()
         vec = self.index.vector(self.index.row_of(path))
-        hits = self.index.search(vec, category=category, top_k=top_k)
-        return SearchResult(hits, 0.0, {"rank": (time.perf_counter() - t0) * 1e3}, vec, category, None)
+        hits = self.index.search(vec, category=category, top_k=top_k, name=name)
+        return SearchResult(hits, 0.0, {"rank": (time.perf_counter() - t0) * 1e3}, vec, category, None, name)
 
     def with_feedback(self, result: SearchResult, ratings: dict, top_k: int | None = None,
                       settings: FeedbackSettings = FEEDBACK) -> SearchResult:
@@ -209,9 +213,9 @@ class QviSession:
         blocks = self.index.blocks
         want = top_k + len(rows)
         if not rows:
-            order = [(h.row, h.score) for h in self.index.search(q, result.category, want)]
+            order = [(h.row, h.score) for h in self.index.search(q, result.category, want, result.name)]
         elif settings.rule == "shortlist":
-            base = self.index.search(q, result.category, max(settings.shortlist, want))
+            base = self.index.search(q, result.category, max(settings.shortlist, want), result.name)
             cand = np.array([h.row for h in base])
             new = shortlist_scores(np.array([h.score for h in base]), np.asarray(self.index.embeddings[cand]),
                                    q, L, D, settings, blocks, categories=self.index.category_codes(cand),
@@ -219,14 +223,14 @@ class QviSession:
             order = [(int(cand[i]), float(new[i])) for i in np.argsort(-new, kind="stable")]
         else:
             moved = moved_query(q, L, D, settings, blocks)
-            order = [(h.row, h.score) for h in self.index.search(moved, result.category, want)]
+            order = [(h.row, h.score) for h in self.index.search(moved, result.category, want, result.name)]
         unrated = [(row, score) for row, score in order if row not in rows][:top_k]
         pinned = [(r, 1) for r in liked] + [(r, 0) for r, _ in unrated] + [(r, -1) for r in disliked]
         scores = dict(order)
         hits = [replace(self.index.hit(rank, row, scores.get(row, float("nan"))), rating=rating)
                 for rank, (row, rating) in enumerate(pinned, 1)]
         return SearchResult(hits, result.query_duration, {"rank": (time.perf_counter() - t0) * 1e3}, q,
-                            result.category, result.query_wave)
+                            result.category, result.query_wave, result.name)
 
     def load_reference(self, hit: SearchHit) -> tuple[np.ndarray, int]:
         """The audio of a library sound, for auditioning; a clear error if it has gone."""
@@ -234,6 +238,14 @@ class QviSession:
             raise AudioError(hit.path, "this sound is no longer in the library folder (moved or deleted?); "
                                        "re-index the library to update the list")
         return load_audio(hit.path)
+
+
+def nothing_found(category: str | None, name: str | None) -> str:
+    """Why a list is empty, in the filters' words (the window and the terminal say the same)."""
+    if name and name.strip():
+        where = f" in {category}" if category else ""
+        return f"no sound{where} has {name.strip()!r} in its name or folder"
+    return f"no sound in {category}" if category else "no sound to show"
 
 
 def describe_encoder(encoder: Encoder) -> str:

@@ -53,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     se.add_argument("query", type=Path, metavar="QUERY")
     _index_args(se)
     se.add_argument("--category", help="only this category (see: qvi categories)")
+    se.add_argument("--name", metavar="WORDS", help="only sounds whose path holds every one of these words (any case)")
     se.add_argument("--top", type=_positive_int, default=10, metavar="N")
     se.add_argument("--json", action="store_true", help="print a JSON list of {rank, path, category, score}")
     se.add_argument("--like", type=Path, action="append", default=[], metavar="PATH",
@@ -65,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     si.add_argument("sound", type=Path, metavar="PATH", help="a library sound, as qvi search prints it")
     _index_args(si)
     si.add_argument("--category", help="only this category")
+    si.add_argument("--name", metavar="WORDS", help="only sounds whose path holds every one of these words (any case)")
     si.add_argument("--top", type=_positive_int, default=10, metavar="N")
     si.add_argument("--json", action="store_true", help="print a JSON list of {rank, path, category, score}")
 
@@ -203,7 +205,7 @@ def _cmd_search(a) -> int:
 
     session = QviSession(a.index, a.checkpoint, use_adapter=not a.no_adapter)
     _warn_if_gone(session)
-    result = session.search_file(a.query, a.category, a.top)
+    result = session.search_file(a.query, a.category, a.top, a.name)
     if a.like or a.dislike:
         ratings = {**{p: 1 for p in a.like}, **{p: -1 for p in a.dislike}}
         result = session.with_feedback(result, ratings, a.top)
@@ -215,7 +217,7 @@ def _cmd_similar(a) -> int:
 
     session = QviSession(a.index, a.checkpoint)
     _warn_if_gone(session)
-    return _print_hits(session.similar(a.sound, a.category, a.top), a.json)
+    return _print_hits(session.similar(a.sound, a.category, a.top, a.name), a.json)
 
 
 def _warn_if_gone(session) -> None:
@@ -227,6 +229,11 @@ def _warn_if_gone(session) -> None:
 def _print_hits(result, as_json: bool) -> int:
     if as_json:
         print(json.dumps([h.to_dict() for h in result.hits], indent=2, allow_nan=False))
+        return 0
+    if not result.hits:
+        from qvi_app.app import nothing_found
+
+        print(f"qvi: {nothing_found(result.category, result.name)}", file=sys.stderr)
         return 0
     marks = {1: "▲", -1: "▼", 0: " "}
     for h in result.hits:

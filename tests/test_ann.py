@@ -66,6 +66,19 @@ def test_category_filter_is_exact_in_both_paths(indexes, category):
         assert a[0].relpath == e[0].relpath
 
 
+@pytest.mark.parametrize("name", ["s01", "S012", "s0"])
+def test_name_filter_is_exact_in_both_paths(indexes, name):
+    """A name filter keeping 1,000 or more sounds takes the approximate path, as a large category
+    does; it finds the same best match as brute force over the same sounds, and only them."""
+    exact, ann, queries = indexes
+    for q in queries[:10]:
+        e, a = exact.search(q, top_k=15, name=name), ann.search(q, top_k=15, name=name)
+        assert len(e) == len(a) == 15
+        assert all(name.casefold() in h.relpath for h in e + a)
+        assert a[0].relpath == e[0].relpath
+    assert set(ann.ann._selectors) <= set(CATEGORIES)    # typed words do not pile up in its selector cache
+
+
 def test_the_shortlist_grows_with_the_library_within_bounds():
     """A fixed shortlist is a shrinking share of a growing library; on real embeddings the rows
     needed for recall@10 0.95 grew with it (AnnSettings), so the shortlist is a share of N."""

@@ -26,6 +26,24 @@ def test_search_json_shape_on_the_bundled_library():
     assert {h["category"] for h in json.loads(r.stdout)} == {"weather"}
 
 
+def test_search_and_similar_by_name_as_well(capsys):
+    """--name keeps the sounds whose path holds every word, in any case; none is said in a line."""
+    query = DEMO_LIBRARY / "birds" / sorted(p.name for p in (DEMO_LIBRARY / "birds").iterdir())[0]
+    assert main(["search", str(query), "--name", "AMB_FARM", "--top", "50", "--json"]) == 0
+    hits = json.loads(capsys.readouterr().out)
+    assert sorted(h["path"] for h in hits) == sorted(map(str, (DEMO_LIBRARY / "ambience").glob("amb_farm_*.ogg")))
+    assert main(["search", str(query), "--name", "farm 02", "--top", "50"]) == 0
+    out = capsys.readouterr().out.splitlines()              # a folder's name and a file's: both words held
+    assert len(out) >= 2 and all("farm" in line and "02" in line for line in out)
+    assert any("farm_animals" in line for line in out) and any("amb_farm_02" in line for line in out)
+    rel = str(query.relative_to(DEMO_LIBRARY))
+    assert main(["similar", rel, "--name", query.stem, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["path"] == str(query)
+    assert main(["search", str(query), "--name", "no such sound"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and "no sound" in captured.err and "'no such sound'" in captured.err
+
+
 def test_categories_and_info(capsys):
     assert main(["categories"]) == 0
     lines = dict(line.split("\t") for line in capsys.readouterr().out.splitlines())

@@ -13,7 +13,7 @@ import soundfile as sf
 from qvi_app.audio import load_audio
 from qvi_app.paths import DEMO_LIBRARY
 from qvi_app.settings import AppSettings
-from test_gui import REFERENCE, click, press, pump, screenshot, wait
+from test_gui import REFERENCE, click, press, pump, screenshot, wait, xdo
 
 pytestmark = pytest.mark.slow
 
@@ -145,8 +145,9 @@ def test_at_the_minimum_size_every_button_and_the_names_stay_visible(window):
     root.geometry("860x520")
     wait(root, 0.8)
     right = root.winfo_rootx() + root.winfo_width()
-    for b in (win.play_button, win.stop_button, win.up_button, win.down_button, win.like_button, win.copy_button):
-        assert b.winfo_ismapped() and b.winfo_rootx() + b.winfo_width() <= right, b.cget("text")
+    for b in (win.play_button, win.stop_button, win.up_button, win.down_button, win.like_button, win.copy_button,
+              win.category_box, win.name_entry, win.top_box):
+        assert b.winfo_ismapped() and b.winfo_rootx() + b.winfo_width() <= right, b
     assert int(win.results.tree.column("name", "width")) >= 120
 
 
@@ -281,3 +282,26 @@ def test_a_microphone_dc_offset_is_not_part_of_the_recording(desktop, tmp_path):
     middle = wave[loud[len(loud) // 4]: loud[3 * len(loud) // 4]]           # inside the tone, away from its ends
     assert abs(float(middle.mean())) < 0.01 and abs(float(wave.mean())) < 0.01
     assert 0.08 < np.abs(middle).max() < 0.15                              # the tone itself is kept
+
+
+def test_words_typed_in_the_name_field_narrow_the_list_without_searching_again(window, desktop):
+    """Typed for real: the list keeps only sounds whose path holds every word, a space typed
+    there is not Record, and a word nothing holds is said instead of an empty list."""
+    root, open_window = window
+    win = open_window()
+    _searched(root, win, DEMO_LIBRARY / REFERENCE)
+    query = win.bench.query
+    click(root, desktop, win.name_entry, 10, 8)
+    xdo(root, desktop, "type", "--delay", "40", "ambience FARM")     # a folder's name, a file's
+    pump(root, lambda: win.results.row_values() and all("amb_farm" in r["name"] for r in win.results.row_values()),
+         10, "the list to narrow")
+    assert len(win.results.row_values()) == 4 and win.recorder is None and win.bench.query is query
+    assert win.root.focus_get() is win.name_entry                          # still typing there
+    screenshot(root, root, desktop, "name_filter.png")
+    xdo(root, desktop, "type", "--delay", "40", "zz")
+    pump(root, lambda: "'ambience FARMzz'" in win.spectrograms.titles["result"], 10, "the empty list to be said")
+    assert win.results.row_values() == []
+    for _ in range(len("ambience FARMzz")):
+        xdo(root, desktop, "key", "BackSpace")
+    pump(root, lambda: len(win.results.row_values()) == win.settings.top_n, 10, "the whole list back")
+    assert win.bench.name is None and win.bench.query is query

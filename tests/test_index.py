@@ -53,6 +53,30 @@ def test_build_search_and_category_filter(tmp_path, small_library):
         idx.search(np.ones(idx.embeddings.shape[1], np.float32), category="nope")
 
 
+def test_name_filter_ranks_as_the_brute_force_definition(tmp_path, small_library):
+    """Words typed beside the imitation ("wood door"): only sounds whose path holds every word,
+    in any case, ranked exactly as the whole library is ranked; with a category as well."""
+    build_index(small_library, tmp_path / "ix", "cnn", show_progress=False)
+    idx = ReferenceIndex.open(tmp_path / "ix")
+    paths = [it.path for it in idx.items]
+    rng = np.random.default_rng(0)
+    query = rng.standard_normal(idx.embeddings.shape[1]).astype(np.float32)
+    query /= np.linalg.norm(query)
+    scores = idx.scores(query)
+    word = paths[0].split("/")[0]                                  # a folder's name: several sounds
+    part = paths[5].rsplit("/", 1)[1][:4].upper()                  # part of a file name, typed in capitals
+    for name in (word, part, f"{word} {part}", f"  {part}  "):
+        wanted = [i for i, p in enumerate(paths) if all(w.casefold() in p.casefold() for w in name.split())]
+        best = sorted(wanted, key=lambda i: (-scores[i], i))[:5]
+        hits = idx.search(query, top_k=5, name=name)
+        assert [h.row for h in hits] == best and [h.rank for h in hits] == list(range(1, len(best) + 1))
+    cat = idx.items[5].category
+    both = idx.search(query, category=cat, top_k=50, name=part)
+    assert both and all(h.category == cat and part.casefold() in h.relpath.casefold() for h in both)
+    assert idx.search(query, top_k=5, name="no such sound zzz") == []
+    assert len(idx.search(query, top_k=50, name="   ")) == len(paths)     # blank: no filter
+
+
 def test_fused_index_ranks_as_the_brute_force_definition(tmp_path, small_library):
     """A qvi index whose model carries a fused ranking (the 0.2 default: CNN .7 + CQT+2DFT .3,
     CSLS): blocks per encoder, hubness penalties, z-score fusion, all as the ranking module

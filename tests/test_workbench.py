@@ -49,6 +49,20 @@ def test_search_refine_and_a_new_library_runs_the_query_again(bench, libraries):
     assert {h.path.parent.parent for h in again.hits} == {libraries[1].parent / "two"}
 
 
+def test_a_name_filter_narrows_the_list_and_holds_through_ratings_and_more_like(bench):
+    _search(bench)
+    named = bench.refine(None, name="HIGH2")
+    assert [h.relpath for h in named.hits] == ["high/high2.wav"] and bench.name == "HIGH2"
+    assert bench.refine("low", name="high").hits == []                    # both filters apply
+    shown = bench.refine(None, name="mid")
+    assert {h.category for h in shown.hits} == {"mid"} and len(shown.hits) == 4
+    rated = bench.rate(shown.hits[2], 1)
+    assert rated.hits[0].relpath == shown.hits[2].relpath and {h.category for h in rated.hits} == {"mid"}
+    similar = bench.more_like(shown.hits[1])
+    assert {h.category for h in similar.hits} == {"mid"}
+    assert len(bench.refine(None).hits) == 6 and bench.name is None       # cleared: the whole library again
+
+
 def test_ratings_rerank_at_once_and_the_original_comes_back(bench):
     first = _search(bench)
     liked, disliked = first.hits[3], first.hits[0]

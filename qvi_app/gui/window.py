@@ -30,6 +30,10 @@ from qvi_app.workbench import Workbench
 
 log = logging.getLogger("qvi.gui")
 ALL = "All categories"
+#: Where a key is text, not a command (Space records, + and - rate, m is "more like this").
+TEXT_FIELDS = (ttk.Entry, tk.Entry, ttk.Spinbox)
+#: The name filter re-ranks when typing pauses this long, not at every key.
+NAME_PAUSE_MS = 250
 
 
 class QviWindow:
@@ -181,6 +185,15 @@ class QviWindow:
         left = ttk.Frame(panes)
         actions = ttk.Frame(left, padding=(0, 6, 0, 0))
         actions.pack(side="bottom", fill="x")          # packed first: a small window shrinks the list, not these
+        # The name filter sits over the list it narrows, as wide as the list (the bar above has no room).
+        filter_row = ttk.Frame(left, padding=(0, 0, 0, 4))
+        filter_row.pack(side="top", fill="x")
+        ttk.Label(filter_row, text="Name contains").pack(side="left")
+        self.name_var = tk.StringVar()
+        self.name_entry = ttk.Entry(filter_row, textvariable=self.name_var)
+        self.name_entry.pack(side="left", fill="x", expand=True, padx=(6, 0))
+        self._name_after = None
+        self.name_var.trace_add("write", lambda *_: self._name_typed())
         self.list_area = ttk.Frame(left)
         self.list_area.pack(fill="both", expand=True)
         self.results = ResultsTable(self.list_area)
@@ -251,15 +264,21 @@ class QviWindow:
     def _step_list(self, event, step: int):
         """Up/Down move in the list wherever the keyboard focus is: the plots take it (matplotlib
         focuses its canvas when made and when clicked), and then the arrows did nothing at all."""
-        if event.widget is self.results.tree or isinstance(event.widget, (ttk.Entry, tk.Entry, ttk.Spinbox)):
+        if event.widget is self.results.tree or isinstance(event.widget, TEXT_FIELDS):
             return None                          # the list's own binding, or a field's
         self.results.step(step)
         self.results.tree.focus_set()
         return "break"
 
+    def _typing(self) -> bool:
+        try:
+            return isinstance(self.root.focus_get(), TEXT_FIELDS)
+        except (KeyError, tk.TclError):           # focus in a dialog's internals, or none
+            return False
+
     @staticmethod
     def _unless_typing(event, action):
-        if isinstance(event.widget, (ttk.Entry, tk.Entry, ttk.Spinbox)):
+        if isinstance(event.widget, TEXT_FIELDS):
             return None
         action()
         return "break"
@@ -597,6 +616,19 @@ class QviWindow:
         value = self.category_var.get()
         return None if value == ALL else value.split("  (")[0]
 
+    def _name_typed(self) -> None:
+        """Re-rank once typing pauses: the sounds the words keep are found on a worker thread
+        (a large library's item table is read), then the list is re-ranked here."""
+        if self._name_after is not None:
+            self.root.after_cancel(self._name_after)
+        self._name_after = self.root.after(NAME_PAUSE_MS, self._apply_name)
+
+    def _apply_name(self) -> None:
+        self._name_after = None
+        name = self.name_var.get()
+        self.tasks.submit(lambda: self.bench.prepare_name(name),
+                          lambda _: self.rerank() if self.name_var.get() == name else None, self._search_failed)
+
     def _top_n(self) -> int:
         try:
             n = int(self.top_var.get())
@@ -608,7 +640,7 @@ class QviWindow:
         """Apply a new category or result count to the current list at once (no re-recording)."""
         top = self._top_n()
         changed = top != self.settings.top_n
-        result = self.bench.refine(self._category(), top)
+        result = self.bench.refine(self._category(), top, self.name_var.get())
         if changed:
             self._save_settings()
         if result is not None:
@@ -635,9 +667,10 @@ class QviWindow:
             self._quiet_hit = result.hits[0]      # show the best match without playing it
             self.results.tree.selection_set("0")
             self.results.tree.focus("0")
-            self.results.tree.focus_set()
+            if not self._typing():                # a list narrowed by the name field: keep typing there
+                self.results.tree.focus_set()
         else:
-            self.spectrograms.show("result", None, "Result: nothing in this category")
+            self.spectrograms.show("result", None, f"Result: {app.nothing_found(result.category, result.name)}")
             self.spectrograms.show_wave(None, 0)
 
     # -- results ---------------------------------------------------------------------------------

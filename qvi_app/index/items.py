@@ -63,6 +63,7 @@ class ItemTable(Sequence):
         self._count = count
         self._where = where                  # the index folder, for messages
         self._lock = threading.Lock()
+        con.create_function("qvi_fold", 1, _folded, deterministic=True)
 
     def _query(self, sql: str, params=()) -> list[tuple]:
         """Rows of one query. A file damaged after the index was opened is reported as such,
@@ -115,6 +116,16 @@ class ItemTable(Sequence):
         r = self._query("SELECT row FROM items WHERE path = ?", (path_to_db(relpath),))
         return int(r[0][0]) if r else None
 
+    def rows_named(self, words: tuple[str, ...]) -> np.ndarray:
+        """The rows (sorted, int64) whose path holds every one of ``words``, case-folded: one pass
+        over the table in SQL, each path folded by Python as SQLite hands it over (``LIKE`` folds
+        ASCII letters only, and a name that is not UTF-8 is kept as bytes)."""
+        if not words:
+            return np.arange(self._count, dtype=np.int64)
+        test = " AND ".join(["instr(qvi_fold(path), ?) > 0"] * len(words))
+        found = self._query(f"SELECT row FROM items WHERE {test} ORDER BY row", tuple(w.casefold() for w in words))
+        return np.fromiter((r[0] for r in found), np.int64, count=len(found))
+
     def skipped(self) -> list[SkippedFile]:
         return [SkippedFile(path_from_db(r[0]), *r[1:])
                 for r in self._query("SELECT path, size, mtime, reason FROM skipped ORDER BY path")]
@@ -130,6 +141,15 @@ class ItemTable(Sequence):
         self._con.close()
 
 
+def _folded(value: str | bytes) -> str:
+    return path_from_db(value).casefold()
+
+
+def name_words(name: str | None) -> tuple[str, ...]:
+    """The words of a name filter as typed ("Wood  door" → ("wood", "door")); none for a blank one."""
+    return tuple(w.casefold() for w in (name or "").split())
+
+
 def category_codes(items: list[IndexItem]) -> tuple[list[str], np.ndarray]:
     """(sorted category names, int32 code per item), as written to ``categories.npy``."""
     names = sorted({it.category for it in items})
@@ -137,4 +157,4 @@ def category_codes(items: list[IndexItem]) -> tuple[list[str], np.ndarray]:
     return names, np.fromiter((index[it.category] for it in items), np.int32, count=len(items))
 
 
-__all__ = ["IndexItem", "ItemTable", "SkippedFile", "category_codes", "connect_readonly"]
+__all__ = ["IndexItem", "ItemTable", "SkippedFile", "category_codes", "connect_readonly", "name_words"]

@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 import sqlite3
+import threading
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -36,7 +37,7 @@ import torch
 from qvi_app import __version__
 from qvi_app.errors import LibraryIndexError, StaleIndexError, printable
 from qvi_app.index.ann import AnnSettings, IvfIndex
-from qvi_app.index.items import IndexItem, ItemTable, SkippedFile, category_codes, connect_readonly
+from qvi_app.index.items import IndexItem, ItemTable, SkippedFile, category_codes, connect_readonly, name_words
 from qvi_app.index.scan import path_to_db
 from qvi_app.ranking import RankingSettings, fused_scores, hub_penalty
 
@@ -49,6 +50,9 @@ PENALTY_BANK_MAX = 4096
 #: the rest of the build; through 128 directions, 6x fewer operations.
 PENALTY_EXACT_MAX = 100_000
 PENALTY_RANK = 128
+#: Name filters whose rows are kept per open index. Finding them scans the item table (one
+#: folded path per sound); re-ranking under the same words then costs nothing.
+NAMED_KEPT = 8
 
 FORMAT_VERSION = 1
 _SCHEMA = """
@@ -101,6 +105,8 @@ class ReferenceIndex:
         self._category_names = list(category_names)
         self._category_codes = category_rows
         self._skipped: list[SkippedFile] | None = None
+        self._named: dict[tuple[str, ...], np.ndarray] = {}      # name filter words -> rows (_named_rows)
+        self._named_lock = threading.Lock()
         #: What the exact stage subtracts from a row's cosine (its weighted hubness penalty), for
         #: the approximate index's refining codes to subtract too. Only a one-encoder ranking
         #: scores by cosine less a penalty; a fused one z-scores per query (none then).
@@ -209,13 +215,15 @@ class ReferenceIndex:
             return folded[0]
         raise LibraryIndexError(f"unknown category {category!r}; known: {', '.join(self._category_names)}")
 
-    def search(self, query: np.ndarray, category: str | None = None, top_k: int = 10) -> list[SearchHit]:
+    def search(self, query: np.ndarray, category: str | None = None, top_k: int = 10,
+               name: str | None = None) -> list[SearchHit]:
         """Rank items by the index's ranking (cosine similarity to the unit vector ``query``, or a
-        fused encoder's blocks fused); ties keep index order.
+        fused encoder's blocks fused); ties keep index order. Only the sounds of ``category``, and
+        only those whose path holds every word of ``name`` (any case), when given.
 
         Exact (brute force) unless the index has an approximate index (libraries of
-        ``AnnSettings.threshold`` sounds or more) and the candidates are all items or a category of
-        at least ``filter_min``; then the approximate index shortlists and the shortlist is scored
+        ``AnnSettings.threshold`` sounds or more) and the candidates are all items or at least
+        ``filter_min`` of them; then the approximate index shortlists and the shortlist is scored
         exactly.
         """
         query = np.asarray(query, dtype=np.float32)
@@ -225,11 +233,16 @@ class ReferenceIndex:
         if category is not None:
             category = self._known_category(category)
             rows = np.flatnonzero(self._category_codes == self._category_names.index(category))
+        named = self.named_rows(name)
+        if named is not None:
+            rows = named if rows is None else np.intersect1d(rows, named, assume_unique=True)
+        # a category's selector is kept for the next query; a name's is not (every word typed is another set)
+        key = category if named is None else None
         if self.ann is not None and (rows is None or len(rows) >= self.ann.settings.filter_min):
             # The approximate index only shortlists (compressed codes, then finer in-RAM codes);
             # the shortlist is then scored exactly from the embeddings, as the exact path would.
             keep = self.ann.settings.kept(top_k)
-            found, _ = self.ann.search(query, max(keep, self.ann.shortlist), rows, key=category, keep=keep,
+            found, _ = self.ann.search(query, max(keep, self.ann.shortlist), rows, key=key, keep=keep,
                                        offsets=self._refine_offsets)
             found = np.sort(found)
             scores = self.scores(query, found) if len(found) else np.zeros(0, np.float32)
@@ -244,6 +257,25 @@ class ReferenceIndex:
         best = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
         best = best[np.lexsort((rows[best], -scores[best]))]
         return self._hits(rows[best], scores[best])
+
+    def named_rows(self, name: str | None) -> np.ndarray | None:
+        """The rows a name filter keeps (sorted); None for a blank one, which keeps every row."""
+        words = name_words(name)
+        return self._named_rows(words) if words else None
+
+    def _named_rows(self, words: tuple[str, ...]) -> np.ndarray:
+        """:meth:`ItemTable.rows_named`, the last few answers kept: re-ranking the same filter
+        (another category, a longer list, a rating) does not scan the table again."""
+        with self._named_lock:
+            if words in self._named:
+                self._named[words] = self._named.pop(words)          # most recent last
+                return self._named[words]
+        rows = self.items.rows_named(words)
+        with self._named_lock:
+            self._named[words] = rows
+            while len(self._named) > NAMED_KEPT:
+                self._named.pop(next(iter(self._named)))
+        return rows
 
     def scores(self, query: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         """Scores of ``rows`` (all when None) for a query vector, as the index's ranking makes them.
