@@ -194,6 +194,7 @@ class QviWindow:
         self.name_entry.pack(side="left", fill="x", expand=True, padx=(6, 0))
         self._name_after = None
         self.name_var.trace_add("write", lambda *_: self._name_typed())
+        self.name_entry.bind("<Escape>", lambda e: self.name_var.set(""), add="+")   # then Esc stops playing too
         self.list_area = ttk.Frame(left)
         self.list_area.pack(fill="both", expand=True)
         self.results = ResultsTable(self.list_area)
