@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -75,6 +76,30 @@ def test_name_filter_ranks_as_the_brute_force_definition(tmp_path, small_library
     assert both and all(h.category == cat and part.casefold() in h.relpath.casefold() for h in both)
     assert idx.search(query, top_k=5, name="no such sound zzz") == []
     assert len(idx.search(query, top_k=50, name="   ")) == len(paths)     # blank: no filter
+
+
+def test_name_filter_takes_odd_words_and_names_literally(tmp_path):
+    """SQL's wildcards and quotes are plain letters to it; a file name that is not UTF-8 (kept as
+    bytes in the index) is found by its readable part; accents fold as in a word processor."""
+    lib = tmp_path / "lib"
+    names = ["100%_done.wav", "it's_a_door.wav", "under_score.wav", "Straße_Auto.wav", "plain.wav"]
+    for i, n in enumerate(names):
+        write(lib / n, tone(300 + 90 * i))
+    raw = os.fsencode(str(lib)) + b"/caf\xe9_latin1.wav"                 # not UTF-8
+    os.rename(os.fsencode(write(lib / "latin1.wav", tone(900))), raw)   # soundfile cannot write that name itself
+    build_index(lib, tmp_path / "ix", "2dft", show_progress=False)
+    idx = ReferenceIndex.open(tmp_path / "ix")
+    q = np.asarray(idx.embeddings[0], np.float32)
+
+    def found(name):
+        return sorted(h.relpath for h in idx.search(q, top_k=20, name=name))
+
+    assert found("%") == ["100%_done.wav"]
+    assert found("_") == sorted([n for n in names if "_" in n] + [os.fsdecode(b"caf\xe9_latin1.wav")])
+    assert found("it's") == ["it's_a_door.wav"] and found("'; drop table items; --") == []
+    assert found("STRASSE auto") == ["Straße_Auto.wav"]                    # ß folds to ss
+    assert found("latin1") == [os.fsdecode(b"caf\xe9_latin1.wav")]
+    assert len(idx) == 6 and found("plain") == ["plain.wav"]              # the table is untouched
 
 
 def test_fused_index_ranks_as_the_brute_force_definition(tmp_path, small_library):

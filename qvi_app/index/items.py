@@ -119,7 +119,7 @@ class ItemTable(Sequence):
     def rows_named(self, words: tuple[str, ...]) -> np.ndarray:
         """The rows (sorted, int64) whose path holds every one of ``words``, case-folded: one pass
         over the table in SQL, each path folded by Python as SQLite hands it over (``LIKE`` folds
-        ASCII letters only, and a name that is not UTF-8 is kept as bytes)."""
+        ASCII letters only: "STRASSE" would not find "Straße")."""
         if not words:
             return np.arange(self._count, dtype=np.int64)
         test = " AND ".join(["instr(qvi_fold(path), ?) > 0"] * len(words))
@@ -142,7 +142,11 @@ class ItemTable(Sequence):
 
 
 def _folded(value: str | bytes) -> str:
-    return path_from_db(value).casefold()
+    """A stored path as the name filter compares it. A name that is not UTF-8 (kept as bytes)
+    is read with U+FFFD for its stray bytes: SQLite cannot hold the lone surrogates Python would
+    give, and a word typed on a keyboard cannot contain them either."""
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+    return text.casefold()
 
 
 def name_words(name: str | None) -> tuple[str, ...]:
