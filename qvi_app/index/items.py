@@ -117,13 +117,14 @@ class ItemTable(Sequence):
         return int(r[0][0]) if r else None
 
     def rows_named(self, words: tuple[str, ...]) -> np.ndarray:
-        """The rows (sorted, int64) whose path holds every one of ``words``, case-folded: one pass
-        over the table in SQL, each path folded by Python as SQLite hands it over (``LIKE`` folds
-        ASCII letters only: "STRASSE" would not find "Straße")."""
+        """The rows (sorted, int64) whose case-folded path holds every one of ``words`` (folded
+        already, as :func:`name_words` gives them): one pass over the table in SQL, each path folded
+        by Python as SQLite hands it over (``LIKE`` folds ASCII letters only: "STRASSE" would not
+        find "Straße")."""
         if not words:
             return np.arange(self._count, dtype=np.int64)
         test = " AND ".join(["instr(qvi_fold(path), ?) > 0"] * len(words))
-        found = self._query(f"SELECT row FROM items WHERE {test} ORDER BY row", tuple(w.casefold() for w in words))
+        found = self._query(f"SELECT row FROM items WHERE {test} ORDER BY row", tuple(words))
         return np.fromiter((r[0] for r in found), np.int64, count=len(found))
 
     def skipped(self) -> list[SkippedFile]:
