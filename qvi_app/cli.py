@@ -50,11 +50,12 @@ def _parser() -> argparse.ArgumentParser:
     ix.add_argument("--quiet", action="store_true", help="no progress bar")
 
     se = sub.add_parser("search", help="rank the library by similarity to an audio file")
-    se.add_argument("query", type=Path, metavar="QUERY")
+    se.add_argument("query", type=Path, metavar="QUERY",
+                    help="a sound file of your imitation (WAV, FLAC, OGG, MP3, ...; silence and clicks at the ends are cut)")
     _index_args(se)
     se.add_argument("--category", help="only this category (see: qvi categories)")
     se.add_argument("--name", metavar="WORDS", help="only sounds whose path holds every one of these words (any case)")
-    se.add_argument("--top", type=_positive_int, default=10, metavar="N")
+    se.add_argument("--top", type=_positive_int, default=10, metavar="N", help="how many results (default 10)")
     se.add_argument("--json", action="store_true", help="print a JSON list of {rank, path, category, score}")
     se.add_argument("--like", type=Path, action="append", default=[], metavar="PATH",
                     help="a result you liked (as an earlier search printed it): the list is re-ranked toward it")
@@ -67,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     _index_args(si)
     si.add_argument("--category", help="only this category")
     si.add_argument("--name", metavar="WORDS", help="only sounds whose path holds every one of these words (any case)")
-    si.add_argument("--top", type=_positive_int, default=10, metavar="N")
+    si.add_argument("--top", type=_positive_int, default=10, metavar="N", help="how many results (default 10)")
     si.add_argument("--json", action="store_true", help="print a JSON list of {rank, path, category, score}")
 
     ad = sub.add_parser("adapt", help="learn your voice from your ratings: a query adapter, kept only if it helps")
