@@ -50,8 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     ix.add_argument("--quiet", action="store_true", help="no progress bar")
 
     se = sub.add_parser("search", help="rank the library by similarity to an audio file")
-    se.add_argument("query", type=Path, metavar="QUERY",
-                    help="a sound file of your imitation (WAV, FLAC, OGG, MP3, ...; silence and clicks at the ends are cut)")
+    se.add_argument("query", type=Path, nargs="+", metavar="QUERY",
+                    help="a sound file of your imitation (WAV, FLAC, OGG, MP3, ...; silence and clicks at the ends are "
+                         "cut); several: a list for each")
     _index_args(se)
     se.add_argument("--category", help="only this category (see: qvi categories)")
     se.add_argument("--name", metavar="WORDS", help="only sounds whose path holds every one of these words (any case)")
@@ -204,13 +205,35 @@ def _cmd_index(a) -> int:
 def _cmd_search(a) -> int:
     from qvi_app.app import QviSession
 
+    if (a.like or a.dislike) and len(a.query) > 1:
+        raise QviError("--like and --dislike rate the results of one query: give one QUERY with them")
     session = QviSession(a.index, a.checkpoint, use_adapter=not a.no_adapter)
     _warn_if_gone(session)
-    result = session.search_file(a.query, a.category, a.top, a.name)
-    if a.like or a.dislike:
-        ratings = {**{p: 1 for p in a.like}, **{p: -1 for p in a.dislike}}
-        result = session.with_feedback(result, ratings, a.top)
-    return _print_hits(result, a.json)
+    if len(a.query) == 1:
+        result = session.search_file(a.query[0], a.category, a.top, a.name)
+        if a.like or a.dislike:
+            ratings = {**{p: 1 for p in a.like}, **{p: -1 for p in a.dislike}}
+            result = session.with_feedback(result, ratings, a.top)
+        return _print_hits(result, a.json)
+    # Several queries (a folder of takes): a list each; a file that fails gets its line, the rest go on.
+    failed, shown, lists = 0, 0, []
+    for query in a.query:
+        try:
+            result = session.search_file(query, a.category, a.top, a.name)
+        except QviError as exc:
+            failed += 1
+            print(f"qvi: {printable(str(exc))}", file=sys.stderr)
+            lists.append({"query": str(query), "error": str(exc)})
+            continue
+        if a.json:
+            lists.append({"query": str(query), "results": [h.to_dict() for h in result.hits]})
+        else:
+            print(("\n" if shown else "") + f"== {printable(str(query))}")
+            _print_hits(result, False)
+        shown += 1
+    if a.json:
+        print(json.dumps(lists, indent=2, allow_nan=False))
+    return 2 if failed else 0
 
 
 def _cmd_similar(a) -> int:

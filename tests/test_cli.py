@@ -84,6 +84,29 @@ def test_a_library_folder_that_is_gone_is_said_with_the_results(tmp_path, data_d
     assert "no longer exists" in r.stderr and str(tmp_path / "lib") in r.stderr and "qvi index" in r.stderr
 
 
+def test_several_queries_get_a_list_each_and_a_bad_one_loses_nothing(tmp_path, capsys):
+    """A folder of imitations searched at once (qvi search takes/*.wav): a list per query; a file
+    that is not audio gets its one line and the others are still searched; exit 2 says so."""
+    birds = sorted((DEMO_LIBRARY / "birds").glob("*.ogg"))[:2]
+    bad = tmp_path / "take3.wav"
+    bad.write_text("not a sound\n")
+    assert main(["search", str(birds[0]), str(bad), str(birds[1]), "--top", "3"]) == 2
+    out, err = capsys.readouterr()
+    blocks = out.strip().split("\n\n")
+    assert [b.splitlines()[0] for b in blocks] == [f"== {birds[0]}", f"== {birds[1]}"]
+    assert all(len(b.splitlines()) == 4 and str(q) in b.splitlines()[1] for b, q in zip(blocks, birds))
+    assert len([line for line in err.splitlines() if line.startswith("qvi: ")]) == 1 and str(bad) in err
+    assert main(["search", str(birds[0]), str(bad), "--top", "2", "--json"]) == 2
+    lists = json.loads(capsys.readouterr().out)
+    assert [x["query"] for x in lists] == [str(birds[0]), str(bad)]
+    assert lists[0]["results"][0]["path"] == str(birds[0]) and len(lists[0]["results"]) == 2
+    assert "not a readable audio file" in lists[1]["error"] and "results" not in lists[1]
+    assert main(["search", str(birds[0]), "--top", "1", "--json"]) == 0         # one query: the list itself, as before
+    assert json.loads(capsys.readouterr().out)[0]["rank"] == 1
+    assert main(["search", str(birds[0]), str(birds[1]), "--like", str(birds[0])]) == 2
+    assert "one QUERY" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("args,words", [
     (["search", "/nonexistent/q.wav"], "no such file"),
     (["search", "{empty}"], "empty file"),
