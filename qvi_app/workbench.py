@@ -143,11 +143,12 @@ class Workbench:
         self.result = session.with_feedback(self.base, self.ratings, self.top_n) if self.ratings else self.base
         return self.result
 
-    def prepare_name(self, name: str) -> None:
+    def prepare_name(self, name: str) -> int | None:
         """Find the sounds a name filter keeps (blocking: it reads the whole item table, 0.3-0.8 s
-        at a million sounds), so that :meth:`refine` with it is quick on the Tk thread."""
-        if self.session is not None:
-            self.session.index.named_rows(name)
+        at a million sounds), so that :meth:`refine` with it is quick on the Tk thread. Returns
+        how many there are in the library; None for a blank filter or no library."""
+        rows = self.session.index.named_rows(name) if self.session is not None else None
+        return None if rows is None else len(rows)
 
     def rate(self, hit: SearchHit, rating: int) -> SearchResult:
         """Save a rating (raises QviError when it cannot be) and re-rank the list by every rating

@@ -297,12 +297,13 @@ def test_words_typed_in_the_name_field_narrow_the_list_without_searching_again(w
          10, "the list to narrow")
     assert len(win.results.row_values()) == 4 and win.recorder is None and win.bench.query is query
     assert win.root.focus_get() is win.name_entry                          # still typing there
+    assert win.name_count.cget("text") == "4 sounds"                       # in the whole library
     screenshot(root, root, desktop, "name_filter.png")
     xdo(root, desktop, "type", "--delay", "40", "zz")
     pump(root, lambda: "'ambience FARMzz'" in win.spectrograms.titles["result"], 10, "the empty list to be said")
-    assert win.results.row_values() == []
+    assert win.results.row_values() == [] and win.name_count.cget("text") == "0 sounds"
     xdo(root, desktop, "key", "BackSpace", "BackSpace")
     pump(root, lambda: len(win.results.row_values()) == 4, 10, "the four sounds again")
     xdo(root, desktop, "key", "Escape")                                    # Esc empties the field
     pump(root, lambda: len(win.results.row_values()) == win.settings.top_n, 10, "the whole list back")
-    assert win.bench.name is None and win.bench.query is query
+    assert win.bench.name is None and win.bench.query is query and win.name_count.cget("text") == ""

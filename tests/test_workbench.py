@@ -51,6 +51,7 @@ def test_search_refine_and_a_new_library_runs_the_query_again(bench, libraries):
 
 def test_a_name_filter_narrows_the_list_and_holds_through_ratings_and_more_like(bench):
     _search(bench)
+    assert bench.prepare_name("HIGH") == 4 and bench.prepare_name(" ") is None
     named = bench.refine(None, name="HIGH2")
     assert [h.relpath for h in named.hits] == ["high/high2.wav"] and bench.name == "HIGH2"
     assert bench.refine("low", name="high").hits == []                    # both filters apply

@@ -192,6 +192,8 @@ class QviWindow:
         self.name_var = tk.StringVar()
         self.name_entry = ttk.Entry(filter_row, textvariable=self.name_var)
         self.name_entry.pack(side="left", fill="x", expand=True, padx=(6, 0))
+        self.name_count = ttk.Label(filter_row, text="", style="Status.TLabel", width=14, anchor="e")
+        self.name_count.pack(side="left", padx=(6, 0))
         self._name_after = None
         self.name_var.trace_add("write", lambda *_: self._name_typed())
         self.name_entry.bind("<Escape>", lambda e: self.name_var.set(""), add="+")   # then Esc stops playing too
@@ -627,8 +629,14 @@ class QviWindow:
     def _apply_name(self) -> None:
         self._name_after = None
         name = self.name_var.get()
-        self.tasks.submit(lambda: self.bench.prepare_name(name),
-                          lambda _: self.rerank() if self.name_var.get() == name else None, self._search_failed)
+        self.tasks.submit(lambda: self.bench.prepare_name(name), lambda n: self._name_ready(name, n),
+                          self._search_failed)
+
+    def _name_ready(self, name: str, count: int | None) -> None:
+        if self.name_var.get() != name:             # typed on meanwhile: the next pause answers
+            return
+        self.name_count.configure(text="" if count is None else f"{count:,} sound{'s' * (count != 1)}")
+        self.rerank()
 
     def _top_n(self) -> int:
         try:
