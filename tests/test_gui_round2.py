@@ -298,6 +298,12 @@ def test_words_typed_in_the_name_field_narrow_the_list_without_searching_again(w
     assert len(win.results.row_values()) == 4 and win.recorder is None and win.bench.query is query
     assert win.root.focus_get() is win.name_entry                          # still typing there
     assert win.name_count.cget("text") == "4 sounds"                       # in the whole library
+    assert win.results.selected() is not None
+    win.name_entry.selection_range(0, "end")
+    xdo(root, desktop, "key", "ctrl+c")                    # copying the field's words copies them, not a path
+    wait(root, 0.3)
+    assert root.clipboard_get() == "ambience FARM"
+    win.name_entry.selection_clear()
     screenshot(root, root, desktop, "name_filter.png")
     xdo(root, desktop, "type", "--delay", "40", "zz")
     pump(root, lambda: "'ambience FARMzz'" in win.spectrograms.titles["result"], 10, "the empty list to be said")
@@ -307,3 +313,6 @@ def test_words_typed_in_the_name_field_narrow_the_list_without_searching_again(w
     xdo(root, desktop, "key", "Escape")                                    # Esc empties the field
     pump(root, lambda: len(win.results.row_values()) == win.settings.top_n, 10, "the whole list back")
     assert win.bench.name is None and win.bench.query is query and win.name_count.cget("text") == ""
+    win.results.tree.focus_set()
+    press(root, desktop, win, "ctrl+f")                                    # back to the field from the list
+    pump(root, lambda: win.root.focus_get() is win.name_entry, 5, "the name field to take the keys")

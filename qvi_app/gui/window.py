@@ -127,6 +127,7 @@ class QviWindow:
         result.add_command(label="Original ranking", command=self.original_ranking)
         result.add_separator()
         result.add_command(label="Copy file path", accelerator="Ctrl+C", command=self.copy_selected_path)
+        result.add_command(label="Filter by name", accelerator="Ctrl+F", command=self.find_by_name)
         result.add_command(label="Show in folder", command=self.reveal_selected)
         bar.add_cascade(label="Result", menu=result)
         self.result_menu = result
@@ -262,7 +263,8 @@ class QviWindow:
         r.bind("<Control-o>", lambda e: self.open_query_dialog())
         r.bind("<Control-l>", lambda e: self.open_library_dialog())
         r.bind("<Control-q>", lambda e: self.close())
-        r.bind("<Control-c>", lambda e: self.copy_selected_path())
+        r.bind("<Control-c>", lambda e: self._unless_typing(e, self.copy_selected_path))   # a field copies its text
+        r.bind("<Control-f>", lambda e: self.find_by_name())
 
     def _step_list(self, event, step: int):
         """Up/Down move in the list wherever the keyboard focus is: the plots take it (matplotlib
@@ -618,6 +620,13 @@ class QviWindow:
     def _category(self) -> str | None:
         value = self.category_var.get()
         return None if value == ALL else value.split("  (")[0]
+
+    def find_by_name(self) -> str:
+        """Ctrl+F: the keys go to the name field, its words selected to type over."""
+        self.name_entry.focus_set()
+        self.name_entry.selection_range(0, "end")
+        self.name_entry.icursor("end")
+        return "break"
 
     def _name_typed(self) -> None:
         """Re-rank once typing pauses: the sounds the words keep are found on a worker thread
