@@ -158,6 +158,34 @@ def test_evaluation_table_gives_intervals_and_the_paired_comparison():
     assert f"{d['mrr_diff']:+.3f} ({d['ci95'][0]:+.3f} to {d['ci95'][1]:+.3f}; 0%)" in rows["bad"]
 
 
+def test_evaluation_report_lists_each_category_among_the_distractors_too():
+    """Which imitated sound a change moves is what decides whether it is kept (TRAINING.md row 59:
+    one reference carried the whole loss), and that shows among the library, not only among the
+    references."""
+    from qvi_app.evaluation.run import to_markdown
+
+    rng = np.random.default_rng(1)
+    targets = np.arange(20) % 2
+    cats, with_lib = ["a", "b"], ["a", "b"] + ["x"] * 8
+    refs_scores = rng.random((20, 2)) + 2.0 * np.eye(2)[targets]
+    lib_scores = np.concatenate([refs_scores, rng.random((20, 8)) + 1.5], axis=1)
+    lib_scores[targets == 1, 1] += 3.0                                  # sound b stays first among the library
+    refs = retrieval_report(refs_scores, targets, [cats[t] for t in targets], cats)
+    lib = retrieval_report(lib_scores, targets, [cats[t] for t in targets], with_lib)
+    systems = {"sys": {**refs, "settings": {"references": {"all": refs}, "with distractors": {"all": lib}},
+                       "ranking": "cosine", "ms_per_clip": 1.0}}
+    report = {"data": "d", "dataset_kind": "pairs", "split": "all", "references": 2, "categories": 2, "queries": 20,
+              "query_source": "recorded", "groups": {"all": 20}, "targets": {"all": targets.tolist()},
+              "systems": systems, "random_expected_mrr": 0.75, "distractors": {"folder": "lib", "sounds": 8}}
+    text = to_markdown(report)
+    assert "Item MRR per category (among 8 distractors, all queries):" in text
+    table = text.split("Item MRR per category (among 8 distractors, all queries):")[1]
+    rows = {line.split(" | ")[0].strip("| "): line for line in table.splitlines() if line.startswith("| ")}
+    assert rows["b"].endswith(f"| {lib['categories']['b']['mrr']:.3f} |") and lib["categories"]["b"]["mrr"] == 1.0
+    assert rows["a"].endswith(f"| {lib['categories']['a']['mrr']:.3f} |")
+    assert lib["categories"]["a"]["mrr"] < refs["categories"]["a"]["mrr"] == 1.0      # not the references-alone figure
+
+
 # --- simulator -------------------------------------------------------------------------------
 
 def _glide(sr=SR, seconds=1.5, f0=2500.0, f1=4000.0):
