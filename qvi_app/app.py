@@ -12,8 +12,8 @@ from qvi_app.audio import AUDIO_EXTENSIONS, isolate_sound, load_audio
 from qvi_app.encoders import DEFAULT_ENCODER, Encoder, load_encoder
 from qvi_app.errors import AudioError, QviError, printable
 from qvi_app.features.display import DisplaySpectrogram, display_spectrogram
-from qvi_app.index import BuildReport, IndexingCancelled, ReferenceIndex, SearchHit, describe, update_index
-from qvi_app.paths import DEMO_INDEX, default_index_dir
+from qvi_app.index import BuildReport, IndexingCancelled, ReferenceIndex, SearchHit, describe, peek, update_index
+from qvi_app.paths import DEMO_INDEX, data_dir, default_index_dir
 from qvi_app.ranking.feedback import FeedbackSettings, moved_query, shortlist_scores
 
 #: The relevance-feedback rule the window and ``qvi search --like/--dislike`` use (docs/FEEDBACK.md).
@@ -246,6 +246,30 @@ def nothing_found(category: str | None, name: str | None) -> str:
         where = f" in {category}" if category else ""
         return f"no sound{where} has {name.strip()!r} in its name or folder"
     return f"no sound in {category}" if category else "no sound to show"
+
+
+@dataclass(frozen=True)
+class KnownLibrary:
+    index_dir: Path
+    library: Path          # the folder of sounds
+    sounds: int
+
+
+def known_libraries() -> list[KnownLibrary]:
+    """The libraries indexed on this computer (the indexes in the data folder), the most recently
+    indexed or updated first, then the bundled demo library. Read from the indexes themselves, so
+    nothing is remembered twice; an index that cannot be read is left out."""
+    found = []
+    folder = data_dir() / "indexes"
+    for index_dir in sorted(folder.iterdir()) if folder.is_dir() else []:
+        try:
+            library, sounds = peek(index_dir)
+            found.append(((index_dir / "CURRENT").stat().st_mtime, KnownLibrary(index_dir, library, sounds)))
+        except (QviError, OSError):
+            continue
+    found.sort(key=lambda pair: -pair[0])
+    library, sounds = peek(DEMO_INDEX)
+    return [known for _, known in found] + [KnownLibrary(DEMO_INDEX, library, sounds)]
 
 
 def describe_encoder(encoder: Encoder) -> str:

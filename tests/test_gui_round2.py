@@ -316,3 +316,24 @@ def test_words_typed_in_the_name_field_narrow_the_list_without_searching_again(w
     win.results.tree.focus_set()
     press(root, desktop, win, "ctrl+f")                                    # back to the field from the list
     pump(root, lambda: win.root.focus_get() is win.name_entry, 5, "the name field to take the keys")
+
+
+def test_the_libraries_menu_opens_a_library_indexed_before_and_the_demo_again(window, small_library):
+    from qvi_app.app import build_index
+
+    build_index(small_library, None, "2dft", show_progress=False)           # indexed on an earlier day
+    root, open_window = window
+    win = open_window()
+    menu = win.libraries_menu
+    win._fill_libraries()
+    labels = [menu.entrycget(i, "label") for i in range(menu.index("end") + 1)]
+    assert len(labels) == 2 and "(24 sounds)" in labels[0] and str(small_library.resolve()) in labels[0]
+    assert labels[1].startswith("✓ Demo library  (604 sounds)")            # the open one is marked
+    menu.invoke(0)
+    pump(root, lambda: win.session.library_root == small_library.resolve(), 60, "the library to open")
+    assert win.settings.index_dir == str(win.session.index_dir)            # remembered for the next start
+    win._fill_libraries()
+    assert menu.entrycget(0, "label").startswith("✓ ") and not menu.entrycget(1, "label").startswith("✓")
+    menu.invoke(1)
+    pump(root, lambda: len(win.session.index) == 604, 60, "the demo library")
+    assert win.settings.index_dir is None

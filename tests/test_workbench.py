@@ -64,6 +64,33 @@ def test_a_name_filter_narrows_the_list_and_holds_through_ratings_and_more_like(
     assert len(bench.refine(None).hits) == 6 and bench.name is None       # cleared: the whole library again
 
 
+def test_the_libraries_indexed_here_are_listed_newest_first_and_a_broken_one_is_left_out(tmp_path, data_dir):
+    """File > Libraries: every library indexed on this computer (its folder, its sounds) and the
+    demo library, read from the indexes themselves, so nothing is remembered twice."""
+    import os
+    import time
+
+    from qvi_app.app import known_libraries
+    from qvi_app.paths import DEMO_INDEX, DEMO_LIBRARY
+
+    libs = []
+    for name, n in (("foley", 3), ("ambiences", 2)):
+        for i in range(n):
+            write(tmp_path / name / f"s{i}.wav", tone(300 + 100 * i, 0.5))
+        build_index(tmp_path / name, None, "2dft", show_progress=False)        # into the data folder
+        libs.append(tmp_path / name)
+        time.sleep(0.05)
+    broken = data_dir / "indexes" / "broken-0000-cnn"
+    broken.mkdir(parents=True)
+    (broken / "CURRENT").write_text("gen-1")                              # names a generation that is not there
+    found = known_libraries()
+    assert [(k.library, k.sounds) for k in found[:2]] == [(libs[1].resolve(), 2), (libs[0].resolve(), 3)]
+    assert found[-1].index_dir == DEMO_INDEX and found[-1].library == DEMO_LIBRARY.resolve() and found[-1].sounds == 604
+    assert len(found) == 3 and all(k.index_dir.is_dir() for k in found)
+    os.utime(found[1].index_dir / "CURRENT")                                # opened or updated last
+    assert known_libraries()[0].library == libs[0].resolve()
+
+
 def test_ratings_rerank_at_once_and_the_original_comes_back(bench):
     first = _search(bench)
     liked, disliked = first.hits[3], first.hits[0]

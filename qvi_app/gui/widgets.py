@@ -219,7 +219,7 @@ class FirstRun(ttk.Frame):
             self.body.configure(text=(
                 "This library has no sounds yet: qvi found no sound files in its folder.\n\n"
                 "Add sound files to it (or to folders inside it), then open it again with File ▸ Open "
-                "library folder… (Ctrl+L) or drop it on the window; or choose File ▸ Use the demo library."))
+                "library folder… (Ctrl+L) or drop it on the window; or choose another in File ▸ Libraries."))
             return
         cats = ", ".join(list(categories)[:12]) + (" …" if len(categories) > 12 else "")
         self.body.configure(text=(

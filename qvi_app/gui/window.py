@@ -112,7 +112,8 @@ class QviWindow:
         file.add_cascade(label="Recent queries", menu=self.recent_menu)
         file.add_separator()
         file.add_command(label="Open library folder…", accelerator="Ctrl+L", command=self.open_library_dialog)
-        file.add_command(label="Use the demo library", command=lambda: self.open_library(app.DEMO_INDEX, remember=True))
+        self.libraries_menu = tk.Menu(file, tearoff=False, postcommand=self._fill_libraries)
+        file.add_cascade(label="Libraries", menu=self.libraries_menu)
         file.add_separator()
         file.add_command(label="Export feedback as CSV…", command=self.export_feedback_dialog)
         file.add_separator()
@@ -867,6 +868,18 @@ class QviWindow:
         for created, label, path in recent:
             when = time.strftime("%d %b %H:%M", time.localtime(created))
             menu.add_command(label=f"{when}  {label}", command=lambda p=path, lab=label: self._search_again(p, lab))
+
+    def _fill_libraries(self) -> None:
+        """Every library indexed on this computer and the demo library; the open one is marked."""
+        menu = self.libraries_menu
+        menu.delete(0, "end")
+        current = self.session.index_dir if self.session is not None else None
+        for known in app.known_libraries():
+            name = "Demo library" if known.index_dir == app.DEMO_INDEX else known.library.name or str(known.library)
+            gone = "" if known.library.is_dir() else ", folder not found"
+            menu.add_command(label=f"{'✓' if known.index_dir == current else '  '} {name}  ({known.sounds:,} sounds"
+                                   f"{gone})  {known.library}",
+                             command=lambda d=known.index_dir: self.open_library(d, remember=True))
 
     def _search_again(self, path: str, label: str) -> None:
         self.tasks.submit(lambda: app.load_audio(path), lambda loaded: self.search(*loaded, label),

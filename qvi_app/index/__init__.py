@@ -2,7 +2,7 @@
 
 from qvi_app.index.build import BuildReport, IndexingCancelled, update_index
 from qvi_app.index.scan import LibraryFile, scan_library
-from qvi_app.index.store import IndexItem, ReferenceIndex, SearchHit, SkippedFile, describe
+from qvi_app.index.store import IndexItem, ReferenceIndex, SearchHit, SkippedFile, describe, peek
 
 __all__ = ["BuildReport", "IndexItem", "IndexingCancelled", "LibraryFile", "ReferenceIndex", "SearchHit",
-           "SkippedFile", "describe", "scan_library", "update_index"]
+           "SkippedFile", "describe", "peek", "scan_library", "update_index"]

@@ -491,6 +491,25 @@ def library_penalties(embeddings: np.ndarray, blocks, ranking: RankingSettings, 
 _GEN_NAME = re.compile(r"^gen-[0-9A-Za-z-]+$")
 
 
+def peek(index_dir) -> tuple[Path, int]:
+    """(library folder, number of sounds) of an index, from its metadata alone: nothing else is
+    loaded, so listing many indexes costs a small SQLite read each."""
+    gen = current_generation(Path(index_dir))
+    if gen is None:
+        raise LibraryIndexError(f"no index at {printable(str(index_dir))}")
+    con = None
+    try:
+        con = connect_readonly(gen / "meta.sqlite")
+        meta = dict(con.execute("SELECT key, value FROM meta"))
+        count = con.execute("SELECT COUNT(*) FROM items").fetchone()[0]
+        return _resolve_root(Path(index_dir), meta), int(count)
+    except (sqlite3.Error, KeyError) as exc:
+        raise LibraryIndexError(f"index at {printable(str(index_dir))} is damaged ({exc})") from None
+    finally:
+        if con is not None:
+            con.close()
+
+
 def current_generation(index_dir: Path) -> Path | None:
     """The live generation, a folder directly inside ``index_dir``; None when there is none.
     ``CURRENT`` may only name such a folder: a name with a path in it is refused as damage."""
@@ -632,4 +651,4 @@ def _search_kind(index: ReferenceIndex) -> str:
 
 
 __all__ = ["IndexItem", "ReferenceIndex", "SearchHit", "SkippedFile", "write_index", "describe",
-           "current_generation"]
+           "current_generation", "peek"]
