@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from qvi_app.app import QviSession, build_index
-from qvi_app.errors import LibraryIndexError, StaleIndexError
+from qvi_app.errors import LibraryIndexError, QviError, StaleIndexError
 from qvi_app.index import ReferenceIndex, scan_library
 from qvi_app.index.scan import category_for, ucs_catid
 from qvi_app.paths import DEMO_LIBRARY
@@ -100,6 +100,10 @@ def test_name_filter_takes_odd_words_and_names_literally(tmp_path):
     assert found("STRASSE auto") == ["Straße_Auto.wav"]                    # ß folds to ss
     assert found("latin1") == [os.fsdecode(b"caf\xe9_latin1.wav")]
     assert len(idx) == 6 and found("plain") == ["plain.wav"]              # the table is untouched
+    with pytest.raises(QviError, match="at most 64 words") as caught:            # a paragraph pasted in
+        found(" ".join(f"w{i}" for i in range(2000)))
+    assert "damaged" not in str(caught.value)
+    assert found(" ".join(["done"] * 2000)) == ["100%_done.wav"]           # the same word many times is one
 
 
 def test_fused_index_ranks_as_the_brute_force_definition(tmp_path, small_library):

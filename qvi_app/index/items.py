@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qvi_app.errors import LibraryIndexError, printable
+from qvi_app.errors import LibraryIndexError, QviError, printable
 from qvi_app.index.scan import path_from_db, path_to_db
 
 _COLUMNS = "path, category, duration, sample_rate, size, mtime, content_hash"
@@ -150,9 +150,18 @@ def _folded(value: str | bytes) -> str:
     return text.casefold()
 
 
+#: Words a name filter may hold. Each is one test in the SQL query, and SQLite refuses a query
+#: deeper than 1,000 terms; a paragraph pasted into the field matches no file name anyway.
+MAX_NAME_WORDS = 64
+
+
 def name_words(name: str | None) -> tuple[str, ...]:
-    """The words of a name filter as typed ("Wood  door" → ("wood", "door")); none for a blank one."""
-    return tuple(w.casefold() for w in (name or "").split())
+    """The words of a name filter as typed ("Wood  door" → ("wood", "door")), each once; none for
+    a blank one."""
+    words = tuple(dict.fromkeys(w.casefold() for w in (name or "").split()))
+    if len(words) > MAX_NAME_WORDS:
+        raise QviError(f"the name filter takes at most {MAX_NAME_WORDS} words ({len(words)} given)")
+    return words
 
 
 def category_codes(items: list[IndexItem]) -> tuple[list[str], np.ndarray]:
