@@ -222,7 +222,7 @@ def _cmd_search(a) -> int:
             result = session.search_file(query, a.category, a.top, a.name)
         except QviError as exc:
             failed += 1
-            print(f"qvi: {printable(str(exc))}", file=sys.stderr)
+            _say_error(exc)
             lists.append({"query": str(query), "error": str(exc)})
             continue
         if a.json:
@@ -242,6 +242,11 @@ def _cmd_similar(a) -> int:
     session = QviSession(a.index, a.checkpoint)
     _warn_if_gone(session)
     return _print_hits(session.similar(a.sound, a.category, a.top, a.name), a.json)
+
+
+def _say_error(exc: QviError) -> None:
+    """A user's error as the one line on stderr that every command prints."""
+    print(f"qvi: {printable(str(exc))}", file=sys.stderr)
 
 
 def _warn_if_gone(session) -> None:
@@ -419,7 +424,7 @@ def main(argv=None) -> int:
     try:
         return handler[args.command](args)
     except QviError as exc:
-        print(f"qvi: {printable(str(exc))}", file=sys.stderr)
+        _say_error(exc)
         return 2
     except KeyboardInterrupt:
         print("qvi: interrupted", file=sys.stderr)
