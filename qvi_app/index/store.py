@@ -127,15 +127,10 @@ class ReferenceIndex:
     def open(cls, index_dir, encoder_id: str | None = None) -> "ReferenceIndex":
         """Load the live generation; with ``encoder_id``, refuse an index built by another encoder."""
         index_dir = Path(index_dir)
-        gen = current_generation(index_dir)
-        if gen is None:
-            raise LibraryIndexError(f"no index at {index_dir} (build one with: qvi index LIBRARY --index {index_dir})")
         con = None
         try:
-            con = connect_readonly(gen / "meta.sqlite")
-            meta = dict(con.execute("SELECT key, value FROM meta"))
-            count = con.execute("SELECT COUNT(*) FROM items").fetchone()[0]
-            items = ItemTable(con, int(count), str(index_dir))
+            gen, con, meta, count = _live_meta(index_dir)
+            items = ItemTable(con, count, str(index_dir))
             embeddings = np.load(gen / "embeddings.npy", mmap_mode="r")
             penalties = np.load(gen / "penalties.npy") if (gen / "penalties.npy").exists() else None
             dim, created = int(meta["dim"]), float(meta["created"])
@@ -491,23 +486,35 @@ def library_penalties(embeddings: np.ndarray, blocks, ranking: RankingSettings, 
 _GEN_NAME = re.compile(r"^gen-[0-9A-Za-z-]+$")
 
 
+def _live_meta(index_dir: Path) -> tuple[Path, sqlite3.Connection, dict, int]:
+    """An index's live generation, its metadata database (open, read-only: the caller closes it),
+    its meta table and its number of items. Raises sqlite3.Error for a damaged database."""
+    gen = current_generation(index_dir)
+    if gen is None:
+        raise LibraryIndexError(f"no index at {index_dir} (build one with: qvi index LIBRARY --index {index_dir})")
+    con = connect_readonly(gen / "meta.sqlite")
+    try:
+        meta = dict(con.execute("SELECT key, value FROM meta"))
+        count = int(con.execute("SELECT COUNT(*) FROM items").fetchone()[0])
+    except BaseException:
+        con.close()
+        raise
+    return gen, con, meta, count
+
+
 def peek(index_dir) -> tuple[Path, int]:
     """(library folder, number of sounds) of an index, from its metadata alone: nothing else is
     loaded, so listing many indexes costs a small SQLite read each."""
-    gen = current_generation(Path(index_dir))
-    if gen is None:
-        raise LibraryIndexError(f"no index at {printable(str(index_dir))}")
-    con = None
     try:
-        con = connect_readonly(gen / "meta.sqlite")
-        meta = dict(con.execute("SELECT key, value FROM meta"))
-        count = con.execute("SELECT COUNT(*) FROM items").fetchone()[0]
-        return _resolve_root(Path(index_dir), meta), int(count)
-    except (sqlite3.Error, KeyError) as exc:
+        _, con, meta, count = _live_meta(Path(index_dir))
+    except sqlite3.Error as exc:
         raise LibraryIndexError(f"index at {printable(str(index_dir))} is damaged ({exc})") from None
+    try:
+        return _resolve_root(Path(index_dir), meta), count
+    except KeyError as exc:
+        raise LibraryIndexError(f"index at {printable(str(index_dir))} is damaged (no {exc} in its metadata)") from None
     finally:
-        if con is not None:
-            con.close()
+        con.close()
 
 
 def current_generation(index_dir: Path) -> Path | None:
