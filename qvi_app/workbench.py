@@ -158,7 +158,7 @@ class Workbench:
         session = self._session()
         self.feedback().rate(wave=self.query.wave, sr=self.query.sr, result_path=hit.path, rank=hit.rank,
                              score=hit.score, rating=rating, category_filter=self.base.category,
-                             model_id=session.model_id)
+                             name_filter=self.base.name, model_id=session.model_id)
         self.ratings[hit.relpath] = rating
         self.result = session.with_feedback(self.base, self.ratings, self.top_n)
         return self.result

@@ -66,4 +66,45 @@ def test_recent_queries_are_kept_and_an_older_database_gains_them(tmp_path):
     recent = store.recent_queries()
     assert [label for _, label, _ in recent] == ["your recording", "cat.wav"]
     assert all(Path(p).is_file() for _, _, p in recent)
-    assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == 2
+    assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == 3
+
+
+V2_RATINGS = ("CREATE TABLE ratings (id INTEGER PRIMARY KEY, created REAL NOT NULL, query_hash TEXT NOT NULL, "
+              "query_path TEXT NOT NULL, result_path TEXT NOT NULL, rank INTEGER NOT NULL, score REAL NOT NULL, "
+              "rating INTEGER NOT NULL CHECK (rating IN (-1, 1)), category_filter TEXT, model_id TEXT NOT NULL, "
+              "UNIQUE (query_hash, result_path)); "
+              "CREATE TABLE history (id INTEGER PRIMARY KEY, created REAL NOT NULL, query_hash TEXT NOT NULL, "
+              "query_path TEXT NOT NULL, label TEXT NOT NULL); "
+              "INSERT INTO ratings VALUES (1, 1700000000.0, 'h', 'q.wav', 'lib/old.ogg', 3, 0.5, 1, 'birds', 'm'); "
+              "PRAGMA user_version=2;")
+
+
+def test_a_rating_keeps_the_name_filter_it_was_made_under(tmp_path):
+    """A rating made while the list was narrowed by name is only understood with that filter:
+    it is stored and exported with it."""
+    store = FeedbackStore(tmp_path / "feedback.sqlite")
+    store.rate(wave=tone(440), sr=SR, result_path="lib/door_wood.ogg", rank=1, score=0.9, rating=1,
+               category_filter="foley", name_filter="door wood", model_id="m")
+    _rate(store, tone(440), "lib/b.ogg", rating=-1)
+    assert [(r.category_filter, r.name_filter) for r in store.ratings()] == [("foley", "door wood"), (None, None)]
+    store.export_csv(tmp_path / "out.csv")
+    with open(tmp_path / "out.csv") as f:
+        exported = list(csv.DictReader(f))
+    assert [r["name_filter"] for r in exported] == ["door wood", ""]
+
+
+def test_an_older_database_gains_the_name_column_and_loses_no_rating(tmp_path):
+    db = tmp_path / "feedback.sqlite"
+    con = sqlite3.connect(db)                                   # a version-2 database, as qvi 0.3-0.11 wrote it
+    con.executescript(V2_RATINGS)
+    con.close()
+    store = FeedbackStore(db)
+    old = store.ratings()
+    assert [(r.result_path, r.rank, r.rating, r.category_filter, r.name_filter) for r in old] == [
+        ("lib/old.ogg", 3, 1, "birds", None)]
+    store.rate(wave=tone(440), sr=SR, result_path="lib/new.ogg", rank=1, score=0.9, rating=-1,
+               category_filter=None, name_filter="rain", model_id="m")
+    assert [r.name_filter for r in store.ratings()] == [None, "rain"]
+    store.close()
+    assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == 3
+    assert [r.name_filter for r in FeedbackStore(db).ratings()] == [None, "rain"]   # opened again: as it was

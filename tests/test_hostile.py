@@ -388,6 +388,19 @@ def test_a_read_only_data_folder_still_reads_and_exports(mounted, tmp_path):
         _rate(ro, tone(500))
 
 
+def test_an_older_database_on_read_only_media_still_reads(mounted, tmp_path):
+    """A version-2 database cannot be given its name column there: it is read as it is."""
+    from tests.test_feedback import V2_RATINGS
+    con = sqlite3.connect(mounted / "feedback.sqlite")
+    con.executescript(V2_RATINGS)
+    con.close()
+    assert subprocess.run(["mount", "-o", "remount,ro", str(mounted)], capture_output=True).returncode == 0
+    ro = FeedbackStore(mounted / "feedback.sqlite")
+    assert ro.read_only
+    assert [(r.result_path, r.category_filter, r.name_filter) for r in ro.ratings()] == [("lib/old.ogg", "birds", None)]
+    assert ro.export_csv(tmp_path / "out.csv") == 1
+
+
 def test_a_full_disk_is_named_as_such(mounted):
     store = FeedbackStore(mounted / "feedback.sqlite")
     (mounted / "filler").write_bytes(b"\0" * (200 << 10))

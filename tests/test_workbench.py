@@ -59,6 +59,8 @@ def test_a_name_filter_narrows_the_list_and_holds_through_ratings_and_more_like(
     assert {h.category for h in shown.hits} == {"mid"} and len(shown.hits) == 4
     rated = bench.rate(shown.hits[2], 1)
     assert rated.hits[0].relpath == shown.hits[2].relpath and {h.category for h in rated.hits} == {"mid"}
+    saved = bench.feedback().ratings()[-1]
+    assert (saved.result_path, saved.name_filter) == (str(shown.hits[2].path), "mid")   # the filter is kept with it
     similar = bench.more_like(shown.hits[1])
     assert {h.category for h in similar.hits} == {"mid"}
     assert len(bench.refine(None).hits) == 6 and bench.name is None       # cleared: the whole library again

@@ -23,7 +23,7 @@ import soundfile as sf
 
 from qvi_app.errors import QviError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3                  # 2 added the history, 3 the name filter of a rating
 _HISTORY = """
 CREATE TABLE IF NOT EXISTS history (
     id INTEGER PRIMARY KEY,
@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS ratings (
     rating INTEGER NOT NULL CHECK (rating IN (-1, 1)),
     category_filter TEXT,           -- NULL when searching all categories
     model_id TEXT NOT NULL,
+    name_filter TEXT,               -- the words the list was narrowed by; NULL for none
     UNIQUE (query_hash, result_path)
 );
 """
@@ -60,6 +61,7 @@ class Rating:
     score: float
     rating: int
     category_filter: str | None
+    name_filter: str | None
     model_id: str
 
 
@@ -115,12 +117,17 @@ class FeedbackStore:
 
     def _check_version(self) -> None:
         version = self._con.execute("PRAGMA user_version").fetchone()[0]
-        if version == 1 and not self.read_only:         # version 1 had no history: add it
-            self._con.executescript(_HISTORY + f"PRAGMA user_version={SCHEMA_VERSION};")
+        if version in (1, 2) and not self.read_only:
+            # One transaction: a kill in the middle leaves the older database whole. Version 1 had
+            # no history, versions 1-2 no name filter (their ratings keep NULL: no filter known).
+            self._con.executescript("BEGIN; " + (_HISTORY if version == 1 else "") +
+                                    "ALTER TABLE ratings ADD COLUMN name_filter TEXT; "
+                                    f"PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
             version = SCHEMA_VERSION
-        if version not in (1, SCHEMA_VERSION):
+        if version not in (1, 2, SCHEMA_VERSION):
             raise QviError(f"{self.path}: feedback database version {version} is not the one this qvi reads "
                            f"({SCHEMA_VERSION}); upgrade qvi")
+        self._has_name_filter = version >= 3            # an older one on read-only media is read as it is
 
     def _open_read_only(self, cause: Exception) -> None:
         try:
@@ -166,8 +173,9 @@ class FeedbackStore:
         return digest, path
 
     def rate(self, *, wave: np.ndarray, sr: int, result_path, rank: int, score: float, rating: int,
-             category_filter: str | None, model_id: str) -> Rating:
-        """Record (or change) a +1 / -1 rating of one result for one query; committed at once."""
+             category_filter: str | None, model_id: str, name_filter: str | None = None) -> Rating:
+        """Record (or change) a +1 / -1 rating of one result for one query, with the filters the
+        list was narrowed by; committed at once."""
         if rating not in (-1, 1):
             raise ValueError(f"rating must be +1 or -1, not {rating!r}")
         if self.read_only:
@@ -175,17 +183,18 @@ class FeedbackStore:
                            "there can still be exported")
         digest, qpath = self.save_query(wave, sr)
         row = Rating(time.time(), digest, str(qpath), str(result_path), int(rank), float(score), rating,
-                     category_filter, model_id)
+                     category_filter, name_filter or None, model_id)
         try:
             with self._con:
                 self._con.execute(
                     "INSERT INTO ratings (created, query_hash, query_path, result_path, rank, score, rating, "
-                    "category_filter, model_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "category_filter, name_filter, model_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT (query_hash, result_path) DO UPDATE SET created=excluded.created, "
                     "rank=excluded.rank, score=excluded.score, rating=excluded.rating, "
-                    "category_filter=excluded.category_filter, model_id=excluded.model_id",
+                    "category_filter=excluded.category_filter, name_filter=excluded.name_filter, "
+                    "model_id=excluded.model_id",
                     (row.created, row.query_hash, row.query_path, row.result_path, row.rank, row.score,
-                     row.rating, row.category_filter, row.model_id))
+                     row.rating, row.category_filter, row.name_filter, row.model_id))
         except sqlite3.Error as exc:
             raise QviError(f"cannot write to the feedback database {self.path}: {_why(exc, self.path.parent)}") from None
         return row
@@ -215,8 +224,9 @@ class FeedbackStore:
 
     def ratings(self) -> list[Rating]:
         try:
+            name = "name_filter" if self._has_name_filter else "NULL"
             cur = self._con.execute("SELECT created, query_hash, query_path, result_path, rank, score, rating, "
-                                    "category_filter, model_id FROM ratings ORDER BY id")
+                                    f"category_filter, {name}, model_id FROM ratings ORDER BY id")
             return [Rating(*r) for r in cur]
         except sqlite3.DatabaseError as exc:
             raise QviError(f"the feedback database {self.path} is damaged ({exc}); move it aside and qvi "
@@ -231,7 +241,7 @@ class FeedbackStore:
             for r in rows:
                 w.writerow([time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(r.created)), r.query_hash,
                             r.query_path, r.result_path, r.rank, f"{r.score:.6f}", r.rating,
-                            r.category_filter or "", r.model_id])
+                            r.category_filter or "", r.name_filter or "", r.model_id])
         return len(rows)
 
     def close(self) -> None:
