@@ -52,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     se = sub.add_parser("search", help="rank the library by similarity to an audio file")
     se.add_argument("query", type=Path, nargs="+", metavar="QUERY",
                     help="a sound file of your imitation (WAV, FLAC, OGG, MP3, ...; silence and clicks at the ends are "
-                         "cut); several: a list for each")
+                         "cut); several, or a folder of them: a list for each")
     _index_args(se)
     se.add_argument("--category", help="only this category (see: qvi categories)")
     se.add_argument("--name", metavar="WORDS", help="only sounds whose path holds every one of these words (any case)")
@@ -205,11 +205,13 @@ def _cmd_index(a) -> int:
 def _cmd_search(a) -> int:
     from qvi_app.app import QviSession
 
-    if (a.like or a.dislike) and len(a.query) > 1:
+    one = len(a.query) == 1 and not a.query[0].is_dir()
+    if (a.like or a.dislike) and not one:
         raise QviError("--like and --dislike rate the results of one query: give one QUERY with them")
+    queries = [query for given in a.query for query in _query_files(given)]
     session = QviSession(a.index, a.checkpoint, use_adapter=not a.no_adapter)
     _warn_if_gone(session)
-    if len(a.query) == 1:
+    if one:
         result = session.search_file(a.query[0], a.category, a.top, a.name)
         if a.like or a.dislike:
             ratings = {**{p: 1 for p in a.like}, **{p: -1 for p in a.dislike}}
@@ -217,7 +219,7 @@ def _cmd_search(a) -> int:
         return _print_hits(result, a.json)
     # Several queries (a folder of takes): a list each; a file that fails gets its line, the rest go on.
     failed, shown, lists = 0, 0, []
-    for query in a.query:
+    for query in queries:
         try:
             result = session.search_file(query, a.category, a.top, a.name)
         except QviError as exc:
@@ -234,6 +236,21 @@ def _cmd_search(a) -> int:
     if a.json:
         print(json.dumps(lists, indent=2, allow_nan=False))
     return 2 if failed else 0
+
+
+def _query_files(given: Path) -> list[Path]:
+    """A query as named, or for a folder every sound file in it and its subfolders (the walk
+    that indexing uses: sorted, hidden ones left out, each real folder once)."""
+    if not given.is_dir():
+        return [given]
+    from qvi_app.audio import AUDIO_EXTENSIONS
+    from qvi_app.index.scan import scan_library
+
+    found = [given / f.relpath for f in scan_library(given)]
+    if not found:
+        raise QviError(f"no sound files in {given} (qvi reads {', '.join(sorted(AUDIO_EXTENSIONS))}, "
+                       "in subfolders too)")
+    return found
 
 
 def _cmd_similar(a) -> int:

@@ -107,6 +107,30 @@ def test_several_queries_get_a_list_each_and_a_bad_one_loses_nothing(tmp_path, c
     assert "one QUERY" in capsys.readouterr().err
 
 
+def test_a_folder_of_takes_is_searched_file_by_file(tmp_path, capsys):
+    """qvi search takes/: every sound file in the folder and its subfolders (sorted; hidden ones
+    and other files left out) is a query of its own, as if each were named."""
+    birds = sorted((DEMO_LIBRARY / "birds").glob("*.ogg"))[:3]
+    takes = tmp_path / "takes"
+    (takes / "monday").mkdir(parents=True)
+    (takes / ".trash").mkdir()
+    copies = [takes / "b.ogg", takes / "monday" / "a.ogg"]
+    for src, dst in zip(birds, copies):
+        dst.write_bytes(src.read_bytes())
+    (takes / ".trash" / "old.ogg").write_bytes(birds[2].read_bytes())
+    (takes / "notes.txt").write_text("take 2 was best\n")
+    assert main(["search", str(takes), "--top", "2", "--json"]) == 0
+    lists = json.loads(capsys.readouterr().out)
+    assert [x["query"] for x in lists] == [str(takes / "b.ogg"), str(takes / "monday" / "a.ogg")]
+    assert [x["results"][0]["path"] for x in lists] == [str(birds[0]), str(birds[1])]  # each finds its original
+    assert main(["search", str(takes), str(birds[2]), "--top", "1"]) == 0           # a folder among files
+    out = capsys.readouterr().out
+    assert [line for line in out.splitlines() if line.startswith("== ")] == [
+        f"== {takes / 'b.ogg'}", f"== {takes / 'monday' / 'a.ogg'}", f"== {birds[2]}"]
+    assert main(["search", str(takes), "--like", str(birds[0])]) == 2              # a folder is several queries
+    assert "one QUERY" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("args,words", [
     (["search", "/nonexistent/q.wav"], "no such file"),
     (["search", "{empty}"], "empty file"),
@@ -114,10 +138,12 @@ def test_several_queries_get_a_list_each_and_a_bad_one_loses_nothing(tmp_path, c
     (["search", "{good}", "--index", "{tmp}"], "no index at"),
     (["index", "/nonexistent/folder"], "library folder not found"),
     (["index", "{good}"], "is a file, not a folder"),
-    (["search", "{tmp}"], "a folder, not an audio file"),
+    (["search", "{tmp}/none"], "no sound files in"),
 ])
 def test_bad_input_exits_2_with_one_line(tmp_path, args, words):
     (tmp_path / "empty.wav").write_bytes(b"")
+    (tmp_path / "none").mkdir()
+    (tmp_path / "none" / "notes.txt").write_text("takes go here\n")
     good = write(tmp_path / "good.wav", tone(440))
     args = [a.format(empty=tmp_path / "empty.wav", good=good, tmp=tmp_path) for a in args]
     r = qvi(*args)
