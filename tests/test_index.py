@@ -167,6 +167,33 @@ def test_incremental_update_embeds_only_changes(tmp_path, small_library):
     assert after.categories()["new"] == 1 and after.categories()["uncategorized"] == 1
 
 
+def test_an_update_without_the_category_csv_keeps_the_categories_it_gave(tmp_path, small_library):
+    """Indexed once with --categories FILE, then updated with a plain `qvi index FOLDER` (or the
+    window's re-index, which has no CSV): the sounds already indexed keep their categories, new
+    ones take their folder's; a CSV given again decides anew."""
+    files = sorted(p.relative_to(small_library).as_posix() for p in small_library.rglob("*.ogg"))
+    table = tmp_path / "cats.csv"
+    with open(table, "w", newline="") as f:
+        csv.writer(f).writerows([["path", "category"], *[[rel, "mine"] for rel in files[:5]]])
+    build_index(small_library, tmp_path / "ix", "2dft", categories_csv=table, show_progress=False)
+    assert ReferenceIndex.open(tmp_path / "ix").categories()["mine"] == 5
+    write(small_library / "new" / "tone.wav", tone(660))                          # added
+    os.utime(small_library / files[0], (time.time() + 5, time.time() + 5))       # touched
+    build_index(small_library, tmp_path / "ix", "2dft", show_progress=False)
+    after = ReferenceIndex.open(tmp_path / "ix")
+    got = {it.path: it.category for it in after.items}
+    assert [got[rel] for rel in files[:5]] == ["mine"] * 5
+    assert got["new/tone.wav"] == "new" and got[files[5]] == files[5].split("/")[0]
+    build_index(small_library, tmp_path / "ix", "cnn", show_progress=False)          # rebuilt for another model
+    rebuilt = {it.path: it.category for it in ReferenceIndex.open(tmp_path / "ix").items}
+    assert rebuilt == got
+    with open(table, "w", newline="") as f:
+        csv.writer(f).writerows([["path", "category"], [files[1], "other"]])
+    build_index(small_library, tmp_path / "ix", "2dft", categories_csv=table, show_progress=False)
+    got = {it.path: it.category for it in ReferenceIndex.open(tmp_path / "ix").items}
+    assert got[files[1]] == "other" and got[files[0]] == files[0].split("/")[0]
+
+
 def test_the_embedder_is_a_choice_passed_in(tmp_path, small_library):
     """update_index hands any Embedder exactly the files that need embedding, in scan order, and
     writes what it returns; an unknown engine name is one clear error."""

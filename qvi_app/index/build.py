@@ -6,7 +6,7 @@ import contextlib
 import os
 import threading
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -93,7 +93,20 @@ def update_index(library, index_dir, encoder: Encoder, *, categories_csv=None, s
     report = BuildReport(index_dir, library_root=Path(library))
     files = scan_library(library, categories_csv)
     with _exclusive(index_dir):
-        return _update(library, index_dir, encoder, files, report, embedder, show_progress, on_progress, cancel, ann)
+        return _update(library, index_dir, encoder, files, report, embedder, show_progress, on_progress, cancel, ann,
+                       categories_csv is not None)
+
+
+def _given_categories(index_dir: Path, old: ReferenceIndex | None) -> dict[str, str]:
+    """{path: category} of the live index, also of one made by another model (being rebuilt)."""
+    if old is None:
+        if current_generation(index_dir) is None:
+            return {}
+        try:
+            old = ReferenceIndex.open(index_dir)
+        except QviError:
+            return {}                                   # damaged: categories come from the folders
+    return {it.path: it.category for it in old.items}
 
 
 def _known_penalties(old: ReferenceIndex | None, rows: list[int | None]) -> np.ndarray | None:
@@ -224,9 +237,15 @@ class _Update:
 
 def _update(library: Path, index_dir: Path, encoder: Encoder, files, report: BuildReport, embedder: Embedder,
             show_progress: bool, on_progress: ProgressFn | None, cancel: threading.Event | None,
-            ann: AnnSettings) -> BuildReport:
+            ann: AnnSettings, explicit_categories: bool) -> BuildReport:
     partial = ProgressStore(index_dir, encoder.id, encoder.dim)
-    state = _Update(library, files, _previous(index_dir, encoder, report), partial, report)
+    old = _previous(index_dir, encoder, report)
+    if not explicit_categories:
+        # An update without the CSV the index was built with (a plain `qvi index FOLDER`, the
+        # window's re-index or rebuild) would otherwise give every sound its folder's category again.
+        known = _given_categories(index_dir, old)
+        files = [replace(f, category=known.get(f.relpath, f.category)) for f in files]
+    state = _Update(library, files, old, partial, report)
     bar = tqdm(total=len(files), initial=state.done, desc="indexing", unit="file",
                disable=not show_progress, leave=False)
     try:
