@@ -12,7 +12,8 @@ from qvi_app.audio import AUDIO_EXTENSIONS, isolate_sound, load_audio
 from qvi_app.encoders import DEFAULT_ENCODER, Encoder, load_encoder
 from qvi_app.errors import AudioError, QviError, printable
 from qvi_app.features.display import DisplaySpectrogram, display_spectrogram
-from qvi_app.index import BuildReport, IndexingCancelled, ReferenceIndex, SearchHit, describe, peek, update_index
+from qvi_app.index import (BuildReport, IndexingCancelled, LibraryChanges, ReferenceIndex, SearchHit, describe, peek,
+                           pending_changes, update_index)
 from qvi_app.paths import DEMO_INDEX, data_dir, default_index_dir
 from qvi_app.ranking.feedback import FeedbackSettings, moved_query, shortlist_scores
 
@@ -141,6 +142,14 @@ class QviSession:
         return (f"the library folder {printable(str(root))} no longer exists (moved, renamed, or on a disk that is "
                 f"not connected): its sounds are named but cannot be played; index the folder where it is now "
                 f"(qvi index FOLDER, or File > Open library folder)")
+
+    def library_changes(self) -> LibraryChanges | None:
+        """What changed in the library folder since it was indexed (a walk of the folder; files
+        whose date alone changed are compared by content); None when the folder is gone
+        (:meth:`library_gone` says so)."""
+        if not self.index.library_root.is_dir():
+            return None
+        return pending_changes(self.index)
 
     def info(self) -> dict:
         out = {**describe(self.index), "encoder_model": self.encoder.describe()}

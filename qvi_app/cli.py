@@ -83,7 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     inf = sub.add_parser("info", help="show the library, the encoder and counts")
     _index_args(inf)
     inf.add_argument("--verify", action="store_true",
-                     help="also check the embeddings against the checksum written with them (reads the whole file)")
+                     help="also check the embeddings against the checksum written with them (reads the whole file) "
+                          "and the library folder for sounds added, changed or removed since indexing")
 
     be = sub.add_parser("bench", help="measure query latency, indexing and ranking speed (see docs/BENCHMARKS.md)")
     be.add_argument("--quick", action="store_true", help="smaller sizes; under 3 minutes on 2 cores")
@@ -338,6 +339,12 @@ def _cmd_info(a) -> int:
             raise QviError(problem)
         print(f"{'checksum':<11} " + ("ok" if session.index.has_checksum else
                                      "none (built by qvi before 0.2; rebuild the index to add one)"))
+        changes = session.library_changes()
+        if changes is None:
+            print(f"qvi: warning: {session.library_gone()}", file=sys.stderr)
+        else:
+            print(f"{'changes':<11} " + (f"{changes.summary()} since indexing; {session.index.update_command} updates it"
+                                         if changes else "none since indexing"))
     return 0
 
 

@@ -131,6 +131,21 @@ def test_a_folder_of_takes_is_searched_file_by_file(tmp_path, capsys):
     assert "one QUERY" in capsys.readouterr().err
 
 
+def test_info_verify_says_what_changed_in_the_library_since_indexing(tmp_path, capsys):
+    lib, ix = tmp_path / "lib", tmp_path / "ix"
+    for name, freq in (("a/one.wav", 300), ("a/two.wav", 500), ("b/three.wav", 900)):
+        write(lib / name, tone(freq))
+    assert main(["index", str(lib), "--index", str(ix), "--encoder", "2dft", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["info", "--index", str(ix), "--verify"]) == 0
+    assert "changes     none since indexing" in capsys.readouterr().out
+    write(lib / "b/four.wav", tone(1300))
+    (lib / "a/two.wav").unlink()
+    assert main(["info", "--index", str(ix), "--verify"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("changes"))
+    assert "1 new, 1 removed since indexing" in line and f"qvi index {lib.resolve()} --index" in line
+
+
 @pytest.mark.parametrize("args,words", [
     (["search", "/nonexistent/q.wav"], "no such file"),
     (["search", "{empty}"], "empty file"),

@@ -337,3 +337,29 @@ def test_the_libraries_menu_opens_a_library_indexed_before_and_the_demo_again(wi
     menu.invoke(1)
     pump(root, lambda: len(win.session.index) == 604, 60, "the demo library")
     assert win.settings.index_dir is None
+
+
+def test_sounds_added_since_indexing_are_offered_as_an_update(window, small_library):
+    """A library opened after sounds were added to its folder says so, with a button that
+    updates the index (embedding the new sounds only); the demo library, unchanged on a fresh
+    checkout whose file dates are all new, says nothing."""
+    from qvi_app.app import build_index
+
+    build_index(small_library, None, "2dft", show_progress=False)           # indexed on an earlier day
+    (small_library / "new").mkdir()
+    for name in ("one.ogg", "two.ogg"):
+        (small_library / "new" / name).write_bytes((DEMO_LIBRARY / "birds" / "hen_01.ogg").read_bytes())
+    root, open_window = window
+    win = open_window()
+    wait(root, 1.0)                                                        # the demo library's check has run
+    assert not win.banner.text
+    win._fill_libraries()
+    win.libraries_menu.invoke(0)
+    pump(root, lambda: "changed since it was indexed" in win.banner.text, 60, "the notice")
+    assert "2 new" in win.banner.text and win.banner.winfo_ismapped()
+    assert win.banner.label.cget("style") == "Note.TLabel"                 # information, not an error
+    win.banner.action.invoke()
+    pump(root, lambda: win.session is not None and len(win.session.index) == 26, 120, "the update")
+    assert win.session.index.meta["encoder_name"] == "2dft" and win.session.categories()["new"] == 2
+    wait(root, 1.0)
+    assert "changed since" not in win.banner.text

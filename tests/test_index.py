@@ -194,6 +194,37 @@ def test_an_update_without_the_category_csv_keeps_the_categories_it_gave(tmp_pat
     assert got[files[1]] == "other" and got[files[0]] == files[0].split("/")[0]
 
 
+def test_the_changes_since_indexing_are_what_an_update_would_do(tmp_path, small_library):
+    """pending_changes: files added, edited and removed since the index was built, found without
+    embedding anything; a file only touched (a copied or freshly checked-out library has new
+    dates throughout) is compared by content and not counted; a bad file left alone stays
+    left out. After the update there is nothing pending."""
+    from qvi_app.index import pending_changes
+
+    (small_library / "bad").mkdir()
+    (small_library / "bad" / "broken.wav").write_bytes(b"RIFF not really")
+    build_index(small_library, tmp_path / "ix", "2dft", show_progress=False)
+    idx = ReferenceIndex.open(tmp_path / "ix")
+    assert not pending_changes(idx) and pending_changes(idx).summary() == "no changes"
+    files = sorted(p.relative_to(small_library).as_posix() for p in small_library.rglob("*.ogg"))
+    for rel in files:                                                     # every date new, no content
+        os.utime(small_library / rel, (time.time() + 9, time.time() + 9))
+    assert not pending_changes(idx)
+    (small_library / files[0]).unlink()
+    edited = small_library / files[1]
+    data = bytearray(edited.read_bytes())
+    data[-1] ^= 1                                                          # same size, other content
+    edited.write_bytes(bytes(data))
+    write(small_library / "new" / "tone.wav", tone(660))
+    write(small_library / ".hidden" / "tone.wav", tone(770))                # not a library file
+    changes = pending_changes(idx)
+    assert (changes.new, changes.changed, changes.removed) == (("new/tone.wav",), (files[1],), (files[0],))
+    assert changes.summary() == "1 new, 1 changed, 1 removed"
+    assert pending_changes(idx, hash_budget_bytes=0).changed == tuple(files[1:])  # past the budget: not compared
+    build_index(small_library, tmp_path / "ix", "2dft", show_progress=False)
+    assert not pending_changes(ReferenceIndex.open(tmp_path / "ix"))
+
+
 def test_the_embedder_is_a_choice_passed_in(tmp_path, small_library):
     """update_index hands any Embedder exactly the files that need embedding, in scan order, and
     writes what it returns; an unknown engine name is one clear error."""

@@ -340,10 +340,12 @@ class MessageBanner(ttk.Frame):
         self.action = ttk.Button(self, style="Banner.TButton")
         self.text = ""
 
-    def show(self, text: str, action_text: str | None = None, action=None) -> None:
-        """Show a message; the window keeps the banner's row at its height, so nothing below moves."""
+    def show(self, text: str, action_text: str | None = None, action=None, note: bool = False) -> None:
+        """Show a message (``note``: information, not a problem); the window keeps the banner's
+        row at its height, so nothing below moves."""
         self.text = text
-        self.label.configure(text=text)
+        self.configure(style="Note.TFrame" if note else "Banner.TFrame")
+        self.label.configure(text=text, style="Note.TLabel" if note else "Banner.TLabel")
         self.action.pack_forget()
         if action_text:
             self.action.configure(text=action_text, command=lambda: (self.hide(), action()))

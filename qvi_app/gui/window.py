@@ -98,6 +98,8 @@ class QviWindow:
         style.configure("Banner.TFrame", background="#fce8e6")
         style.configure("Banner.TLabel", background="#fce8e6", foreground="#a50e0e")
         style.configure("Banner.TButton", padding=(4, 0))
+        style.configure("Note.TFrame", background="#e8f0fe")
+        style.configure("Note.TLabel", background="#e8f0fe", foreground="#174ea6")
         style.configure("Record.TButton", font=("TkDefaultFont", 11, "bold"), padding=(12, 6))
         style.configure("Status.TLabel", foreground="#5f6368")
         style.configure("Small.TButton", padding=(2, 2), width=-1)
@@ -416,6 +418,8 @@ class QviWindow:
             self._save_settings()
         # The embeddings' checksum is read in the background: damage that search cannot see is reported.
         self.tasks.submit(session.index.verify, lambda problem: self._verified(session, problem), lambda exc: None)
+        self.tasks.submit(session.library_changes, lambda changes: self._library_checked(session, changes),
+                          lambda exc: log.info("could not compare the library with its index: %s", exc))
         if then_query:
             self.open_query(Path(then_query))
         elif search_again:                      # the query on screen, searched in the new library
@@ -431,6 +435,16 @@ class QviWindow:
     def _verified(self, session, problem: str | None) -> None:
         if problem and session is self.session:
             self.error(problem, "Rebuild index", lambda: self.rebuild(session.index_dir))
+
+    def _library_checked(self, session, changes) -> None:
+        """Sounds added, changed or removed since the library was indexed (found in the
+        background): offered as an update, which embeds only those. A message already shown
+        (a problem) is not covered."""
+        if not changes or session is not self.session or self._cancel_indexing is not None or self.banner.text:
+            return
+        self.banner.show(f"The library changed since it was indexed ({changes.summary()}): update the index "
+                         "to search what is there now.", "Update index", lambda: self.rebuild(session.index_dir),
+                         note=True)
 
     def _library_failed(self, index_dir: Path, exc: BaseException) -> None:
         self._set_busy(False)

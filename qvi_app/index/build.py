@@ -97,6 +97,57 @@ def update_index(library, index_dir, encoder: Encoder, *, categories_csv=None, s
                        categories_csv is not None)
 
 
+@dataclass(frozen=True)
+class LibraryChanges:
+    """How a library folder differs from its index: what an update would embed or drop."""
+
+    new: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.new or self.changed or self.removed)
+
+    def summary(self) -> str:
+        parts = [f"{len(paths)} {word}" for paths, word in
+                 ((self.new, "new"), (self.changed, "changed"), (self.removed, "removed")) if paths]
+        return ", ".join(parts) or "no changes"
+
+
+def pending_changes(index: ReferenceIndex, hash_budget_bytes: int = 512 << 20) -> LibraryChanges:
+    """The library's files compared with its index by path, size and date, as an update
+    compares them, without embedding anything. A file whose date changed but not its size is
+    compared by content: a copied or checked-out library has new dates throughout (the demo
+    library on a fresh clone: 604 of 604), and an update keeps such a file's embedding. Past
+    ``hash_budget_bytes`` of such files it counts as changed, which an update settles. Raises
+    QviError when the library folder is gone."""
+    root = index.library_root
+    files = scan_library(root)
+    items = {it.path: it for it in index.items}
+    skipped = {sk.path: (sk.size, sk.mtime) for sk in index.skipped}
+    new, changed, budget = [], [], hash_budget_bytes
+    for f in files:
+        it = items.get(f.relpath)
+        if it is None:                                  # new, or left out before (retried if changed)
+            if f.relpath not in skipped:
+                new.append(f.relpath)
+            elif skipped[f.relpath] != (f.size, f.mtime):
+                changed.append(f.relpath)
+            continue
+        if it.size == f.size and it.mtime == f.mtime:
+            continue
+        if it.size == f.size and f.size <= budget:
+            budget -= f.size
+            try:
+                if file_sha256(root / f.relpath) == it.content_hash:
+                    continue
+            except OSError:
+                pass                                    # unreadable now: an update records why
+        changed.append(f.relpath)
+    present = {f.relpath for f in files}
+    return LibraryChanges(tuple(new), tuple(changed), tuple(p for p in items if p not in present))
+
+
 def _given_categories(index_dir: Path, old: ReferenceIndex | None) -> dict[str, str]:
     """{path: category} of the live index, also of one made by another model (being rebuilt)."""
     if old is None:

@@ -298,8 +298,14 @@ class ReferenceIndex:
         return cosines
 
     def _damage(self, what: str) -> str:
-        return (f"index at {printable(str(self.index_dir))} is damaged: {what}; rebuild it with: qvi index "
-                f"{printable(str(self.library_root))} --index {printable(str(self.index_dir))}")
+        return f"index at {printable(str(self.index_dir))} is damaged: {what}; rebuild it with: {self.update_command}"
+
+    @property
+    def update_command(self) -> str:
+        """The command that brings this index up to date with its folder, by the same encoder
+        (without --encoder an index of another encoder would be rebuilt by the default one)."""
+        return (f"qvi index {printable(str(self.library_root))} --index {printable(str(self.index_dir))} "
+                f"--encoder {self.meta['encoder_name']}")
 
     @property
     def has_checksum(self) -> bool:
