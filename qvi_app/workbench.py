@@ -30,6 +30,10 @@ from qvi_app.settings import AppSettings
 #: "stop" by someone who had not noticed: it is ignored rather than starting a new recording.
 SPACE_GRACE_S = 2.0
 
+#: The shortest part of a query that can be searched on its own; a shorter drag on the query's
+#: plot is a click, not a selection.
+PART_MIN_S = 0.1
+
 
 @dataclass(frozen=True)
 class Query:
@@ -124,6 +128,19 @@ class Workbench:
         self.similar_to = None
         self._succeeded()
         return result
+
+    def query_part(self, start_s: float, end_s: float) -> Query:
+        """The part of the query on screen between two times of its plot, to search on its own:
+        the one good take of several, without the cough or the laugh the automatic cut kept."""
+        if self.query is None:
+            raise QviError("search first, then select a part of the query")
+        q = self.query
+        start_s, end_s = sorted((start_s, end_s))
+        i, j = max(0, int(round(start_s * q.sr))), min(len(q.wave), int(round(end_s * q.sr)))
+        if j - i < PART_MIN_S * q.sr:
+            raise QviError(f"select at least {PART_MIN_S} s of the query to search with")
+        label = q.label if q.label.startswith("part of ") else f"part of {q.label}"
+        return Query(q.wave[i:j].copy(), q.sr, label)
 
     def refine(self, category: str | None = None, top_n: int | None = None, name: str | None = None
                ) -> SearchResult | None:

@@ -363,3 +363,28 @@ def test_sounds_added_since_indexing_are_offered_as_an_update(window, small_libr
     assert win.session.index.meta["encoder_name"] == "2dft" and win.session.categories()["new"] == 2
     wait(root, 1.0)
     assert "changed since" not in win.banner.text
+
+
+def test_a_drag_across_the_query_searches_that_part(window, desktop):
+    """A real mouse drag over the query's spectrogram selects a part of it; that part is searched
+    on its own and drawn as the new query."""
+    root, open_window = window
+    win = open_window()
+    _searched(root, win, DEMO_LIBRARY / REFERENCE)
+    whole = win.bench.query.seconds
+    ax, canvas = win.spectrograms.ax_query, win.spectrograms.canvas.get_tk_widget()
+    (x0, y), (x1, _) = ax.transData.transform([(0.5 * whole, 40), (0.95 * whole, 40)])
+    top = canvas.winfo_height() - y                                        # figure pixels count from the bottom
+    xdo(root, desktop, "mousemove", str(canvas.winfo_rootx() + int(x0)), str(canvas.winfo_rooty() + int(top)),
+        "mousedown", "1")
+    for f in (0.25, 0.5, 0.75, 1.0):
+        xdo(root, desktop, "mousemove", str(canvas.winfo_rootx() + int(x0 + f * (x1 - x0))),
+            str(canvas.winfo_rooty() + int(top)))
+    xdo(root, desktop, "mouseup", "1")
+    pump(root, lambda: win.bench.query.label == "part of peacock_call_01.ogg" and win.result is not None
+         and not win.busy.winfo_ismapped(), 30, "the part to be searched")
+    assert 0.3 * whole < win.bench.query.seconds < 0.5 * whole
+    assert win.spectrograms.titles["query"].startswith("Query: part of peacock_call_01.ogg")
+    click(root, desktop, canvas, int(x0), int(top))                        # a click is not a selection
+    wait(root, 1.0)
+    assert win.bench.query.label == "part of peacock_call_01.ogg" and "at least" not in win.banner.text

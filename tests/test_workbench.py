@@ -66,6 +66,25 @@ def test_a_name_filter_narrows_the_list_and_holds_through_ratings_and_more_like(
     assert len(bench.refine(None).hits) == 6 and bench.name is None       # cleared: the whole library again
 
 
+def test_a_part_of_the_query_is_searched_on_its_own(bench):
+    """A take with a second try in it: the part selected on the query's plot (seconds on that
+    plot) is the new query, and it finds what that part sounds like."""
+    import numpy as np
+
+    low, high = tone(210, 0.8) + 0.2 * tone(441, 0.8), tone(2500, 0.8) + 0.2 * tone(5250, 0.8)
+    take = np.concatenate([low, np.zeros(int(0.1 * SR), np.float32), high])
+    whole = bench.searched(bench.search(take, SR), SR, "your recording")
+    seconds = bench.query.seconds
+    part = bench.query_part(seconds - 0.7, seconds)                       # the last 0.7 s: the high tone
+    assert part.label == "part of your recording" and abs(part.seconds - 0.7) < 0.01
+    found = bench.searched(bench.search(part.wave, part.sr), part.sr, part.label)
+    assert found.hits[0].category == "high" and found.hits[0].category != whole.hits[0].category
+    again = bench.query_part(0.1, 0.4)                                    # a part of the part: one "part of"
+    assert again.label == "part of your recording" and abs(again.seconds - 0.3) < 0.01
+    with pytest.raises(QviError, match="at least"):
+        bench.query_part(0.2, 0.25)
+
+
 def test_the_libraries_indexed_here_are_listed_newest_first_and_a_broken_one_is_left_out(tmp_path, data_dir):
     """File > Libraries: every library indexed on this computer (its folder, its sounds) and the
     demo library, read from the indexes themselves, so nothing is remembered twice."""

@@ -12,9 +12,11 @@ import matplotlib
 matplotlib.use("TkAgg")
 from matplotlib.backends.backend_tkagg import FigureCanvasTkAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.widgets import SpanSelector  # noqa: E402
 
 from qvi_app.features.display import DisplaySpectrogram  # noqa: E402  (a data class; nothing is computed here)
 from qvi_app.index import SearchHit  # noqa: E402
+from qvi_app.workbench import PART_MIN_S  # noqa: E402
 
 RATING_TEXT = {1: "▲ up", -1: "▼ down", 0: ""}
 
@@ -234,10 +236,13 @@ class FirstRun(ttk.Frame):
 class SpectrogramPanel(ttk.Frame):
     """The query's and the selected result's spectrograms, each on its own time axis (a 5.8 s query
     beside a 3.7 s result was cut at 3.7 s on a shared one), and under them the result's waveform
-    with a playhead (:class:`WaveformView`): a click on it plays from there."""
+    with a playhead (:class:`WaveformView`): a click on it plays from there. A drag across the
+    query's spectrogram hands the part selected (its start and end, seconds) to ``on_select_query``."""
 
-    def __init__(self, master, on_seek=None):
+    def __init__(self, master, on_seek=None, on_select_query=None):
         super().__init__(master)
+        self.on_select_query = on_select_query
+        self._span = None
         self.figure = Figure(figsize=(5.2, 4.4), dpi=100, layout="constrained")
         self.ax_query = self.figure.add_subplot(2, 1, 1)
         self.ax_result = self.figure.add_subplot(2, 1, 2, sharey=self.ax_query)
@@ -265,7 +270,23 @@ class SpectrogramPanel(ttk.Frame):
             ax.set_facecolor("#f1f3f4")
             ax.set_xticks([])
             ax.set_yticks([])
+        if which == "query":
+            self._selectable(spec is not None)
         self.canvas.draw_idle()
+
+    def _selectable(self, on: bool) -> None:
+        """A span selector on the query's plot, made again for each query: ``ax.clear()`` takes
+        away the artists of the one before."""
+        if self._span is not None:
+            self._span.disconnect_events()
+            self._span = None
+        if on and self.on_select_query is not None:
+            self._span = SpanSelector(self.ax_query, self._query_selected, "horizontal", minspan=PART_MIN_S,
+                                      useblit=False, props={"facecolor": "#8ab4f8", "alpha": 0.35})
+
+    def _query_selected(self, start_s: float, end_s: float) -> None:
+        if end_s - start_s >= PART_MIN_S:                   # a click (or a twitch) is not a selection
+            self.on_select_query(start_s, end_s)
 
     def show_wave(self, wave, sr: int) -> None:
         self.wave.show(wave, sr)

@@ -225,7 +225,7 @@ class QviWindow:
         self.volume.pack(side="right")
         ttk.Label(actions, text="🔈").pack(side="right")
         panes.add(left, weight=3)
-        self.spectrograms = SpectrogramPanel(panes, on_seek=self.play_selected_from)
+        self.spectrograms = SpectrogramPanel(panes, on_seek=self.play_selected_from, on_select_query=self.search_part)
         panes.add(self.spectrograms, weight=2)
 
         bottom = ttk.Frame(root, padding=(10, 2, 10, 6))
@@ -618,7 +618,8 @@ class QviWindow:
         self.bench.searched(result, sr, label)
         self._show_notice()
         self.replay_button.configure(state="normal")
-        self.spectrograms.show("query", spec, f"Query: {label} ({len(result.query_wave) / sr:.1f} s)")
+        self.spectrograms.show("query", spec, f"Query: {label} ({len(result.query_wave) / sr:.1f} s) · "
+                                              "drag across it to search a part")
         self._show_result(result)
         self.say(self.bench.status_line(elapsed_ms))
         log.info("ranked %d results in %.0f ms (top: %s)", len(result.hits), elapsed_ms,
@@ -626,6 +627,17 @@ class QviWindow:
         q = self.bench.query
         self.tasks.submit(lambda: self.bench.feedback().remember_query(q.wave, q.sr, label), lambda _: None,
                           lambda exc: log.warning("the query was not added to the history: %s", exc))
+
+    def search_part(self, start_s: float, end_s: float) -> None:
+        """A drag across the query's spectrogram: that part searched on its own."""
+        if self.recorder is not None:
+            return
+        try:
+            part = self.bench.query_part(start_s, end_s)
+        except QviError as exc:
+            self._failed(exc)
+            return
+        self.search(part.wave, part.sr, part.label)
 
     def _search_failed(self, exc: BaseException) -> None:
         self._set_busy(False)
