@@ -225,6 +225,28 @@ def test_the_changes_since_indexing_are_what_an_update_would_do(tmp_path, small_
     assert not pending_changes(ReferenceIndex.open(tmp_path / "ix"))
 
 
+def test_several_folders_are_one_library_through_a_folder_of_links(tmp_path):
+    """Libraries on several disks or folders, searched as one: a folder holding a link to each is
+    indexed (each link's name is the category of its sounds), the sounds play from where they
+    are, and a sound added to one of them is seen as a change."""
+    from qvi_app.index import pending_changes
+
+    for name, freqs in (("boom", (120, 160)), ("field", (2400, 3100))):
+        for f in freqs:
+            write(tmp_path / "disks" / name / f"{f}.wav", tone(f))
+    everything = tmp_path / "all"
+    everything.mkdir()
+    os.symlink(tmp_path / "disks" / "boom", everything / "boom")
+    os.symlink(tmp_path / "disks" / "field", everything / "field")
+    build_index(everything, tmp_path / "ix", "2dft", show_progress=False)
+    session = QviSession(tmp_path / "ix")
+    assert session.categories() == {"boom": 2, "field": 2}
+    hits = session.search_wave(tone(2400), SR, top_k=4).hits
+    assert hits[0].relpath == "field/2400.wav" and all(h.path.is_file() for h in hits)
+    write(tmp_path / "disks" / "boom" / "200.wav", tone(200))
+    assert pending_changes(session.index).new == ("boom/200.wav",)
+
+
 def test_the_embedder_is_a_choice_passed_in(tmp_path, small_library):
     """update_index hands any Embedder exactly the files that need embedding, in scan order, and
     writes what it returns; an unknown engine name is one clear error."""
