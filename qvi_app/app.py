@@ -303,7 +303,7 @@ def prepare_query(wave: np.ndarray, sr: int) -> np.ndarray:
     if len(wave) == 0 or float(np.abs(wave).max()) < SILENT_PEAK:
         raise AudioError("query", "the recording is silent: check that the microphone is connected, "
                                   "selected and not muted, then record again")
-    trimmed = isolate_sound(wave, sr)
+    trimmed = isolate_sound(wave, sr, query=True)
     if len(trimmed) < MIN_QUERY_S * sr:
         raise AudioError("query", f"too short after trimming silence (under {MIN_QUERY_S * 1000:.0f} ms); "
                                   "record a longer imitation")
