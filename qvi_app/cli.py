@@ -214,6 +214,7 @@ def _cmd_search(a) -> int:
     _warn_if_gone(session)
     if one:
         result = session.search_file(a.query[0], a.category, a.top, a.name)
+        _warn_if_clipped(result)
         if a.like or a.dislike:
             ratings = {**{p: 1 for p in a.like}, **{p: -1 for p in a.dislike}}
             result = session.with_feedback(result, ratings, a.top)
@@ -228,6 +229,7 @@ def _cmd_search(a) -> int:
             _say_error(exc)
             lists.append({"query": str(query), "error": str(exc)})
             continue
+        _warn_if_clipped(result, query)
         if a.json:
             lists.append({"query": str(query), "results": [h.to_dict() for h in result.hits]})
         else:
@@ -271,6 +273,15 @@ def _warn_if_gone(session) -> None:
     gone = session.library_gone()
     if gone:
         print(f"qvi: warning: {gone}", file=sys.stderr)
+
+
+def _warn_if_clipped(result, query=None) -> None:
+    from qvi_app.app import clipping_advice
+
+    advice = clipping_advice(result.clipped)
+    if advice:
+        advice = advice if query is None else advice.replace("the query", f"the query {printable(str(query))}", 1)
+        print(f"qvi: warning: {advice}", file=sys.stderr)
 
 
 def _print_hits(result, as_json: bool) -> int:

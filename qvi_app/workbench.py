@@ -116,9 +116,9 @@ class Workbench:
     def top_n(self) -> int:
         return self.settings.top_n
 
-    def search(self, wave: np.ndarray, sr: int) -> SearchResult:
-        """Trim, embed and rank (blocking)."""
-        return self._session().search_wave(wave, sr, self.category, self.top_n, self.name)
+    def search(self, wave: np.ndarray, sr: int, clipped: float | None = None) -> SearchResult:
+        """Trim, embed and rank (blocking); ``clipped`` as the recorder read it."""
+        return self._session().search_wave(wave, sr, self.category, self.top_n, self.name, clipped=clipped)
 
     def searched(self, result: SearchResult, sr: int, label: str) -> SearchResult:
         """A new query's first ranking: ratings start afresh, an error line is cleared."""

@@ -6,7 +6,7 @@ import pytest
 
 from qvi_app.cli import main
 from qvi_app.paths import DEMO_LIBRARY
-from tests.conftest import tone, write
+from tests.conftest import SR, tone, write
 
 
 def qvi(*args):
@@ -144,6 +144,20 @@ def test_info_verify_says_what_changed_in_the_library_since_indexing(tmp_path, c
     assert main(["info", "--index", str(ix), "--verify"]) == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("changes"))
     assert "1 new, 1 removed since indexing" in line and f"qvi index {lib.resolve()} --index" in line
+
+
+def test_a_clipped_query_file_gets_a_warning_and_its_results(tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    t = tone(330, 1.5)
+    clean = write(tmp_path / "clean.wav", t / np.abs(t).max())
+    shouted = tmp_path / "shouted.wav"
+    sf.write(shouted, np.clip(6 * t / np.abs(t).max(), -1, 1).astype(np.float32), SR, subtype="FLOAT")
+    r = qvi("search", str(shouted), "--top", "2")
+    assert r.returncode == 0 and len(r.stdout.splitlines()) == 2
+    assert "warning: the query looks clipped" in r.stderr and "Traceback" not in r.stderr
+    assert "clipped" not in qvi("search", str(clean), "--top", "2").stderr
 
 
 @pytest.mark.parametrize("args,words", [

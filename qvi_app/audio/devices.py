@@ -11,7 +11,7 @@ from typing import Callable
 
 import numpy as np
 
-from qvi_app.audio.load import remove_offset
+from qvi_app.audio.load import clipped_share, remove_offset
 from qvi_app.errors import DeviceError
 
 
@@ -66,6 +66,7 @@ class Recorder:
         self.on_limit = on_limit
         self.sample_rate = 0
         self.level = -120.0
+        self.clipped = 0.0                  # share of flat tops of the last recording (before offset removal)
         self._blocks: list[np.ndarray] = []
         self._frames = 0
         self._stream = None
@@ -107,7 +108,8 @@ class Recorder:
             raise _sd().CallbackStop
 
     def stop(self) -> tuple[np.ndarray, int]:
-        """Stop and return (waveform, sample rate)."""
+        """Stop and return (waveform, sample rate); ``clipped`` says how much of it was driven
+        past full scale, read before the offset is removed (which blurs flat tops)."""
         if self._stream is not None:
             try:
                 self._stream.stop()
@@ -117,6 +119,7 @@ class Recorder:
             self._stream = None
         with self._lock:
             wave = np.concatenate(self._blocks) if self._blocks else np.zeros(0, np.float32)
+        self.clipped = clipped_share(wave)
         return remove_offset(wave, self.sample_rate) if self.sample_rate else wave, self.sample_rate
 
 

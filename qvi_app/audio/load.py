@@ -205,6 +205,29 @@ def isolate_sound(wave: np.ndarray, sr: int, below_peak_db: float = -45.0, above
     return wave[max(0, parts[0][0] * frame - pad): min(len(wave), (parts[-1][-1] + 1) * frame + pad)]
 
 
+def clipped_share(wave: np.ndarray, run: int = 3, within: float = 0.001) -> float:
+    """The share of ``wave``'s samples in flat tops: runs of ``run`` or more samples within
+    ``within`` (relative) of its peak, which is what a signal driven past full scale leaves (a
+    peak-normalised recording touches its peak at single samples). Measured: 0 of the 116
+    real-dev imitations and 604 demo sounds over 0.001; the imitations driven 6 dB past full
+    scale, 96 of 116 (median 0.005), 12 dB, 116 (0.04). Read it before anything filters the
+    recording: offset removal blurs the tops (96 → 77 found)."""
+    a = np.abs(np.asarray(wave, dtype=np.float32))
+    if len(a) < run:
+        return 0.0
+    peak = float(a.max())
+    if peak < 1e-3:
+        return 0.0
+    top = a >= peak * (1 - within)
+    starts = np.ones(len(a) - run + 1, dtype=bool)     # a run of ``run`` flat samples starts here
+    for k in range(run):
+        starts &= top[k: len(a) - run + 1 + k]
+    flat = np.zeros(len(a), dtype=bool)
+    for k in range(run):
+        flat[k: len(a) - run + 1 + k] |= starts
+    return float(flat.mean())
+
+
 #: Samples under this level are digital silence, not a room: 16-bit dither is about -90 dBFS too.
 DIGITAL_SILENCE_DBFS = -90.0
 #: Frames this far under a query's loudest are left out of its floor when it is padded with zeros.

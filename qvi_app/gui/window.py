@@ -570,11 +570,11 @@ class QviWindow:
         self.meter.show(LevelMeter.FLOOR_DB)
         self.countdown.configure(text="stopping…")
         # Closing the stream waits for the audio thread: off the Tk thread, so quick Spaces never lag.
-        self.tasks.submit(rec.stop, lambda out: self._recorded(*out), self._search_failed)
+        self.tasks.submit(rec.stop, lambda out: self._recorded(*out, rec.clipped), self._search_failed)
 
-    def _recorded(self, wave, sr) -> None:
+    def _recorded(self, wave, sr, clipped: float) -> None:
         self.countdown.configure(text=f"recorded {len(wave) / max(sr, 1):.1f} s")
-        self.search(wave, sr, "your recording")
+        self.search(wave, sr, "your recording", clipped)
 
     # -- querying --------------------------------------------------------------------------------
     def open_query_dialog(self) -> None:
@@ -594,7 +594,7 @@ class QviWindow:
                           lambda loaded: (self._set_busy(False), self.search(*loaded, path.name)),
                           self._search_failed)
 
-    def search(self, wave: np.ndarray, sr: int, label: str) -> None:
+    def search(self, wave: np.ndarray, sr: int, label: str, clipped: float | None = None) -> None:
         """Trim, embed and rank in a worker; only the latest search's answer is shown."""
         bench = self.bench
         bench.category, bench.settings.top_n = self._category(), self._top_n()
@@ -605,7 +605,7 @@ class QviWindow:
 
         def work():
             t0 = time.perf_counter()
-            result = bench.search(wave, sr)
+            result = bench.search(wave, sr, clipped)
             spec = app.spectrogram(result.query_wave, sr)
             return result, spec, (time.perf_counter() - t0) * 1e3
 
@@ -617,6 +617,9 @@ class QviWindow:
         self._set_busy(False)
         self.bench.searched(result, sr, label)
         self._show_notice()
+        advice = app.clipping_advice(result.clipped)
+        if advice:
+            self.banner.show(advice[0].upper() + advice[1:] + ".", note=True)
         self.replay_button.configure(state="normal")
         self.spectrograms.show("query", spec, f"Query: {label} ({len(result.query_wave) / sr:.1f} s) · "
                                               "drag across it to search a part")
