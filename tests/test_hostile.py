@@ -407,3 +407,32 @@ def test_a_full_disk_is_named_as_such(mounted):
     with pytest.raises(QviError, match="the disk is full"):
         for i in range(20):
             _rate(store, tone(300 + i, 2.0))
+
+
+def test_processes_opening_an_older_database_at_once_all_can_rate(tmp_path):
+    """Two or more qvi processes started together on a version-2 database: each sees it old and
+    upgrades it; the one that comes second must find it done, not fail into read-only mode."""
+    from tests.test_feedback import V2_RATINGS
+
+    script = ("import sys, time, pathlib, numpy as np\nfrom qvi_app.feedback import FeedbackStore\n"
+              "d = pathlib.Path(sys.argv[1]); (d / f'ready-{sys.argv[2]}').touch()\n"
+              "while not (d / 'go').exists(): time.sleep(0.001)\n"
+              "s = FeedbackStore(d / 'feedback.sqlite')\n"
+              "s.rate(wave=np.full(100, 0.1, np.float32), sr=8000, result_path=f'r{sys.argv[2]}.ogg', rank=1, "
+              "score=0.5, rating=1, category_filter=None, model_id='m')\n")
+    for trial in range(6):
+        d = tmp_path / str(trial)
+        d.mkdir()
+        con = sqlite3.connect(d / "feedback.sqlite")
+        con.executescript(V2_RATINGS)
+        con.close()
+        procs = [subprocess.Popen([sys.executable, "-c", script, str(d), who], stderr=subprocess.PIPE, text=True)
+                 for who in "abcd"]
+        deadline = time.monotonic() + 60
+        while len(list(d.glob("ready-*"))) < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        (d / "go").touch()
+        for p in procs:
+            assert p.wait(60) == 0, p.stderr.read()
+        assert sorted(r.result_path for r in FeedbackStore(d / "feedback.sqlite").ratings()) == [
+            "lib/old.ogg", "ra.ogg", "rb.ogg", "rc.ogg", "rd.ogg"]

@@ -118,16 +118,31 @@ class FeedbackStore:
     def _check_version(self) -> None:
         version = self._con.execute("PRAGMA user_version").fetchone()[0]
         if version in (1, 2) and not self.read_only:
-            # One transaction: a kill in the middle leaves the older database whole. Version 1 had
-            # no history, versions 1-2 no name filter (their ratings keep NULL: no filter known).
-            self._con.executescript("BEGIN; " + (_HISTORY if version == 1 else "") +
-                                    "ALTER TABLE ratings ADD COLUMN name_filter TEXT; "
-                                    f"PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
-            version = SCHEMA_VERSION
+            version = self._upgrade()
         if version not in (1, 2, SCHEMA_VERSION):
             raise QviError(f"{self.path}: feedback database version {version} is not the one this qvi reads "
                            f"({SCHEMA_VERSION}); upgrade qvi")
         self._has_name_filter = version >= 3            # an older one on read-only media is read as it is
+
+    def _upgrade(self) -> int:
+        """Bring a version 1-2 database to this one in one transaction (a kill in the middle
+        leaves the older database whole). The write lock is taken first and the version read
+        again under it: another process opening the same old file at once may have done it."""
+        con = self._con
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            version = con.execute("PRAGMA user_version").fetchone()[0]
+            if version == 1:                                # version 1 had no history
+                con.execute(_HISTORY)
+            if version in (1, 2):                           # nor a name filter: their ratings keep NULL
+                con.execute("ALTER TABLE ratings ADD COLUMN name_filter TEXT")
+                con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                version = SCHEMA_VERSION
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        return version
 
     def _open_read_only(self, cause: Exception) -> None:
         try:
