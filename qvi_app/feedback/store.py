@@ -84,7 +84,7 @@ class FeedbackStore:
             self._con = sqlite3.connect(self.path, check_same_thread=False)
             self._con.execute("PRAGMA synchronous=FULL")
             self._check_version()
-            self._con.execute("PRAGMA journal_mode=WAL")       # a no-op unless an older file lacks it
+            self._use_wal()
         except (OSError, sqlite3.OperationalError) as exc:
             if not self.path.is_file():
                 raise QviError(f"cannot open the feedback database {self.path}: {_why(exc)}") from None
@@ -123,6 +123,16 @@ class FeedbackStore:
             raise QviError(f"{self.path}: feedback database version {version} is not the one this qvi reads "
                            f"({SCHEMA_VERSION}); upgrade qvi")
         self._has_name_filter = version >= 3            # an older one on read-only media is read as it is
+
+    def _use_wal(self) -> None:
+        """WAL mode (a no-op unless an older file lacks it). Switching needs the file to itself:
+        when another process has it open at that moment, this one leaves the switch to a later
+        start instead of failing (SQLite reports that at once, without waiting)."""
+        try:
+            self._con.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
 
     def _upgrade(self) -> int:
         """Bring a version 1-2 database to this one in one transaction (a kill in the middle
