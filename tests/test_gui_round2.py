@@ -132,7 +132,7 @@ def test_first_run_says_what_to_do_and_the_status_names_the_model_in_words(windo
     win = open_window()
     wait(root, 0.3)
     assert win.first_run.winfo_ismapped() and "Press Space" in win.first_run.body.cget("text")
-    assert "604 sounds" in win.first_run.body.cget("text")
+    assert "604 sounds" in win.first_run.body.cget("text") and "out of the red" in win.first_run.body.cget("text")
     screenshot(root, root, desktop, "first_run.png")
     assert "model: " in win.message and "CNN" in win.message and not any(
         len(w) == 10 and all(c in "0123456789abcdef" for c in w) for w in win.message.replace("/", " ").split())

@@ -228,6 +228,10 @@ class FirstRun(ttk.Frame):
             "1.  Press Space (or ● Record) and make the sound with your voice: a siren rising, a bee, "
             "\"vrrooom\", a door creak.\n2.  Press Space again. The closest sounds appear here; select one "
             "to hear it.\n3.  ▲ / ▼ (keys + and -) tell qvi what fits: the list re-ranks at once.\n\n"
+            # The room and the level were measured on real imitations (docs/TRAINING.md rows 62-63).
+            "For the closest matches: a quiet room, the meter out of the red (a clipped take finds its "
+            "sound a quarter less often), one take per recording (or drag across the query to search a "
+            "part).\n\n"
             "Or open a sound file as the query (Ctrl+O), or drop one on the window; drop a folder to search "
             "it instead.\n\n"
             f"This library: {sounds} sounds in {len(categories)} categories ({cats})."))
