@@ -20,6 +20,8 @@ class AppSettings:
     volume: float = 1.0                 # playback, 0..1
     use_adapter: bool = True            # apply the query adapter learned from the user's ratings
     last_folder: str | None = None      # where file and folder dialogs start (else the home folder)
+    learn_automatically: bool = True    # learn an adapter by itself as liked queries add up
+    learned_from: int = 0               # liked queries there were at the last attempt
 
     @staticmethod
     def path() -> Path:

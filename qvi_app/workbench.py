@@ -23,12 +23,17 @@ import numpy as np
 from qvi_app.app import QviSession, SearchResult
 from qvi_app.errors import DeviceError, QviError, StaleIndexError, printable
 from qvi_app.feedback import FeedbackStore
+from qvi_app.feedback.adapter import AdaptSettings
 from qvi_app.index import SearchHit, SkippedFile
 from qvi_app.settings import AppSettings
 
 #: After recording stops by itself at its limit, a Space within this many seconds was meant as
 #: "stop" by someone who had not noticed: it is ignored rather than starting a new recording.
 SPACE_GRACE_S = 2.0
+
+#: Learning by itself again after this many more queries with a liked result (each attempt
+#: takes seconds to a minute in the background: 16 s for 300 rated queries, BENCHMARKS.md).
+LEARN_EVERY = 4
 
 #: The shortest part of a query that can be searched on its own; a shorter drag on the query's
 #: plot is a click, not a selection.
@@ -253,8 +258,22 @@ class Workbench:
 
     # -- the adapter --------------------------------------------------------------------------------
     def learn(self, progress=None):
-        """Learn an adapter from every rating so far (blocking); the AdaptReport says if it was kept."""
+        """Learn an adapter from every rating so far (blocking); the AdaptReport says if it was kept.
+        Call :meth:`learning_started` first, so the attempt is counted."""
         return self._session().learn_from_ratings(self.feedback(), progress)
+
+    def learning_due(self) -> bool:
+        """Whether to learn by itself now: at least the adapter's minimum of queries with a liked
+        result (8), and ``LEARN_EVERY`` more than at the last attempt; never when switched off."""
+        if not self.settings.learn_automatically or self.session is None:
+            return False
+        liked = self.feedback().liked_queries()
+        return liked >= AdaptSettings().min_queries and liked >= self.settings.learned_from + LEARN_EVERY
+
+    def learning_started(self) -> int:
+        """Remember how many liked queries this attempt learns from (returned)."""
+        self.settings.learned_from = self.feedback().liked_queries()
+        return self.settings.learned_from
 
     def use_adapter(self, on: bool) -> bool:
         """Switch the learned adapter on or off (remembered); returns whether one is in use."""

@@ -232,6 +232,29 @@ def test_learning_from_ratings_runs_in_the_background_and_reports(window, data_d
     assert "held-out rated queries" in (win.message + win.banner.text)
 
 
+def test_enough_ratings_start_learning_by_themselves_and_a_refusal_is_no_alarm(window, data_dir):
+    """The eighth query given a thumbs up starts learning in the background (Model ▸ Learn
+    automatically, on by default); what it decides is said in the status line, not as an error,
+    and the list on screen is left as it is."""
+    root, open_window = window
+    win = open_window()
+    birds = sorted((DEMO_LIBRARY / "birds").iterdir())[:8]
+    for i, path in enumerate(birds):                                       # eight queries, each top result liked
+        _searched(root, win, path)
+        win.results.tree.selection_set("0")
+        pump(root, lambda: win.results.selected() is not None, 5)
+        win.rate_selected(1)
+        root.update()
+        assert win.index_progress.winfo_ismapped() == (i == 7), i
+    assert "learning" in win.message and "automatically" in win.message
+    shown = [h.relpath for h in win.results.hits]
+    win.learn_from_ratings()                                               # asked for meanwhile: one at a time
+    pump(root, lambda: not win.index_progress.winfo_ismapped(), 120, "the learning")
+    assert "held-out rated queries" in win.message and not win.banner.text
+    assert [h.relpath for h in win.results.hits] == shown
+    assert win.settings.learned_from == 8
+
+
 def test_a_folder_without_sounds_says_so_in_the_window(window, tmp_path):
     root, open_window = window
     win = open_window()

@@ -85,6 +85,29 @@ def test_a_part_of_the_query_is_searched_on_its_own(bench):
         bench.query_part(0.2, 0.25)
 
 
+def test_learning_is_due_after_enough_liked_queries_and_again_after_more(bench):
+    """Learning from ratings by itself: once 8 queries have a liked result (the adapter's
+    minimum), then after every 4 more; never when switched off. The count is remembered."""
+    def like(freq):
+        result = bench.searched(bench.search(tone(freq, 1.0), SR), SR, f"take {freq}")
+        bench.rate(result.hits[0], 1)
+
+    for i in range(7):
+        like(200 + 40 * i)
+    bench.rate(bench.result.hits[-1], -1)                                  # a dislike is not a liked query
+    assert not bench.learning_due()
+    like(900)
+    assert bench.learning_due()
+    assert bench.learning_started() == 8 and bench.settings.learned_from == 8 and not bench.learning_due()
+    for i in range(3):
+        like(1000 + 50 * i)
+    assert not bench.learning_due()
+    like(1300)
+    assert bench.learning_due()
+    bench.settings.learn_automatically = False
+    assert not bench.learning_due()
+
+
 def test_the_libraries_indexed_here_are_listed_newest_first_and_a_broken_one_is_left_out(tmp_path, data_dir):
     """File > Libraries: every library indexed on this computer (its folder, its sounds) and the
     demo library, read from the indexes themselves, so nothing is remembered twice."""

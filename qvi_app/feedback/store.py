@@ -257,6 +257,14 @@ class FeedbackStore:
             raise QviError(f"the feedback database {self.path} is damaged ({exc}); move it aside and qvi "
                            "starts a new one") from None
 
+    def liked_queries(self) -> int:
+        """How many saved queries have at least one liked result (what an adapter learns from)."""
+        try:
+            return self._con.execute("SELECT COUNT(DISTINCT query_hash) FROM ratings WHERE rating = 1").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise QviError(f"the feedback database {self.path} is damaged ({exc}); move it aside and qvi "
+                           "starts a new one") from None
+
     def export_csv(self, path) -> int:
         """Write all ratings to a CSV file; returns the number of rows."""
         rows = self.ratings()

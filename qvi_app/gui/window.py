@@ -45,6 +45,7 @@ class QviWindow:
         self.player = Player(self.settings.output_device, self.settings.volume)
         self.playing: app.SearchHit | None = None
         self._search_token = 0
+        self._learning = False                  # an adapter is being learned (one at a time)
         self._play_token = 0
         self._cancel_indexing: threading.Event | None = None
         self._quiet_hit = None   # the best match, selected for display after a search, not auditioned
@@ -143,6 +144,9 @@ class QviWindow:
         model.add_checkbutton(label="Use what was learned", variable=self.adapter_var,
                               command=lambda: self.switch_adapter(self.adapter_var.get()))
         model.add_command(label="Forget what was learned", command=self.delete_adapter)
+        self.auto_learn_var = tk.BooleanVar(value=self.settings.learn_automatically)
+        model.add_checkbutton(label="Learn automatically as I rate", variable=self.auto_learn_var,
+                              command=self._switch_auto_learning)
         bar.add_cascade(label="Model", menu=model)
         helpm = tk.Menu(bar, tearoff=False)
         helpm.add_command(label="About qvi", command=self.show_about)
@@ -870,6 +874,13 @@ class QviWindow:
         self._quiet_hit = self.results.hits[pos]
         self.say(f"rated {hit.path.name} {'up' if rating > 0 else 'down'}: the list is re-ranked "
                  f"(saved in {feedback_db_path()})")
+        try:
+            due = rating > 0 and self.bench.learning_due()
+        except QviError as exc:                 # the store could not be read: the rating itself is saved
+            log.warning("could not count the ratings: %s", exc)
+            due = False
+        if due:
+            self.learn_from_ratings(auto=True)
 
     def export_feedback_dialog(self) -> None:
         path = filedialog.asksaveasfilename(parent=self.root, title="Export feedback", defaultextension=".csv",
@@ -915,35 +926,59 @@ class QviWindow:
                           self._search_failed)
 
     # -- the adapter -----------------------------------------------------------------------------
-    def learn_from_ratings(self) -> None:
-        """Train the query adapter on the ratings, in the background with a progress bar."""
+    def learn_from_ratings(self, auto: bool = False) -> None:
+        """Train the query adapter on the ratings, in the background with a progress bar; ``auto``:
+        started by a rating (Model ▸ Learn automatically), so its outcome is told quietly and
+        the list on screen stays as it is."""
         if self.session is None or self._cancel_indexing is not None:
             return
+        if self._learning:
+            self.say("already learning from your ratings…")
+            return
+        self._learning = True
         self.index_progress.configure(value=0, maximum=100)
         self.index_progress.pack(side="right")
-        self.say("learning from your ratings…")
+        self.say("learning from your ratings automatically (Model ▸ Learn automatically)…" if auto else
+                 "learning from your ratings…")
 
         def progress(fraction):
             self.tasks.post(lambda: self.index_progress.configure(value=100 * fraction))
 
-        self.tasks.submit(lambda: self.bench.learn(progress), self._learned, self._learn_failed)
+        try:
+            self.bench.learning_started()
+            self._save_settings()               # the attempt is counted even if qvi is closed meanwhile
+        except QviError as exc:
+            log.warning("could not count the ratings: %s", exc)
+        self.tasks.submit(lambda: self.bench.learn(progress), lambda report: self._learned(report, auto),
+                          self._learn_failed)
 
-    def _learned(self, report) -> None:
+    def _learned(self, report, auto: bool = False) -> None:
+        self._learning = False
         self.index_progress.pack_forget()
         if report.kept:
             self.adapter_var.set(True)
             self.settings.use_adapter = True
             self._save_settings()
+            if auto:                            # the list being rated stays; the next search uses it
+                self.say(report.summary() + "; used from the next search  ·  " + self.bench.status_line())
+                return
             self.say(report.summary() + "  ·  " + self.bench.status_line())
             if self.bench.query is not None:
                 q = self.bench.query
                 self.search(q.wave, q.sr, q.label)
+        elif auto:
+            self.say("Learned automatically, not kept: " + report.summary())
         else:
             self.error("Nothing was learned: " + report.summary())
 
     def _learn_failed(self, exc) -> None:
+        self._learning = False
         self.index_progress.pack_forget()
         self._failed(exc, "Learning from your ratings failed: ")
+
+    def _switch_auto_learning(self) -> None:
+        self.settings.learn_automatically = self.auto_learn_var.get()
+        self._save_settings()
 
     def switch_adapter(self, on: bool) -> None:
         if self.session is None:
