@@ -77,6 +77,10 @@ def _parser() -> argparse.ArgumentParser:
     ad.add_argument("--delete", action="store_true", help="delete the adapter learned for this model instead")
     ad.add_argument("--quiet", action="store_true")
 
+    li = sub.add_parser("liked", help="list the sounds you gave a thumbs up, or copy them to a folder")
+    li.add_argument("--copy-to", type=Path, metavar="DIR",
+                    help="copy them into DIR (made if needed; demo sounds with their authors and licences)")
+
     ca = sub.add_parser("categories", help="list the library's categories")
     _index_args(ca)
 
@@ -301,6 +305,25 @@ def _print_hits(result, as_json: bool) -> int:
     return 0
 
 
+def _cmd_liked(a) -> int:
+    from qvi_app.feedback import FeedbackStore
+    from qvi_app.feedback.liked import copy_liked_sounds, liked_paths
+    from qvi_app.settings import feedback_db_path
+
+    if not feedback_db_path().is_file():
+        raise QviError(f"no ratings yet ({feedback_db_path()} does not exist): rate some results first")
+    store = FeedbackStore(feedback_db_path())
+    try:
+        if a.copy_to is not None:
+            print(copy_liked_sounds(store, a.copy_to).summary())
+            return 0
+        for path in liked_paths(store):
+            print(printable(str(path)))
+        return 0
+    finally:
+        store.close()
+
+
 def _cmd_adapt(a) -> int:
     from qvi_app.app import QviSession
     from qvi_app.feedback import FeedbackStore
@@ -453,6 +476,7 @@ def _cmd_inspect(a) -> int:
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     handler = {"index": _cmd_index, "search": _cmd_search, "similar": _cmd_similar, "adapt": _cmd_adapt,
+               "liked": _cmd_liked,
                "categories": _cmd_categories,
                "info": _cmd_info,
                "bench": _cmd_bench, "train": _cmd_train, "bank": _cmd_bank, "soup": _cmd_soup, "evaluate": _cmd_evaluate, "inspect": _cmd_inspect}

@@ -24,6 +24,7 @@ from qvi_app.app import QviSession, SearchResult
 from qvi_app.errors import DeviceError, QviError, StaleIndexError, printable
 from qvi_app.feedback import FeedbackStore
 from qvi_app.feedback.adapter import AdaptSettings
+from qvi_app.feedback.liked import LikedCopy, copy_liked_sounds
 from qvi_app.index import SearchHit, SkippedFile
 from qvi_app.settings import AppSettings
 
@@ -295,6 +296,10 @@ class Workbench:
             if self._feedback is None:
                 self._feedback = FeedbackStore(self.feedback_path)
             return self._feedback
+
+    def copy_liked(self, folder) -> LikedCopy:
+        """Copy every sound given a thumbs up into ``folder`` (blocking; see feedback.liked)."""
+        return copy_liked_sounds(self.feedback(), folder)
 
     def close(self) -> None:
         if self._feedback is not None:

@@ -160,6 +160,25 @@ def test_a_clipped_query_file_gets_a_warning_and_its_results(tmp_path):
     assert "clipped" not in qvi("search", str(clean), "--top", "2").stderr
 
 
+def test_liked_lists_the_thumbs_up_and_copies_them(tmp_path, data_dir, capsys):
+    from qvi_app.feedback import FeedbackStore
+    from qvi_app.settings import feedback_db_path
+
+    assert main(["liked"]) == 2 and "no ratings yet" in capsys.readouterr().err
+    birds = sorted((DEMO_LIBRARY / "birds").glob("*.ogg"))[:3]
+    store = FeedbackStore(feedback_db_path())
+    for path, rating in zip(birds, (1, -1, 1)):
+        store.rate(wave=tone(440), sr=SR, result_path=str(path), rank=1, score=0.5, rating=rating,
+                   category_filter=None, model_id="m")
+    store.close()
+    assert main(["liked"]) == 0
+    assert capsys.readouterr().out.splitlines() == [str(birds[0]), str(birds[2])]
+    assert main(["liked", "--copy-to", str(tmp_path / "pull")]) == 0
+    assert "copied 2 liked sounds" in capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "pull").iterdir()) == sorted(["ATTRIBUTION.csv", birds[0].name,
+                                                                            birds[2].name])
+
+
 @pytest.mark.parametrize("args,words", [
     (["search", "/nonexistent/q.wav"], "no such file"),
     (["search", "{empty}"], "empty file"),

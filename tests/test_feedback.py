@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from qvi_app.feedback import FeedbackStore
-from tests.conftest import SR, tone
+from tests.conftest import SR, tone, write
 
 
 def _rate(store, wave, result="lib/a.ogg", rating=1, rank=1):
@@ -108,3 +108,36 @@ def test_an_older_database_gains_the_name_column_and_loses_no_rating(tmp_path):
     store.close()
     assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == 3
     assert [r.name_filter for r in FeedbackStore(db).ratings()] == [None, "rain"]   # opened again: as it was
+
+
+def test_liked_sounds_are_copied_to_a_folder_with_their_attribution(tmp_path):
+    """File > Copy liked sounds: every sound given a thumbs up (for any query, once), copied with
+    its name; two liked sounds of one name both kept; a sound only disliked, or gone, is not
+    copied; demo sounds carry their author and licence in ATTRIBUTION.csv; running it again
+    copies nothing twice."""
+    from qvi_app.feedback.liked import copy_liked_sounds
+    from qvi_app.paths import DEMO_LIBRARY
+
+    store = FeedbackStore(tmp_path / "fb" / "feedback.sqlite")
+    demo = DEMO_LIBRARY / "birds" / "peacock_call_01.ogg"
+    mine_a = write(tmp_path / "lib" / "a" / "boom.wav", tone(100))
+    mine_b = write(tmp_path / "lib" / "b" / "boom.wav", tone(150))
+    gone = write(tmp_path / "lib" / "gone.wav", tone(200))
+    disliked = write(tmp_path / "lib" / "meh.wav", tone(300))
+    for q, result, rating in ((440, demo, 1), (550, demo, 1), (440, mine_a, 1), (550, mine_b, 1), (440, gone, 1),
+                              (440, disliked, -1)):
+        _rate(store, tone(q), str(result), rating=rating)
+    gone.unlink()
+    out = tmp_path / "picked"
+    report = copy_liked_sounds(store, out)
+    assert sorted(p.name for p in out.iterdir()) == ["ATTRIBUTION.csv", "boom-2.wav", "boom.wav",
+                                                      "peacock_call_01.ogg"]
+    assert (report.copied, report.missing, report.attributed) == (3, 1, 1)
+    assert (out / "peacock_call_01.ogg").read_bytes() == demo.read_bytes()
+    assert {(out / n).read_bytes() for n in ("boom.wav", "boom-2.wav")} == {mine_a.read_bytes(), mine_b.read_bytes()}
+    with open(out / "ATTRIBUTION.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["file"], r["license"]) for r in rows] == [("peacock_call_01.ogg", "CC-BY-SA-3.0")] and rows[0]["author"]
+    again = copy_liked_sounds(store, out)
+    assert (again.copied, again.already) == (0, 3) and len(list(out.iterdir())) == 4
+    assert "3 liked sounds" in report.summary() and "1 could not be found" in report.summary()

@@ -439,3 +439,21 @@ def test_a_clipped_recording_is_said_with_what_to_do(window, desktop, tmp_path):
     pump(root, lambda: win.bench.query.label == Path(REFERENCE).name, 30, "the clean search")
     wait(root, 0.3)
     assert "clipped" not in win.banner.text
+
+
+def test_liked_sounds_are_copied_to_a_folder_from_the_file_menu(window, tmp_path):
+    """File > Copy liked sounds to a folder: the sounds given a thumbs up, copied in the
+    background, said in the status line; the menu holds the command."""
+    root, open_window = window
+    win = open_window()
+    _searched(root, win, DEMO_LIBRARY / REFERENCE)
+    win.results.tree.selection_set("0")
+    pump(root, lambda: win.results.selected() is not None, 5)
+    win.rate_selected(1)
+    file_menu = win.root.nametowidget(win.root["menu"]).winfo_children()[0]
+    labels = [file_menu.entrycget(i, "label") for i in range(file_menu.index("end") + 1)
+              if file_menu.type(i) == "command"]
+    assert "Copy liked sounds to a folder…" in labels
+    win.copy_liked_to(tmp_path / "pull")
+    pump(root, lambda: "copied 1 liked sound to" in win.message, 30, "the copy")
+    assert (tmp_path / "pull" / Path(REFERENCE).name).is_file() and (tmp_path / "pull" / "ATTRIBUTION.csv").is_file()

@@ -119,6 +119,7 @@ class QviWindow:
         file.add_cascade(label="Libraries", menu=self.libraries_menu)
         file.add_separator()
         file.add_command(label="Export feedback as CSV…", command=self.export_feedback_dialog)
+        file.add_command(label="Copy liked sounds to a folder…", command=self.copy_liked_dialog)
         file.add_separator()
         file.add_command(label="Quit", accelerator="Ctrl+Q", command=self.close)
         bar.add_cascade(label="File", menu=file)
@@ -894,6 +895,17 @@ class QviWindow:
             self.error(f"Export failed: {exc}")
             return
         self.say(f"exported {n} ratings to {path}")
+
+    def copy_liked_dialog(self) -> None:
+        folder = ask_folder(self.root, self.settings.last_folder or str(Path.home()))
+        if folder:
+            self.copy_liked_to(Path(folder))
+
+    def copy_liked_to(self, folder: Path) -> None:
+        """Every sound given a thumbs up, copied into ``folder`` in the background."""
+        self.say(f"copying your liked sounds to {folder}…")
+        self.tasks.submit(lambda: self.bench.copy_liked(folder), lambda report: self.say(report.summary()),
+                          lambda exc: self._failed(exc, "Copying the liked sounds failed: "))
 
     def _fill_recent(self) -> None:
         menu = self.recent_menu

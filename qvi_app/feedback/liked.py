@@ -1,0 +1,126 @@
+"""The sounds a user liked, gathered in one folder: a pull for a project.
+
+Every sound given a thumbs up (for any query) is copied once, under its own name; demo-library
+sounds take their author and licence along in ``ATTRIBUTION.csv`` (their licences ask for it).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from qvi_app.errors import QviError, printable
+from qvi_app.feedback.store import FeedbackStore
+from qvi_app.paths import ASSETS_DIR, DEMO_LIBRARY
+
+ATTRIBUTION_FIELDS = ("file", "author", "license", "source_package", "original_path")
+
+
+@dataclass(frozen=True)
+class LikedCopy:
+    folder: Path
+    copied: int          # files written now
+    already: int         # liked sounds the folder already held (the same bytes)
+    missing: int         # liked sounds whose file is gone
+    attributed: int      # rows added to ATTRIBUTION.csv
+
+    def summary(self) -> str:
+        parts = [f"copied {self.copied} liked sound{'' if self.copied == 1 else 's'} to {printable(str(self.folder))}"]
+        if self.already:
+            parts.append(f"{self.already} were there already")
+        if self.attributed:
+            parts.append(f"authors and licences of {self.attributed} demo sounds in ATTRIBUTION.csv")
+        if self.missing:
+            parts.append(f"{self.missing} could not be found (moved or deleted)")
+        return "; ".join(parts)
+
+
+def liked_paths(store: FeedbackStore) -> list[Path]:
+    """Each sound given a thumbs up for any query, once, in the order first liked."""
+    seen: dict[str, None] = {}
+    for r in store.ratings():
+        if r.rating > 0:
+            seen.setdefault(r.result_path, None)
+    return [Path(p) for p in seen]
+
+
+def copy_liked_sounds(store: FeedbackStore, folder) -> LikedCopy:
+    """Copy every liked sound into ``folder`` (made if needed). A name already taken by other
+    bytes gets ``-2``, ``-3``...; a file already there with the same bytes is not copied again."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise QviError(f"cannot make the folder {printable(str(folder))}: {exc.strerror or exc}") from None
+    credits = _demo_credits()
+    copied = already = missing = 0
+    attribution = []
+    for src in liked_paths(store):
+        if not src.is_file():
+            missing += 1
+            continue
+        dest, same = _destination(folder, src)
+        if same:
+            already += 1
+            continue
+        try:
+            shutil.copyfile(src, dest)
+        except OSError as exc:
+            raise QviError(f"cannot copy {printable(src.name)} to {printable(str(folder))}: "
+                           f"{exc.strerror or exc}") from None
+        copied += 1
+        credit = credits.get(_demo_relpath(src))
+        if credit:
+            attribution.append({"file": dest.name, **credit})
+    if attribution:
+        _append_attribution(folder / "ATTRIBUTION.csv", attribution)
+    return LikedCopy(folder, copied, already, missing, len(attribution))
+
+
+def _destination(folder: Path, src: Path) -> tuple[Path, bool]:
+    """Where ``src`` goes in ``folder``, and whether that file already holds its bytes."""
+    size = src.stat().st_size
+    for n in range(1, 10_000):
+        dest = folder / (src.name if n == 1 else f"{src.stem}-{n}{src.suffix}")
+        if not dest.exists():
+            return dest, False
+        if dest.stat().st_size == size and _same_bytes(dest, src):
+            return dest, True
+    raise QviError(f"too many files named like {printable(src.name)} in {printable(str(folder))}")
+
+
+def _same_bytes(a: Path, b: Path) -> bool:
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        while True:
+            x, y = fa.read(1 << 20), fb.read(1 << 20)
+            if x != y:
+                return False
+            if not x:
+                return True
+
+
+def _demo_relpath(path: Path) -> str | None:
+    try:
+        return path.resolve().relative_to(DEMO_LIBRARY.resolve()).as_posix()
+    except ValueError:
+        return None
+
+
+def _demo_credits() -> dict[str, dict]:
+    try:
+        with open(ASSETS_DIR / "ATTRIBUTION.csv", newline="", encoding="utf-8") as f:
+            return {r["clip"]: {k: r.get(k, "") for k in ATTRIBUTION_FIELDS[1:]} for r in csv.DictReader(f)}
+    except (OSError, KeyError, csv.Error):
+        return {}
+
+
+def _append_attribution(path: Path, rows: list[dict]) -> None:
+    new = not path.exists() or os.path.getsize(path) == 0
+    with open(path, "a", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=ATTRIBUTION_FIELDS)
+        if new:
+            w.writeheader()
+        w.writerows(rows)
