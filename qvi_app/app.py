@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from qvi_app.audio import AUDIO_EXTENSIONS, clipped_share, isolate_sound, load_audio
+from qvi_app.audio.load import CUT_ABOVE_FLOOR_DB
 from qvi_app.encoders import DEFAULT_ENCODER, Encoder, load_encoder
 from qvi_app.errors import AudioError, QviError, printable
 from qvi_app.features.display import DisplaySpectrogram, display_spectrogram
@@ -94,7 +95,8 @@ class QviSession:
                 wave, sr = load_audio(q["path"])
             except AudioError:
                 continue
-            rated.append(RatedQuery(self.encoder.embed(prepare_query(wave, sr), sr, role="query"), q["liked"],
+            rated.append(RatedQuery(self.encoder.embed(prepare_query(wave, sr, self.index.cut_above_floor_db), sr,
+                                                       role="query"), q["liked"],
                                     q["disliked"]))
         rng = np.random.default_rng(settings.seed)
         simulated = []
@@ -103,8 +105,10 @@ class QviSession:
                 wave, sr = load_audio(self.index.library_root / self.index.items[int(row)].path)
             except AudioError:
                 continue
-            imitation = simulate_imitation(isolate_sound(wave, sr), sr, int(row))
-            simulated.append((self.encoder.embed(prepare_query(imitation, 16000), 16000, role="query"), int(row)))
+            imitation = simulate_imitation(isolate_sound(wave, sr, above_floor_db=self.index.cut_above_floor_db), sr,
+                                           int(row))
+            simulated.append((self.encoder.embed(prepare_query(imitation, 16000, self.index.cut_above_floor_db), 16000,
+                                                 role="query"), int(row)))
         anchors = query_bank_anchors(self.encoder, self.index.blocks)
         adapter, report = train_adapter(rated, np.asarray(self.index.embeddings), self.index.blocks, settings,
                                         simulated, progress, anchors=anchors)
@@ -175,7 +179,7 @@ class QviSession:
         if clipped is None:
             clipped = clipped_share(wave)
         t0 = time.perf_counter()
-        trimmed = prepare_query(wave, sr)
+        trimmed = prepare_query(wave, sr, self.index.cut_above_floor_db)
         t1 = time.perf_counter()
         vec = self.encoder.embed(trimmed, sr, role="query")
         if self.adapter is not None:
@@ -313,14 +317,15 @@ def clipping_advice(share: float) -> str | None:
             "input level lower (the meter should stay out of the red)")
 
 
-def prepare_query(wave: np.ndarray, sr: int) -> np.ndarray:
-    """Cut the imitation out of a recorded or loaded query (:func:`isolate_sound`); refuse
-    silence and blips with a message a user can act on."""
+def prepare_query(wave: np.ndarray, sr: int, above_floor_db: float = CUT_ABOVE_FLOOR_DB) -> np.ndarray:
+    """Cut the imitation out of a recorded or loaded query (:func:`isolate_sound`, as the library
+    it is searched in was cut: ``above_floor_db``); refuse silence and blips with a message a
+    user can act on."""
     wave = np.asarray(wave, dtype=np.float32)
     if len(wave) == 0 or float(np.abs(wave).max()) < SILENT_PEAK:
         raise AudioError("query", "the recording is silent: check that the microphone is connected, "
                                   "selected and not muted, then record again")
-    trimmed = isolate_sound(wave, sr, query=True)
+    trimmed = isolate_sound(wave, sr, above_floor_db=above_floor_db, query=True)
     if len(trimmed) < MIN_QUERY_S * sr:
         raise AudioError("query", f"too short after trimming silence (under {MIN_QUERY_S * 1000:.0f} ms); "
                                   "record a longer imitation")

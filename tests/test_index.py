@@ -246,6 +246,40 @@ def test_several_folders_are_one_library_through_a_folder_of_links(tmp_path):
     assert pending_changes(session.index).new == ("boom/200.wav",)
 
 
+def test_an_index_from_before_the_15_db_cut_keeps_its_cut_until_an_update_rebuilds_it(tmp_path, small_library):
+    """Since 0.12 sounds and queries are cut 15 dB over their noise floor (TRAINING.md row 65),
+    not 10. An index made before says nothing of its cut: its queries are still cut at 10 dB,
+    so its sounds and the queries match as before, and updating it embeds every sound again
+    with the new cut (said in the report) instead of mixing two cuts in one index."""
+    import sqlite3
+
+    from qvi_app.audio import isolate_sound
+    from qvi_app.audio.load import CUT_ABOVE_FLOOR_DB
+    from qvi_app.index.store import current_generation
+
+    ix = tmp_path / "ix"
+    build_index(small_library, ix, "2dft", show_progress=False)
+    assert CUT_ABOVE_FLOOR_DB == 15.0 and ReferenceIndex.open(ix).cut_above_floor_db == 15.0
+    con = sqlite3.connect(current_generation(ix) / "meta.sqlite")          # as 0.11 wrote it
+    con.execute("DELETE FROM meta WHERE key = 'cut_above_floor_db'")
+    con.commit()
+    con.close()
+    rng = np.random.default_rng(0)
+    query = 10 ** (-60 / 20) * rng.standard_normal(int(1.6 * SR)).astype(np.float32)   # a room 60 dB down
+    body, tail = tone(440, 0.6), 10 ** (-38 / 20) * tone(440, 0.5)                      # a tail 38 dB down
+    query[int(0.3 * SR):int(0.3 * SR) + len(body)] += body
+    query[int(0.3 * SR) + len(body):int(0.3 * SR) + len(body) + len(tail)] += tail
+    at10, at15 = (len(isolate_sound(query, SR, above_floor_db=f, query=True)) for f in (10.0, 15.0))
+    assert at10 - at15 > 0.3 * SR                                          # the tail: kept at 10 dB, cut at 15
+    old = QviSession(ix)
+    assert old.index.cut_above_floor_db == 10.0
+    assert round(old.search_wave(query, SR).query_duration * SR) == at10
+    report = build_index(small_library, ix, "2dft", show_progress=False)
+    assert report.embedded == 24 and report.reused == 0 and "cut" in report.rebuilt_reason
+    new = QviSession(ix)
+    assert new.index.cut_above_floor_db == 15.0 and round(new.search_wave(query, SR).query_duration * SR) == at15
+
+
 def test_the_embedder_is_a_choice_passed_in(tmp_path, small_library):
     """update_index hands any Embedder exactly the files that need embedding, in scan order, and
     writes what it returns; an unknown engine name is one clear error."""

@@ -16,6 +16,7 @@ from tqdm import tqdm
 from qvi_app.audio import AUDIO_EXTENSIONS
 from qvi_app.encoders import Encoder
 from qvi_app.errors import LibraryIndexError, QviError, StaleIndexError, printable
+from qvi_app.audio.load import CUT_ABOVE_FLOOR_DB
 from qvi_app.index.scan import scan_library
 from qvi_app.index.ann import AnnSettings
 from qvi_app.index.progress_store import ProgressStore
@@ -66,12 +67,20 @@ def _previous(index_dir: Path, encoder: Encoder, report: BuildReport) -> Referen
     if current_generation(index_dir) is None:
         return None
     try:
-        return ReferenceIndex.open(index_dir, encoder_id=encoder.id)
+        old = ReferenceIndex.open(index_dir, encoder_id=encoder.id)
     except StaleIndexError:
         report.rebuilt_reason = "the index was built by another encoder or version"
+        return None
     except QviError as exc:
         report.rebuilt_reason = str(exc)
-    return None
+        return None
+    if old.cut_above_floor_db != CUT_ABOVE_FLOOR_DB:
+        # Its embeddings are of sounds cut otherwise: kept, they would mix two cuts in one index.
+        report.rebuilt_reason = (f"the index was made by an older qvi, which cut each sound "
+                                 f"{old.cut_above_floor_db:g} dB over its noise floor instead of "
+                                 f"{CUT_ABOVE_FLOOR_DB:g}: every sound is embedded again")
+        return None
+    return old
 
 
 def update_index(library, index_dir, encoder: Encoder, *, categories_csv=None, show_progress: bool = True,

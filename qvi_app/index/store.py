@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from qvi_app import __version__
+from qvi_app.audio.load import CUT_ABOVE_FLOOR_DB
 from qvi_app.errors import LibraryIndexError, StaleIndexError, printable
 from qvi_app.index.ann import AnnSettings, IvfIndex
 from qvi_app.index.items import IndexItem, ItemTable, SkippedFile, category_codes, connect_readonly, name_words
@@ -102,6 +103,9 @@ class ReferenceIndex:
         self.items = items
         self.embeddings = embeddings
         self.library_root = _resolve_root(index_dir, meta)
+        #: How far over its noise floor each sound was cut (audio.CUT_ABOVE_FLOOR_DB when it was
+        #: made; an index from before 0.12 does not say: 10 dB). Queries are cut alike.
+        self.cut_above_floor_db = float(meta.get("cut_above_floor_db", 10.0))
         self._category_names = list(category_names)
         self._category_codes = category_rows
         self._skipped: list[SkippedFile] | None = None
@@ -590,7 +594,8 @@ def _write_generation(index_dir: Path, encoder: dict, library_root: Path, items:
                 "encoder_id": encoder["id"], "encoder_name": encoder["name"], "encoder_version": encoder["version"],
                 "dim": int(encoder["dim"]), "library_root": str(Path(library_root).resolve()),
                 "library_root_rel": os.path.relpath(Path(library_root).resolve(), index_dir.resolve()),
-                "embeddings_sha256": embeddings_sha256, "categories": json.dumps(names)}
+                "embeddings_sha256": embeddings_sha256, "categories": json.dumps(names),
+                "cut_above_floor_db": CUT_ABOVE_FLOOR_DB}
         if len(items) >= ann.threshold:
             meta.update(ann_threshold=ann.threshold, ann_nprobe=ann.nprobe, ann_filter_min=ann.filter_min)
         if ranking is not None:
