@@ -536,7 +536,7 @@ def test_inspect_writes_stats_grid_and_audio(tiny_library, tmp_path, capsys):
     assert (out / "pairs.png").read_bytes()[:4] == b"\x89PNG"
     for name in ("pair0_imitation.wav", "pair1_reference_griffinlim.wav", "pair1_imitation_griffinlim.wav"):
         wave, sr = sf.read(out / name)
-        assert sr > 0 and len(wave) > sr // 2 and np.abs(wave).max() > 0.1
+        assert sr > 0 and len(wave) > sr // 4 and np.abs(wave).max() > 0.1   # a clip, not a blip (cut 15 dB over its floor: 0.48 s)
     assert "reference_augmented" in capsys.readouterr().out
 
 
