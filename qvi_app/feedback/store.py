@@ -90,8 +90,7 @@ class FeedbackStore:
                 raise QviError(f"cannot open the feedback database {self.path}: {_why(exc)}") from None
             self._open_read_only(exc)
         except sqlite3.DatabaseError as exc:
-            raise QviError(f"the feedback database {self.path} is damaged ({exc}); move it aside and qvi "
-                           "starts a new one") from None
+            raise self._damaged(exc) from None
         self._sweep_temporary_files()
 
     def _create(self) -> None:
@@ -153,6 +152,10 @@ class FeedbackStore:
             con.execute("ROLLBACK")
             raise
         return version
+
+    def _damaged(self, exc: Exception) -> QviError:
+        return QviError(f"the feedback database {self.path} is damaged ({exc}); move it aside and qvi "
+                        "starts a new one")
 
     def _open_read_only(self, cause: Exception) -> None:
         try:
@@ -244,8 +247,7 @@ class FeedbackStore:
             return self._con.execute("SELECT MAX(created), label, query_path FROM history GROUP BY query_hash "
                                      "ORDER BY MAX(created) DESC LIMIT ?", (n,)).fetchall()
         except sqlite3.DatabaseError as exc:
-            raise QviError(f"the feedback database {self.path} is damaged ({exc}); move it aside and qvi "
-                           "starts a new one") from None
+            raise self._damaged(exc) from None
 
     def ratings(self) -> list[Rating]:
         try:
@@ -254,16 +256,14 @@ class FeedbackStore:
                                     f"category_filter, {name}, model_id FROM ratings ORDER BY id")
             return [Rating(*r) for r in cur]
         except sqlite3.DatabaseError as exc:
-            raise QviError(f"the feedback database {self.path} is damaged ({exc}); move it aside and qvi "
-                           "starts a new one") from None
+            raise self._damaged(exc) from None
 
     def liked_queries(self) -> int:
         """How many saved queries have at least one liked result (what an adapter learns from)."""
         try:
             return self._con.execute("SELECT COUNT(DISTINCT query_hash) FROM ratings WHERE rating = 1").fetchone()[0]
         except sqlite3.DatabaseError as exc:
-            raise QviError(f"the feedback database {self.path} is damaged ({exc}); move it aside and qvi "
-                           "starts a new one") from None
+            raise self._damaged(exc) from None
 
     def export_csv(self, path) -> int:
         """Write all ratings to a CSV file; returns the number of rows."""
