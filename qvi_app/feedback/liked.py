@@ -7,6 +7,7 @@ sounds take their author and licence along in ``ATTRIBUTION.csv`` (their licence
 from __future__ import annotations
 
 import csv
+import filecmp
 import os
 import shutil
 from dataclasses import dataclass
@@ -87,19 +88,9 @@ def _destination(folder: Path, src: Path) -> tuple[Path, bool]:
         dest = folder / (src.name if n == 1 else f"{src.stem}-{n}{src.suffix}")
         if not dest.exists():
             return dest, False
-        if dest.stat().st_size == size and _same_bytes(dest, src):
+        if dest.stat().st_size == size and filecmp.cmp(dest, src, shallow=False):
             return dest, True
     raise QviError(f"too many files named like {printable(src.name)} in {printable(str(folder))}")
-
-
-def _same_bytes(a: Path, b: Path) -> bool:
-    with open(a, "rb") as fa, open(b, "rb") as fb:
-        while True:
-            x, y = fa.read(1 << 20), fb.read(1 << 20)
-            if x != y:
-                return False
-            if not x:
-                return True
 
 
 def _demo_relpath(path: Path) -> str | None:
