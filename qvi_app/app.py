@@ -150,6 +150,17 @@ class QviSession:
                 f"not connected): its sounds are named but cannot be played; index the folder where it is now "
                 f"(qvi index FOLDER, or File > Open library folder)")
 
+    def index_outdated(self) -> str | None:
+        """One line when the index was made by an older qvi whose preparation has improved since:
+        it still searches as it did, but made again it finds imitated sounds more often."""
+        cut = self.index.cut_above_floor_db
+        if cut == CUT_ABOVE_FLOOR_DB:
+            return None
+        return (f"This library was indexed by an older qvi, which cut each sound {cut:g} dB over its noise floor "
+                f"instead of {CUT_ABOVE_FLOOR_DB:g}. It searches as before; indexed again, it finds imitated "
+                "sounds more often (real imitations among the demo library: 0.163 -> 0.204, docs/TRAINING.md "
+                "row 65)")
+
     def library_changes(self) -> LibraryChanges | None:
         """What changed in the library folder since it was indexed (a walk of the folder; files
         whose date alone changed are compared by content); None when the folder is gone

@@ -367,6 +367,10 @@ def _cmd_info(a) -> int:
     for k, v in info.items():
         print(f"{k:<11} {printable(str(v))}")
     print(f"{'model':<11} {model['id']} ({model['dim']}-d, {model['sample_rate']} Hz)")
+    print(f"{'cut':<11} each sound from {session.index.cut_above_floor_db:g} dB over its noise floor")
+    outdated = session.index_outdated()
+    if outdated:
+        print(f"qvi: warning: {outdated}: {session.index.update_command}", file=sys.stderr)
     if a.verify:
         problem = session.index.verify()
         if problem:

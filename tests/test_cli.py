@@ -179,6 +179,26 @@ def test_liked_lists_the_thumbs_up_and_copies_them(tmp_path, data_dir, capsys):
                                                                             birds[2].name])
 
 
+def test_info_says_an_index_from_an_older_qvi_can_be_made_again(tmp_path, capsys):
+    import sqlite3
+
+    from qvi_app.index.store import current_generation
+
+    lib, ix = tmp_path / "lib", tmp_path / "ix"
+    write(lib / "a" / "one.wav", tone(300))
+    assert main(["index", str(lib), "--index", str(ix), "--encoder", "2dft", "--quiet"]) == 0
+    assert main(["info", "--index", str(ix)]) == 0
+    out, err = capsys.readouterr()
+    assert "cut         each sound from 15 dB" in out and "older qvi" not in err
+    con = sqlite3.connect(current_generation(ix) / "meta.sqlite")                 # as 0.11 wrote it
+    con.execute("DELETE FROM meta WHERE key = 'cut_above_floor_db'")
+    con.commit()
+    con.close()
+    assert main(["info", "--index", str(ix)]) == 0
+    out, err = capsys.readouterr()
+    assert "from 10 dB" in out and "older qvi" in err and f"qvi index {lib.resolve()} --index" in err
+
+
 @pytest.mark.parametrize("args,words", [
     (["search", "/nonexistent/q.wav"], "no such file"),
     (["search", "{empty}"], "empty file"),

@@ -457,3 +457,28 @@ def test_liked_sounds_are_copied_to_a_folder_from_the_file_menu(window, tmp_path
     win.copy_liked_to(tmp_path / "pull")
     pump(root, lambda: "copied 1 liked sound to" in win.message, 30, "the copy")
     assert (tmp_path / "pull" / Path(REFERENCE).name).is_file() and (tmp_path / "pull" / "ATTRIBUTION.csv").is_file()
+
+
+def test_a_library_indexed_by_an_older_qvi_is_offered_a_new_index(window, small_library):
+    """An index from before 0.12 (its sounds cut 10 dB over their floor) still searches as it
+    did; the window says a new index would find imitated sounds more often, and its button
+    makes one."""
+    import sqlite3
+
+    from qvi_app.app import build_index
+    from qvi_app.index.store import current_generation
+
+    report = build_index(small_library, None, "2dft", show_progress=False)
+    con = sqlite3.connect(current_generation(report.index_dir) / "meta.sqlite")     # as 0.11 wrote it
+    con.execute("DELETE FROM meta WHERE key = 'cut_above_floor_db'")
+    con.commit()
+    con.close()
+    root, open_window = window
+    win = open_window()
+    win.open_library(report.index_dir)
+    pump(root, lambda: "older qvi" in win.banner.text, 60, "the notice")
+    assert win.session.index.cut_above_floor_db == 10.0 and win.banner.label.cget("style") == "Note.TLabel"
+    win.banner.action.invoke()
+    pump(root, lambda: win.session is not None and win.session.index.cut_above_floor_db == 15.0, 120, "the new index")
+    wait(root, 1.0)
+    assert "older qvi" not in win.banner.text and len(win.session.index) == 24

@@ -417,6 +417,9 @@ class QviWindow:
         gone = session.library_gone()
         if gone:
             self.error(gone[0].upper() + gone[1:], "Open library folder…", self.open_library_dialog)
+        outdated = session.index_outdated()
+        if outdated and not self.banner.text:
+            self.banner.show(outdated + ".", "Index again", lambda: self.rebuild(session.index_dir), note=True)
         log.info("ready: %d sounds, model %s", len(session.index), session.model_id)
         if remember:
             self.settings.index_dir = None if session.index_dir == app.DEMO_INDEX else str(session.index_dir)
