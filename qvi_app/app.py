@@ -153,13 +153,12 @@ class QviSession:
     def index_outdated(self) -> str | None:
         """One line when the index was made by an older qvi whose preparation has improved since:
         it still searches as it did, but made again it finds imitated sounds more often."""
-        cut = self.index.cut_above_floor_db
-        if cut == CUT_ABOVE_FLOOR_DB:
+        if not self.index.cut_outdated:
             return None
-        return (f"This library was indexed by an older qvi, which cut each sound {cut:g} dB over its noise floor "
-                f"instead of {CUT_ABOVE_FLOOR_DB:g}. It searches as before; indexed again, it finds imitated "
-                "sounds more often (real imitations among the demo library: 0.163 -> 0.204, docs/TRAINING.md "
-                "row 65)")
+        return (f"This library was indexed by an older qvi, which cut each sound {self.index.cut_above_floor_db:g} "
+                f"dB over its noise floor instead of {CUT_ABOVE_FLOOR_DB:g}. It searches as before; indexed again, "
+                "it finds imitated sounds more often (real imitations among the demo library: 0.163 -> 0.204, "
+                "docs/TRAINING.md row 65)")
 
     def library_changes(self) -> LibraryChanges | None:
         """What changed in the library folder since it was indexed (a walk of the folder; files

@@ -14,9 +14,9 @@ import numpy as np
 from tqdm import tqdm
 
 from qvi_app.audio import AUDIO_EXTENSIONS
+from qvi_app.audio.load import CUT_ABOVE_FLOOR_DB
 from qvi_app.encoders import Encoder
 from qvi_app.errors import LibraryIndexError, QviError, StaleIndexError, printable
-from qvi_app.audio.load import CUT_ABOVE_FLOOR_DB
 from qvi_app.index.scan import scan_library
 from qvi_app.index.ann import AnnSettings
 from qvi_app.index.progress_store import ProgressStore
@@ -74,7 +74,7 @@ def _previous(index_dir: Path, encoder: Encoder, report: BuildReport) -> Referen
     except QviError as exc:
         report.rebuilt_reason = str(exc)
         return None
-    if old.cut_above_floor_db != CUT_ABOVE_FLOOR_DB:
+    if old.cut_outdated:
         # Its embeddings are of sounds cut otherwise: kept, they would mix two cuts in one index.
         report.rebuilt_reason = (f"the index was made by an older qvi, which cut each sound "
                                  f"{old.cut_above_floor_db:g} dB over its noise floor instead of "

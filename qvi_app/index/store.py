@@ -106,6 +106,9 @@ class ReferenceIndex:
         #: How far over its noise floor each sound was cut (audio.CUT_ABOVE_FLOOR_DB when it was
         #: made; an index from before 0.12 does not say: 10 dB). Queries are cut alike.
         self.cut_above_floor_db = float(meta.get("cut_above_floor_db", 10.0))
+        #: Made by an older qvi that cut its sounds otherwise: it searches as it did; an update
+        #: embeds it again (one cut per index).
+        self.cut_outdated = self.cut_above_floor_db != CUT_ABOVE_FLOOR_DB
         self._category_names = list(category_names)
         self._category_codes = category_rows
         self._skipped: list[SkippedFile] | None = None
