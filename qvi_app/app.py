@@ -95,8 +95,7 @@ class QviSession:
                 wave, sr = load_audio(q["path"])
             except AudioError:
                 continue
-            rated.append(RatedQuery(self.encoder.embed(prepare_query(wave, sr, self.index.cut_above_floor_db), sr,
-                                                       role="query"), q["liked"],
+            rated.append(RatedQuery(self.encoder.embed(self._prepare(wave, sr), sr, role="query"), q["liked"],
                                     q["disliked"]))
         rng = np.random.default_rng(settings.seed)
         simulated = []
@@ -107,8 +106,7 @@ class QviSession:
                 continue
             imitation = simulate_imitation(isolate_sound(wave, sr, above_floor_db=self.index.cut_above_floor_db), sr,
                                            int(row))
-            simulated.append((self.encoder.embed(prepare_query(imitation, 16000, self.index.cut_above_floor_db), 16000,
-                                                 role="query"), int(row)))
+            simulated.append((self.encoder.embed(self._prepare(imitation, 16000), 16000, role="query"), int(row)))
         anchors = query_bank_anchors(self.encoder, self.index.blocks)
         adapter, report = train_adapter(rated, np.asarray(self.index.embeddings), self.index.blocks, settings,
                                         simulated, progress, anchors=anchors)
@@ -189,7 +187,7 @@ class QviSession:
         if clipped is None:
             clipped = clipped_share(wave)
         t0 = time.perf_counter()
-        trimmed = prepare_query(wave, sr, self.index.cut_above_floor_db)
+        trimmed = self._prepare(wave, sr)
         t1 = time.perf_counter()
         vec = self.encoder.embed(trimmed, sr, role="query")
         if self.adapter is not None:
@@ -208,6 +206,10 @@ class QviSession:
         timings = {"rank": (time.perf_counter() - t0) * 1e3}
         return SearchResult(hits, result.query_duration, timings, result.query_vector, category, result.query_wave,
                             name, result.clipped)
+
+    def _prepare(self, wave: np.ndarray, sr: int) -> np.ndarray:
+        """A query cut as this library's sounds were (:func:`prepare_query` at the index's cut)."""
+        return prepare_query(wave, sr, self.index.cut_above_floor_db)
 
     def _require_sounds(self) -> None:
         if len(self.index) == 0:
