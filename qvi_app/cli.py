@@ -250,13 +250,11 @@ def _query_files(given: Path) -> list[Path]:
     that indexing uses: sorted, hidden ones left out, each real folder once)."""
     if not given.is_dir():
         return [given]
-    from qvi_app.audio import AUDIO_EXTENSIONS
-    from qvi_app.index.scan import scan_library
+    from qvi_app.index.scan import nothing_found, scan_library
 
     found = [given / f.relpath for f in scan_library(given)]
     if not found:
-        raise QviError(f"no sound files in {given} (qvi reads {', '.join(sorted(AUDIO_EXTENSIONS))}, "
-                       "in subfolders too)")
+        raise QviError(nothing_found(given))
     return found
 
 

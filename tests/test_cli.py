@@ -206,7 +206,7 @@ def test_info_says_an_index_from_an_older_qvi_can_be_made_again(tmp_path, capsys
     (["search", "{good}", "--index", "{tmp}"], "no index at"),
     (["index", "/nonexistent/folder"], "library folder not found"),
     (["index", "{good}"], "is a file, not a folder"),
-    (["search", "{tmp}/none"], "no sound files in"),
+    (["search", "{tmp}/none"], "no sound files found in"),
 ])
 def test_bad_input_exits_2_with_one_line(tmp_path, args, words):
     (tmp_path / "empty.wav").write_bytes(b"")

@@ -13,11 +13,10 @@ from typing import Callable, Iterator
 import numpy as np
 from tqdm import tqdm
 
-from qvi_app.audio import AUDIO_EXTENSIONS
 from qvi_app.audio.load import CUT_ABOVE_FLOOR_DB
 from qvi_app.encoders import Encoder
 from qvi_app.errors import LibraryIndexError, QviError, StaleIndexError, printable
-from qvi_app.index.scan import scan_library
+from qvi_app.index.scan import nothing_found, scan_library
 from qvi_app.index.ann import AnnSettings
 from qvi_app.index.progress_store import ProgressStore
 from qvi_app.index.store import (IndexItem, ReferenceIndex, SkippedFile, current_generation, file_sha256,
@@ -58,8 +57,7 @@ class BuildReport:
             lines.insert(0, f"rebuilding from scratch: {self.rebuilt_reason}")
         lines += [f"  skipped {printable(s.path)}: {printable(s.reason)}" for s in self.skipped]
         if self.total == 0 and not self.skipped and not self.removed:
-            lines.append(f"  no sound files found in {printable(str(self.library_root or ''))} "
-                         f"(qvi reads {', '.join(sorted(AUDIO_EXTENSIONS))}, in subfolders too)")
+            lines.append("  " + nothing_found(printable(str(self.library_root or ''))))
         return "\n".join(lines)
 
 

@@ -79,6 +79,11 @@ def read_category_csv(path) -> dict[str, str]:
     return {r["path"].replace("\\", "/").removeprefix("./"): r["category"].strip() for r in rows if r["category"].strip()}
 
 
+def nothing_found(folder) -> str:
+    """What to say when a folder holds no sound file qvi reads (indexing it, or searching it)."""
+    return f"no sound files found in {folder} (qvi reads {', '.join(sorted(AUDIO_EXTENSIONS))}, in subfolders too)"
+
+
 def scan_library(root, categories_csv=None) -> list[LibraryFile]:
     """All audio files under ``root`` (recursive, hidden folders skipped), sorted by path.
 
