@@ -258,7 +258,10 @@ def test_an_index_from_before_the_15_db_cut_keeps_its_cut_until_an_update_rebuil
     from qvi_app.index.store import current_generation
 
     ix = tmp_path / "ix"
-    build_index(small_library, ix, "2dft", show_progress=False)
+    first = sorted(p.relative_to(small_library).as_posix() for p in small_library.rglob("*.ogg"))[0]
+    table = tmp_path / "cats.csv"
+    table.write_text(f"path,category\n{first},mine\n")
+    build_index(small_library, ix, "2dft", categories_csv=table, show_progress=False)
     assert CUT_ABOVE_FLOOR_DB == 15.0 and ReferenceIndex.open(ix).cut_above_floor_db == 15.0
     con = sqlite3.connect(current_generation(ix) / "meta.sqlite")          # as 0.11 wrote it
     con.execute("DELETE FROM meta WHERE key = 'cut_above_floor_db'")
@@ -278,6 +281,7 @@ def test_an_index_from_before_the_15_db_cut_keeps_its_cut_until_an_update_rebuil
     assert report.embedded == 24 and report.reused == 0 and "cut" in report.rebuilt_reason
     new = QviSession(ix)
     assert new.index.cut_above_floor_db == 15.0 and round(new.search_wave(query, SR).query_duration * SR) == at15
+    assert {it.path: it.category for it in new.index.items}[first] == "mine"       # categories outlive the rebuild
 
 
 def test_the_embedder_is_a_choice_passed_in(tmp_path, small_library):

@@ -61,24 +61,27 @@ class BuildReport:
         return "\n".join(lines)
 
 
-def _previous(index_dir: Path, encoder: Encoder, report: BuildReport) -> ReferenceIndex | None:
+def _previous(index_dir: Path, encoder: Encoder,
+              report: BuildReport) -> tuple[ReferenceIndex | None, ReferenceIndex | None]:
+    """(the live index if its embeddings can be kept, the live index as opened): an index of the
+    same encoder made with an older cut is opened once and still gives its categories."""
     if current_generation(index_dir) is None:
-        return None
+        return None, None
     try:
         old = ReferenceIndex.open(index_dir, encoder_id=encoder.id)
     except StaleIndexError:
         report.rebuilt_reason = "the index was built by another encoder or version"
-        return None
+        return None, None
     except QviError as exc:
         report.rebuilt_reason = str(exc)
-        return None
+        return None, None
     if old.cut_outdated:
         # Its embeddings are of sounds cut otherwise: kept, they would mix two cuts in one index.
         report.rebuilt_reason = (f"the index was made by an older qvi, which cut each sound "
                                  f"{old.cut_above_floor_db:g} dB over its noise floor instead of "
                                  f"{CUT_ABOVE_FLOOR_DB:g}: every sound is embedded again")
-        return None
-    return old
+        return None, old
+    return old, old
 
 
 def update_index(library, index_dir, encoder: Encoder, *, categories_csv=None, show_progress: bool = True,
@@ -297,11 +300,11 @@ def _update(library: Path, index_dir: Path, encoder: Encoder, files, report: Bui
             show_progress: bool, on_progress: ProgressFn | None, cancel: threading.Event | None,
             ann: AnnSettings, explicit_categories: bool) -> BuildReport:
     partial = ProgressStore(index_dir, encoder.id, encoder.dim)
-    old = _previous(index_dir, encoder, report)
+    old, opened = _previous(index_dir, encoder, report)
     if not explicit_categories:
         # An update without the CSV the index was built with (a plain `qvi index FOLDER`, the
         # window's re-index or rebuild) would otherwise give every sound its folder's category again.
-        known = _given_categories(index_dir, old)
+        known = _given_categories(index_dir, opened)
         files = [replace(f, category=known.get(f.relpath, f.category)) for f in files]
     state = _Update(library, files, old, partial, report)
     bar = tqdm(total=len(files), initial=state.done, desc="indexing", unit="file",
