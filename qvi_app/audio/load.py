@@ -164,9 +164,9 @@ CUT_ABOVE_FLOOR_DB = 15.0
 
 
 def isolate_sound(wave: np.ndarray, sr: int, below_peak_db: float = -45.0,
-                  above_floor_db: float = CUT_ABOVE_FLOOR_DB,
-                      floor_cap_db: float = -25.0, min_part_s: float = 0.15, gap_s: float = 0.3,
-                      frame_s: float = 0.02, pad_s: float = 0.05, query: bool = False) -> np.ndarray:
+                  above_floor_db: float = CUT_ABOVE_FLOOR_DB, floor_cap_db: float = -25.0,
+                  min_part_s: float = 0.15, gap_s: float = 0.3, frame_s: float = 0.02, pad_s: float = 0.05,
+                  query: bool = False) -> np.ndarray:
     """The sound inside a recording: room noise, and clicks and breaths before or after it, cut
     away. Queries and library sounds both go through it (at search, indexing, evaluation and
     training), so a sound file used as a query is cut exactly as its indexed twin.
