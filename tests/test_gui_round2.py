@@ -388,14 +388,24 @@ def test_sounds_added_since_indexing_are_offered_as_an_update(window, small_libr
     assert "changed since" not in win.banner.text
 
 
-def test_a_drag_across_the_query_searches_that_part(window, desktop):
+def test_a_drag_across_the_query_searches_that_part(window, desktop, tmp_path):
     """A real mouse drag over the query's spectrogram selects a part of it; that part is searched
-    on its own and drawn as the new query."""
+    on its own and drawn as the new query. The plot says so, in words seen whole however long
+    the query's name."""
+    from matplotlib.text import Text
+
     root, open_window = window
     win = open_window()
+    long_name = tmp_path / "peacock_call_recorded_in_the_garden_with_the_second_microphone_take_03.ogg"
+    long_name.write_bytes((DEMO_LIBRARY / REFERENCE).read_bytes())
+    _searched(root, win, long_name)
+    ax, canvas = win.spectrograms.ax_query, win.spectrograms.canvas.get_tk_widget()
+    figure = win.spectrograms.figure
+    texts = [t for t in ax.findobj(Text) if any(c.isalpha() for c in t.get_text())]     # the title, the axes' names
+    assert any("drag across" in t.get_text() for t in texts) and any("_take_03.ogg" in t.get_text() for t in texts)
+    assert all(t.get_window_extent(figure.canvas.get_renderer()).x1 <= figure.bbox.x1 for t in texts)
     _searched(root, win, DEMO_LIBRARY / REFERENCE)
     whole = win.bench.query.seconds
-    ax, canvas = win.spectrograms.ax_query, win.spectrograms.canvas.get_tk_widget()
     (x0, y), (x1, _) = ax.transData.transform([(0.5 * whole, 40), (0.95 * whole, 40)])
     top = canvas.winfo_height() - y                                        # figure pixels count from the bottom
     xdo(root, desktop, "mousemove", str(canvas.winfo_rootx() + int(x0)), str(canvas.winfo_rooty() + int(top)),
@@ -482,3 +492,25 @@ def test_a_library_indexed_by_an_older_qvi_is_offered_a_new_index(window, small_
     pump(root, lambda: win.session is not None and win.session.index.cut_above_floor_db == 15.0, 120, "the new index")
     wait(root, 1.0)
     assert "older qvi" not in win.banner.text and len(win.session.index) == 24
+
+
+def test_every_category_in_the_list_is_seen_whole(window, desktop):
+    """The Category column widens to the longest category shown ("explosions_crashes" was cut to
+    "explosions_cr" at its fixed width), taking the room from the Sound column, so the list keeps
+    its width."""
+    from dataclasses import replace
+
+    root, open_window = window
+    win = open_window()
+    _searched(root, win, DEMO_LIBRARY / REFERENCE)
+    tree, font = win.results.tree, win.results._font
+    total = sum(int(tree.column(c, "width")) for c in tree["columns"])
+    hits = [replace(h, category="explosions_crashes" if i % 2 else h.category) for i, h in enumerate(win.result.hits)]
+    win.results.show(hits)
+    wait(root, 0.5)
+    width = int(tree.column("category", "width"))
+    assert all(font.measure(row["category"]) + 8 <= width for row in win.results.row_values())
+    assert sum(int(tree.column(c, "width")) for c in tree["columns"]) == total
+    win.results.show(win.result.hits)                                      # short ones again: the room goes back
+    wait(root, 0.5)
+    assert int(tree.column("category", "width")) < width

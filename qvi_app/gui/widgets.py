@@ -47,7 +47,8 @@ class ResultsTable(ttk.Frame):
     Columns sort by a click on their heading (again: the other way); long names end in "…"
     and the full path shows in a tooltip."""
 
-    COLUMNS = (("play", "", 22), ("rank", "#", 34), ("name", "Sound", 200), ("category", "Category", 100),
+    CATEGORY_WIDTH = (100, 200)         # narrowest, widest: between them it fits the categories shown
+    COLUMNS = (("play", "", 22), ("rank", "#", 34), ("name", "Sound", 200), ("category", "Category", CATEGORY_WIDTH[0]),
                ("duration", "Length", 66), ("score", "Score", 54), ("rating", "Rating", 60))
     SORT_KEYS = {"rank": lambda h: h.rank, "name": lambda h: h.path.name.lower(), "category": lambda h: h.category,
                  "duration": lambda h: h.duration, "score": lambda h: -h.score, "rating": lambda h: -h.rating}
@@ -83,7 +84,21 @@ class ResultsTable(ttk.Frame):
         ratings = ratings or {}
         self.hits = [h if h.rating or h.relpath not in ratings else _with_rating(h, ratings[h.relpath]) for h in hits]
         self.sorted_by = ("rank", False)
+        self._fit_categories()
         self._fill()
+
+    def _fit_categories(self) -> None:
+        """The Category column as wide as the longest category shown ("explosions_crashes" was cut
+        at a fixed 100 px), within CATEGORY_WIDTH; the room is taken from the Sound column, down to
+        its minimum, and given back when the categories are short again."""
+        want = max((self._font.measure(h.category) for h in self.hits), default=0) + 16
+        now = int(self.tree.column("category", "width"))
+        name = int(self.tree.column("name", "width"))
+        change = min(max(want, self.CATEGORY_WIDTH[0]), self.CATEGORY_WIDTH[1]) - now
+        change = min(change, name - int(self.tree.column("name", "minwidth")))
+        if change:
+            self.tree.column("category", width=now + change)
+            self.tree.column("name", width=name - change)
 
     def sort_by(self, key: str) -> None:
         if key not in self.SORT_KEYS:
@@ -262,10 +277,11 @@ class SpectrogramPanel(ttk.Frame):
         ax = self.ax_query if which == "query" else self.ax_result
         ax.clear()
         self.titles[which] = title
-        ax.set_title(title, fontsize=9, loc="left")
+        self._fit_title(ax.set_title(title, fontsize=9, loc="left"))
         ax.set_ylabel("mel band", fontsize=8)
         ax.tick_params(labelsize=7)
-        ax.set_xlabel("seconds", fontsize=8)
+        selectable = which == "query" and spec is not None
+        ax.set_xlabel("seconds · drag across it to search a part" if selectable else "seconds", fontsize=8)
         if spec is not None:
             ax.set_facecolor("#000004")
             ax.imshow(spec.db, origin="lower", aspect="auto", extent=spec.extent, vmin=-80, vmax=0,
@@ -275,8 +291,21 @@ class SpectrogramPanel(ttk.Frame):
             ax.set_xticks([])
             ax.set_yticks([])
         if which == "query":
-            self._selectable(spec is not None)
+            self._selectable(selectable)
         self.canvas.draw_idle()
+
+    def _fit_title(self, text) -> None:
+        """A title too wide for the panel (a long file name) shortened in the middle, where a name
+        says least: its start and its end (take numbers, the extension) stay."""
+        renderer, whole = self.figure.canvas.get_renderer(), text.get_text()
+        # Measured by width against the figure's less half an inch, where the axis's name and
+        # numbers go (45 px at the window's 104 dpi): the axes' own position is the previous
+        # plot's until the layout is drawn again, and an empty plot has no numbers.
+        room = self.figure.bbox.width - 0.5 * self.figure.dpi - 4
+        keep = len(whole)
+        while keep > 24 and text.get_window_extent(renderer).width > room:
+            keep -= 3
+            text.set_text(whole[:keep // 2] + "…" + whole[len(whole) - (keep - keep // 2):])
 
     def _selectable(self, on: bool) -> None:
         """A span selector on the query's plot, made again for each query: ``ax.clear()`` takes

@@ -629,8 +629,7 @@ class QviWindow:
         if advice:
             self.banner.show(advice[0].upper() + advice[1:] + ".", note=True)
         self.replay_button.configure(state="normal")
-        self.spectrograms.show("query", spec, f"Query: {label} ({len(result.query_wave) / sr:.1f} s) · "
-                                              "drag across it to search a part")
+        self.spectrograms.show("query", spec, f"Query: {label} ({len(result.query_wave) / sr:.1f} s)")
         self._show_result(result)
         self.say(self.bench.status_line(elapsed_ms))
         log.info("ranked %d results in %.0f ms (top: %s)", len(result.hits), elapsed_ms,
