@@ -495,9 +495,8 @@ def test_a_library_indexed_by_an_older_qvi_is_offered_a_new_index(window, small_
 
 
 def test_every_category_in_the_list_is_seen_whole(window, desktop):
-    """The Category column widens to the longest category shown ("explosions_crashes" was cut to
-    "explosions_cr" at its fixed width), taking the room from the Sound column, so the list keeps
-    its width."""
+    """The Category column widens to the longest category shown (at its fixed width the demo list
+    showed "tools_machin"), taking the room from the Sound column, so the list keeps its width."""
     from dataclasses import replace
 
     root, open_window = window

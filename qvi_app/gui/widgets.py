@@ -88,8 +88,8 @@ class ResultsTable(ttk.Frame):
         self._fill()
 
     def _fit_categories(self) -> None:
-        """The Category column as wide as the longest category shown ("explosions_crashes" was cut
-        at a fixed 100 px), within CATEGORY_WIDTH; the room is taken from the Sound column, down to
+        """The Category column as wide as the longest category shown (at a fixed 100 px the demo
+        list showed "tools_machin" and "farm_animal"), within CATEGORY_WIDTH; the room is taken from the Sound column, down to
         its minimum, and given back when the categories are short again."""
         want = max((self._font.measure(h.category) for h in self.hits), default=0) + 16
         now = int(self.tree.column("category", "width"))
