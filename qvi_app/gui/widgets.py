@@ -89,8 +89,9 @@ class ResultsTable(ttk.Frame):
 
     def _fit_categories(self) -> None:
         """The Category column as wide as the longest category shown (at a fixed 100 px the demo
-        list showed "tools_machin" and "farm_animal"), within CATEGORY_WIDTH; the room is taken from the Sound column, down to
-        its minimum, and given back when the categories are short again."""
+        list showed "tools_machin" and "farm_animal"), within CATEGORY_WIDTH; the room is taken
+        from the Sound column, down to its minimum, and given back when the categories are short
+        again."""
         want = max((self._font.measure(h.category) for h in self.hits), default=0) + 16
         now = int(self.tree.column("category", "width"))
         name = int(self.tree.column("name", "width"))
