@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 from qvi_app.encoders.checkpoint import load_checkpoint, save_checkpoint
 from qvi_app.errors import QviError
 
