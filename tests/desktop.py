@@ -58,17 +58,23 @@ def _wait(what: str, ok, timeout: float = 20.0) -> None:
     raise RuntimeError(f"timed out waiting for {what}")
 
 
+def start_screen(width: int, height: int) -> tuple[int, subprocess.Popen]:
+    """An Xvfb screen of that size (no window manager): its display number and process."""
+    n = _free_display()
+    xvfb = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait(f"Xvfb on :{n}", lambda: Path(f"/tmp/.X11-unix/X{n}").exists() or xvfb.poll() is not None)
+    if xvfb.poll() is not None:
+        raise RuntimeError(f"Xvfb :{n} exited with code {xvfb.returncode}")
+    return n, xvfb
+
+
 def start_desktop() -> Desktop:
     missing = [p for p in PROGRAMS if shutil.which(p) is None]
     if missing:
         raise RuntimeError(f"GUI tests need {', '.join(missing)}: run `bash scripts/setup.sh --test` "
                            "(installs xvfb, xdotool, pulseaudio)")
-    n = _free_display()
-    xvfb = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _wait(f"Xvfb on :{n}", lambda: Path(f"/tmp/.X11-unix/X{n}").exists() or xvfb.poll() is not None)
-    if xvfb.poll() is not None:
-        raise RuntimeError(f"Xvfb :{n} exited with code {xvfb.returncode}")
+    n, xvfb = start_screen(1280, 800)
     runtime = Path(tempfile.mkdtemp(prefix="qvi-pulse-"))
     runtime.chmod(0o700)
     env = {**os.environ, "DISPLAY": f":{n}", "XDG_RUNTIME_DIR": str(runtime)}

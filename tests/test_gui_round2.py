@@ -148,7 +148,63 @@ def test_at_the_minimum_size_every_button_and_the_names_stay_visible(window):
     for b in (win.play_button, win.stop_button, win.up_button, win.down_button, win.like_button, win.copy_button,
               win.category_box, win.name_entry, win.top_box):
         assert b.winfo_ismapped() and b.winfo_rootx() + b.winfo_width() <= right, b
-    assert int(win.results.tree.column("name", "width")) >= 120
+    tree = win.results.tree
+    assert int(tree.column("name", "width")) >= 120
+    widths = {c: int(tree.column(c, "width")) for c in tree["columns"]}
+    assert sum(widths.values()) <= tree.winfo_width(), (widths, tree.winfo_width())   # Rating not cut off
+
+
+# Run in a process of its own: Tk keeps a display open until its process ends, and the next
+# window of this process died with the small screen's X server.
+SMALL_SCREEN_WINDOW = """
+import json, sys, time, tkinter as tk
+from pathlib import Path
+from qvi_app.gui.window import QviWindow
+from qvi_app.settings import AppSettings
+root = tk.Tk()
+win = QviWindow(root, AppSettings(), query_file=Path(sys.argv[1]))
+end = time.monotonic() + 60
+while time.monotonic() < end and not (win.result is not None and win.results.hits):
+    root.update(); time.sleep(0.01)
+end = time.monotonic() + 0.8
+while time.monotonic() < end:
+    root.update(); time.sleep(0.01)
+tree = win.results.tree
+seen = {name: (getattr(win, name).winfo_ismapped(), getattr(win, name).winfo_rootx(), getattr(win, name).winfo_rooty(),
+               getattr(win, name).winfo_width(), getattr(win, name).winfo_height())
+        for name in ("status", "play_button", "copy_button", "volume", "record_button", "top_box")}
+print(json.dumps({"screen": [root.winfo_screenwidth(), root.winfo_screenheight()], "seen": seen, "hits": len(win.results.hits),
+                  "columns": sum(int(tree.column(c, "width")) for c in tree["columns"]), "list": tree.winfo_width()}))
+win.player.stop()
+root.destroy()
+"""
+
+
+def test_on_a_small_screen_the_whole_window_is_on_it(desktop):
+    """A 1024x600 screen: the window asked for 600 px of it, and the menu bar above pushed the
+    status line and the buttons under the list off its bottom edge. (A 1366x768 or 1280x800
+    laptop lost them the same way to a title bar and a desktop panel.)"""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from qvi_app.paths import REPO_ROOT
+    from tests.desktop import start_screen
+
+    n, xvfb = start_screen(1024, 600)
+    try:
+        run = subprocess.run([sys.executable, "-c", SMALL_SCREEN_WINDOW, str(DEMO_LIBRARY / REFERENCE)], cwd=REPO_ROOT,
+                             env={**os.environ, "DISPLAY": f":{n}"}, capture_output=True, text=True, timeout=120)
+    finally:
+        xvfb.terminate()
+        xvfb.wait(10)
+    assert run.returncode == 0, run.stderr[-2000:]
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert out["screen"] == [1024, 600] and out["hits"] > 0
+    for name, (mapped, x, y, w, h) in out["seen"].items():
+        assert mapped and x + w <= 1024 and y + h <= 600, (name, x, y, w, h)
+    assert out["columns"] <= out["list"], out                                # Rating not cut off
 
 
 def test_columns_sort_by_a_click_on_their_heading(window, desktop):

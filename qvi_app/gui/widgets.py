@@ -62,7 +62,7 @@ class ResultsTable(ttk.Frame):
             anchor = "w" if key in ("name", "category") else "e" if key in ("duration", "score", "rank") else "center"
             self.tree.column(key, width=width, minwidth=min(width, 36 if key != "name" else 120), anchor=anchor,
                              stretch=key == "name")
-        scroll = ttk.Scrollbar(self, orient="vertical", command=self.tree.yview)
+        scroll = self._scroll = ttk.Scrollbar(self, orient="vertical", command=self.tree.yview)
         self.tree.configure(yscrollcommand=scroll.set)
         self.tree.grid(row=0, column=0, sticky="nsew")
         scroll.grid(row=0, column=1, sticky="ns")
@@ -76,7 +76,7 @@ class ResultsTable(ttk.Frame):
         self._tip = Tooltip(self.tree, self._tip_text)
         self._font = tkfont.nametofont("TkDefaultFont")
         self._fit_width = 0
-        self.tree.bind("<Configure>", lambda e: self.after_idle(self._refresh_names), add="+")
+        self.tree.bind("<Configure>", lambda e: self.after_idle(self._resized), add="+")
         self.tree.bind("<ButtonRelease-1>", lambda e: self.after_idle(self._refresh_names), add="+")
 
     def show(self, hits: list[SearchHit], ratings: dict[str, int] | None = None) -> None:
@@ -85,6 +85,7 @@ class ResultsTable(ttk.Frame):
         self.hits = [h if h.rating or h.relpath not in ratings else _with_rating(h, ratings[h.relpath]) for h in hits]
         self.sorted_by = ("rank", False)
         self._fit_categories()
+        self._fit_columns()
         self._fill()
 
     def _fit_categories(self) -> None:
@@ -100,6 +101,28 @@ class ResultsTable(ttk.Frame):
         if change:
             self.tree.column("category", width=now + change)
             self.tree.column("name", width=name - change)
+
+    def _fit_columns(self) -> None:
+        """The Sound column narrowed, down to its minimum, while the columns are wider than the
+        list: Tk widens a stretching column with the list but left it wide when the list shrank,
+        and the Rating column was cut off (by 8 px on a 1024x600 screen, 37 px at the window's
+        minimum size)."""
+        width = self.tree.winfo_width() - 4                 # less the list's border
+        if width < 100:                                     # not laid out yet
+            return
+        excess = sum(int(self.tree.column(c, "width")) for c in self.tree["columns"]) - width
+        name = int(self.tree.column("name", "width"))
+        if excess > 0 and name > (least := int(self.tree.column("name", "minwidth"))):
+            self.tree.column("name", width=max(least, name - excess))
+
+    def needed_width(self) -> int:
+        """The width that shows every column whole with the Sound column at its narrowest."""
+        others = sum(int(self.tree.column(c, "width")) for c in self.tree["columns"] if c != "name")
+        return others + int(self.tree.column("name", "minwidth")) + self._scroll.winfo_reqwidth() + 4
+
+    def _resized(self) -> None:
+        self._fit_columns()
+        self._refresh_names()
 
     def sort_by(self, key: str) -> None:
         if key not in self.SORT_KEYS:

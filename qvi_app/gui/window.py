@@ -87,10 +87,16 @@ class QviWindow:
         dpi = root.winfo_fpixels("1i")
         if dpi > 110:
             root.tk.call("tk", "scaling", dpi / 72.0)
+        # What the window may use: the screen less its title bar (about 30 px), its menu bar (32 px
+        # measured under Xvfb), a desktop panel (about 40 px) and a little to spare. Asking for the
+        # whole height put the status line and the buttons under the list off the bottom of a
+        # 1024x600 screen (and of a 1366x768 or 1280x800 laptop's, once a title bar and a panel
+        # took their share).
         sw, sh = root.winfo_screenwidth(), root.winfo_screenheight()
+        room_w, room_h = sw - 16, sh - 110
         w, h = max(1180, min(int(sw * 0.75), 1800)), max(720, min(int(sh * 0.8), 1150))
-        root.geometry(f"{min(w, sw)}x{min(h, sh)}")
-        root.minsize(860, 520)
+        root.geometry(f"{min(w, room_w)}x{min(h, room_h)}")
+        root.minsize(min(860, room_w), min(520, room_h))
 
     def _style(self):
         style = ttk.Style(self.root)
@@ -252,10 +258,16 @@ class QviWindow:
         tree.bind("<Button-3>", self._context_menu)
 
     def _place_sash(self, event) -> None:
-        """Once the panes have a real width: the list 55% (at least 520 px), the plots the rest."""
-        if event.width > 400 and not getattr(self, "_sash_placed", False):
+        """Once the panes have a real width: the list 55% (at least 520 px), the plots the rest.
+        Made narrower later, the window leaves the list the room its columns need (shared by the
+        panes' weights, the list got 447 px of 840 at the minimum size: the Rating column was cut)."""
+        if event.width <= 400:
+            return
+        if not getattr(self, "_sash_placed", False):
             self._sash_placed = True
             self.root.after_idle(lambda: self.panes.sashpos(0, max(520, int(event.width * 0.55))))
+        elif self.panes.sashpos(0) < (need := self.results.needed_width()):
+            self.root.after_idle(lambda: self.panes.sashpos(0, min(need, event.width - 240)))
 
     def _bind_keys(self):
         r = self.root
