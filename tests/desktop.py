@@ -58,10 +58,12 @@ def _wait(what: str, ok, timeout: float = 20.0) -> None:
     raise RuntimeError(f"timed out waiting for {what}")
 
 
-def start_screen(width: int, height: int) -> tuple[int, subprocess.Popen]:
-    """An Xvfb screen of that size (no window manager): its display number and process."""
+def start_screen(width: int, height: int, dpi: int | None = None) -> tuple[int, subprocess.Popen]:
+    """An Xvfb screen of that size (no window manager), at Xvfb's own resolution unless ``dpi`` is
+    given: its display number and process."""
     n = _free_display()
-    xvfb = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp"],
+    xvfb = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp"]
+                            + (["-dpi", str(dpi)] if dpi else []),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _wait(f"Xvfb on :{n}", lambda: Path(f"/tmp/.X11-unix/X{n}").exists() or xvfb.poll() is not None)
     if xvfb.poll() is not None:

@@ -155,9 +155,10 @@ def test_at_the_minimum_size_every_button_and_the_names_stay_visible(window):
 
 
 # Run in a process of its own: Tk keeps a display open until its process ends, and the next
-# window of this process died with the small screen's X server.
-SMALL_SCREEN_WINDOW = """
+# window of this process died with the other screen's X server.
+WINDOW_ON_ANOTHER_SCREEN = """
 import json, sys, time, tkinter as tk
+from tkinter import font as tkfont
 from pathlib import Path
 from qvi_app.gui.window import QviWindow
 from qvi_app.settings import AppSettings
@@ -173,17 +174,20 @@ tree = win.results.tree
 seen = {name: (getattr(win, name).winfo_ismapped(), getattr(win, name).winfo_rootx(), getattr(win, name).winfo_rooty(),
                getattr(win, name).winfo_width(), getattr(win, name).winfo_height())
         for name in ("status", "play_button", "copy_button", "volume", "record_button", "top_box")}
+body, heading = tkfont.nametofont("TkDefaultFont"), tkfont.nametofont("TkHeadingFont")
+texts = {c: [(heading, tree.heading(c, "text") + (" ▲" if c != "rank" else ""))]      # the arrow of a sorted column
+         + [(body, str(tree.set(i, c))) for i in tree.get_children()] for c in ("rank", "category", "duration", "score", "rating")}
+cut = {c: [t for f, t in ts if f.measure(t) + 8 > int(tree.column(c, "width"))] for c, ts in texts.items()}
 print(json.dumps({"screen": [root.winfo_screenwidth(), root.winfo_screenheight()], "seen": seen, "hits": len(win.results.hits),
-                  "columns": sum(int(tree.column(c, "width")) for c in tree["columns"]), "list": tree.winfo_width()}))
+                  "columns": sum(int(tree.column(c, "width")) for c in tree["columns"]), "list": tree.winfo_width(),
+                  "cut": {c: t for c, t in cut.items() if t}}))
 win.player.stop()
 root.destroy()
 """
 
 
-def test_on_a_small_screen_the_whole_window_is_on_it(desktop):
-    """A 1024x600 screen: the window asked for 600 px of it, and the menu bar above pushed the
-    status line and the buttons under the list off its bottom edge. (A 1366x768 or 1280x800
-    laptop lost them the same way to a title bar and a desktop panel.)"""
+def _window_on_a_screen(width: int, height: int, dpi: int | None = None) -> dict:
+    """The window opened on an Xvfb screen of that size, a demo sound searched: where its parts are."""
     import json
     import os
     import subprocess
@@ -192,19 +196,34 @@ def test_on_a_small_screen_the_whole_window_is_on_it(desktop):
     from qvi_app.paths import REPO_ROOT
     from tests.desktop import start_screen
 
-    n, xvfb = start_screen(1024, 600)
+    n, xvfb = start_screen(width, height, dpi)
     try:
-        run = subprocess.run([sys.executable, "-c", SMALL_SCREEN_WINDOW, str(DEMO_LIBRARY / REFERENCE)], cwd=REPO_ROOT,
-                             env={**os.environ, "DISPLAY": f":{n}"}, capture_output=True, text=True, timeout=120)
+        run = subprocess.run([sys.executable, "-c", WINDOW_ON_ANOTHER_SCREEN, str(DEMO_LIBRARY / REFERENCE)],
+                             cwd=REPO_ROOT, env={**os.environ, "DISPLAY": f":{n}"}, capture_output=True, text=True,
+                             timeout=120)
     finally:
         xvfb.terminate()
         xvfb.wait(10)
     assert run.returncode == 0, run.stderr[-2000:]
     out = json.loads(run.stdout.strip().splitlines()[-1])
-    assert out["screen"] == [1024, 600] and out["hits"] > 0
+    assert out["screen"] == [width, height] and out["hits"] > 0
     for name, (mapped, x, y, w, h) in out["seen"].items():
-        assert mapped and x + w <= 1024 and y + h <= 600, (name, x, y, w, h)
+        assert mapped and x + w <= width and y + h <= height, (name, x, y, w, h)
     assert out["columns"] <= out["list"], out                                # Rating not cut off
+    return out
+
+
+def test_on_a_small_screen_the_whole_window_is_on_it(desktop):
+    """A 1024x600 screen: the window asked for 600 px of it, and the menu bar above pushed the
+    status line and the buttons under the list off its bottom edge. (A 1366x768 or 1280x800
+    laptop lost them the same way to a title bar and a desktop panel.)"""
+    assert _window_on_a_screen(1024, 600)["cut"] == {}
+
+
+def test_on_a_high_resolution_screen_the_columns_grow_with_the_text(desktop):
+    """At 192 dpi the text is drawn twice as large, and the columns kept their 96-dpi pixel
+    widths: ranks from 10 on, lengths, scores, ratings and their headings were cut."""
+    assert _window_on_a_screen(2560, 1440, dpi=192)["cut"] == {}
 
 
 def test_columns_sort_by_a_click_on_their_heading(window, desktop):

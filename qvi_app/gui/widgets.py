@@ -21,12 +21,21 @@ from qvi_app.workbench import PART_MIN_S  # noqa: E402
 RATING_TEXT = {1: "▲ up", -1: "▼ down", 0: ""}
 
 
+def ui_scale(widget) -> float:
+    """How many times larger than at 96 dpi the screen draws text (Tk sizes fonts by the screen's
+    dpi); pixel sizes are multiplied by it. 1 up to 110 dpi (Xvfb's 100 among them), so that a
+    screen near 96 dpi keeps the sizes the window was laid out with."""
+    dpi = widget.winfo_fpixels("1i")
+    return dpi / 96 if dpi > 110 else 1.0
+
+
 class LevelMeter(tk.Canvas):
     """A horizontal input-level bar from -60 to 0 dBFS: green, amber near the top, red when clipping."""
 
     FLOOR_DB = -60.0
 
     def __init__(self, master, width=160, height=14):
+        width, height = round(width * ui_scale(master)), round(height * ui_scale(master))
         super().__init__(master, width=width, height=height, highlightthickness=1, highlightbackground="#9aa0a6",
                          background="#202124")
         self._bar = self.create_rectangle(0, 0, 0, height, width=0, fill="#34a853")
@@ -47,9 +56,11 @@ class ResultsTable(ttk.Frame):
     Columns sort by a click on their heading (again: the other way); long names end in "…"
     and the full path shows in a tooltip."""
 
-    CATEGORY_WIDTH = (100, 200)         # narrowest, widest: between them it fits the categories shown
-    COLUMNS = (("play", "", 22), ("rank", "#", 34), ("name", "Sound", 200), ("category", "Category", CATEGORY_WIDTH[0]),
-               ("duration", "Length", 66), ("score", "Score", 54), ("rating", "Rating", 60))
+    # Each column with the widest text it shows, its heading with a sort arrow included: widths are
+    # measured in the fonts they are drawn in. Pixel widths set for 96 dpi cut ranks from 10 on,
+    # lengths, scores and ratings at 192 dpi, and "Length ▲" (71 px in bold) even at 96.
+    COLUMNS = (("play", "", "▶"), ("rank", "#", "200"), ("name", "Sound", None), ("category", "Category", None),
+               ("duration", "Length", "600.0 s"), ("score", "Score", "-0.000"), ("rating", "Rating", RATING_TEXT[-1]))
     SORT_KEYS = {"rank": lambda h: h.rank, "name": lambda h: h.path.name.lower(), "category": lambda h: h.category,
                  "duration": lambda h: h.duration, "score": lambda h: -h.score, "rating": lambda h: -h.rating}
 
@@ -57,11 +68,24 @@ class ResultsTable(ttk.Frame):
         super().__init__(master)
         self.tree = ttk.Treeview(self, columns=[c[0] for c in self.COLUMNS], show="headings",
                                  selectmode="browse", height=18)
-        for key, title, width in self.COLUMNS:
+        self._font = tkfont.nametofont("TkDefaultFont")
+        self._pad = self._font.measure("0")                 # a digit's width: room around a cell's text
+        heading = tkfont.nametofont("TkHeadingFont")
+        # The Sound column keeps 16 digits' width at least (128 px at 96 dpi); Category fits the
+        # categories shown between its heading's width and twice that (see _fit_categories).
+        least = heading.measure("Category ▼") + self._pad
+        self.category_width = (least, 2 * least)
+        for key, title, sample in self.COLUMNS:
             self.tree.heading(key, text=title, command=lambda k=key: self.sort_by(k))
             anchor = "w" if key in ("name", "category") else "e" if key in ("duration", "score", "rank") else "center"
-            self.tree.column(key, width=width, minwidth=min(width, 36 if key != "name" else 120), anchor=anchor,
-                             stretch=key == "name")
+            if key == "name":
+                width, least = 24 * self._pad, 16 * self._pad
+            elif key == "category":
+                width = least = self.category_width[0]
+            else:
+                arrow = " ▼" if title and key != "rank" else ""
+                width = least = max(heading.measure(title + arrow), self._font.measure(sample)) + self._pad
+            self.tree.column(key, width=width, minwidth=least, anchor=anchor, stretch=key == "name")
         scroll = self._scroll = ttk.Scrollbar(self, orient="vertical", command=self.tree.yview)
         self.tree.configure(yscrollcommand=scroll.set)
         self.tree.grid(row=0, column=0, sticky="nsew")
@@ -74,7 +98,6 @@ class ResultsTable(ttk.Frame):
         self.hits: list[SearchHit] = []
         self.sorted_by: tuple[str, bool] = ("rank", False)
         self._tip = Tooltip(self.tree, self._tip_text)
-        self._font = tkfont.nametofont("TkDefaultFont")
         self._fit_width = 0
         self.tree.bind("<Configure>", lambda e: self.after_idle(self._resized), add="+")
         self.tree.bind("<ButtonRelease-1>", lambda e: self.after_idle(self._refresh_names), add="+")
@@ -90,13 +113,13 @@ class ResultsTable(ttk.Frame):
 
     def _fit_categories(self) -> None:
         """The Category column as wide as the longest category shown (at a fixed 100 px the demo
-        list showed "tools_machin" and "farm_animal"), within CATEGORY_WIDTH; the room is taken
+        list showed "tools_machin" and "farm_animal"), within ``category_width``; the room is taken
         from the Sound column, down to its minimum, and given back when the categories are short
         again."""
-        want = max((self._font.measure(h.category) for h in self.hits), default=0) + 16
+        want = max((self._font.measure(h.category) for h in self.hits), default=0) + 2 * self._pad
         now = int(self.tree.column("category", "width"))
         name = int(self.tree.column("name", "width"))
-        change = min(max(want, self.CATEGORY_WIDTH[0]), self.CATEGORY_WIDTH[1]) - now
+        change = min(max(want, self.category_width[0]), self.category_width[1]) - now
         change = min(change, name - int(self.tree.column("name", "minwidth")))
         if change:
             self.tree.column("category", width=now + change)
@@ -151,7 +174,7 @@ class ResultsTable(ttk.Frame):
 
     def _fit(self, name: str) -> str:
         """The name cut to the Sound column's width, ending in "…" (the tooltip has all of it)."""
-        room = int(self.tree.column("name", "width")) - 12
+        room = int(self.tree.column("name", "width")) - self._pad - 3
         if self._font.measure(name) <= room:
             return name
         lo, hi = 1, len(name)
@@ -252,7 +275,7 @@ class FirstRun(ttk.Frame):
         super().__init__(master, padding=24)
         self.title = ttk.Label(self, text="Find a sound by imitating it", font=("TkDefaultFont", 15, "bold"))
         self.title.pack(anchor="w")
-        self.body = ttk.Label(self, justify="left", wraplength=520)
+        self.body = ttk.Label(self, justify="left", wraplength=round(520 * ui_scale(master)))
         self.body.pack(anchor="w", pady=(10, 0))
 
     def show_library(self, sounds: int, categories: dict[str, int]) -> None:
@@ -357,7 +380,8 @@ class WaveformView(tk.Canvas):
     (redrawing the spectrogram figure at 20 Hz stalled the window for longer than a short sound)."""
 
     def __init__(self, master, on_seek=None, height: int = 56):
-        super().__init__(master, height=height, background="#f8f9fa", highlightthickness=0, cursor="hand2")
+        super().__init__(master, height=round(height * ui_scale(master)), background="#f8f9fa", highlightthickness=0,
+                         cursor="hand2")
         self.on_seek = on_seek
         self.seconds = 0.0
         self._env = None
@@ -412,7 +436,7 @@ class MessageBanner(ttk.Frame):
 
     def __init__(self, master):
         super().__init__(master, padding=(8, 4), style="Banner.TFrame")
-        self.label = ttk.Label(self, style="Banner.TLabel", wraplength=900, justify="left")
+        self.label = ttk.Label(self, style="Banner.TLabel", wraplength=round(900 * ui_scale(master)), justify="left")
         self.label.pack(side="left", fill="x", expand=True)
         ttk.Button(self, text="✕", width=3, command=self.hide, style="Banner.TButton").pack(side="right")
         self.action = ttk.Button(self, style="Banner.TButton")

@@ -24,7 +24,7 @@ from qvi_app import __version__, app
 from qvi_app.audio.devices import Player, Recorder, list_devices
 from qvi_app.errors import QviError
 from qvi_app.gui.tasks import TaskRunner
-from qvi_app.gui.widgets import FirstRun, LevelMeter, MessageBanner, ResultsTable, SpectrogramPanel
+from qvi_app.gui.widgets import FirstRun, LevelMeter, MessageBanner, ResultsTable, SpectrogramPanel, ui_scale
 from qvi_app.settings import AppSettings, feedback_db_path
 from qvi_app.workbench import Workbench
 
@@ -87,16 +87,21 @@ class QviWindow:
         dpi = root.winfo_fpixels("1i")
         if dpi > 110:
             root.tk.call("tk", "scaling", dpi / 72.0)
+        px = self.px
         # What the window may use: the screen less its title bar (about 30 px), its menu bar (32 px
         # measured under Xvfb), a desktop panel (about 40 px) and a little to spare. Asking for the
         # whole height put the status line and the buttons under the list off the bottom of a
         # 1024x600 screen (and of a 1366x768 or 1280x800 laptop's, once a title bar and a panel
         # took their share).
         sw, sh = root.winfo_screenwidth(), root.winfo_screenheight()
-        room_w, room_h = sw - 16, sh - 110
-        w, h = max(1180, min(int(sw * 0.75), 1800)), max(720, min(int(sh * 0.8), 1150))
+        room_w, room_h = sw - px(16), sh - px(110)
+        w, h = max(px(1180), min(int(sw * 0.75), px(1800))), max(px(720), min(int(sh * 0.8), px(1150)))
         root.geometry(f"{min(w, room_w)}x{min(h, room_h)}")
-        root.minsize(min(860, room_w), min(520, room_h))
+        root.minsize(min(px(860), room_w), min(px(520), room_h))
+
+    def px(self, pixels: float) -> int:
+        """A size in pixels at 96 dpi, on this screen (twice as many at 192 dpi)."""
+        return round(pixels * ui_scale(self.root))
 
     def _style(self):
         style = ttk.Style(self.root)
@@ -110,8 +115,7 @@ class QviWindow:
         style.configure("Record.TButton", font=("TkDefaultFont", 11, "bold"), padding=(12, 6))
         style.configure("Status.TLabel", foreground="#5f6368")
         style.configure("Small.TButton", padding=(2, 2), width=-1)
-        rowheight = int(22 * max(1.0, self.root.winfo_fpixels("1i") / 96))
-        style.configure("Treeview", rowheight=rowheight)
+        style.configure("Treeview", rowheight=self.px(22))
 
     def _build_menu(self):
         bar = tk.Menu(self.root)
@@ -188,7 +192,7 @@ class QviWindow:
         self.top_box.pack(side="left", padx=4)
         self.top_box.bind("<Return>", lambda e: self.rerank())
         ttk.Label(top, text="results").pack(side="left")
-        self.busy = ttk.Progressbar(top, mode="indeterminate", length=90)   # shown while working
+        self.busy = ttk.Progressbar(top, mode="indeterminate", length=self.px(90))   # shown while working
 
         panes = ttk.PanedWindow(root, orient="horizontal")
         panes.grid(row=1, column=0, sticky="nsew", padx=10, pady=(4, 4))
@@ -231,7 +235,7 @@ class QviWindow:
                   self.copy_button):
             b.pack(side="left", padx=(0, 4))
         self.volume_var = tk.DoubleVar(value=100 * self.settings.volume)
-        self.volume = ttk.Scale(actions, from_=0, to=100, variable=self.volume_var, length=70,
+        self.volume = ttk.Scale(actions, from_=0, to=100, variable=self.volume_var, length=self.px(70),
                                 command=lambda v: self._set_volume(float(v)))
         self.volume.pack(side="right")
         ttk.Label(actions, text="🔈").pack(side="right")
@@ -243,7 +247,7 @@ class QviWindow:
         bottom.grid(row=3, column=0, sticky="ew")
         self.status = ttk.Label(bottom, text="loading…", style="Status.TLabel")
         self.status.pack(side="left", fill="x", expand=True)
-        self.index_progress = ttk.Progressbar(bottom, mode="determinate", length=220)
+        self.index_progress = ttk.Progressbar(bottom, mode="determinate", length=self.px(220))
         self.index_cancel = ttk.Button(bottom, text="Cancel", command=self.cancel_indexing)
         self.message = ""  # the latest status or error text, for tests and screen readers
         root.columnconfigure(0, weight=1)
@@ -258,16 +262,23 @@ class QviWindow:
         tree.bind("<Button-3>", self._context_menu)
 
     def _place_sash(self, event) -> None:
-        """Once the panes have a real width: the list 55% (at least 520 px), the plots the rest.
-        Made narrower later, the window leaves the list the room its columns need (shared by the
-        panes' weights, the list got 447 px of 840 at the minimum size: the Rating column was cut)."""
+        """Once the panes have a real width: the list 55% (at least 520 px), the plots the rest;
+        then, and whenever the window is resized, the list keeps the room its columns need."""
         if event.width <= 400:
             return
         if not getattr(self, "_sash_placed", False):
             self._sash_placed = True
-            self.root.after_idle(lambda: self.panes.sashpos(0, max(520, int(event.width * 0.55))))
-        elif self.panes.sashpos(0) < (need := self.results.needed_width()):
-            self.root.after_idle(lambda: self.panes.sashpos(0, min(need, event.width - 240)))
+            at = max(self.px(520), int(event.width * 0.55))
+            self.root.after_idle(lambda: self.panes.sashpos(0, min(at, event.width - self.px(240))))
+        self.root.after_idle(self._give_list_room)
+
+    def _give_list_room(self) -> None:
+        """The sash moved right until every column of the list is whole, the plots keeping 240 px.
+        Needed when the window narrows (shared by the panes' weights, the list got 447 px of 840 at
+        the minimum size) and when a wider category comes in: the Rating column was cut off."""
+        width, need = self.panes.winfo_width(), self.results.needed_width()
+        if width > 400 and self.panes.sashpos(0) < need:
+            self.panes.sashpos(0, min(need, width - self.px(240)))
 
     def _bind_keys(self):
         r = self.root
@@ -725,6 +736,7 @@ class QviWindow:
     def _show_result(self, result: app.SearchResult) -> None:
         self._show_list(True)
         self.results.show(result.hits, self.bench.ratings)
+        self._give_list_room()
         self.results.mark_playing(self.playing)
         if self.bench.reranked:
             self.original_button.pack(side="left", padx=(8, 0))
