@@ -9,15 +9,33 @@ from qvi_app.errors import AudioError
 from tests.conftest import SR, tone, write
 
 
-@pytest.mark.parametrize("ext,kw", [(".wav", {}), (".flac", {}), (".ogg", {"format": "OGG", "subtype": "VORBIS"}),
-                                    (".aiff", {}), (".mp3", {"format": "MP3"})])
-def test_reads_each_format_as_mono_float32(tmp_path, ext, kw):
-    stereo = np.stack([tone(440), tone(440) * 0.5], axis=1)
-    path = write(tmp_path / f"a{ext}", stereo, **kw)
+# Every format the bundled libsndfile reads, and the rate each is written at (Opus has its own).
+# Opus, Apple's CAF, Wave64, RF64 (WAV past 4 GB, from field recorders) and AU were read, but a
+# library of them was "no sound files found".
+FORMATS = [(".wav", {}, SR), (".flac", {}, SR), (".ogg", {"format": "OGG", "subtype": "VORBIS"}, SR), (".aiff", {}, SR),
+           (".mp3", {"format": "MP3"}, SR), (".opus", {"format": "OGG", "subtype": "OPUS"}, 48000),
+           (".caf", {"format": "CAF"}, SR), (".w64", {"format": "W64"}, SR), (".rf64", {"format": "RF64"}, SR),
+           (".au", {"format": "AU"}, SR)]
+
+
+@pytest.mark.parametrize("ext,kw,rate", FORMATS)
+def test_reads_each_format_as_mono_float32(tmp_path, ext, kw, rate):
+    stereo = np.stack([tone(440, sr=rate), tone(440, sr=rate) * 0.5], axis=1)
+    path = write(tmp_path / f"a{ext}", stereo, rate, **kw)
     wave, sr = load_audio(path)
-    assert sr == SR and wave.dtype == np.float32 and wave.ndim == 1
-    assert abs(len(wave) - SR) < 0.1 * SR  # mp3 adds encoder padding
+    assert sr == rate and wave.dtype == np.float32 and wave.ndim == 1
+    assert abs(len(wave) - rate) < 0.1 * rate  # mp3 adds encoder padding
     assert 0.3 < np.max(np.abs(wave)) < 0.45  # mean of 0.5 and 0.25 amplitudes
+
+
+def test_a_library_finds_every_format_it_can_read(tmp_path):
+    from qvi_app.index import scan_library
+
+    names = [f"{ext[1:]}/a{ext.upper() if ext == '.caf' else ext}" for ext, _, _ in FORMATS]   # any case
+    for name, (_, kw, rate) in zip(names, FORMATS):
+        write(tmp_path / "lib" / name, tone(440, sr=rate), rate, **kw)
+    (tmp_path / "lib" / "notes.txt").write_text("not a sound")
+    assert sorted(f.relpath for f in scan_library(tmp_path / "lib")) == sorted(names)
 
 
 def test_resampling_keeps_frequency(tmp_path):

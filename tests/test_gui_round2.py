@@ -226,6 +226,29 @@ def test_on_a_high_resolution_screen_the_columns_grow_with_the_text(desktop):
     assert _window_on_a_screen(2560, 1440, dpi=192)["cut"] == {}
 
 
+def test_the_open_dialog_lists_every_sound_file_in_any_case(window, tmp_path):
+    """Tk's own file dialog matches its patterns case by case: field recorders' ZOOM0001.WAV was
+    hidden under "Audio", and so was every format the patterns left out (.opus, .caf...)."""
+    root, open_window = window
+    win = open_window()
+    names = ["ZOOM0001.WAV", "take.flac", "voice.opus", "Door.CAF", "notes.txt"]
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+    win.settings.last_folder = str(tmp_path)
+    listed = []
+
+    def look_and_cancel():                   # runs inside the dialog's own event loop
+        canvas = ".__tk_filedialog.contents.icons.cHull.canvas"
+        for item in root.tk.splitlist(root.tk.call(canvas, "find", "all")):
+            if root.tk.call(canvas, "type", item) == "text":
+                listed.append(str(root.tk.call(canvas, "itemcget", item, "-text")))
+        root.tk.call(".__tk_filedialog.contents.f2.cancel", "invoke")
+
+    root.after(1500, look_and_cancel)
+    win.open_query_dialog()
+    assert sorted(listed) == sorted(names[:-1]), listed
+
+
 def test_columns_sort_by_a_click_on_their_heading(window, desktop):
     root, open_window = window
     win = open_window()

@@ -15,7 +15,10 @@ import soundfile as sf
 
 from qvi_app.errors import AudioError
 
-AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff", ".aifc"})
+#: What libsndfile reads, by file name: Opus, Apple's CAF, Wave64 and RF64 (WAV past 4 GB, from
+#: field recorders), Broadcast WAV and AU too; a library of them was "no sound files found".
+AUDIO_EXTENSIONS = frozenset({".wav", ".bwf", ".w64", ".rf64", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif",
+                              ".aiff", ".aifc", ".caf", ".au", ".snd"})
 
 #: Files longer than this are refused: a sound-effect query or reference, not an album.
 MAX_DURATION_S = 600.0

@@ -609,9 +609,11 @@ class QviWindow:
 
     # -- querying --------------------------------------------------------------------------------
     def open_query_dialog(self) -> None:
+        # Both cases: Tk's own dialog (X11) matches case by case, and field recorders write ZOOM0001.WAV.
+        audio = " ".join(f"*{e} *{e.upper()}" for e in sorted(app.AUDIO_EXTENSIONS))
         path = filedialog.askopenfilename(parent=self.root, title="Open a query sound",
-                                          initialdir=self.settings.last_folder or str(Path.home()), filetypes=[
-                                              ("Audio", "*.wav *.flac *.ogg *.mp3 *.aiff *.aif"), ("All files", "*")])
+                                          initialdir=self.settings.last_folder or str(Path.home()),
+                                          filetypes=[("Audio", audio), ("All files", "*")])
         if path:
             self._remember_folder(str(Path(path).parent))
             self.open_query(Path(path))
