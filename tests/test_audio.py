@@ -87,6 +87,18 @@ def test_an_unreadable_file_is_said_without_libsndfile_internals(tmp_path):
     assert err.value.reason == "not a readable audio file (format not recognised)"
 
 
+def test_a_format_qvi_does_not_read_is_named_with_what_to_do(tmp_path):
+    """A phone's voice memo (M4A) was "format not recognised", as if the file were broken."""
+    from qvi_app.audio.load import unread_format
+
+    memo = tmp_path / "Voice Memo 12.M4A"
+    memo.write_bytes(b"\x00\x00\x00\x20ftypM4A \x00\x00\x00\x00" + os.urandom(4000))   # an MP4 box, then noise
+    with pytest.raises(AudioError) as err:
+        load_audio(memo)
+    assert err.value.reason == "M4A (AAC) is not a format qvi reads: save it as WAV or FLAC (ffmpeg -i IN OUT.wav)"
+    assert unread_format(tmp_path / "a.webm") and unread_format(tmp_path / "a.wav") is None
+
+
 def test_many_channels_high_rate_file_loads(tmp_path):
     data = np.tile(tone(440, 0.5, 96000)[:, None], (1, 8))
     wave, sr = load_audio(write(tmp_path / "8ch.wav", data, 96000), target_sr=22050)

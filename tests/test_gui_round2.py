@@ -292,6 +292,11 @@ def test_recent_queries_and_a_dropped_file(window, tmp_path):
     win.recent_menu.invoke(1)                                              # search the peacock again
     pump(root, lambda: win.bench.query.label == Path(REFERENCE).name, 30, "searching again")
     assert win.dnd, "tkinterdnd2's drag and drop could not be loaded"
+    memo = tmp_path / "New Recording 3.m4a"                                # a phone's voice memo
+    memo.write_bytes(b"\x00\x00\x00\x20ftypM4A " + bytes(400))
+    win.dropped([str(memo)])
+    assert win.banner.text == "New Recording 3.m4a: M4A (AAC) is not a format qvi reads: save it as WAV or FLAC " \
+                              "(ffmpeg -i IN OUT.wav)" and win.bench.query.label == Path(REFERENCE).name
 
 
 def test_the_device_chooser_lists_the_sound_card_and_remembers(window, desktop, data_dir):

@@ -1,6 +1,7 @@
 """Audio I/O: load, mix down, resample and trim sound files."""
 
 from qvi_app.audio.load import (AUDIO_EXTENSIONS, clipped_share, isolate_sound, load_audio, remove_offset, resample,
-                                to_mono, trim_silence)
+                                to_mono, trim_silence, unread_format)
 
-__all__ = ["AUDIO_EXTENSIONS", "clipped_share", "isolate_sound", "load_audio", "remove_offset", "resample", "to_mono", "trim_silence"]
+__all__ = ["AUDIO_EXTENSIONS", "clipped_share", "isolate_sound", "load_audio", "remove_offset", "resample", "to_mono",
+           "trim_silence", "unread_format"]

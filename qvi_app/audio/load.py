@@ -32,6 +32,11 @@ _BLOCK_FRAMES = 1 << 16
 MIN_DURATION_S = 0.01
 MAX_CHANNELS = 64
 MIN_RATE, MAX_RATE = 1000, 768_000
+#: Formats people have that libsndfile does not read (a phone's voice memo, a screen capture's
+#: sound), by file name: said by name with what to do, not as "format not recognised".
+OTHER_FORMATS = {".m4a": "M4A (AAC)", ".aac": "AAC", ".mp4": "MP4", ".m4v": "MP4", ".mov": "QuickTime",
+                 ".webm": "WebM", ".mkv": "Matroska", ".mka": "Matroska", ".wma": "WMA", ".amr": "AMR",
+                 ".3gp": "3GP", ".wv": "WavPack", ".ape": "Monkey's Audio", ".ac3": "AC-3"}
 #: Peak below this (about -90 dBFS) counts as digital silence.
 SILENCE_PEAK = 3e-5
 
@@ -62,7 +67,7 @@ def load_audio(path, target_sr: int | None = None, max_duration_s: float = MAX_D
         try:
             snd = sf.SoundFile(fh)
         except Exception as exc:  # soundfile raises LibsndfileError, RuntimeError, TypeError...
-            raise AudioError(path, f"not a readable audio file ({_first_line(exc)})") from None
+            raise AudioError(path, unread_format(path) or f"not a readable audio file ({_first_line(exc)})") from None
         with snd:
             sr, channels, frames = snd.samplerate, snd.channels, snd.frames
             if not MIN_RATE <= sr <= MAX_RATE:
@@ -92,6 +97,12 @@ def load_audio(path, target_sr: int | None = None, max_duration_s: float = MAX_D
     if target_sr is not None and target_sr != sr:
         wave, sr = resample(wave, sr, target_sr), target_sr
     return wave, sr
+
+
+def unread_format(path) -> str | None:
+    """What to say of a file in a format qvi does not read (by its name), or None."""
+    kind = OTHER_FORMATS.get(Path(path).suffix.lower())
+    return f"{kind} is not a format qvi reads: save it as WAV or FLAC (ffmpeg -i IN OUT.wav)" if kind else None
 
 
 def _read_mono(snd: sf.SoundFile, path, max_frames: int) -> np.ndarray:

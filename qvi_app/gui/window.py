@@ -352,8 +352,9 @@ class QviWindow:
         elif folders:
             self.use_folder(folders[0])
         elif paths:
-            self.error(f"{Path(paths[0]).name} is not a sound file qvi reads "
-                       f"({', '.join(sorted(app.AUDIO_EXTENSIONS))})")
+            first = Path(paths[0])
+            self.error(f"{first.name}: {app.unread_format(first)}" if app.unread_format(first) else
+                       f"{first.name} is not a sound file qvi reads ({', '.join(sorted(app.AUDIO_EXTENSIONS))})")
 
     # -- messages -------------------------------------------------------------------------------
     def say(self, text: str) -> None:
