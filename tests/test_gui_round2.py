@@ -54,14 +54,17 @@ def test_skipped_files_stay_visible_after_the_library_opens(window, small_librar
     win = open_window()
     (small_library / "junk").mkdir()
     (small_library / "junk" / "broken.wav").write_text("not audio")
+    (small_library / "junk" / "memo.m4a").write_text("a format qvi does not read")
     win.dropped([str(small_library)])                   # a folder dropped on the window: "use this library"
     pump(root, lambda: win.session.library_root == small_library.resolve(), 120, "the folder to be indexed")
     assert win.settings.last_folder == str(small_library)
     wait(root, 0.5)
-    assert "could not be used" in win.banner.text and win.banner.winfo_ismapped()
+    assert "2 file(s) could not be used" in win.banner.text and win.banner.winfo_ismapped()
     win.banner.action.invoke()
     pump(root, lambda: hasattr(win, "details_window"), 5)
-    assert "junk/broken.wav" in win.details_window.children["!listbox"].get(0)
+    listed = win.details_window.children["!listbox"].get(0, "end")
+    assert "junk/broken.wav" in listed[0] and listed[1] == "junk/memo.m4a: M4A (AAC) is not a format qvi reads: " \
+                                                           "save it as WAV or FLAC (ffmpeg -i IN OUT.wav)"
 
 
 def test_a_long_query_and_a_short_result_keep_their_own_time_axes(window, desktop, tmp_path):

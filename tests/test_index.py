@@ -34,6 +34,29 @@ def test_categories_from_folder_ucs_and_csv(tmp_path):
     assert [(f.relpath, f.category) for f in files] == [("a/sub/y.wav", "a"), ("a/x.wav", "a"), ("z.wav", "custom")]
 
 
+def test_files_in_formats_qvi_does_not_read_are_said_not_silently_dropped(tmp_path):
+    """A library with voice memos and WMA files: they were left out without a word, and a folder
+    of nothing else was "no sound files found"."""
+    from qvi_app.index import pending_changes
+
+    write(tmp_path / "lib/doors/creak.wav", tone(300))
+    for name in ("voice/Memo 1.m4a", "voice/Memo 2.M4A", "old/door.wma", ".hidden/x.m4a"):
+        (tmp_path / "lib" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "lib" / name).write_bytes(b"not read")
+    report = build_index(tmp_path / "lib", tmp_path / "ix", "2dft", show_progress=False)
+    assert report.total == 1 and not report.skipped
+    assert [(u.path, u.reason.split(" is ")[0]) for u in report.unread] == [
+        ("old/door.wma", "WMA"), ("voice/Memo 1.m4a", "M4A (AAC)"), ("voice/Memo 2.M4A", "M4A (AAC)")]
+    text = report.summary()
+    assert "left out voice/Memo 1.m4a: M4A (AAC) is not a format qvi reads: save it as WAV or FLAC" in text
+    assert "(1 embedded, 0 unchanged, 0 removed, 0 skipped, 3 in formats qvi does not read)" in text
+    assert not pending_changes(ReferenceIndex.open(tmp_path / "ix"))          # nothing to update for them
+
+    (tmp_path / "lib/doors/creak.wav").unlink()
+    report = build_index(tmp_path / "lib", tmp_path / "ix2", "2dft", show_progress=False)
+    assert report.total == 0 and len(report.unread) == 3 and "no sound files found" not in report.summary()
+
+
 def test_build_search_and_category_filter(tmp_path, small_library):
     report = build_index(small_library, tmp_path / "ix", "cnn", show_progress=False)      # scores are cosines
     assert report.embedded == report.total == 24 and not report.skipped

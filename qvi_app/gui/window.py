@@ -533,7 +533,7 @@ class QviWindow:
 
     def _indexing_done(self, report, index_dir: Path) -> None:
         self._end_indexing()
-        self.bench.indexed(report.skipped)
+        self.bench.indexed(report.skipped + report.unread)
         self._show_notice()
         self.open_library(index_dir, remember=True)
 

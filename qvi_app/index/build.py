@@ -13,7 +13,7 @@ from typing import Callable, Iterator
 import numpy as np
 from tqdm import tqdm
 
-from qvi_app.audio.load import CUT_ABOVE_FLOOR_DB
+from qvi_app.audio.load import CUT_ABOVE_FLOOR_DB, unread_format
 from qvi_app.encoders import Encoder
 from qvi_app.errors import LibraryIndexError, QviError, StaleIndexError, printable
 from qvi_app.index.scan import nothing_found, scan_library
@@ -46,17 +46,20 @@ class BuildReport:
     rebuilt_reason: str | None = None
     skipped: list[SkippedFile] = field(default_factory=list)
     library_root: Path | None = None
+    unread: list[SkippedFile] = field(default_factory=list)    # in formats qvi does not read: said, not kept
 
     def summary(self) -> str:
         lines = [f"indexed {self.total} sounds into {self.index_dir} "
                  f"({self.embedded} embedded, {self.reused} unchanged, "
                  + (f"{self.resumed} from an interrupted run, " if self.resumed else "")
                  + f"{self.removed} removed, "
-                 f"{len(self.skipped)} skipped)"]
+                 f"{len(self.skipped)} skipped"
+                 + (f", {len(self.unread)} in formats qvi does not read" if self.unread else "") + ")"]
         if self.rebuilt_reason:
             lines.insert(0, f"rebuilding from scratch: {self.rebuilt_reason}")
         lines += [f"  skipped {printable(s.path)}: {printable(s.reason)}" for s in self.skipped]
-        if self.total == 0 and not self.skipped and not self.removed:
+        lines += [f"  left out {printable(s.path)}: {s.reason}" for s in self.unread]
+        if self.total == 0 and not self.skipped and not self.removed and not self.unread:
             lines.append("  " + nothing_found(printable(str(self.library_root or ''))))
         return "\n".join(lines)
 
@@ -101,7 +104,9 @@ def update_index(library, index_dir, encoder: Encoder, *, categories_csv=None, s
     embedder = embedder or make_embedder(engine, encoder, workers=workers, ray_address=ray_address, runtime=runtime)
     library, index_dir = Path(library), Path(index_dir)
     report = BuildReport(index_dir, library_root=Path(library))
-    files = scan_library(library, categories_csv)
+    unread = []
+    files = scan_library(library, categories_csv, unread)
+    report.unread = [SkippedFile(f.relpath, f.size, f.mtime, unread_format(f.relpath)) for f in unread]
     with _exclusive(index_dir):
         return _update(library, index_dir, encoder, files, report, embedder, show_progress, on_progress, cancel, ann,
                        categories_csv is not None)

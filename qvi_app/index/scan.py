@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from qvi_app.audio import AUDIO_EXTENSIONS
+from qvi_app.audio import AUDIO_EXTENSIONS, unread_format
 from qvi_app.errors import QviError
 
 UNCATEGORIZED = "uncategorized"
@@ -84,8 +84,9 @@ def nothing_found(folder) -> str:
     return f"no sound files found in {folder} (qvi reads {', '.join(sorted(AUDIO_EXTENSIONS))}, in subfolders too)"
 
 
-def scan_library(root, categories_csv=None) -> list[LibraryFile]:
-    """All audio files under ``root`` (recursive, hidden folders skipped), sorted by path.
+def scan_library(root, categories_csv=None, unread: list[LibraryFile] | None = None) -> list[LibraryFile]:
+    """All audio files under ``root`` (recursive, hidden folders skipped), sorted by path; files
+    in a format qvi knows it does not read (M4A, WMA...) are added to ``unread`` when it is given.
 
     Symbolic links to folders are followed (libraries are often assembled from links), but
     each real folder is visited once: a link back up the tree (``ln -s .. lib/cat/up``) made
@@ -110,7 +111,13 @@ def scan_library(root, categories_csv=None) -> list[LibraryFile]:
         seen.add((st.st_dev, st.st_ino))
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in filenames:
-            if name.startswith(".") or Path(name).suffix.lower() not in AUDIO_EXTENSIONS:
+            if name.startswith("."):
+                continue
+            if Path(name).suffix.lower() in AUDIO_EXTENSIONS:
+                into = found
+            elif unread is not None and unread_format(name):
+                into = unread
+            else:
                 continue
             full = Path(dirpath) / name
             try:
@@ -118,6 +125,8 @@ def scan_library(root, categories_csv=None) -> list[LibraryFile]:
             except OSError:
                 continue  # vanished or a broken link; nothing to index
             rel = full.relative_to(root).as_posix()
-            found.append(LibraryFile(rel, category_for(rel, explicit), st.st_size, st.st_mtime))
+            into.append(LibraryFile(rel, category_for(rel, explicit), st.st_size, st.st_mtime))
     found.sort(key=lambda f: f.relpath)
+    if unread is not None:
+        unread.sort(key=lambda f: f.relpath)
     return found
