@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qvi_app.audio import AUDIO_EXTENSIONS, clipped_share, isolate_sound, load_audio, unread_format
+from qvi_app.audio import AUDIO_EXTENSIONS, audition_gain, clipped_share, isolate_sound, load_audio, unread_format
 from qvi_app.audio.load import CUT_ABOVE_FLOOR_DB
 from qvi_app.encoders import DEFAULT_ENCODER, Encoder, load_encoder
 from qvi_app.errors import AudioError, QviError, printable
@@ -358,6 +358,6 @@ def build_index(library, index_dir=None, encoder_name: str = DEFAULT_ENCODER, ch
 
 
 #: What the window and the CLI use of qvi, in one place (some names re-exported from lower layers).
-__all__ = ["AUDIO_EXTENSIONS", "DEFAULT_ENCODER", "DEMO_INDEX", "FEEDBACK", "IndexingCancelled", "QviSession",
+__all__ = ["AUDIO_EXTENSIONS", "DEFAULT_ENCODER", "audition_gain", "DEMO_INDEX", "FEEDBACK", "IndexingCancelled", "QviSession",
            "ReferenceIndex", "SearchHit", "SearchResult", "build_index", "clipping_advice", "default_index_dir",
            "describe_encoder", "load_audio", "prepare_query", "spectrogram", "unread_format"]

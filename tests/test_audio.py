@@ -185,3 +185,24 @@ def test_clipping_is_found_by_its_flat_tops():
     once = clean.copy()
     once[100:103] = 1.0                                                     # one short flat top: a blip, not clipping
     assert clipped_share(once) < 0.001
+
+
+def test_results_are_auditioned_at_one_loudness():
+    from qvi_app.audio.level import AUDITION_DB, active_level_db, audition_gain
+
+    def level_after(wave):
+        return active_level_db(wave * audition_gain(wave, SR), SR)
+
+    quiet, loud = tone(440, amp=0.02), tone(440, amp=0.5)                  # -37 and -9 dBFS RMS
+    assert abs(active_level_db(quiet, SR) - (-37.0)) < 0.1
+    assert abs(level_after(quiet) - AUDITION_DB) < 0.1 and abs(level_after(loud) - AUDITION_DB) < 0.1
+    half_silent = np.concatenate([np.zeros(SR, np.float32), tone(440, amp=0.02)])
+    assert abs(active_level_db(half_silent, SR) - active_level_db(quiet, SR)) < 0.1   # silence does not count
+    clicked = tone(440, amp=0.01)
+    clicked[100] = 0.9                                                     # one spike near full scale
+    assert np.max(np.abs(clicked * audition_gain(clicked, SR))) <= 0.99   # never clipped
+    hiss = (np.random.default_rng(0).standard_normal(SR) * 1e-5).astype(np.float32)   # -100 dBFS
+    assert audition_gain(hiss, SR) == pytest.approx(10 ** 1.5)             # raised 30 dB at most
+    assert audition_gain(np.zeros(SR, np.float32), SR) == 1.0 and audition_gain(np.zeros(0, np.float32), SR) == 1.0
+    long = np.tile(tone(440, amp=0.05), 600)                               # 600 s: measured on every n-th frame
+    assert abs(active_level_db(long, SR) - active_level_db(tone(440, amp=0.05), SR)) < 0.1

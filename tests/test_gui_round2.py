@@ -280,6 +280,43 @@ def test_a_click_on_the_waveform_plays_from_that_point(window, desktop):
     win.stop_playing()
 
 
+def test_results_play_at_one_loudness_unless_switched_off(window, desktop, tmp_path):
+    """The demo sounds lie 28 dB apart (5th to 95th percentile): played at their own levels, a
+    quiet match after a loud one was missed. Results now play at one loudness (Audio menu)."""
+    from qvi_app.audio.level import active_level_db
+
+    root, open_window = window
+    win = open_window()
+    _searched(root, win, DEMO_LIBRARY / REFERENCE)
+    levels = [active_level_db(*load_audio(h.path)) for h in win.results.hits]
+    quiet, loud = int(np.argmin(levels)), int(np.argmax(levels))
+    assert levels[loud] - levels[quiet] > 12, levels                       # the list holds both kinds
+
+    def heard(row: int) -> float:
+        """The level that reached the sound card while result ``row`` played (its first 3 s)."""
+        wav = tmp_path / f"heard-{len(list(tmp_path.iterdir()))}.wav"
+        capture = desktop.record_output(wav)
+        wait(root, 0.5)
+        win.results.tree.selection_set(str(row))                          # a selected row plays
+        pump(root, lambda: win.playing is not None and win.playing.rank == row + 1, 10, "playback to start")
+        end = time.monotonic() + 3
+        pump(root, lambda: win.playing is None or time.monotonic() > end, 30, "playback")
+        win.stop_playing()
+        wait(root, 0.3)
+        capture.terminate()
+        capture.wait(5)
+        x, sr = sf.read(wav, dtype="float32")
+        return active_level_db(x.mean(axis=1) if x.ndim > 1 else x, sr)
+
+    assert win.settings.even_loudness
+    assert abs(heard(quiet) - heard(loud)) < 3                            # 36 dB apart in their files
+    win.even_loudness_var.set(False)
+    win._switch_even_loudness()                                            # as the menu's check does
+    assert not AppSettings.load().even_loudness                            # remembered
+    apart = heard(loud) - heard(quiet)
+    assert abs(apart - (levels[loud] - levels[quiet])) < 3, (apart, levels[loud] - levels[quiet])
+
+
 def test_recent_queries_and_a_dropped_file(window, tmp_path):
     root, open_window = window
     win = open_window()

@@ -148,6 +148,9 @@ class QviWindow:
         self.result_menu = result
         audio = tk.Menu(bar, tearoff=False)
         audio.add_command(label="Devices…", command=self.choose_devices)
+        self.even_loudness_var = tk.BooleanVar(value=self.settings.even_loudness)
+        audio.add_checkbutton(label="Play results at one loudness", variable=self.even_loudness_var,
+                              command=self._switch_even_loudness)
         bar.add_cascade(label="Audio", menu=audio)
         model = tk.Menu(bar, tearoff=False)
         model.add_command(label="Learn from my ratings…", command=self.learn_from_ratings)
@@ -798,6 +801,8 @@ class QviWindow:
             return  # never play into a recording
         self._play_token += 1
         token = self._play_token
+        if self.settings.even_loudness:         # a quiet match heard as well as a loud one (audio/level.py)
+            wave = wave * app.audition_gain(wave, sr)
         try:
             self.player.play(wave, sr, on_done=lambda: self.tasks.post(self._play_ended, token), start_s=start_s)
         except QviError as exc:
@@ -1016,6 +1021,11 @@ class QviWindow:
         self._learning = False
         self.index_progress.pack_forget()
         self._failed(exc, "Learning from your ratings failed: ")
+
+    def _switch_even_loudness(self) -> None:
+        self.settings.even_loudness = self.even_loudness_var.get()
+        self._save_settings()
+        self.say("results play at one loudness" if self.settings.even_loudness else "results play at their own level")
 
     def _switch_auto_learning(self) -> None:
         self.settings.learn_automatically = self.auto_learn_var.get()
