@@ -358,6 +358,6 @@ def build_index(library, index_dir=None, encoder_name: str = DEFAULT_ENCODER, ch
 
 
 #: What the window and the CLI use of qvi, in one place (some names re-exported from lower layers).
-__all__ = ["AUDIO_EXTENSIONS", "DEFAULT_ENCODER", "audition_gain", "DEMO_INDEX", "FEEDBACK", "IndexingCancelled", "QviSession",
-           "ReferenceIndex", "SearchHit", "SearchResult", "build_index", "clipping_advice", "default_index_dir",
-           "describe_encoder", "load_audio", "prepare_query", "spectrogram", "unread_format"]
+__all__ = ["AUDIO_EXTENSIONS", "DEFAULT_ENCODER", "DEMO_INDEX", "FEEDBACK", "IndexingCancelled", "QviSession",
+           "ReferenceIndex", "SearchHit", "SearchResult", "audition_gain", "build_index", "clipping_advice",
+           "default_index_dir", "describe_encoder", "load_audio", "prepare_query", "spectrogram", "unread_format"]

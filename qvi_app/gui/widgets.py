@@ -71,7 +71,7 @@ class ResultsTable(ttk.Frame):
         self._font = tkfont.nametofont("TkDefaultFont")
         self._pad = self._font.measure("0")                 # a digit's width: room around a cell's text
         heading = tkfont.nametofont("TkHeadingFont")
-        # The Sound column keeps 16 digits' width at least (128 px at 96 dpi); Category fits the
+        # The Sound column keeps 16 digits' width at least (144 px under Xvfb); Category fits the
         # categories shown between its heading's width and twice that (see _fit_categories).
         least = heading.measure("Category ▼") + self._pad
         self.category_width = (least, 2 * least)
