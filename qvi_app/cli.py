@@ -9,6 +9,7 @@ import argparse
 import errno
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -476,6 +477,9 @@ def _cmd_inspect(a) -> int:
 
 
 def main(argv=None) -> int:
+    for stream in (sys.stdout, sys.stderr):         # a name the terminal's encoding lacks: escaped, not a traceback
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     args = _parser().parse_args(argv)
     handler = {"index": _cmd_index, "search": _cmd_search, "similar": _cmd_similar, "adapt": _cmd_adapt,
                "liked": _cmd_liked,
@@ -490,6 +494,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("qvi: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:          # the reader went away (`qvi search … | head`): end as a killed writer does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())     # so that the last flush is silent
+        return 128 + getattr(signal, "SIGPIPE", 13)
     except OSError as exc:           # writing a report or an inspect folder: full disk, no permission
         full = " (the disk is full)" if exc.errno == errno.ENOSPC else ""
         print(f"qvi: {exc.filename or ''}: {exc.strerror or exc}{full}", file=sys.stderr)

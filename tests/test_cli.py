@@ -219,6 +219,36 @@ def test_bad_input_exits_2_with_one_line(tmp_path, args, words):
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
 
 
+def test_output_cut_short_by_its_reader_ends_quietly():
+    """`qvi search takes/ | head`: the reader goes away. qvi said "qvi: : Broken pipe" and exited
+    2; it now ends as a killed writer does (128 + SIGPIPE), without a word."""
+    query = DEMO_LIBRARY / "birds" / sorted(p.name for p in (DEMO_LIBRARY / "birds").iterdir())[0]
+    proc = subprocess.Popen([sys.executable, "-m", "qvi_app", "search", *[str(query)] * 8, "--top", "604"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)    # 8 lists: more than a pipe holds
+    first = proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(300) == 141 and first.strip(), (first, err)
+    assert b"Broken pipe" not in err and b"Traceback" not in err, err        # (its timing lines stay)
+
+
+def test_names_the_terminal_cannot_show_are_escaped_not_a_traceback(tmp_path, data_dir):
+    """A terminal in a legacy encoding (here ASCII) and a library with non-ASCII names: qvi
+    stopped with a UnicodeEncodeError traceback."""
+    import os
+
+    write(tmp_path / "lib/日本/grüße.wav", tone(440))
+    env = {**os.environ, "PYTHONIOENCODING": "ascii"}
+    run = [sys.executable, "-m", "qvi_app"]
+    r = subprocess.run([*run, "index", tmp_path / "lib", "--encoder", "2dft", "--index", tmp_path / "ix"], env=env,
+                       capture_output=True, timeout=300)
+    assert r.returncode == 0 and b"Traceback" not in r.stderr, r.stderr[-600:]
+    r = subprocess.run([*run, "search", tmp_path / "lib/日本/grüße.wav", "--index", tmp_path / "ix"], env=env,
+                       capture_output=True, timeout=300)
+    assert r.returncode == 0 and b"Traceback" not in r.stderr, r.stderr[-600:]
+    assert b"\\u65e5\\u672c/gr\\xfc\\xdfe.wav" in r.stdout, r.stdout
+
+
 def test_usage_errors_exit_2():
     assert qvi("search").returncode == 2
     assert qvi("index", "x", "--encoder", "nope").returncode == 2
