@@ -248,15 +248,17 @@ def _cmd_search(a) -> int:
 
 def _query_files(given: Path) -> list[Path]:
     """A query as named, or for a folder every sound file in it and its subfolders (the walk
-    that indexing uses: sorted, hidden ones left out, each real folder once)."""
+    that indexing uses: sorted, hidden ones left out, each real folder once). Files in a format
+    qvi does not read (a phone's M4A memo) are queries too, whose failure says so."""
     if not given.is_dir():
         return [given]
     from qvi_app.index.scan import nothing_found, scan_library
 
-    found = [given / f.relpath for f in scan_library(given)]
+    unread = []
+    found = sorted(f.relpath for f in scan_library(given, unread=unread) + unread)
     if not found:
         raise QviError(nothing_found(given))
-    return found
+    return [given / rel for rel in found]
 
 
 def _cmd_similar(a) -> int:

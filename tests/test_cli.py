@@ -131,6 +131,19 @@ def test_a_folder_of_takes_is_searched_file_by_file(tmp_path, capsys):
     assert "one QUERY" in capsys.readouterr().err
 
 
+def test_a_take_in_a_format_qvi_does_not_read_is_said_among_the_others(tmp_path, capsys):
+    """A folder of takes holding a phone's voice memo: the memo was passed over without a word."""
+    takes = tmp_path / "takes"
+    takes.mkdir()
+    (takes / "a.ogg").write_bytes(sorted((DEMO_LIBRARY / "birds").glob("*.ogg"))[0].read_bytes())
+    (takes / "b memo.m4a").write_bytes(b"\x00\x00\x00\x20ftypM4A " + bytes(400))
+    assert main(["search", str(takes), "--top", "1"]) == 2                     # one take failed, the rest shown
+    out, err = capsys.readouterr()
+    assert out.startswith(f"== {takes / 'a.ogg'}\n") and "b memo.m4a" not in out
+    assert f"qvi: {takes / 'b memo.m4a'}: M4A (AAC) is not a format qvi reads: save it as WAV or FLAC " \
+           "(ffmpeg -i IN OUT.wav)" in err.splitlines()
+
+
 def test_info_verify_says_what_changed_in_the_library_since_indexing(tmp_path, capsys):
     lib, ix = tmp_path / "lib", tmp_path / "ix"
     for name, freq in (("a/one.wav", 300), ("a/two.wav", 500), ("b/three.wav", 900)):
