@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -30,13 +31,19 @@ class AppSettings:
 
     @classmethod
     def load(cls) -> "AppSettings":
-        """The saved settings; defaults for anything missing, unknown or unreadable."""
+        """The saved settings; defaults for anything missing, unknown, unreadable, of the wrong
+        type or out of range (a hand-edited file with a number for a path stopped the window
+        at start)."""
         try:
             raw = json.loads(cls.path().read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return cls()
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in raw.items() if k in known}) if isinstance(raw, dict) else cls()
+        settings = cls()
+        if isinstance(raw, dict):
+            for f in fields(cls):
+                if f.name in raw and _fits(raw[f.name], f.type, _RANGES.get(f.name)):
+                    setattr(settings, f.name, float(raw[f.name]) if f.type == "float" else raw[f.name])
+        return settings
 
     def save(self) -> None:
         """Write atomically; raises OSError when the data directory is not writable."""
@@ -45,6 +52,21 @@ class AppSettings:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(asdict(self), indent=2), encoding="utf-8")
         os.replace(tmp, path)
+
+
+#: Bounds of the numbers, beyond their types: what the window offers, and sane.
+_RANGES = {"top_n": (1, 1000), "max_record_s": (1.0, 600.0), "volume": (0.0, 1.0), "learned_from": (0, 10**9)}
+
+
+def _fits(value, annotation: str, bounds: tuple | None) -> bool:
+    """Whether a value read from settings.json suits a field annotated ``annotation`` (a string:
+    this module postpones its annotations) and lies within ``bounds``."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    kinds = {"None": value is None, "str": isinstance(value, str), "bool": isinstance(value, bool),
+             "int": number and isinstance(value, int), "float": number and math.isfinite(value)}
+    if not any(kinds[kind.strip()] for kind in annotation.split("|")):
+        return False
+    return bounds is None or value is None or bounds[0] <= value <= bounds[1]
 
 
 def feedback_db_path() -> Path:

@@ -204,3 +204,25 @@ def test_device_errors_are_plain_words():
 def test_the_status_line_names_the_model_in_words(bench):
     line = bench.status_line(12.0)
     assert "model: CQT/2DFT" in line and "12 sounds in 3 categories" in line and "last query 12 ms" in line
+
+
+def test_a_damaged_settings_file_keeps_what_is_usable_and_defaults_the_rest(data_dir):
+    """settings.json edited by hand, or written by another version: a number where a path was
+    stopped the window at start with a TypeError traceback."""
+    import json
+
+    AppSettings.path().parent.mkdir(parents=True, exist_ok=True)
+    AppSettings.path().write_text(json.dumps({
+        "index_dir": 42, "top_n": "abc", "volume": "loud", "even_loudness": "no", "max_record_s": -5,
+        "input_device": [1, 2], "learned_from": 3.5, "use_adapter": 1,              # wrong type or out of range
+        "output_device": 4, "last_folder": "/tmp", "learn_automatically": False, "future_setting": 1}))
+    s, d = AppSettings.load(), AppSettings()
+    assert (s.index_dir, s.top_n, s.volume, s.even_loudness, s.max_record_s, s.input_device, s.learned_from,
+            s.use_adapter) == (d.index_dir, d.top_n, d.volume, d.even_loudness, d.max_record_s, d.input_device,
+                               d.learned_from, d.use_adapter)
+    assert (s.output_device, s.last_folder, s.learn_automatically) == (4, "/tmp", False)       # kept
+    AppSettings.path().write_text('{"volume": 0.5, "top_n": 50}')
+    assert (AppSettings.load().volume, AppSettings.load().top_n) == (0.5, 50)
+    for text in ("[1, 2]", "null", "{", ""):
+        AppSettings.path().write_text(text)
+        assert AppSettings.load() == AppSettings()
