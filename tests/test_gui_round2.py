@@ -317,6 +317,26 @@ def test_results_play_at_one_loudness_unless_switched_off(window, desktop, tmp_p
     assert abs(apart - (levels[loud] - levels[quiet])) < 3, (apart, levels[loud] - levels[quiet])
 
 
+def test_q_plays_the_query_to_compare_with_the_result(window, desktop):
+    """Imitation and result heard one after the other is how a match is judged: Enter played the
+    result, but the query had only its button, away from the keyboard."""
+    root, open_window = window
+    win = open_window()
+    _searched(root, win, DEMO_LIBRARY / REFERENCE)
+    win.name_entry.focus_set()
+    win.name_var.set("q")                                                  # typed in a field: a letter, not a key
+    press(root, desktop, win, "q")
+    wait(root, 0.3)
+    assert not win.player.playing
+    win.name_var.set("")
+    win.results.tree.focus_set()
+    win.stop_playing()
+    press(root, desktop, win, "q")
+    pump(root, lambda: win.player.playing, 5, "the query to play")
+    assert win.playing is None and win.player._wave.shape == win.bench.query.wave.shape   # the query, not a result
+    win.stop_playing()
+
+
 def test_recent_queries_and_a_dropped_file(window, tmp_path):
     root, open_window = window
     win = open_window()

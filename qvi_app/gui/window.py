@@ -135,6 +135,7 @@ class QviWindow:
         bar.add_cascade(label="File", menu=file)
         result = tk.Menu(bar, tearoff=False)
         result.add_command(label="Play", accelerator="Enter", command=self.play_selected)
+        result.add_command(label="Play the query", accelerator="Q", command=self.replay_query)
         result.add_command(label="Stop playing", accelerator="Esc", command=self.stop_playing)
         result.add_command(label="Thumbs up (good match)", accelerator="+", command=lambda: self.rate_selected(1))
         result.add_command(label="Thumbs down (poor match)", accelerator="-", command=lambda: self.rate_selected(-1))
@@ -294,6 +295,7 @@ class QviWindow:
         for key, step in (("<Down>", 1), ("<Up>", -1)):
             r.bind(key, lambda e, s=step: self._step_list(e, s))
         r.bind("<m>", lambda e: self._unless_typing(e, self.more_like_selected))
+        r.bind("<q>", lambda e: self._unless_typing(e, self.replay_query))     # then Enter: the result, to compare
         r.bind("<Control-o>", lambda e: self.open_query_dialog())
         r.bind("<Control-l>", lambda e: self.open_library_dialog())
         r.bind("<Control-q>", lambda e: self.close())
