@@ -23,7 +23,7 @@ class AppSettings:
     last_folder: str | None = None      # where file and folder dialogs start (else the home folder)
     learn_automatically: bool = True    # learn an adapter by itself as liked queries add up
     learned_from: int = 0               # liked queries there were at the last attempt
-    even_loudness: bool = True          # results played at one loudness (Audio menu), not their own
+    even_loudness: bool = True          # results and the query played at one loudness (Audio menu)
 
     @staticmethod
     def path() -> Path:

@@ -319,7 +319,10 @@ def test_results_play_at_one_loudness_unless_switched_off(window, desktop, tmp_p
 
 def test_q_plays_the_query_to_compare_with_the_result(window, desktop):
     """Imitation and result heard one after the other is how a match is judged: Enter played the
-    result, but the query had only its button, away from the keyboard."""
+    result, but the query had only its button, away from the keyboard. It plays at the results'
+    loudness."""
+    from qvi_app.audio.level import AUDITION_DB, active_level_db
+
     root, open_window = window
     win = open_window()
     _searched(root, win, DEMO_LIBRARY / REFERENCE)
@@ -334,6 +337,7 @@ def test_q_plays_the_query_to_compare_with_the_result(window, desktop):
     press(root, desktop, win, "q")
     pump(root, lambda: win.player.playing, 5, "the query to play")
     assert win.playing is None and win.player._wave.shape == win.bench.query.wave.shape   # the query, not a result
+    assert abs(active_level_db(win.player._wave, win.bench.query.sr) - AUDITION_DB) < 0.5      # as loud as results
     win.stop_playing()
 
 

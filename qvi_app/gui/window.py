@@ -150,7 +150,7 @@ class QviWindow:
         audio = tk.Menu(bar, tearoff=False)
         audio.add_command(label="Devices…", command=self.choose_devices)
         self.even_loudness_var = tk.BooleanVar(value=self.settings.even_loudness)
-        audio.add_checkbutton(label="Play results at one loudness", variable=self.even_loudness_var,
+        audio.add_checkbutton(label="Play at one loudness", variable=self.even_loudness_var,
                               command=self._switch_even_loudness)
         bar.add_cascade(label="Audio", menu=audio)
         model = tk.Menu(bar, tearoff=False)
@@ -841,8 +841,11 @@ class QviWindow:
         if self.bench.query is None or self.recorder is not None:
             return
         self._play_token += 1
+        wave, sr = self.bench.query.wave, self.bench.query.sr
+        if self.settings.even_loudness:         # at the results' loudness, to compare the two by ear
+            wave = wave * app.audition_gain(wave, sr)
         try:
-            self.player.play(self.bench.query.wave, self.bench.query.sr)
+            self.player.play(wave, sr)
         except QviError as exc:
             self._failed(exc, "Cannot play: ")
             return
@@ -1027,7 +1030,7 @@ class QviWindow:
     def _switch_even_loudness(self) -> None:
         self.settings.even_loudness = self.even_loudness_var.get()
         self._save_settings()
-        self.say("results play at one loudness" if self.settings.even_loudness else "results play at their own level")
+        self.say("sounds play at one loudness" if self.settings.even_loudness else "sounds play at their own level")
 
     def _switch_auto_learning(self) -> None:
         self.settings.learn_automatically = self.auto_learn_var.get()
