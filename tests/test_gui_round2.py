@@ -341,6 +341,25 @@ def test_q_plays_the_query_to_compare_with_the_result(window, desktop):
     win.stop_playing()
 
 
+def test_help_lists_every_key_the_window_answers(window):
+    """The keys were in the README and in menus, some only there (Space, Q, M, the arrows)."""
+    root, open_window = window
+    win = open_window()
+    win.show_keys()
+    pump(root, lambda: hasattr(win, "details_window"), 5)
+    listed = "\n".join(win.details_window.children["!listbox"].get(0, "end"))
+    names = {"<Key-space>": "Space", "<Key-Escape>": "Esc", "+": "+", "-": "-", "m": "M", "q": "Q",
+             "<Key-Up>": "↑", "<Key-Down>": "↓", "<Control-Key-o>": "Ctrl+O", "<Control-Key-l>": "Ctrl+L",
+             "<Control-Key-q>": "Ctrl+Q", "<Control-Key-c>": "Ctrl+C", "<Control-Key-f>": "Ctrl+F"}
+    aliases = {"=", "<Key-KP_Add>", "<Key-KP_Subtract>", "<Destroy>", "<MouseWheel>"}   # same action, or not keys
+    bound = set(root.bind()) - aliases
+    assert bound <= set(names), bound - set(names)                          # a new key must be named here, and in help
+    keys = [line.split("  ")[0].split(" / ") for line in listed.splitlines()]  # "+ / -   rate the selected..."
+    for seq in bound:
+        assert any(names[seq] in k for k in keys), (names[seq], listed)
+    assert any("Enter" in k for k in keys) and "Space" in keys[0]
+
+
 def test_recent_queries_and_a_dropped_file(window, tmp_path):
     root, open_window = window
     win = open_window()

@@ -36,6 +36,22 @@ TEXT_FIELDS = (ttk.Entry, tk.Entry, ttk.Spinbox)
 NAME_PAUSE_MS = 250
 
 
+#: What each key does, as Help ▸ Keyboard shortcuts lists it (the keys are bound in _bind_keys;
+#: a test checks that every key bound there is listed here).
+KEYS = (("Space", "record an imitation; again to stop (or it stops by itself after 10 s)"),
+        ("↑ / ↓", "the next or previous result, played"),
+        ("Enter", "play the selected result again"),
+        ("Q", "play the query, to compare it with the result"),
+        ("Esc", "stop playing (in a field: clear it)"),
+        ("+ / -", "rate the selected result good or poor: the list re-ranks at once"),
+        ("M", "more like the selected result"),
+        ("Ctrl+F", "filter the list by name"),
+        ("Ctrl+C", "copy the selected result's path"),
+        ("Ctrl+O", "open a sound file as the query"),
+        ("Ctrl+L", "open a library folder"),
+        ("Ctrl+Q", "quit"))
+
+
 class QviWindow:
     def __init__(self, root: tk.Tk, settings: AppSettings | None = None, index_dir=None, query_file=None):
         self.root = root
@@ -164,6 +180,7 @@ class QviWindow:
                               command=self._switch_auto_learning)
         bar.add_cascade(label="Model", menu=model)
         helpm = tk.Menu(bar, tearoff=False)
+        helpm.add_command(label="Keyboard shortcuts", command=self.show_keys)
         helpm.add_command(label="About qvi", command=self.show_about)
         bar.add_cascade(label="Help", menu=helpm)
         self.root.configure(menu=bar)
@@ -387,10 +404,10 @@ class QviWindow:
         self.message = n.text
         self.banner.show(n.text, n.action if action else None, action)
 
-    def _show_details(self, title: str, lines) -> None:
+    def _show_details(self, title: str, lines, font: str = "TkDefaultFont") -> None:
         win = tk.Toplevel(self.root)
         win.title(title)
-        box = tk.Listbox(win, width=100, height=min(25, max(5, len(lines))))
+        box = tk.Listbox(win, width=100, height=min(25, max(5, len(lines))), font=font)
         for line in lines:
             box.insert("end", line)
         box.pack(fill="both", expand=True, padx=8, pady=8)
@@ -1097,6 +1114,9 @@ class QviWindow:
         except OSError as exc:
             self.error(f"Settings cannot be saved in {AppSettings.path().parent} ({exc.strerror or exc}); "
                        "qvi works, but will not remember them.")
+
+    def show_keys(self) -> None:
+        self._show_details("Keyboard shortcuts", [f"{keys:<9}{what}" for keys, what in KEYS], font="TkFixedFont")
 
     def show_about(self) -> None:
         s = self.session
