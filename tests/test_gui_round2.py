@@ -360,6 +360,37 @@ def test_help_lists_every_key_the_window_answers(window):
     assert any("Enter" in k for k in keys) and "Space" in keys[0]
 
 
+def test_several_results_are_picked_with_ctrl_and_copied_or_dragged_together(window, desktop):
+    """Candidates go to a DAW or a shot list several at a time; one row at a time was all the
+    list allowed. Ctrl+click adds a row (and plays it), takes one out (and plays nothing)."""
+    root, open_window = window
+    win = open_window()
+    _searched(root, win, DEMO_LIBRARY / REFERENCE)
+    tree = win.results.tree
+    wait(root, 0.3)
+
+    def ctrl_click(row: int) -> None:
+        x, y, _w, h = tree.bbox(str(row))
+        xdo(root, desktop, "mousemove", str(tree.winfo_rootx() + x + 150), str(tree.winfo_rooty() + y + h // 2),
+            "keydown", "ctrl", "click", "1", "keyup", "ctrl")
+
+    ctrl_click(2)
+    pump(root, lambda: win.playing is not None and win.playing.rank == 3, 10, "the added row to play")
+    ctrl_click(4)
+    pump(root, lambda: win.playing is not None and win.playing.rank == 5, 10, "the added row to play")
+    hits = win.results.hits
+    assert [h.rank for h in win.results.selected_all()] == [1, 3, 5] and win.results.selected().rank == 5
+    ctrl_click(2)                                                          # taken out again
+    wait(root, 0.5)
+    assert [h.rank for h in win.results.selected_all()] == [1, 5] and win.playing.rank == 5
+    win.copy_selected_path()
+    assert root.clipboard_get() == f"{hits[0].path}\n{hits[4].path}" and "2 paths" in win.message
+    assert win._drag_paths() == (str(hits[0].path), str(hits[4].path))
+    win.results.sort_by("name")                                            # a sort keeps the rows picked
+    assert sorted(h.rank for h in win.results.selected_all()) == [1, 5]
+    win.stop_playing()
+
+
 def test_recent_queries_and_a_dropped_file(window, tmp_path):
     root, open_window = window
     win = open_window()

@@ -67,7 +67,7 @@ class ResultsTable(ttk.Frame):
     def __init__(self, master):
         super().__init__(master)
         self.tree = ttk.Treeview(self, columns=[c[0] for c in self.COLUMNS], show="headings",
-                                 selectmode="browse", height=18)
+                                 selectmode="extended", height=18)      # Ctrl/Shift+click: several to copy or drag
         self._font = tkfont.nametofont("TkDefaultFont")
         self._pad = self._font.measure("0")                 # a digit's width: room around a cell's text
         heading = tkfont.nametofont("TkHeadingFont")
@@ -99,6 +99,7 @@ class ResultsTable(ttk.Frame):
         self.sorted_by: tuple[str, bool] = ("rank", False)
         self._tip = Tooltip(self.tree, self._tip_text)
         self._fit_width = 0
+        self._last_selection: set[str] = set()
         self.tree.bind("<Configure>", lambda e: self.after_idle(self._resized), add="+")
         self.tree.bind("<ButtonRelease-1>", lambda e: self.after_idle(self._refresh_names), add="+")
 
@@ -152,13 +153,15 @@ class ResultsTable(ttk.Frame):
             return
         reverse = self.sorted_by == (key, False)
         self.sorted_by = (key, reverse)
-        selected = self.selected()
+        selected, picked = self.selected(), {h.relpath for h in self.selected_all()}
         self.hits.sort(key=self.SORT_KEYS[key], reverse=reverse)
         self._fill()
         if selected is not None:
+            self.tree.selection_set([str(i) for i, h in enumerate(self.hits) if h.relpath in picked])
             iid = str(next(i for i, h in enumerate(self.hits) if h.relpath == selected.relpath))
-            self.tree.selection_set(iid)
+            self.tree.focus(iid)
             self.tree.see(iid)
+        self._last_selection = set(self.tree.selection())
 
     def _fill(self) -> None:
         self._fit_width = int(self.tree.column("name", "width"))
@@ -196,8 +199,35 @@ class ResultsTable(ttk.Frame):
         return str(self.hits[int(row)].path) if row else None
 
     def selected(self) -> SearchHit | None:
+        """The row last clicked or moved to, when it is selected; else the first selected one."""
         sel = self.tree.selection()
-        return self.hits[int(sel[0])] if sel else None
+        if not sel:
+            return None
+        focus = self.tree.focus()
+        return self.hits[int(focus if focus in sel else sel[0])]
+
+    def selected_all(self) -> list[SearchHit]:
+        """Every selected row (Ctrl/Shift+click pick several), in the list's order."""
+        order = {iid: i for i, iid in enumerate(self.tree.get_children())}
+        return [self.hits[int(iid)] for iid in sorted(self.tree.selection(), key=order.__getitem__)]
+
+    def selection_added(self) -> SearchHit | None:
+        """The row a selection change is about, made the focus row (Tk's Ctrl+click adds a row
+        without moving the focus to it): the row gained, or of several gained (Shift+click) the
+        one farthest from the focus row, which is the one clicked; else a row selected alone
+        (clicked again: heard again). None when a row was Ctrl+clicked out of several: no reason
+        to play anything."""
+        now = set(self.tree.selection())
+        added, self._last_selection = now - self._last_selection, now
+        if not added:
+            added = now if len(now) == 1 else set()
+        if not added:
+            return None
+        order = {iid: i for i, iid in enumerate(self.tree.get_children())}
+        anchor = order.get(self.tree.focus(), 0)
+        iid = max(added, key=lambda a: (abs(order[a] - anchor), order[a]))
+        self.tree.focus(iid)
+        return self.hits[int(iid)]
 
     def step(self, step: int) -> None:
         """Select the row ``step`` rows below (above, when negative) the selected one."""

@@ -46,7 +46,8 @@ KEYS = (("Space", "record an imitation; again to stop (or it stops by itself aft
         ("+ / -", "rate the selected result good or poor: the list re-ranks at once"),
         ("M", "more like the selected result"),
         ("Ctrl+F", "filter the list by name"),
-        ("Ctrl+C", "copy the selected result's path"),
+        ("Ctrl+C", "copy the selected results' paths, one a line"),
+        ("Ctrl+click", "pick several results (Shift+click: a run of them), to copy or drag out together"),
         ("Ctrl+O", "open a sound file as the query"),
         ("Ctrl+L", "open a library folder"),
         ("Ctrl+Q", "quit"))
@@ -361,8 +362,7 @@ class QviWindow:
         tree.dnd_bind("<<DragInitCmd>>", lambda e: (COPY, DND_FILES, self._drag_paths()))
 
     def _drag_paths(self):
-        hit = self.results.selected()
-        return (str(hit.path),) if hit else ()
+        return tuple(str(h.path) for h in self.results.selected_all())
 
     def dropped(self, paths) -> None:
         """A sound dropped on the window is searched for; a folder becomes the library (indexed or
@@ -779,7 +779,7 @@ class QviWindow:
 
     # -- results ---------------------------------------------------------------------------------
     def _on_select(self, _event=None) -> None:
-        hit = self.results.selected()
+        hit = self.results.selection_added()
         if hit is None:
             return
         plays = hit is not self._quiet_hit
@@ -870,12 +870,13 @@ class QviWindow:
         self.results.mark_playing(None)
 
     def copy_selected_path(self) -> None:
-        hit = self.results.selected()
-        if hit is None:
+        """The selected results' paths, one a line."""
+        hits = self.results.selected_all()
+        if not hits:
             return
         self.root.clipboard_clear()
-        self.root.clipboard_append(str(hit.path))
-        self.say(f"copied {hit.path}")
+        self.root.clipboard_append("\n".join(str(h.path) for h in hits))
+        self.say(f"copied {hits[0].path}" if len(hits) == 1 else f"copied {len(hits)} paths")
 
     def reveal_selected(self) -> None:
         hit = self.results.selected()
@@ -891,7 +892,9 @@ class QviWindow:
     def _context_menu(self, event) -> None:
         row = self.results.tree.identify_row(event.y)
         if row:
-            self.results.tree.selection_set(row)
+            if row not in self.results.tree.selection():     # within several picked: keep them, for Copy path
+                self.results.tree.selection_set(row)
+            self.results.tree.focus(row)
             self.result_menu.tk_popup(event.x_root, event.y_root)
 
     def more_like_selected(self) -> None:
@@ -1116,7 +1119,7 @@ class QviWindow:
                        "qvi works, but will not remember them.")
 
     def show_keys(self) -> None:
-        self._show_details("Keyboard shortcuts", [f"{keys:<9}{what}" for keys, what in KEYS], font="TkFixedFont")
+        self._show_details("Keyboard shortcuts", [f"{keys:<12}{what}" for keys, what in KEYS], font="TkFixedFont")
 
     def show_about(self) -> None:
         s = self.session
