@@ -388,6 +388,14 @@ def test_several_results_are_picked_with_ctrl_and_copied_or_dragged_together(win
     assert win._drag_paths() == (str(hits[0].path), str(hits[4].path))
     win.results.sort_by("name")                                            # a sort keeps the rows picked
     assert sorted(h.rank for h in win.results.selected_all()) == [1, 5]
+    win.results.sort_by("rank")                                            # back to the ranking
+    press(root, desktop, win, "Down")                                      # on from the row last picked, alone
+    pump(root, lambda: [h.rank for h in win.results.selected_all()] == [6], 5, "the next row")
+    ctrl_click(8)
+    pump(root, lambda: [h.rank for h in win.results.selected_all()] == [6, 9], 5, "the row added")
+    win.spectrograms.canvas.get_tk_widget().focus_set()                   # the arrows from elsewhere: the same
+    press(root, desktop, win, "Down")
+    pump(root, lambda: [h.rank for h in win.results.selected_all()] == [10], 5, "the row after the one added")
     win.stop_playing()
 
 

@@ -230,12 +230,14 @@ class ResultsTable(ttk.Frame):
         return self.hits[int(iid)]
 
     def step(self, step: int) -> None:
-        """Select the row ``step`` rows below (above, when negative) the selected one."""
+        """Select the row ``step`` rows below (above, when negative) the selected one (of several,
+        the one last picked), alone: as the list's own arrow keys do."""
         rows = self.tree.get_children()
         if not rows:
             return
-        sel = self.tree.selection()
-        at = rows.index(sel[0]) + step if sel else 0
+        sel, focus = self.tree.selection(), self.tree.focus()
+        here = focus if focus in sel else sel[0] if sel else None
+        at = rows.index(here) + step if here is not None else 0
         iid = rows[max(0, min(at, len(rows) - 1))]
         self.tree.selection_set(iid)
         self.tree.focus(iid)
