@@ -198,13 +198,15 @@ class ResultsTable(ttk.Frame):
         row = self.tree.identify_row(y)
         return str(self.hits[int(row)].path) if row else None
 
-    def selected(self) -> SearchHit | None:
+    def _current(self) -> str | None:
         """The row last clicked or moved to, when it is selected; else the first selected one."""
-        sel = self.tree.selection()
-        if not sel:
-            return None
-        focus = self.tree.focus()
-        return self.hits[int(focus if focus in sel else sel[0])]
+        sel, focus = self.tree.selection(), self.tree.focus()
+        return focus if focus in sel else sel[0] if sel else None
+
+    def selected(self) -> SearchHit | None:
+        """The result of the row last clicked or moved to (see _current)."""
+        iid = self._current()
+        return self.hits[int(iid)] if iid is not None else None
 
     def selected_all(self) -> list[SearchHit]:
         """Every selected row (Ctrl/Shift+click pick several), in the list's order."""
@@ -235,8 +237,7 @@ class ResultsTable(ttk.Frame):
         rows = self.tree.get_children()
         if not rows:
             return
-        sel, focus = self.tree.selection(), self.tree.focus()
-        here = focus if focus in sel else sel[0] if sel else None
+        here = self._current()
         at = rows.index(here) + step if here is not None else 0
         iid = rows[max(0, min(at, len(rows) - 1))]
         self.tree.selection_set(iid)

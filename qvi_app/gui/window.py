@@ -375,7 +375,8 @@ class QviWindow:
             self.use_folder(folders[0])
         elif paths:
             first = Path(paths[0])
-            self.error(f"{first.name}: {app.unread_format(first)}" if app.unread_format(first) else
+            why = app.unread_format(first)
+            self.error(f"{first.name}: {why}" if why else
                        f"{first.name} is not a sound file qvi reads ({', '.join(sorted(app.AUDIO_EXTENSIONS))})")
 
     # -- messages -------------------------------------------------------------------------------
@@ -820,10 +821,8 @@ class QviWindow:
             return  # never play into a recording
         self._play_token += 1
         token = self._play_token
-        if self.settings.even_loudness:         # a quiet match heard as well as a loud one (audio/level.py)
-            wave = wave * app.audition_gain(wave, sr)
         try:
-            self.player.play(wave, sr, on_done=lambda: self.tasks.post(self._play_ended, token), start_s=start_s)
+            self.player.play(self._leveled(wave, sr), sr, on_done=lambda: self.tasks.post(self._play_ended, token), start_s=start_s)
         except QviError as exc:
             self._failed(exc, "Cannot play: ")
             return
@@ -831,6 +830,11 @@ class QviWindow:
         self.results.mark_playing(hit)
         self.say(f"playing {hit.relpath}")
         self._tick_playhead(token)
+
+    def _leveled(self, wave, sr: int):
+        """``wave`` at one loudness (Audio ▸ Play at one loudness): a quiet match heard as well as a
+        loud one, and the query as loud as the results, to compare them by ear (audio/level.py)."""
+        return wave * app.audition_gain(wave, sr) if self.settings.even_loudness else wave
 
     def _tick_playhead(self, token) -> None:
         if token != self._play_token or self.playing is None:
@@ -858,11 +862,8 @@ class QviWindow:
         if self.bench.query is None or self.recorder is not None:
             return
         self._play_token += 1
-        wave, sr = self.bench.query.wave, self.bench.query.sr
-        if self.settings.even_loudness:         # at the results' loudness, to compare the two by ear
-            wave = wave * app.audition_gain(wave, sr)
         try:
-            self.player.play(wave, sr)
+            self.player.play(self._leveled(self.bench.query.wave, self.bench.query.sr), self.bench.query.sr)
         except QviError as exc:
             self._failed(exc, "Cannot play: ")
             return
