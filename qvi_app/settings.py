@@ -24,6 +24,7 @@ class AppSettings:
     learn_automatically: bool = True    # learn an adapter by itself as liked queries add up
     learned_from: int = 0               # liked queries there were at the last attempt
     even_loudness: bool = True          # results and the query played at one loudness (Audio menu)
+    stop_when_quiet: bool = True        # recording ends by itself 2 s after the imitation (Audio menu)
 
     @staticmethod
     def path() -> Path:

@@ -28,8 +28,9 @@ from qvi_app.feedback.liked import LikedCopy, copy_liked_sounds
 from qvi_app.index import SearchHit, SkippedFile
 from qvi_app.settings import AppSettings
 
-#: After recording stops by itself at its limit, a Space within this many seconds was meant as
-#: "stop" by someone who had not noticed: it is ignored rather than starting a new recording.
+#: After recording stops by itself (at its limit, or when the sound is over), a Space within this
+#: many seconds was meant as "stop" by someone who had not noticed: it is ignored rather than
+#: starting a new recording.
 SPACE_GRACE_S = 2.0
 
 #: Learning by itself again after this many more queries with a liked result (each attempt
@@ -78,7 +79,7 @@ class Workbench:
     notice: Notice | None = None
     skipped: list[SkippedFile] = field(default_factory=list)  # of the last indexing
     recording: bool = False
-    _limit_stop_at: float | None = None
+    _self_stop_at: float | None = None
     _feedback: FeedbackStore | None = None
     _feedback_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -211,23 +212,23 @@ class Workbench:
 
     # -- recording ----------------------------------------------------------------------------------
     def space(self) -> str:
-        """What Space means now: 'start', 'stop' or 'ignore' (just after a stop at the limit)."""
+        """What Space means now: 'start', 'stop' or 'ignore' (just after it stopped by itself)."""
         if self.recording:
             return "stop"
-        if self._limit_stop_at is not None and self.clock() - self._limit_stop_at < SPACE_GRACE_S:
-            self._limit_stop_at = None
+        if self._self_stop_at is not None and self.clock() - self._self_stop_at < SPACE_GRACE_S:
+            self._self_stop_at = None
             return "ignore"
         return "start"
 
     def recording_started(self) -> None:
         self.recording = True
-        self._limit_stop_at = None
+        self._self_stop_at = None
         if self.notice and self.notice.error and not self.notice.details:
             self.notice = None
 
-    def recording_stopped(self, at_limit: bool) -> None:
+    def recording_stopped(self, by_itself: bool) -> None:
         self.recording = False
-        self._limit_stop_at = self.clock() if at_limit else None
+        self._self_stop_at = self.clock() if by_itself else None
 
     # -- messages -----------------------------------------------------------------------------------
     def tell(self, text: str, error: bool = False, action: str | None = None, details=()) -> Notice:

@@ -206,3 +206,50 @@ def test_results_are_auditioned_at_one_loudness():
     assert audition_gain(np.zeros(SR, np.float32), SR) == 1.0 and audition_gain(np.zeros(0, np.float32), SR) == 1.0
     long = np.tile(tone(440, amp=0.05), 600)                               # 600 s: measured on every n-th frame
     assert abs(active_level_db(long, SR) - active_level_db(tone(440, amp=0.05), SR)) < 0.1
+
+
+def _stream(detector, wave, block):
+    """Feed ``wave`` in blocks of ``block`` samples; the time (s) at which the detector fired, or None."""
+    for start in range(0, len(wave), block):
+        if detector.feed(wave[start:start + block]):
+            return (start + block) / SR
+    return None
+
+
+def _room(seconds, db=-60.0, seed=0):
+    return (np.random.default_rng(seed).standard_normal(int(seconds * SR)) * 10 ** (db / 20)).astype(np.float32)
+
+
+@pytest.mark.parametrize("block", [256, 1024, 4410])
+def test_recording_ends_two_seconds_after_the_sound_does(block):
+    from qvi_app.audio.endpoint import QUIET_S, EndOfSound
+
+    # Room noise, a 1 s imitation 40 dB over it, then the room again: over QUIET_S after the sound.
+    wave = np.concatenate([_room(0.5), 0.3 * tone(300, 1.0), _room(6, seed=1)])
+    at = _stream(EndOfSound(SR), wave, block)
+    assert at is not None and 1.5 + QUIET_S <= at <= 1.5 + QUIET_S + 0.05 + block / SR
+
+
+def test_a_pause_inside_an_imitation_does_not_end_it_and_a_voice_at_once_counts():
+    from qvi_app.audio.endpoint import EndOfSound
+
+    # "tss … tss … tss" with 1.5 s pauses, starting with no lead-in: ends after the last one only.
+    burst = 0.3 * tone(2000, 0.4)
+    wave = np.concatenate([burst, _room(1.5), burst, _room(1.5, seed=2), burst, _room(4, seed=3)])
+    at = _stream(EndOfSound(SR), wave, 1024)
+    assert at is not None and at > 3 * 0.4 + 2 * 1.5 + 1.9
+
+
+def test_room_noise_a_quiet_voice_or_a_click_never_end_a_recording():
+    from qvi_app.audio.endpoint import EndOfSound
+
+    # Silence, or a fan: nothing was imitated yet.
+    assert _stream(EndOfSound(SR), _room(8, db=-40), 1024) is None
+    assert _stream(EndOfSound(SR), np.zeros(8 * SR, np.float32), 1024) is None
+    # A voice only 12 dB over a noisy room: not told apart reliably, so Space or the limit ends it.
+    voice = tone(300, 1.0, amp=np.sqrt(2) * 10 ** (-18 / 20)) + _room(1, -30, 4)
+    noisy = np.concatenate([_room(1, -30), voice, _room(5, -30, 5)])
+    assert _stream(EndOfSound(SR), noisy, 1024) is None
+    # The click of the Record key (5 ms), then the person takes their time.
+    click = np.concatenate([_room(0.2), np.full(int(0.005 * SR), 0.5, np.float32), _room(6, seed=6)])
+    assert _stream(EndOfSound(SR), click, 1024) is None

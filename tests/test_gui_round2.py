@@ -306,7 +306,11 @@ def test_results_play_at_one_loudness_unless_switched_off(window, desktop, tmp_p
         capture.terminate()
         capture.wait(5)
         x, sr = sf.read(wav, dtype="float32")
-        return active_level_db(x.mean(axis=1) if x.ndim > 1 else x, sr)
+        x = x.mean(axis=1) if x.ndim > 1 else x
+        # Only what was played: the capture's silence around a short sound (hoe_04: 1.6 s in a
+        # 3-4 s capture, by the machine's timing) would count in its louder half of frames.
+        sounding = np.flatnonzero(np.abs(x) > 1e-4)
+        return active_level_db(x[sounding[0]: sounding[-1] + 1], sr)
 
     assert win.settings.even_loudness
     assert abs(heard(quiet) - heard(loud)) < 3                            # 36 dB apart in their files
@@ -738,3 +742,49 @@ def test_every_category_in_the_list_is_seen_whole(window, desktop):
     win.results.show(win.result.hits)                                      # short ones again: the room goes back
     wait(root, 0.5)
     assert int(tree.column("category", "width")) < width
+
+
+def test_recording_stops_by_itself_when_the_imitation_is_over(window, desktop, tmp_path):
+    """Press Space, imitate, and the results come: recording ends 2 s after the sound does
+    (Audio ▸ Stop recording when I stop), not only at Space or its 10 s limit."""
+    from qvi_app.audio.endpoint import QUIET_S
+    from qvi_app.audio.load import sound_threshold
+    from test_gui import as_wav
+
+    root, open_window = window
+    win = open_window()
+    imitation = as_wav(REFERENCE, tmp_path)
+
+    def record(stop_when_quiet: bool, limit_s: float) -> tuple[float, float]:
+        """Space, the imitation into the microphone, no second Space: how long the recording
+        ran, and how much of it came after the imitation's last loud 20 ms (the device's latency
+        left out)."""
+        win.stop_when_quiet_var.set(stop_when_quiet)
+        win._switch_stop_when_quiet()                                        # as the menu's check does
+        win.settings.max_record_s = limit_s
+        before = win.result
+        press(root, desktop, win, "space")
+        pump(root, lambda: win.recorder is not None and win.recorder.recording, 10, "recording to start")
+        rec = win.recorder
+        player = desktop.play_into_microphone(imitation)
+        pump(root, lambda: win.recorder is None, limit_s + 10, "recording to stop by itself")
+        player.wait(10)
+        pump(root, lambda: win.result is not before, 30, "the search")
+        assert win.results.row_values()[0]["name"] == Path(REFERENCE).name
+        wave, frame = np.concatenate(rec._blocks), rec.sample_rate // 50      # 20 ms frames
+        level = 20 * np.log10(wave[: len(wave) // frame * frame].reshape(-1, frame).std(axis=1) + 1e-6)
+        loud = np.flatnonzero(level > sound_threshold(level))
+        return len(wave) / rec.sample_rate, (len(level) - 1 - loud[-1]) * 0.02
+
+    ran, after = record(True, 10.0)
+    assert ran < 10.0 - 2 and QUIET_S - 0.1 <= after <= QUIET_S + 0.3, (ran, after)
+    assert win.countdown.cget("text").endswith("stopped when you did")
+    assert AppSettings.load().stop_when_quiet
+    press(root, desktop, win, "space")                                    # meant as "stop": ignored
+    wait(root, 0.3)
+    assert win.recorder is None and "stopped by itself" in win.message
+
+    wait(root, 2.0)
+    ran, after = record(False, 6.0)                                       # switched off: to the limit
+    assert abs(ran - 6.0) < 0.05 and after > QUIET_S + 0.5 and win.countdown.cget("text").endswith("at its limit")
+    assert not AppSettings.load().stop_when_quiet

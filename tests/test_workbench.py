@@ -166,11 +166,11 @@ def test_space_after_the_automatic_stop_is_not_a_new_recording():
     assert b.space() == "start"
     b.recording_started()
     assert b.space() == "stop"
-    b.recording_stopped(at_limit=True)
+    b.recording_stopped(by_itself=True)
     now[0] += 0.8
     assert b.space() == "ignore"                                           # meant as "stop"
     assert b.space() == "start"                                            # the next one is a real start
-    b.recording_stopped(at_limit=True)
+    b.recording_stopped(by_itself=True)
     now[0] += SPACE_GRACE_S + 0.1
     assert b.space() == "start"
 

@@ -11,6 +11,7 @@ from typing import Callable
 
 import numpy as np
 
+from qvi_app.audio.endpoint import EndOfSound
 from qvi_app.audio.load import clipped_share, remove_offset
 from qvi_app.errors import DeviceError
 
@@ -57,13 +58,20 @@ class Recorder:
     """Records mono audio from an input device until stopped or ``max_seconds`` have passed.
 
     ``level`` (dBFS of the latest block) and ``elapsed`` may be read from any thread while
-    recording; ``on_limit`` is called (from the audio thread) when the maximum is reached.
+    recording; ``on_limit`` is called (from the audio thread) when the maximum is reached. With
+    ``quiet_s``, recording also ends ``quiet_s`` after the sound does (``audio.endpoint``), and
+    ``on_quiet`` is called instead; ``stopped_by`` then says which ("limit" or "quiet").
     """
 
-    def __init__(self, max_seconds: float = 10.0, device=None, on_limit: Callable[[], None] | None = None):
+    def __init__(self, max_seconds: float = 10.0, device=None, on_limit: Callable[[], None] | None = None,
+                 quiet_s: float = 0.0, on_quiet: Callable[[], None] | None = None):
         self.max_seconds = max_seconds
         self.device = device
         self.on_limit = on_limit
+        self.quiet_s = quiet_s
+        self.on_quiet = on_quiet
+        self.stopped_by: str | None = None
+        self._end: EndOfSound | None = None
         self.sample_rate = 0
         self.level = -120.0
         self.clipped = 0.0                  # share of flat tops of the last recording (before offset removal)
@@ -85,7 +93,8 @@ class Recorder:
         try:
             info = sd.query_devices(self.device, kind="input")
             self.sample_rate = int(info["default_samplerate"])
-            self._blocks, self._frames, self.level = [], 0, -120.0
+            self._blocks, self._frames, self.level, self.stopped_by = [], 0, -120.0, None
+            self._end = EndOfSound(self.sample_rate, self.quiet_s) if self.quiet_s > 0 else None
             self._stream = sd.InputStream(device=self.device, channels=1, samplerate=self.sample_rate,
                                           dtype="float32", callback=self._callback)
             self._stream.start()
@@ -103,8 +112,14 @@ class Recorder:
         if len(block):                      # the meter shows sound, not the interface's offset
             self.level = float(20 * np.log10(np.std(block) + 1e-6))
         if self._frames >= limit:
+            self.stopped_by = "limit"
             if self.on_limit:
                 self.on_limit()
+            raise _sd().CallbackStop
+        if self._end is not None and self._end.feed(block):
+            self.stopped_by = "quiet"
+            if self.on_quiet:
+                self.on_quiet()
             raise _sd().CallbackStop
 
     def stop(self) -> tuple[np.ndarray, int]:

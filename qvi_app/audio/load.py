@@ -177,6 +177,18 @@ def trim_silence(wave: np.ndarray, sr: int, threshold_db: float = -45.0, frame_s
 CUT_ABOVE_FLOOR_DB = 15.0
 
 
+def sound_threshold(level_db: np.ndarray, floor_frames: np.ndarray | None = None, below_peak_db: float = -45.0,
+                    above_floor_db: float = CUT_ABOVE_FLOOR_DB, floor_cap_db: float = -25.0) -> float:
+    """The level (dB, as ``level_db``'s frames) over which a frame is part of the sound:
+    ``above_floor_db`` over the noise floor (the 10th-percentile frame of ``floor_frames``, by
+    default all of them), but never more than ``floor_cap_db`` or less than ``below_peak_db``
+    under the loudest frame. ``isolate_sound``'s rule, also run live while recording
+    (``audio.endpoint``)."""
+    peak = float(np.max(level_db))
+    floor = float(np.percentile(level_db if floor_frames is None else floor_frames, 10))
+    return peak + max(below_peak_db, min(floor - peak + above_floor_db, floor_cap_db))
+
+
 def isolate_sound(wave: np.ndarray, sr: int, below_peak_db: float = -45.0,
                   above_floor_db: float = CUT_ABOVE_FLOOR_DB, floor_cap_db: float = -25.0,
                   min_part_s: float = 0.15, gap_s: float = 0.3, frame_s: float = 0.02, pad_s: float = 0.05,
@@ -215,8 +227,7 @@ def isolate_sound(wave: np.ndarray, sr: int, below_peak_db: float = -45.0,
     floor_frames = level
     if query and _digital_silence_at_an_end(wave, sr):
         floor_frames = level[level > DIGITAL_SILENCE_UNDER_PEAK_DB]
-    threshold = max(below_peak_db, min(np.percentile(floor_frames, 10) + above_floor_db, floor_cap_db))
-    active = np.flatnonzero(level > threshold)
+    active = np.flatnonzero(level > sound_threshold(level, floor_frames, below_peak_db, above_floor_db, floor_cap_db))
     if len(active) == 0:
         return wave
     parts = np.split(active, np.flatnonzero(np.diff(active) * frame_s > gap_s) + 1)

@@ -22,6 +22,7 @@ import numpy as np
 
 from qvi_app import __version__, app
 from qvi_app.audio.devices import Player, Recorder, list_devices
+from qvi_app.audio.endpoint import QUIET_S
 from qvi_app.errors import QviError
 from qvi_app.gui.tasks import TaskRunner
 from qvi_app.gui.widgets import FirstRun, LevelMeter, MessageBanner, ResultsTable, SpectrogramPanel, ui_scale
@@ -38,7 +39,7 @@ NAME_PAUSE_MS = 250
 
 #: What each key does, as Help ▸ Keyboard shortcuts lists it (the keys are bound in _bind_keys;
 #: a test checks that every key bound there is listed here).
-KEYS = (("Space", "record an imitation; again to stop (or it stops by itself after 10 s)"),
+KEYS = (("Space", "record an imitation; it stops 2 s after you do (Audio menu), or press Space again"),
         ("↑ / ↓", "the next or previous result, played"),
         ("Enter", "play the selected result again"),
         ("Q", "play the query, to compare it with the result"),
@@ -169,6 +170,9 @@ class QviWindow:
         self.even_loudness_var = tk.BooleanVar(value=self.settings.even_loudness)
         audio.add_checkbutton(label="Play at one loudness", variable=self.even_loudness_var,
                               command=self._switch_even_loudness)
+        self.stop_when_quiet_var = tk.BooleanVar(value=self.settings.stop_when_quiet)
+        audio.add_checkbutton(label="Stop recording when I stop", variable=self.stop_when_quiet_var,
+                              command=self._switch_stop_when_quiet)
         bar.add_cascade(label="Audio", menu=audio)
         model = tk.Menu(bar, tearoff=False)
         model.add_command(label="Learn from my ratings…", command=self.learn_from_ratings)
@@ -573,14 +577,14 @@ class QviWindow:
 
     # -- recording -------------------------------------------------------------------------------
     def space(self) -> None:
-        """Space: start or stop recording; just after a stop at the time limit it is ignored."""
+        """Space: start or stop recording; just after recording stopped by itself it is ignored."""
         action = self.last_space = self.bench.space()
         if action == "start":
             self.start_recording()
         elif action == "stop":
             self.stop_recording()
         else:
-            self.say("recording had already stopped at its time limit; press Space again to record anew")
+            self.say("recording had already stopped by itself; press Space again to record anew")
 
     def toggle_record(self) -> None:
         if self.recorder is not None and self.recorder.recording:
@@ -593,8 +597,9 @@ class QviWindow:
             self.error("Open a library first (File ▸ Open library folder…).")
             return
         self.stop_playing()
-        self.recorder = Recorder(self.settings.max_record_s, self.settings.input_device,
-                                 on_limit=lambda: self.tasks.post(self.stop_recording, True))
+        by_itself = lambda: self.tasks.post(self.stop_recording, True)     # noqa: E731 (from the audio thread)
+        self.recorder = Recorder(self.settings.max_record_s, self.settings.input_device, on_limit=by_itself,
+                                 quiet_s=QUIET_S if self.settings.stop_when_quiet else 0.0, on_quiet=by_itself)
         try:
             self.recorder.start()
         except QviError as exc:
@@ -604,7 +609,8 @@ class QviWindow:
         self.bench.recording_started()
         self._show_notice()
         self.record_button.configure(text="■ Stop")
-        self.say(f"recording at {self.recorder.sample_rate} Hz: imitate the sound, then press Space")
+        then = "it stops when you do (or press Space)" if self.settings.stop_when_quiet else "then press Space"
+        self.say(f"recording at {self.recorder.sample_rate} Hz: imitate the sound; {then}")
         self._tick_meter()
 
     def _tick_meter(self) -> None:
@@ -616,19 +622,20 @@ class QviWindow:
         self.countdown.configure(text=f"{rec.elapsed:4.1f} s  ·  {left:4.1f} s left")
         self.root.after(40, self._tick_meter)
 
-    def stop_recording(self, at_limit: bool = False) -> None:
+    def stop_recording(self, by_itself: bool = False) -> None:
         rec, self.recorder = self.recorder, None
         if rec is None:
             return
-        self.bench.recording_stopped(at_limit)
+        self.bench.recording_stopped(by_itself)
         self.record_button.configure(text="● Record")
         self.meter.show(LevelMeter.FLOOR_DB)
         self.countdown.configure(text="stopping…")
         # Closing the stream waits for the audio thread: off the Tk thread, so quick Spaces never lag.
-        self.tasks.submit(rec.stop, lambda out: self._recorded(*out, rec.clipped), self._search_failed)
+        self.tasks.submit(rec.stop, lambda out: self._recorded(*out, rec.clipped, rec.stopped_by), self._search_failed)
 
-    def _recorded(self, wave, sr, clipped: float) -> None:
-        self.countdown.configure(text=f"recorded {len(wave) / max(sr, 1):.1f} s")
+    def _recorded(self, wave, sr, clipped: float, stopped_by: str | None = None) -> None:
+        how = {"quiet": " · stopped when you did", "limit": " · at its limit"}.get(stopped_by, "")
+        self.countdown.configure(text=f"recorded {len(wave) / max(sr, 1):.1f} s{how}")
         self.search(wave, sr, "your recording", clipped)
 
     # -- querying --------------------------------------------------------------------------------
@@ -1052,6 +1059,12 @@ class QviWindow:
         self.settings.even_loudness = self.even_loudness_var.get()
         self._save_settings()
         self.say("sounds play at one loudness" if self.settings.even_loudness else "sounds play at their own level")
+
+    def _switch_stop_when_quiet(self) -> None:
+        self.settings.stop_when_quiet = self.stop_when_quiet_var.get()
+        self._save_settings()
+        self.say(f"recording stops {QUIET_S:.0f} s after your imitation" if self.settings.stop_when_quiet
+                 else "recording runs until Space (or its limit)")
 
     def _switch_auto_learning(self) -> None:
         self.settings.learn_automatically = self.auto_learn_var.get()
