@@ -11,6 +11,7 @@ import numpy as np
 from qvi_app.audio import AUDIO_EXTENSIONS, audition_gain, clipped_share, isolate_sound, load_audio, unread_format
 from qvi_app.audio.load import CUT_ABOVE_FLOOR_DB
 from qvi_app.encoders import DEFAULT_ENCODER, Encoder, load_encoder
+from qvi_app.encoders.model import backbone
 from qvi_app.errors import AudioError, QviError, printable
 from qvi_app.features.display import DisplaySpectrogram, display_spectrogram
 from qvi_app.index import (BuildReport, IndexingCancelled, LibraryChanges, ReferenceIndex, SearchHit, describe, peek,
@@ -313,9 +314,16 @@ def describe_encoder(encoder: Encoder) -> str:
             names.append("CQT/2DFT")
             continue
         title = (getattr(part, "metadata", {}).get("provenance") or {}).get("title")
-        names.append(title or {"cnn": "sound-effects CNN", "passt": "PaSST"}.get(part.name, part.name)
-                     + f" ({part.version})")
+        names.append(title or f"{_label(part.name)} ({part.version})")
     return " + ".join(names)
+
+
+def _label(encoder_name: str) -> str:
+    """A backbone's name for people ("sound-effects CNN"); other encoders keep their own."""
+    try:
+        return backbone(encoder_name).label
+    except ValueError:
+        return encoder_name
 
 
 def clipping_advice(share: float) -> str | None:

@@ -104,3 +104,13 @@ def test_max_and_mean_pooling_concatenates_two_unit_halves():
     assert torch.allclose(b[:, 32:], torch.nn.functional.normalize(frames.mean(dim=2), dim=1), atol=1e-6)
     with pytest.raises(ValueError, match="pooling"):
         SfxCNN(pooling="median")
+
+
+def test_a_model_without_a_title_is_named_from_the_backbone_table():
+    from qvi_app.app import describe_encoder
+    from qvi_app.encoders.model import backbone
+
+    enc = load_encoder("cnn", ZERO_SHOT_CNN)                    # the zero-shot file carries no title
+    assert not (enc.metadata.get("provenance") or {}).get("title")
+    assert describe_encoder(enc) == f"{backbone('cnn').label} ({enc.version})" and backbone("cnn").label
+    assert describe_encoder(load_encoder("2dft")) == "CQT/2DFT"

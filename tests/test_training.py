@@ -455,6 +455,10 @@ def test_checkpoint_round_trip_restores_preprocessing_and_split(tiny_run, tiny_l
     assert ck["training"]["config"]["seed"] == 1
     enc = load_encoder("cnn", tiny_run)
     assert enc.settings.frontend == LogMelSettings(**init["settings"]["frontend"])
+    # Named from the backbone table, and shown so in the window's status line.
+    from qvi_app.app import describe_encoder
+    assert ck["provenance"]["title"].startswith("qvi sound-effects CNN (fine-tuned on ")
+    assert describe_encoder(enc) == ck["provenance"]["title"]
     wave, sr = sf.read(next(tiny_library.rglob("*.ogg")), dtype="float32")
     v = enc.embed(wave if wave.ndim == 1 else wave.mean(1), sr)
     assert v.shape == (1024,) and abs(np.linalg.norm(v) - 1) < 1e-5

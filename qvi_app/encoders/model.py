@@ -64,6 +64,7 @@ class Backbone:
     prefers_gpu: bool = False
     credit: str = ""
     title: str = ""                              # for messages
+    label: str = ""                              # what a user calls it: a model's name in the window
     weights_hint: str = ""                       # where a user gets the weights
 
 
@@ -74,7 +75,8 @@ def _cnn_row() -> Backbone:
 
     return Backbone(LogMelSettings, CnnSettings, LogMelFrontEnd,
                     lambda s: SfxCNN(s.base_channels, s.pooling), lambda: ZERO_SHOT_CNN, lambda: BUNDLED_CNN,
-                    credit="aisfx CNN (Ma et al., ISMIR 2021), CC BY 4.0", title="cnn model")
+                    credit="aisfx CNN (Ma et al., ISMIR 2021), CC BY 4.0", title="cnn model",
+                    label="sound-effects CNN")
 
 
 def _passt_row() -> Backbone:
@@ -83,7 +85,7 @@ def _passt_row() -> Backbone:
     return Backbone(passt.PasstMelSettings, passt.PasstSettings, passt.PasstFrontEnd, passt.PasstBackbone,
                     passt.default_weights, passt.default_weights, load_foreign=passt.load_weights, prefers_gpu=True,
                     credit="PaSST-S (Koutini et al. 2022) via hear21passt 0.0.26, Apache-2.0", title="PaSST",
-                    weights_hint=f"download {passt.WEIGHTS_URL}")
+                    label="PaSST", weights_hint=f"download {passt.WEIGHTS_URL}")
 
 
 #: name → row, built on first use (PaSST's row imports hear21passt only when asked for).

@@ -23,6 +23,7 @@ from qvi_app.audio import resample
 from qvi_app.data import open_datasets, split_references
 from qvi_app.data.split import audio_fingerprint
 from qvi_app.encoders.model import DualEncoder, Model, save_model, start_model
+from qvi_app.encoders.model import backbone as backbone_row
 from qvi_app.errors import QviError
 from qvi_app.evaluation.metrics import retrieval_report
 from qvi_app.training.config import TrainConfig
@@ -346,7 +347,7 @@ def _write_log(path: Path, rows: list[dict]) -> None:
 
 def _save(out, model: Model, cfg, init, split, dropped, best, rows, train_src, val_src) -> None:
     provenance = dict(init.get("provenance", {}))
-    provenance["title"] = (f"qvi sound-effects {cfg.backbone.upper() if cfg.backbone == 'cnn' else 'PaSST'} "
+    provenance["title"] = (f"qvi {backbone_row(cfg.backbone).label} "
                            f"(fine-tuned on {len(train_src):,} sounds, {time.strftime('%b %Y')})")
     provenance["fine_tuned"] = (f"NT-Xent on {len(train_src)} references of {', '.join(cfg.data)} "
                                 f"({'recorded' if any(p.ref.imitations for p in train_src.pairs) else 'simulated'} "
