@@ -176,15 +176,20 @@ class Workbench:
 
     def rate(self, hit: SearchHit, rating: int) -> SearchResult:
         """Save a rating (raises QviError when it cannot be) and re-rank the list by every rating
-        of this query at once: liked sounds pinned on top, disliked at the bottom."""
+        of this query at once: liked sounds pinned on top, disliked at the bottom. The rating the
+        sound already has takes it back (saved as such), as a thumb pressed twice does."""
         if self.base is None or self.query is None:
             raise QviError("search first, then rate a result")
         session = self._session()
-        self.feedback().rate(wave=self.query.wave, sr=self.query.sr, result_path=hit.path, rank=hit.rank,
-                             score=hit.score, rating=rating, category_filter=self.base.category,
-                             name_filter=self.base.name, model_id=session.model_id)
-        self.ratings[hit.relpath] = rating
-        self.result = session.with_feedback(self.base, self.ratings, self.top_n)
+        if self.ratings.get(hit.relpath) == rating:
+            self.feedback().unrate(wave=self.query.wave, sr=self.query.sr, result_path=hit.path)
+            del self.ratings[hit.relpath]
+        else:
+            self.feedback().rate(wave=self.query.wave, sr=self.query.sr, result_path=hit.path, rank=hit.rank,
+                                 score=hit.score, rating=rating, category_filter=self.base.category,
+                                 name_filter=self.base.name, model_id=session.model_id)
+            self.ratings[hit.relpath] = rating
+        self.result = session.with_feedback(self.base, self.ratings, self.top_n) if self.ratings else self.base
         return self.result
 
     def original_ranking(self) -> SearchResult | None:

@@ -34,6 +34,20 @@ def test_rating_is_stored_changed_and_exported(tmp_path):
         _rate(store, q, rating=0)
 
 
+def test_a_rating_is_taken_back(tmp_path):
+    store = FeedbackStore(tmp_path / "feedback.sqlite")
+    q = tone(440)
+    _rate(store, q, rating=1)
+    _rate(store, q, "lib/b.ogg", rating=-1)
+    assert store.unrate(wave=q, sr=SR, result_path="lib/a.ogg")
+    assert not store.unrate(wave=q, sr=SR, result_path="lib/a.ogg")      # nothing left to take back
+    assert not store.unrate(wave=tone(880), sr=SR, result_path="lib/b.ogg")   # another query's
+    assert [(r.result_path, r.rating) for r in store.ratings()] == [("lib/b.ogg", -1)]
+    assert store.liked_queries() == 0
+    store.close()
+    assert FeedbackStore(tmp_path / "feedback.sqlite").ratings()[0].result_path == "lib/b.ogg"   # committed
+
+
 def test_ratings_survive_a_killed_process(tmp_path):
     db = tmp_path / "feedback.sqlite"
     script = f"""

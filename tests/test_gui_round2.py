@@ -788,3 +788,28 @@ def test_recording_stops_by_itself_when_the_imitation_is_over(window, desktop, t
     ran, after = record(False, 6.0)                                       # switched off: to the limit
     assert abs(ran - 6.0) < 0.05 and after > QUIET_S + 0.5 and win.countdown.cget("text").endswith("at its limit")
     assert not AppSettings.load().stop_when_quiet
+
+
+def test_the_same_rating_key_again_takes_the_rating_back(window, desktop, data_dir):
+    """A ▲ given by mistake pinned the sound on top and stayed in the feedback file (and taught
+    the adapter): + again now takes it back, in the list and in the file."""
+    from test_gui import feedback_rows
+
+    root, open_window = window
+    win = open_window()
+    _searched(root, win, DEMO_LIBRARY / REFERENCE)
+    first = [r["name"] for r in win.results.row_values()]
+    win.results.tree.selection_set("2")
+    pump(root, lambda: win.results.selected().rank == 3, 5)
+    press(root, desktop, win, "plus")
+    pump(root, lambda: len(feedback_rows(data_dir)) == 1, 5, "the rating to be written")
+    assert win.results.row_values()[0]["name"] == first[2] and win.original_button.winfo_ismapped()
+    press(root, desktop, win, "plus")                                      # again: taken back
+    pump(root, lambda: feedback_rows(data_dir) == [], 5, "the rating to be taken back")
+    rows = win.results.row_values()
+    assert [r["name"] for r in rows] == first and all(r["rating"] == "" for r in rows)
+    assert not win.original_button.winfo_ismapped() and "took back" in win.message
+    assert win.results.selected().path.name == first[2]                   # still the one picked
+    win.down_button.invoke()                                              # the buttons do the same
+    win.down_button.invoke()
+    assert feedback_rows(data_dir) == [] and [r["name"] for r in win.results.row_values()] == first

@@ -151,6 +151,23 @@ def test_ratings_rerank_at_once_and_the_original_comes_back(bench):
     assert bench.ratings == {}                                             # a new query starts afresh
 
 
+def test_the_same_rating_again_takes_it_back(bench):
+    """A ▲ given by mistake pinned the sound on top and taught the adapter for good: there was
+    no way to take a rating back. The same rating again clears it, everywhere."""
+    first = _search(bench)
+    liked, disliked = first.hits[3], first.hits[0]
+    bench.rate(liked, 1)
+    bench.rate(disliked, -1)
+    shown = bench.rate(liked, 1)                                           # again: taken back
+    assert bench.rating_of(liked) == 0 and liked.relpath not in bench.ratings
+    assert [(r.result_path, r.rating) for r in bench.feedback().ratings()] == [(str(disliked.path), -1)]
+    assert all(h.rating == 0 for h in shown.hits if h.relpath == liked.relpath)
+    assert shown.hits[-1].relpath == disliked.relpath and bench.reranked  # the other rating still holds
+    shown = bench.rate(disliked, -1)
+    assert bench.feedback().ratings() == [] and shown is bench.base and not bench.reranked
+    assert [h.relpath for h in shown.hits] == [h.relpath for h in first.hits]
+
+
 def test_more_like_this_puts_the_sound_first_and_keeps_the_filter(bench):
     first = _search(bench)
     target = first.hits[2]

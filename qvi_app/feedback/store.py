@@ -184,7 +184,7 @@ class FeedbackStore:
         """Write the query audio once (by content hash); returns (hash, path). Each writer uses a
         temporary file of its own, so two processes saving one query cannot lose it."""
         wave = np.ascontiguousarray(wave, dtype=np.float32)
-        digest = hashlib.sha256(wave.tobytes() + str(int(sr)).encode()).hexdigest()
+        digest = query_digest(wave, sr)
         path = self.audio_dir / f"{digest[:16]}.wav"
         if not path.exists():
             tmp = None
@@ -226,6 +226,19 @@ class FeedbackStore:
         except sqlite3.Error as exc:
             raise QviError(f"cannot write to the feedback database {self.path}: {_why(exc, self.path.parent)}") from None
         return row
+
+    def unrate(self, *, wave: np.ndarray, sr: int, result_path) -> bool:
+        """Take back the rating of one result for one query (a ▲ given by mistake must not pin
+        the sound or teach the adapter); committed at once. False when there was none."""
+        if self.read_only:
+            raise QviError(f"cannot change ratings in {self.path}: {self.read_only_reason}")
+        try:
+            with self._con:
+                cur = self._con.execute("DELETE FROM ratings WHERE query_hash = ? AND result_path = ?",
+                                        (query_digest(wave, sr), str(result_path)))
+        except sqlite3.Error as exc:
+            raise QviError(f"cannot write to the feedback database {self.path}: {_why(exc, self.path.parent)}") from None
+        return cur.rowcount > 0
 
     def remember_query(self, wave: np.ndarray, sr: int, label: str) -> None:
         """Add a search to the history of recent queries (its audio saved once by content)."""
@@ -279,6 +292,11 @@ class FeedbackStore:
 
     def close(self) -> None:
         self._con.close()
+
+
+def query_digest(wave: np.ndarray, sr: int) -> str:
+    """What a query is known by: the hash of its samples and rate."""
+    return hashlib.sha256(np.ascontiguousarray(wave, dtype=np.float32).tobytes() + str(int(sr)).encode()).hexdigest()
 
 
 def _why(exc: Exception, folder: Path | None = None) -> str:

@@ -44,7 +44,7 @@ KEYS = (("Space", "record an imitation; it stops 2 s after you do (Audio menu), 
         ("Enter", "play the selected result again"),
         ("Q", "play the query, to compare it with the result"),
         ("Esc", "stop playing (in a field: clear it)"),
-        ("+ / -", "rate the selected result good or poor: the list re-ranks at once"),
+        ("+ / -", "rate the selected result good or poor: the list re-ranks at once; again: take it back"),
         ("M", "more like the selected result"),
         ("Ctrl+F", "filter the list by name"),
         ("Ctrl+C", "copy the selected results' paths, one a line"),
@@ -930,18 +930,23 @@ class QviWindow:
         hit = self.results.selected()
         if hit is None or self.bench.base is None:
             return
+        taking_back = self.bench.rating_of(hit) == rating
         try:
             result = self.bench.rate(hit, rating)
         except QviError as exc:
-            self.error(f"Your rating could not be saved: {exc}")
+            self.error(f"Your rating could not be {'taken back' if taking_back else 'saved'}: {exc}")
             return
         self._show_result(result)
         pos = next((i for i, h in enumerate(self.results.hits) if h.relpath == hit.relpath), 0)
         self.results.tree.selection_set(str(pos))
         self.results.tree.focus(str(pos))
         self._quiet_hit = self.results.hits[pos]
+        if taking_back:
+            self.say(f"took back the rating of {hit.path.name} (press {'+' if rating > 0 else '-'} again to "
+                     f"give it): {'the list is re-ranked' if self.bench.reranked else 'the first ranking again'}")
+            return
         self.say(f"rated {hit.path.name} {'up' if rating > 0 else 'down'}: the list is re-ranked "
-                 f"(saved in {feedback_db_path()})")
+                 f"(saved in {feedback_db_path()}; the same key again takes it back)")
         try:
             due = rating > 0 and self.bench.learning_due()
         except QviError as exc:                 # the store could not be read: the rating itself is saved
