@@ -226,8 +226,10 @@ def test_recording_ends_two_seconds_after_the_sound_does(block):
 
     # Room noise, a 1 s imitation 40 dB over it, then the room again: over QUIET_S after the sound.
     wave = np.concatenate([_room(0.5), 0.3 * tone(300, 1.0), _room(6, seed=1)])
-    at = _stream(EndOfSound(SR), wave, block)
+    detector = EndOfSound(SR)
+    at = _stream(detector, wave, block)
     assert at is not None and 1.5 + QUIET_S <= at <= 1.5 + QUIET_S + 0.05 + block / SR
+    assert QUIET_S <= detector.quiet_for < QUIET_S + 0.05 + block / SR     # what the window counts down
 
 
 def test_a_pause_inside_an_imitation_does_not_end_it_and_a_voice_at_once_counts():
@@ -243,8 +245,9 @@ def test_a_pause_inside_an_imitation_does_not_end_it_and_a_voice_at_once_counts(
 def test_room_noise_a_quiet_voice_or_a_click_never_end_a_recording():
     from qvi_app.audio.endpoint import EndOfSound
 
-    # Silence, or a fan: nothing was imitated yet.
-    assert _stream(EndOfSound(SR), _room(8, db=-40), 1024) is None
+    # Silence, or a fan: nothing was imitated yet, and no countdown shown.
+    fan = EndOfSound(SR)
+    assert _stream(fan, _room(8, db=-40), 1024) is None and fan.quiet_for is None
     assert _stream(EndOfSound(SR), np.zeros(8 * SR, np.float32), 1024) is None
     # A voice only 12 dB over a noisy room: not told apart reliably, so Space or the limit ends it.
     voice = tone(300, 1.0, amp=np.sqrt(2) * 10 ** (-18 / 20)) + _room(1, -30, 4)

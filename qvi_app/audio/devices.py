@@ -88,6 +88,15 @@ class Recorder:
     def elapsed(self) -> float:
         return self._frames / self.sample_rate if self.sample_rate else 0.0
 
+    @property
+    def stops_in(self) -> float | None:
+        """Seconds until recording ends by itself because the sound is over (``quiet_s``); None
+        while no sound was heard, or the voice goes on."""
+        end = self._end
+        if end is None or end.quiet_for is None or end.quiet_for < 0.2:
+            return None
+        return max(0.0, self.quiet_s - end.quiet_for)
+
     def start(self) -> None:
         sd = _sd()
         try:

@@ -39,6 +39,8 @@ class EndOfSound:
         self.frame = max(1, int(round(FRAME_S * sample_rate)))
         self.quiet_frames = max(1, int(round(quiet_s / FRAME_S)))
         self.ended = False
+        #: Seconds of quiet since the sound (None until a sound was heard): what the window counts down.
+        self.quiet_for: float | None = None
         self._levels = np.zeros(0, np.float32)
         self._rest = np.zeros(0, np.float32)
 
@@ -59,5 +61,7 @@ class EndOfSound:
         active = np.flatnonzero(level > sound_threshold(level))
         if len(active) * FRAME_S < MIN_SOUND_S:
             return False
-        self.ended = len(level) - 1 - active[-1] >= self.quiet_frames
+        quiet = len(level) - 1 - active[-1]
+        self.quiet_for = quiet * FRAME_S
+        self.ended = quiet >= self.quiet_frames
         return self.ended

@@ -618,8 +618,9 @@ class QviWindow:
         if rec is None or not rec.recording:
             return
         self.meter.show(rec.level)
-        left = max(0.0, rec.max_seconds - rec.elapsed)
-        self.countdown.configure(text=f"{rec.elapsed:4.1f} s  ·  {left:4.1f} s left")
+        left, stops_in = max(0.0, rec.max_seconds - rec.elapsed), rec.stops_in
+        self.countdown.configure(text=f"{rec.elapsed:4.1f} s  ·  " + (
+            f"stops in {stops_in:3.1f} s" if stops_in is not None else f"{left:4.1f} s left"))
         self.root.after(40, self._tick_meter)
 
     def stop_recording(self, by_itself: bool = False) -> None:
@@ -631,11 +632,10 @@ class QviWindow:
         self.meter.show(LevelMeter.FLOOR_DB)
         self.countdown.configure(text="stopping…")
         # Closing the stream waits for the audio thread: off the Tk thread, so quick Spaces never lag.
-        self.tasks.submit(rec.stop, lambda out: self._recorded(*out, rec.clipped, rec.stopped_by), self._search_failed)
+        self.tasks.submit(rec.stop, lambda out: self._recorded(*out, rec.clipped), self._search_failed)
 
-    def _recorded(self, wave, sr, clipped: float, stopped_by: str | None = None) -> None:
-        how = {"quiet": " · stopped when you did", "limit": " · at its limit"}.get(stopped_by, "")
-        self.countdown.configure(text=f"recorded {len(wave) / max(sr, 1):.1f} s{how}")
+    def _recorded(self, wave, sr, clipped: float) -> None:
+        self.countdown.configure(text=f"recorded {len(wave) / max(sr, 1):.1f} s")
         self.search(wave, sr, "your recording", clipped)
 
     # -- querying --------------------------------------------------------------------------------
