@@ -25,6 +25,7 @@ class AppSettings:
     learned_from: int = 0               # liked queries there were at the last attempt
     even_loudness: bool = True          # results and the query played at one loudness (Audio menu)
     stop_when_quiet: bool = True        # recording ends by itself 2 s after the imitation (Audio menu)
+    loop_playback: bool = False         # results play again and again until stopped (L, Result menu)
 
     @staticmethod
     def path() -> Path:

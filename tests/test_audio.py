@@ -256,3 +256,26 @@ def test_room_noise_a_quiet_voice_or_a_click_never_end_a_recording():
     # The click of the Record key (5 ms), then the person takes their time.
     click = np.concatenate([_room(0.2), np.full(int(0.005 * SR), 0.5, np.float32), _room(6, seed=6)])
     assert _stream(EndOfSound(SR), click, 1024) is None
+
+
+def test_a_looped_sound_plays_on_from_its_start_until_the_loop_is_switched_off():
+    import sounddevice as sd
+
+    from qvi_app.audio.devices import Player
+
+    player = Player()
+    player._wave, player._sr, player._pos = np.arange(1, 6, dtype=np.float32), 5, 3   # 1..5, from the 4th
+    player.loop = True
+    heard = []
+    for _ in range(3):
+        out = np.full((4, 1), -1.0, np.float32)
+        player._callback(out, 4, None, None)
+        heard += list(out[:, 0])
+    assert heard == [4, 5, 1, 2, 3, 4, 5, 1, 2, 3, 4, 5]                   # around, within one block too
+    player.loop = False                                                    # the pass playing is the last
+    out = np.full((4, 1), -1.0, np.float32)
+    player._callback(out, 4, None, None)
+    out2 = np.full((4, 1), -1.0, np.float32)
+    with pytest.raises(sd.CallbackStop):
+        player._callback(out2, 4, None, None)
+    assert list(out[:, 0]) + list(out2[:, 0]) == [1, 2, 3, 4, 5, 0, 0, 0]

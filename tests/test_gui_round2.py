@@ -352,7 +352,7 @@ def test_help_lists_every_key_the_window_answers(window):
     win.show_keys()
     pump(root, lambda: hasattr(win, "details_window"), 5)
     listed = "\n".join(win.details_window.children["!listbox"].get(0, "end"))
-    names = {"<Key-space>": "Space", "<Key-Escape>": "Esc", "+": "+", "-": "-", "m": "M", "q": "Q",
+    names = {"<Key-space>": "Space", "<Key-Escape>": "Esc", "+": "+", "-": "-", "m": "M", "q": "Q", "l": "L",
              "<Key-Up>": "↑", "<Key-Down>": "↓", "<Control-Key-o>": "Ctrl+O", "<Control-Key-l>": "Ctrl+L",
              "<Control-Key-q>": "Ctrl+Q", "<Control-Key-c>": "Ctrl+C", "<Control-Key-f>": "Ctrl+F"}
     aliases = {"=", "<Key-KP_Add>", "<Key-KP_Subtract>", "<Destroy>", "<MouseWheel>"}   # same action, or not keys
@@ -816,3 +816,33 @@ def test_the_same_rating_key_again_takes_the_rating_back(window, desktop, data_d
     win.down_button.invoke()                                              # the buttons do the same
     win.down_button.invoke()
     assert feedback_rows(data_dir) == [] and [r["name"] for r in win.results.row_values()] == first
+
+
+def test_loop_playback_plays_a_result_again_and_again_until_switched_off(window, desktop, tmp_path):
+    """Ambiences and loops are auditioned as they will be used: L loops the result playing (and
+    the next ones) until Esc; L again lets the pass playing be the last."""
+    root, open_window = window
+    win = open_window()
+    _searched(root, win, DEMO_LIBRARY / REFERENCE)
+    hit = win.results.hits[0]                                             # the peacock: 1.53 s, one call
+    capture = desktop.record_output(tmp_path / "looped.wav")
+    wait(root, 0.5)
+    press(root, desktop, win, "l")
+    assert win.settings.loop_playback and AppSettings.load().loop_playback
+    press(root, desktop, win, "Return")
+    pump(root, lambda: win.playing is not None, 10, "playback to start")
+    wait(root, 3 * hit.duration + 0.5)
+    assert win.player.playing and win.playing is hit                      # past its end, still playing
+    press(root, desktop, win, "l")                                        # off: this pass is the last
+    pump(root, lambda: win.playing is None, hit.duration + 3, "the last pass to end")
+    assert not win.settings.loop_playback
+    wait(root, 1.0)                                                       # the capture lags the card
+    capture.terminate()
+    capture.wait(5)
+    x, sr = sf.read(tmp_path / "looped.wav", dtype="float32")
+    x = x.mean(axis=1) if x.ndim > 1 else x
+    frame = sr // 50
+    level = 20 * np.log10(x[: len(x) // frame * frame].reshape(-1, frame).std(axis=1) + 1e-9)
+    loud = np.flatnonzero(level > level.max() - 30)
+    calls = 1 + int(np.sum(np.diff(loud) * 0.02 > 0.3))                  # the call's silences part them
+    assert calls >= 3, calls                                              # heard again, and again

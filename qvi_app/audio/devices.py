@@ -150,12 +150,14 @@ class Recorder:
 class Player:
     """Plays one waveform at a time on an output device; ``play`` replaces what is playing.
 
-    ``volume`` (0..1) applies at once, also to what is playing; ``position_s`` is where the
-    playback is (for a playhead), read from any thread."""
+    ``volume`` (0..1) applies at once, also to what is playing, and so does ``loop`` (played
+    again from the start until stopped; switched off, the pass playing is the last);
+    ``position_s`` is where the playback is (for a playhead), read from any thread."""
 
     def __init__(self, device=None, volume: float = 1.0):
         self.device = device
         self.volume = volume
+        self.loop = False
         self._stream = None
         self._wave = np.zeros(0, np.float32)
         self._pos = 0
@@ -170,10 +172,11 @@ class Player:
         return self._stream is not None and self._stream.active
 
     def play(self, wave: np.ndarray, sr: int, on_done: Callable[[], None] | None = None,
-             start_s: float = 0.0) -> None:
+             start_s: float = 0.0, loop: bool = False) -> None:
         """Start playing (mono, float) from ``start_s``; ``on_done`` runs on the audio thread when it
         ends or is stopped."""
         self.stop()
+        self.loop = loop
         sd = _sd()
         self._wave = np.ascontiguousarray(wave, dtype=np.float32)
         self._sr = int(sr)
@@ -187,11 +190,17 @@ class Player:
             raise _device_error("speaker", exc) from None
 
     def _callback(self, outdata, frames, time, status):
-        chunk = self._wave[self._pos:self._pos + frames]
-        outdata[: len(chunk), 0] = chunk * self.volume
-        outdata[len(chunk):, 0] = 0
-        self._pos += frames
-        if self._pos >= len(self._wave):
+        done, n = 0, len(self._wave)
+        while done < frames:
+            chunk = self._wave[self._pos:self._pos + frames - done]
+            outdata[done: done + len(chunk), 0] = chunk * self.volume
+            done += len(chunk)
+            self._pos += len(chunk)
+            if self._pos < n or not self.loop or n == 0:
+                break
+            self._pos = 0                       # looping: on from the start in the same block
+        outdata[done:, 0] = 0
+        if self._pos >= n:
             raise _sd().CallbackStop
 
     def stop(self) -> None:

@@ -44,6 +44,7 @@ KEYS = (("Space", "record an imitation; it stops 2 s after you do (Audio menu), 
         ("Enter", "play the selected result again"),
         ("Q", "play the query, to compare it with the result"),
         ("Esc", "stop playing (in a field: clear it)"),
+        ("L", "loop playback on or off: a result plays again and again until stopped"),
         ("+ / -", "rate the selected result good or poor: the list re-ranks at once; again: take it back"),
         ("M", "more like the selected result"),
         ("Ctrl+F", "filter the list by name"),
@@ -155,6 +156,9 @@ class QviWindow:
         result.add_command(label="Play", accelerator="Enter", command=self.play_selected)
         result.add_command(label="Play the query", accelerator="Q", command=self.replay_query)
         result.add_command(label="Stop playing", accelerator="Esc", command=self.stop_playing)
+        self.loop_var = tk.BooleanVar(value=self.settings.loop_playback)
+        result.add_checkbutton(label="Loop playback", accelerator="L", variable=self.loop_var,
+                               command=self._switch_loop)
         result.add_command(label="Thumbs up (good match)", accelerator="+", command=lambda: self.rate_selected(1))
         result.add_command(label="Thumbs down (poor match)", accelerator="-", command=lambda: self.rate_selected(-1))
         result.add_command(label="More like this", accelerator="M", command=self.more_like_selected)
@@ -317,6 +321,8 @@ class QviWindow:
         for key, step in (("<Down>", 1), ("<Up>", -1)):
             r.bind(key, lambda e, s=step: self._step_list(e, s))
         r.bind("<m>", lambda e: self._unless_typing(e, self.more_like_selected))
+        r.bind("<l>", lambda e: self._unless_typing(e, lambda: (self.loop_var.set(not self.loop_var.get()),
+                                                                 self._switch_loop())))
         r.bind("<q>", lambda e: self._unless_typing(e, self.replay_query))     # then Enter: the result, to compare
         r.bind("<Control-o>", lambda e: self.open_query_dialog())
         r.bind("<Control-l>", lambda e: self.open_library_dialog())
@@ -829,7 +835,8 @@ class QviWindow:
         self._play_token += 1
         token = self._play_token
         try:
-            self.player.play(self._leveled(wave, sr), sr, on_done=lambda: self.tasks.post(self._play_ended, token), start_s=start_s)
+            self.player.play(self._leveled(wave, sr), sr, on_done=lambda: self.tasks.post(self._play_ended, token),
+                             start_s=start_s, loop=self.settings.loop_playback)
         except QviError as exc:
             self._failed(exc, "Cannot play: ")
             return
@@ -1064,6 +1071,16 @@ class QviWindow:
         self.settings.even_loudness = self.even_loudness_var.get()
         self._save_settings()
         self.say("sounds play at one loudness" if self.settings.even_loudness else "sounds play at their own level")
+
+    def _switch_loop(self) -> None:
+        """Loop playback (L): an ambience or a loop auditioned as it will be used. It applies to
+        the result playing at once; switched off, the pass playing is the last."""
+        self.settings.loop_playback = self.loop_var.get()
+        if self.playing is not None:
+            self.player.loop = self.settings.loop_playback
+        self._save_settings()
+        self.say("results play in a loop until stopped (Esc)" if self.settings.loop_playback
+                 else "results play once")
 
     def _switch_stop_when_quiet(self) -> None:
         self.settings.stop_when_quiet = self.stop_when_quiet_var.get()
