@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 from qvi_app import __version__
@@ -51,9 +52,13 @@ def _parser() -> argparse.ArgumentParser:
     ix.add_argument("--quiet", action="store_true", help="no progress bar")
 
     se = sub.add_parser("search", help="rank the library by similarity to an audio file")
-    se.add_argument("query", type=Path, nargs="+", metavar="QUERY",
+    se.add_argument("query", type=Path, nargs="*", metavar="QUERY",
                     help="a sound file of your imitation (WAV, FLAC, OGG, MP3, ...; silence and clicks at the ends are "
                          "cut); several, or a folder of them: a list for each")
+    se.add_argument("--record", action="store_true",
+                    help="imitate into the microphone instead (the one chosen in the window, else the default): "
+                         "recording ends 2 s after the sound does, at Ctrl+C, or after 10 s")
+    se.add_argument("--keep", type=Path, metavar="FILE.wav", help="with --record: also save the take as a WAV file")
     _index_args(se)
     se.add_argument("--category", help="only this category (see: qvi categories)")
     se.add_argument("--name", metavar="WORDS", help="only sounds whose path holds every one of these words (any case)")
@@ -211,6 +216,21 @@ def _cmd_index(a) -> int:
 def _cmd_search(a) -> int:
     from qvi_app.app import QviSession
 
+    if a.record and a.query:
+        raise QviError("--record imitates into the microphone: give no QUERY file with it")
+    if not a.record and not a.query:
+        raise QviError("give a sound file of your imitation (or --record to imitate into the microphone)")
+    if a.keep and not a.record:
+        raise QviError("--keep saves a take made with --record")
+    if a.record:
+        session = QviSession(a.index, a.checkpoint, use_adapter=not a.no_adapter)
+        _warn_if_gone(session)
+        wave, sr, clipped = _record(a.keep)
+        result = session.search_wave(wave, sr, a.category, a.top, a.name, clipped=clipped)
+        _warn_if_clipped(result)
+        if a.like or a.dislike:
+            result = session.with_feedback(result, {**{p: 1 for p in a.like}, **{p: -1 for p in a.dislike}}, a.top)
+        return _print_hits(result, a.json)
     one = len(a.query) == 1 and not a.query[0].is_dir()
     if (a.like or a.dislike) and not one:
         raise QviError("--like and --dislike rate the results of one query: give one QUERY with them")
@@ -244,6 +264,36 @@ def _cmd_search(a) -> int:
     if a.json:
         print(json.dumps(lists, indent=2, allow_nan=False))
     return 2 if failed else 0
+
+
+def _record(keep: Path | None):
+    """A take from the microphone, as the window records one: until the sound has been over for
+    2 s (``audio.endpoint``), Ctrl+C, or the time limit. Returns (wave, rate, clipped share)."""
+    from qvi_app.audio.devices import Recorder
+    from qvi_app.audio.endpoint import QUIET_S
+    from qvi_app.settings import AppSettings
+
+    settings = AppSettings.load()
+    rec = Recorder(settings.max_record_s, settings.input_device, quiet_s=QUIET_S)
+    rec.start()
+    print(f"qvi: recording at {rec.sample_rate} Hz: imitate the sound; it stops {QUIET_S:.0f} s after you do "
+          f"(Ctrl+C: now; {settings.max_record_s:.0f} s at most)", file=sys.stderr, flush=True)
+    try:
+        while rec.recording:
+            time.sleep(0.05)
+    except KeyboardInterrupt:               # ends the take, as Space does in the window
+        pass
+    wave, sr = rec.stop()
+    print(f"qvi: recorded {len(wave) / max(sr, 1):.1f} s", file=sys.stderr, flush=True)
+    if keep is not None:
+        import soundfile as sf
+
+        try:
+            keep.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(keep, wave, sr, subtype="FLOAT", format="WAV")
+        except (OSError, sf.LibsndfileError) as exc:
+            raise QviError(f"cannot keep the take as {keep}: {exc}") from None
+    return wave, sr, rec.clipped
 
 
 def _query_files(given: Path) -> list[Path]:

@@ -280,3 +280,48 @@ def test_main_without_a_display_says_how_to_use_the_terminal():
                        timeout=60)
     assert p.returncode == 2
     assert "needs a graphical display" in p.stderr and "qvi search" in p.stderr and "Traceback" not in p.stderr
+
+
+@pytest.mark.slow
+def test_search_records_from_the_microphone_when_told(desktop, tmp_path, data_dir):
+    """Without a screen the window cannot record; `qvi search --record` imitates from the terminal:
+    it records until the sound is over (or Ctrl+C), keeps the take if asked, and ranks."""
+    import os
+    import signal
+    import time
+
+    import soundfile as sf
+
+    from qvi_app.audio import load_audio
+
+    wave, sr = load_audio(DEMO_LIBRARY / "birds/peacock_call_01.ogg")
+    imitation = write(tmp_path / "peacock.wav", wave, sr)
+    take = tmp_path / "takes" / "take.wav"
+    env = {**os.environ, **desktop.env}
+    cmd = [sys.executable, "-m", "qvi_app", "search", "--record", "--keep", str(take), "--top", "3"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    line = proc.stderr.readline()                                          # says it is listening
+    assert "recording" in line and time.monotonic() < deadline, line
+    desktop.play_into_microphone(imitation).wait(20)
+    out, err = proc.communicate(timeout=40)                               # ends by itself after the sound
+    assert proc.returncode == 0, err
+    assert out.splitlines()[0].split()[-1].endswith("peacock_call_01.ogg") and "recorded" in err
+    assert 1.5 < sf.info(take).duration < 10.0
+
+    # Ctrl+C while recording ends the recording, not the search; nothing heard is one clear line.
+    proc = subprocess.Popen(cmd[:4] + ["--record"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    assert "recording" in proc.stderr.readline()
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2 and out == "" and err.strip().splitlines()[-1].startswith("qvi: ")
+    assert "Traceback" not in err and "silent" in err.splitlines()[-1]
+
+
+def test_search_needs_a_query_or_the_microphone(capsys):
+    assert main(["search"]) == 2
+    assert "a sound file" in capsys.readouterr().err
+    assert main(["search", "--record", "x.wav"]) == 2
+    assert "--record" in capsys.readouterr().err

@@ -12,6 +12,7 @@ USAGE_WITHOUT_WINDOW = """\
 qvi needs a graphical display for its window ({reason}).
 Without one, use the qvi command:
   .venv/bin/qvi search my_imitation.wav [--category birds] [--top 10] [--json]
+  .venv/bin/qvi search --record          (imitate into the microphone)
   .venv/bin/qvi categories
   .venv/bin/qvi index ~/Sounds/MyLibrary
   .venv/bin/qvi info"""
