@@ -291,8 +291,9 @@ def _record(keep: Path | None):
         try:
             keep.parent.mkdir(parents=True, exist_ok=True)
             sf.write(keep, wave, sr, subtype="FLOAT", format="WAV")
-        except (OSError, sf.LibsndfileError) as exc:
-            raise QviError(f"cannot keep the take as {keep}: {exc}") from None
+        except (OSError, sf.LibsndfileError) as exc:    # the take is still searched: said, not fatal
+            print(f"qvi: warning: the take was not kept as {printable(str(keep))}: {printable(str(exc))}",
+                  file=sys.stderr)
     return wave, sr, rec.clipped
 
 

@@ -309,6 +309,14 @@ def test_search_records_from_the_microphone_when_told(desktop, tmp_path, data_di
     assert out.splitlines()[0].split()[-1].endswith("peacock_call_01.ogg") and "recorded" in err
     assert 1.5 < sf.info(take).duration < 10.0
 
+    # A take that cannot be kept is said, and still searched.
+    proc = subprocess.Popen(cmd[:-4] + ["--keep", str(tmp_path), "--top", "3"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert "recording" in proc.stderr.readline()
+    desktop.play_into_microphone(imitation).wait(20)
+    out, err = proc.communicate(timeout=40)
+    assert proc.returncode == 0 and "not kept" in err and out.splitlines()[0].split()[-1].endswith("peacock_call_01.ogg")
+
     # Ctrl+C while recording ends the recording, not the search; nothing heard is one clear line.
     proc = subprocess.Popen(cmd[:4] + ["--record"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
