@@ -6,18 +6,14 @@ sounds take their author and licence along in ``ATTRIBUTION.csv`` (their licence
 
 from __future__ import annotations
 
-import csv
 import filecmp
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from qvi_app.credits import append_attribution, demo_credit
 from qvi_app.errors import QviError, printable
 from qvi_app.feedback.store import FeedbackStore
-from qvi_app.paths import ASSETS_DIR, DEMO_LIBRARY
-
-ATTRIBUTION_FIELDS = ("file", "author", "license", "source_package", "original_path")
 
 
 @dataclass(frozen=True)
@@ -56,7 +52,6 @@ def copy_liked_sounds(store: FeedbackStore, folder) -> LikedCopy:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise QviError(f"cannot make the folder {printable(str(folder))}: {exc.strerror or exc}") from None
-    credits = _demo_credits()
     copied = already = missing = 0
     attribution = []
     for src in liked_paths(store):
@@ -73,11 +68,11 @@ def copy_liked_sounds(store: FeedbackStore, folder) -> LikedCopy:
             raise QviError(f"cannot copy {printable(src.name)} to {printable(str(folder))}: "
                            f"{exc.strerror or exc}") from None
         copied += 1
-        credit = credits.get(_demo_relpath(src))
+        credit = demo_credit(src)
         if credit:
             attribution.append({"file": dest.name, **credit})
     if attribution:
-        _append_attribution(folder / "ATTRIBUTION.csv", attribution)
+        append_attribution(folder / "ATTRIBUTION.csv", attribution)
     return LikedCopy(folder, copied, already, missing, len(attribution))
 
 
@@ -91,27 +86,3 @@ def _destination(folder: Path, src: Path) -> tuple[Path, bool]:
         if dest.stat().st_size == size and filecmp.cmp(dest, src, shallow=False):
             return dest, True
     raise QviError(f"too many files named like {printable(src.name)} in {printable(str(folder))}")
-
-
-def _demo_relpath(path: Path) -> str | None:
-    try:
-        return path.resolve().relative_to(DEMO_LIBRARY.resolve()).as_posix()
-    except ValueError:
-        return None
-
-
-def _demo_credits() -> dict[str, dict]:
-    try:
-        with open(ASSETS_DIR / "ATTRIBUTION.csv", newline="", encoding="utf-8") as f:
-            return {r["clip"]: {k: r.get(k, "") for k in ATTRIBUTION_FIELDS[1:]} for r in csv.DictReader(f)}
-    except (OSError, KeyError, csv.Error):
-        return {}
-
-
-def _append_attribution(path: Path, rows: list[dict]) -> None:
-    new = not path.exists() or os.path.getsize(path) == 0
-    with open(path, "a", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=ATTRIBUTION_FIELDS)
-        if new:
-            w.writeheader()
-        w.writerows(rows)
