@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from qvi_app.app import QviSession, SearchResult
+from qvi_app.audio.region import save_region
+from qvi_app.credits import append_attribution, demo_credit
 from qvi_app.errors import DeviceError, QviError, StaleIndexError, printable
 from qvi_app.feedback import FeedbackStore
 from qvi_app.feedback.adapter import AdaptSettings
@@ -306,6 +308,22 @@ class Workbench:
     def copy_liked(self, folder) -> LikedCopy:
         """Copy every sound given a thumbs up into ``folder`` (blocking; see feedback.liked)."""
         return copy_liked_sounds(self.feedback(), folder)
+
+    def save_part(self, path, start_s: float, end_s: float, dest) -> str:
+        """Save a part of a library sound as a WAV file of its own (blocking; see audio.region);
+        a demo sound's author and licence go into ``ATTRIBUTION.csv`` beside it. Returns what to
+        tell the user."""
+        dest = Path(dest)
+        seconds = save_region(path, start_s, end_s, dest)
+        said = f"saved {seconds:.2f} s of {printable(Path(path).name)} as {printable(str(dest))}"
+        credit = demo_credit(path)
+        if credit:
+            try:
+                append_attribution(dest.parent / "ATTRIBUTION.csv", [{"file": dest.name, **credit}])
+            except OSError as exc:
+                return f"{said}; its credit could not be written to ATTRIBUTION.csv ({exc.strerror or exc})"
+            said += f"; credit {credit['author']} ({credit['license']}): in ATTRIBUTION.csv beside it"
+        return said
 
     def close(self) -> None:
         if self._feedback is not None:

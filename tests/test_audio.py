@@ -2,6 +2,7 @@ import os
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from qvi_app.audio import load_audio, resample, to_mono, trim_silence
 from qvi_app.audio.transform import add_noise, pitch_shift, time_stretch
@@ -264,7 +265,7 @@ def test_a_looped_sound_plays_on_from_its_start_until_the_loop_is_switched_off()
     from qvi_app.audio.devices import Player
 
     player = Player()
-    player._wave, player._sr, player._pos = np.arange(1, 6, dtype=np.float32), 5, 3   # 1..5, from the 4th
+    player._wave, player._sr, player._pos, player._end = np.arange(1, 6, dtype=np.float32), 5, 3, 5   # 1..5, from the 4th
     player.loop = True
     heard = []
     for _ in range(3):
@@ -279,3 +280,60 @@ def test_a_looped_sound_plays_on_from_its_start_until_the_loop_is_switched_off()
     with pytest.raises(sd.CallbackStop):
         player._callback(out2, 4, None, None)
     assert list(out[:, 0]) + list(out2[:, 0]) == [1, 2, 3, 4, 5, 0, 0, 0]
+
+
+@pytest.mark.parametrize("ext,kw,subtype", [(".wav", {"subtype": "PCM_16"}, "PCM_16"),
+                                            (".flac", {"subtype": "PCM_24"}, "PCM_24"),
+                                            (".ogg", {"format": "OGG", "subtype": "VORBIS"}, "PCM_24"),
+                                            (".wav", {"subtype": "FLOAT"}, "FLOAT")])
+def test_a_part_of_a_sound_is_saved_as_it_is_in_the_file(tmp_path, ext, kw, subtype):
+    """A part of a result (one footstep of ten) for a project: its channels, rate and bit depth
+    kept (lossy sources as 24-bit), the samples those of the file."""
+    from qvi_app.audio.region import save_region
+
+    rate = 48000
+    left, right = tone(440, 3.0, sr=rate), tone(660, 3.0, sr=rate, amp=0.25)
+    src = write(tmp_path / f"src{ext}", np.stack([left, right], axis=1), rate, **kw)
+    out = tmp_path / "parts" / "part.wav"
+    assert save_region(src, 1.0, 1.5, out) == pytest.approx(0.5, abs=1e-3)
+    info = sf.info(out)
+    assert (info.samplerate, info.channels, info.subtype, info.format) == (rate, 2, subtype, "WAV")
+    assert abs(info.frames - rate // 2) <= 1
+    part, _ = sf.read(out, dtype="float32")
+    whole, _ = sf.read(src, dtype="float32")
+    tolerance = 1e-4 if ext != ".ogg" else 1e-3
+    assert np.max(np.abs(part - whole[rate: rate + len(part)])) < tolerance
+
+
+def test_a_part_past_the_end_or_nowhere_to_write_is_one_clear_error(tmp_path):
+    from qvi_app.audio.region import save_region
+
+    src = write(tmp_path / "a.wav", tone(440, 2.0), SR)
+    assert save_region(src, 1.5, 9.0, tmp_path / "end.wav") == pytest.approx(0.5, abs=1e-3)   # up to its end
+    with pytest.raises(AudioError, match="nothing"):
+        save_region(src, 2.5, 3.0, tmp_path / "none.wav")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(AudioError, match="cannot save"):
+        save_region(src, 0.0, 1.0, tmp_path / "file" / "under-a-file.wav")
+    assert not list(tmp_path.glob("**/*.tmp*"))
+
+
+def test_a_part_plays_and_loops_as_a_part_on_the_whole_sound_s_time():
+    import sounddevice as sd
+
+    from qvi_app.audio.devices import Player
+
+    player = Player()
+    player._stream = None
+    wave = np.arange(1, 11, dtype=np.float32)                              # 10 samples at 10 Hz
+    # What play() sets up, without a sound card: from 0.3 s to 0.6 s, looping.
+    player._wave, player._sr, player._pos, player._end, player._loop_from = wave, 10, 3, 6, 3
+    player.loop = True
+    out = np.zeros((7, 1), np.float32)
+    player._callback(out, 7, None, None)
+    assert list(out[:, 0]) == [4, 5, 6, 4, 5, 6, 4] and player.position_s == pytest.approx(0.4)
+    player.loop = False
+    out = np.zeros((4, 1), np.float32)
+    with pytest.raises(sd.CallbackStop):
+        player._callback(out, 4, None, None)
+    assert list(out[:, 0]) == [5, 6, 0, 0]

@@ -354,7 +354,8 @@ def test_help_lists_every_key_the_window_answers(window):
     listed = "\n".join(win.details_window.children["!listbox"].get(0, "end"))
     names = {"<Key-space>": "Space", "<Key-Escape>": "Esc", "+": "+", "-": "-", "m": "M", "q": "Q", "l": "L",
              "<Key-Up>": "↑", "<Key-Down>": "↓", "<Control-Key-o>": "Ctrl+O", "<Control-Key-l>": "Ctrl+L",
-             "<Control-Key-q>": "Ctrl+Q", "<Control-Key-c>": "Ctrl+C", "<Control-Key-f>": "Ctrl+F"}
+             "<Control-Key-q>": "Ctrl+Q", "<Control-Key-c>": "Ctrl+C", "<Control-Key-f>": "Ctrl+F",
+             "<Control-Key-s>": "Ctrl+S"}
     aliases = {"=", "<Key-KP_Add>", "<Key-KP_Subtract>", "<Destroy>", "<MouseWheel>"}   # same action, or not keys
     bound = set(root.bind()) - aliases
     assert bound <= set(names), bound - set(names)                          # a new key must be named here, and in help
@@ -846,3 +847,45 @@ def test_loop_playback_plays_a_result_again_and_again_until_switched_off(window,
     loud = np.flatnonzero(level > level.max() - 30)
     calls = 1 + int(np.sum(np.diff(loud) * 0.02 > 0.3))                  # the call's silences part them
     assert calls >= 3, calls                                              # heard again, and again
+
+
+def test_a_part_dragged_across_the_waveform_plays_and_is_saved_on_its_own(window, desktop, tmp_path, monkeypatch):
+    """One footstep of ten, the second of an ambience that loops: a drag across the result's
+    waveform plays that part (Enter again, L loops it) and Ctrl+S saves it as a WAV file."""
+    import csv
+    from tkinter import filedialog
+
+    root, open_window = window
+    win = open_window()
+    _searched(root, win, DEMO_LIBRARY / REFERENCE)
+    hit = win.results.hits[0]
+    pump(root, lambda: win._shown_wave is not None and win._shown_wave[0] is hit, 10, "the waveform")
+    view = win.spectrograms.wave
+    wait(root, 0.3)
+    width = view.winfo_width()
+    x0, x1 = int(0.25 * width), int(0.75 * width)
+    y = view.winfo_rooty() + view.winfo_height() // 2
+    xdo(root, desktop, "mousemove", str(view.winfo_rootx() + x0), str(y), "mousedown", "1")
+    xdo(root, desktop, "mousemove", str(view.winfo_rootx() + (x0 + x1) // 2), str(y))
+    xdo(root, desktop, "mousemove", str(view.winfo_rootx() + x1), str(y), "mouseup", "1")
+    pump(root, lambda: view.selection is not None and win.playing is hit, 5, "the part to play")
+    start, end = view.selection
+    assert abs(start - 0.25 * hit.duration) < 0.05 and abs(end - 0.75 * hit.duration) < 0.05
+    sr = win._shown_wave[2]
+    assert win.player._end == int(end * sr) and win.player._loop_from == int(start * sr)   # only the part
+    pump(root, lambda: win.playing is None, 10, "the part to end")
+
+    saved = tmp_path / "kept" / "peacock part.wav"
+    monkeypatch.setattr(filedialog, "asksaveasfilename", lambda **kw: str(saved))
+    press(root, desktop, win, "ctrl+s")
+    pump(root, lambda: "saved" in win.message, 10, "the part to be saved")
+    assert abs(sf.info(saved).duration - (end - start)) < 0.01
+    (row,) = csv.DictReader(open(saved.parent / "ATTRIBUTION.csv", encoding="utf-8"))
+    assert row["file"] == saved.name and row["license"]
+
+    click(root, desktop, view, x0 // 2, view.winfo_height() // 2)          # a click: play from there
+    pump(root, lambda: win.playing is hit, 5, "playback from the click")
+    assert view.selection is None and win.player._end == len(win._shown_wave[1])
+    win.stop_playing()
+    press(root, desktop, win, "ctrl+s")                                     # nothing selected: said how
+    assert "Drag across" in win.message

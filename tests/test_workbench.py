@@ -243,3 +243,19 @@ def test_a_damaged_settings_file_keeps_what_is_usable_and_defaults_the_rest(data
     for text in ("[1, 2]", "null", "{", ""):
         AppSettings.path().write_text(text)
         assert AppSettings.load() == AppSettings()
+
+
+def test_a_part_of_a_sound_is_saved_with_its_credit_when_it_is_a_demo_sound(bench, tmp_path):
+    import csv
+
+    import soundfile as sf
+
+    from qvi_app.paths import DEMO_LIBRARY
+
+    said = bench.save_part(DEMO_LIBRARY / "birds/peacock_call_01.ogg", 0.3, 1.3, tmp_path / "out" / "peacock part.wav")
+    assert abs(sf.info(tmp_path / "out" / "peacock part.wav").duration - 1.0) < 0.01
+    (row,) = csv.DictReader(open(tmp_path / "out" / "ATTRIBUTION.csv", encoding="utf-8"))
+    assert row["file"] == "peacock part.wav" and row["author"] and row["license"] and row["author"] in said
+    mine = write(tmp_path / "mine.wav", tone(300, 2.0), SR)
+    said = bench.save_part(mine, 0.0, 0.5, tmp_path / "own" / "mine part.wav")
+    assert "saved 0.50 s of mine.wav" in said and not (tmp_path / "own" / "ATTRIBUTION.csv").exists()

@@ -160,7 +160,7 @@ class Player:
         self.loop = False
         self._stream = None
         self._wave = np.zeros(0, np.float32)
-        self._pos = 0
+        self._pos = self._end = self._loop_from = 0
         self._sr = 1
 
     @property
@@ -172,15 +172,18 @@ class Player:
         return self._stream is not None and self._stream.active
 
     def play(self, wave: np.ndarray, sr: int, on_done: Callable[[], None] | None = None,
-             start_s: float = 0.0, loop: bool = False) -> None:
+             start_s: float = 0.0, loop: bool = False, end_s: float | None = None) -> None:
         """Start playing (mono, float) from ``start_s``; ``on_done`` runs on the audio thread when it
-        ends or is stopped."""
+        ends or is stopped. With ``end_s``, only the part from ``start_s`` to ``end_s`` plays (and
+        loops); ``position_s`` stays on the whole sound's time."""
         self.stop()
         self.loop = loop
         sd = _sd()
         self._wave = np.ascontiguousarray(wave, dtype=np.float32)
         self._sr = int(sr)
         self._pos = min(max(0, int(start_s * sr)), len(self._wave))
+        self._end = len(self._wave) if end_s is None else min(max(self._pos, int(end_s * sr)), len(self._wave))
+        self._loop_from = 0 if end_s is None else self._pos          # a sound loops whole, a part as a part
         try:
             self._stream = sd.OutputStream(device=self.device, channels=1, samplerate=int(sr), dtype="float32",
                                            callback=self._callback, finished_callback=on_done or (lambda: None))
@@ -190,15 +193,15 @@ class Player:
             raise _device_error("speaker", exc) from None
 
     def _callback(self, outdata, frames, time, status):
-        done, n = 0, len(self._wave)
+        done, n = 0, self._end
         while done < frames:
-            chunk = self._wave[self._pos:self._pos + frames - done]
+            chunk = self._wave[self._pos:min(n, self._pos + frames - done)]
             outdata[done: done + len(chunk), 0] = chunk * self.volume
             done += len(chunk)
             self._pos += len(chunk)
-            if self._pos < n or not self.loop or n == 0:
+            if self._pos < n or not self.loop or n <= self._loop_from:
                 break
-            self._pos = 0                       # looping: on from the start in the same block
+            self._pos = self._loop_from         # looping: on from the start in the same block
         outdata[done:, 0] = 0
         if self._pos >= n:
             raise _sd().CallbackStop

@@ -336,17 +336,18 @@ class FirstRun(ttk.Frame):
 class SpectrogramPanel(ttk.Frame):
     """The query's and the selected result's spectrograms, each on its own time axis (a 5.8 s query
     beside a 3.7 s result was cut at 3.7 s on a shared one), and under them the result's waveform
-    with a playhead (:class:`WaveformView`): a click on it plays from there. A drag across the
-    query's spectrogram hands the part selected (its start and end, seconds) to ``on_select_query``."""
+    with a playhead (:class:`WaveformView`): a click on it plays from there, a drag across it hands
+    that part of the result to ``on_select_part``. A drag across the query's spectrogram hands the
+    part selected (its start and end, seconds) to ``on_select_query``."""
 
-    def __init__(self, master, on_seek=None, on_select_query=None):
+    def __init__(self, master, on_seek=None, on_select_query=None, on_select_part=None):
         super().__init__(master)
         self.on_select_query = on_select_query
         self._span = None
         self.figure = Figure(figsize=(5.2, 4.4), dpi=100, layout="constrained")
         self.ax_query = self.figure.add_subplot(2, 1, 1)
         self.ax_result = self.figure.add_subplot(2, 1, 2, sharey=self.ax_query)
-        self.wave = WaveformView(self, on_seek=on_seek)
+        self.wave = WaveformView(self, on_seek=on_seek, on_select=on_select_part)
         self.wave.pack(side="bottom", fill="x", padx=(6, 6), pady=(2, 4))     # first: a short window keeps it
         self.canvas = FigureCanvasTkAgg(self.figure, master=self)
         self.canvas.get_tk_widget().pack(fill="both", expand=True)
@@ -411,21 +412,32 @@ class SpectrogramPanel(ttk.Frame):
 
 class WaveformView(tk.Canvas):
     """A waveform on a plain Tk canvas: moving the playhead is one coords() call, not a figure redraw
-    (redrawing the spectrogram figure at 20 Hz stalled the window for longer than a short sound)."""
+    (redrawing the spectrogram figure at 20 Hz stalled the window for longer than a short sound).
 
-    def __init__(self, master, on_seek=None, height: int = 56):
+    A click plays from there (``on_seek(seconds)``); a drag selects a part (``selection``, seconds,
+    shaded) and hands it to ``on_select(start, end)``; a click clears it."""
+
+    DRAG_PX = 4                                  # less is a click, not a selection
+
+    def __init__(self, master, on_seek=None, on_select=None, height: int = 56):
         super().__init__(master, height=round(height * ui_scale(master)), background="#f8f9fa", highlightthickness=0,
                          cursor="hand2")
         self.on_seek = on_seek
+        self.on_select = on_select
         self.seconds = 0.0
+        self.selection: tuple[float, float] | None = None
         self._env = None
         self._head = None
+        self._press_x: int | None = None
         self.bind("<Configure>", lambda e: self._draw())
-        self.bind("<Button-1>", self._clicked)
+        self.bind("<ButtonPress-1>", self._pressed)
+        self.bind("<B1-Motion>", self._dragged)
+        self.bind("<ButtonRelease-1>", self._released)
 
     def show(self, wave, sr: int) -> None:
         import numpy as np
 
+        self.selection = None
         if wave is None or not sr or not len(wave):
             self.seconds, self._env = 0.0, None
         else:
@@ -439,16 +451,19 @@ class WaveformView(tk.Canvas):
         w, h = max(self.winfo_width(), 2), int(self["height"])
         if self._env is None:
             self.create_text(8, h // 2, anchor="w", fill="#80868b", text="the selected sound's waveform")
-            self._head = None
+            self._head = self._shade = None
             return
         env = self._env / max(float(self._env.max()), 1e-9)
         xs = [int(i * (w - 1) / max(len(env) - 1, 1)) for i in range(len(env))]
         points = [(x, h / 2 - e * (h / 2 - 3)) for x, e in zip(xs, env)] + \
                  [(x, h / 2 + e * (h / 2 - 3)) for x, e in zip(reversed(xs), env[::-1])]
+        self._shade = self.create_rectangle(0, 0, 0, h, fill="#8ab4f8", outline="#1a73e8", state="hidden")
         self.create_polygon(*[c for p in points for c in p], fill="#1a73e8", outline="")
         self.create_text(w - 4, h - 2, anchor="se", fill="#5f6368", font=("TkDefaultFont", 7),
-                         text=f"{self.seconds:.1f} s · click to play from there")
+                         text=f"{self.seconds:.1f} s · click: play from there · drag: a part")
         self._head = self.create_line(0, 0, 0, h, fill="#d93025", width=2, state="hidden")
+        if self.selection is not None:
+            self._shade_seconds(*self.selection)
 
     def move_playhead(self, seconds: float | None) -> None:
         if self._head is None:
@@ -460,9 +475,35 @@ class WaveformView(tk.Canvas):
         self.coords(self._head, x, 0, x, int(self["height"]))
         self.itemconfigure(self._head, state="normal")
 
-    def _clicked(self, event) -> None:
-        if self.seconds and self.on_seek:
-            self.on_seek(max(0.0, min(event.x / max(self.winfo_width() - 1, 1), 1.0)) * self.seconds)
+    def _at(self, x: int) -> float:
+        return max(0.0, min(x / max(self.winfo_width() - 1, 1), 1.0)) * self.seconds
+
+    def _shade_seconds(self, start: float, end: float) -> None:
+        scale = (max(self.winfo_width(), 2) - 1) / self.seconds
+        self.coords(self._shade, start * scale, 0, end * scale, int(self["height"]))
+        self.itemconfigure(self._shade, state="normal")
+
+    def _pressed(self, event) -> None:
+        self._press_x = event.x if self.seconds else None
+
+    def _dragged(self, event) -> None:
+        if self._press_x is not None and abs(event.x - self._press_x) >= self.DRAG_PX:
+            self._shade_seconds(*sorted((self._at(self._press_x), self._at(event.x))))
+
+    def _released(self, event) -> None:
+        x0, self._press_x = self._press_x, None
+        if x0 is None:
+            return
+        if abs(event.x - x0) < self.DRAG_PX:                      # a click: play from there
+            self.selection = None
+            self.itemconfigure(self._shade, state="hidden")
+            if self.on_seek:
+                self.on_seek(self._at(event.x))
+            return
+        self.selection = tuple(sorted((self._at(x0), self._at(event.x))))
+        self._shade_seconds(*self.selection)
+        if self.on_select:
+            self.on_select(*self.selection)
 
 
 class MessageBanner(ttk.Frame):

@@ -49,6 +49,7 @@ KEYS = (("Space", "record an imitation; it stops 2 s after you do (Audio menu), 
         ("M", "more like the selected result"),
         ("Ctrl+F", "filter the list by name"),
         ("Ctrl+C", "copy the selected results' paths, one a line"),
+        ("Ctrl+S", "save the part dragged across the result's waveform as a WAV file"),
         ("Ctrl+click", "pick several results (Shift+click: a run of them), to copy or drag out together"),
         ("Ctrl+O", "open a sound file as the query"),
         ("Ctrl+L", "open a library folder"),
@@ -165,6 +166,7 @@ class QviWindow:
         result.add_command(label="Original ranking", command=self.original_ranking)
         result.add_separator()
         result.add_command(label="Copy file path", accelerator="Ctrl+C", command=self.copy_selected_path)
+        result.add_command(label="Save the selected part as…", accelerator="Ctrl+S", command=self.save_part_dialog)
         result.add_command(label="Filter by name", accelerator="Ctrl+F", command=self.find_by_name)
         result.add_command(label="Show in folder", command=self.reveal_selected)
         bar.add_cascade(label="Result", menu=result)
@@ -270,7 +272,8 @@ class QviWindow:
         self.volume.pack(side="right")
         ttk.Label(actions, text="🔈").pack(side="right")
         panes.add(left, weight=3)
-        self.spectrograms = SpectrogramPanel(panes, on_seek=self.play_selected_from, on_select_query=self.search_part)
+        self.spectrograms = SpectrogramPanel(panes, on_seek=self.play_selected_from, on_select_query=self.search_part,
+                                             on_select_part=self.play_part)
         panes.add(self.spectrograms, weight=2)
 
         bottom = ttk.Frame(root, padding=(10, 2, 10, 6))
@@ -329,6 +332,7 @@ class QviWindow:
         r.bind("<Control-q>", lambda e: self.close())
         r.bind("<Control-c>", lambda e: self._unless_typing(e, self.copy_selected_path))   # a field copies its text
         r.bind("<Control-f>", lambda e: self.find_by_name())
+        r.bind("<Control-s>", lambda e: self.save_part_dialog())
 
     def _step_list(self, event, step: int):
         """Up/Down move in the list wherever the keyboard focus is: the plots take it (matplotlib
@@ -817,7 +821,40 @@ class QviWindow:
             self._play(hit, wave, sr)
 
     def play_selected(self) -> None:
-        self.play_selected_from(0.0)
+        """Enter: the result again; the part selected on its waveform, when there is one."""
+        part = self.spectrograms.wave.selection
+        if part is not None and self._shown_wave is not None and self._shown_wave[0] is self.results.selected():
+            self.play_part(*part)
+        else:
+            self.play_selected_from(0.0)
+
+    def play_part(self, start_s: float, end_s: float) -> None:
+        """A drag across the result's waveform: that part played (and looped, with L), to be
+        saved on its own (Ctrl+S)."""
+        if self._shown_wave is None or self._shown_wave[0] is not self.results.selected():
+            return
+        hit, wave, sr = self._shown_wave
+        self._play(hit, wave, sr, start_s=start_s, end_s=end_s)
+        self.say(f"playing {end_s - start_s:.2f} s of {hit.path.name} from {start_s:.2f} s  ·  "
+                 "Ctrl+S saves this part as a file")
+
+    def save_part_dialog(self) -> None:
+        """Ctrl+S: the part selected on the result's waveform, saved as a WAV file of its own."""
+        part = self.spectrograms.wave.selection
+        hit = self._shown_wave[0] if self._shown_wave is not None else None
+        if part is None or hit is None or hit is not self.results.selected():
+            self.error("Drag across the result's waveform (under the plots) to select the part to save.")
+            return
+        start, end = part
+        path = filedialog.asksaveasfilename(parent=self.root, title="Save the selected part as",
+                                            defaultextension=".wav", filetypes=[("WAV", "*.wav")],
+                                            initialdir=self.settings.last_folder or str(Path.home()),
+                                            initialfile=f"{hit.path.stem} {start:.2f}-{end:.2f} s.wav")
+        if not path:
+            return
+        self._remember_folder(str(Path(path).parent))
+        self.tasks.submit(lambda: self.bench.save_part(hit.path, start, end, path), self.say,
+                          lambda exc: self._failed(exc, "The part was not saved: "))
 
     def play_selected_from(self, seconds: float) -> None:
         hit = self.results.selected()
@@ -829,14 +866,14 @@ class QviWindow:
         self.tasks.submit(lambda: self.session.load_reference(hit),
                           lambda loaded: self._play(hit, *loaded, start_s=seconds), self._search_failed)
 
-    def _play(self, hit, wave, sr, start_s: float = 0.0) -> None:
+    def _play(self, hit, wave, sr, start_s: float = 0.0, end_s: float | None = None) -> None:
         if self.recorder is not None:
             return  # never play into a recording
         self._play_token += 1
         token = self._play_token
         try:
             self.player.play(self._leveled(wave, sr), sr, on_done=lambda: self.tasks.post(self._play_ended, token),
-                             start_s=start_s, loop=self.settings.loop_playback)
+                             start_s=start_s, loop=self.settings.loop_playback, end_s=end_s)
         except QviError as exc:
             self._failed(exc, "Cannot play: ")
             return

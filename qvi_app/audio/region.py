@@ -1,0 +1,56 @@
+"""A part of a sound file saved as a file of its own: the one footstep of ten, the second of an
+ambience that loops, for a project.
+
+The part is read from the file itself, not from what qvi plays (mono, levelled): its channels,
+rate and bit depth are kept (16-, 24-bit and float WAV, AIFF and FLAC as they are; a lossy or
+other source as 24-bit), and its samples are the file's. Always written as WAV, which every
+editor reads, through a temporary file, so a failed save leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import soundfile as sf
+
+from qvi_app.audio.load import MAX_DECODED_BYTES
+from qvi_app.errors import AudioError
+
+#: Source subtypes written as they are; anything else (Vorbis, MP3, 8-bit…) as 24-bit.
+KEPT_SUBTYPES = ("PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE")
+
+
+def save_region(src, start_s: float, end_s: float, dest) -> float:
+    """Write ``src`` from ``start_s`` to ``end_s`` (seconds; clipped to the sound) to ``dest`` as
+    WAV; returns the seconds written. Raises :class:`AudioError` with a reason."""
+    src, dest = Path(src), Path(dest)
+    try:
+        with open(src, "rb") as fh, sf.SoundFile(fh) as snd:
+            sr, channels = snd.samplerate, snd.channels
+            first = max(0, int(round(start_s * sr)))
+            last = min(snd.frames, int(round(end_s * sr)))
+            if last <= first:
+                raise AudioError(src, f"nothing to save between {start_s:.2f} s and {end_s:.2f} s")
+            if (last - first) * channels * 4 > MAX_DECODED_BYTES:
+                raise AudioError(src, "the part is too large to save at once; select a shorter one")
+            subtype = snd.subtype if snd.subtype in KEPT_SUBTYPES else "PCM_24"
+            snd.seek(first)
+            part = snd.read(last - first, dtype="float64" if subtype == "DOUBLE" else "float32", always_2d=True)
+    except AudioError:
+        raise
+    except (OSError, RuntimeError, sf.LibsndfileError) as exc:
+        raise AudioError(src, f"cannot read the part ({exc})") from None
+    tmp = None
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.stem}.", suffix=".tmp.wav")
+        os.close(fd)
+        sf.write(tmp, part, sr, subtype=subtype, format="WAV")
+        os.replace(tmp, dest)
+    except (OSError, sf.LibsndfileError) as exc:
+        if tmp:
+            Path(tmp).unlink(missing_ok=True)
+        raise AudioError(dest, f"cannot save the part here ({getattr(exc, 'strerror', None) or exc})") from None
+    return len(part) / sr
