@@ -889,3 +889,12 @@ def test_a_part_dragged_across_the_waveform_plays_and_is_saved_on_its_own(window
     win.stop_playing()
     press(root, desktop, win, "ctrl+s")                                     # nothing selected: said how
     assert "Drag across" in win.message
+
+    from qvi_app.errors import DeviceError
+
+    def no_speaker(*a, **kw):
+        raise DeviceError("no speaker (output device) found")
+
+    monkeypatch.setattr(win.player, "play", no_speaker)
+    win.play_part(0.2, 0.6)                                                # not "playing" when it is not
+    assert win.message.startswith("Cannot play") and win.playing is None

@@ -834,9 +834,9 @@ class QviWindow:
         if self._shown_wave is None or self._shown_wave[0] is not self.results.selected():
             return
         hit, wave, sr = self._shown_wave
-        self._play(hit, wave, sr, start_s=start_s, end_s=end_s)
-        self.say(f"playing {end_s - start_s:.2f} s of {hit.path.name} from {start_s:.2f} s  ·  "
-                 "Ctrl+S saves this part as a file")
+        if self._play(hit, wave, sr, start_s=start_s, end_s=end_s):
+            self.say(f"playing {end_s - start_s:.2f} s of {hit.path.name} from {start_s:.2f} s  ·  "
+                     "Ctrl+S saves this part as a file")
 
     def save_part_dialog(self) -> None:
         """Ctrl+S: the part selected on the result's waveform, saved as a WAV file of its own."""
@@ -866,9 +866,10 @@ class QviWindow:
         self.tasks.submit(lambda: self.session.load_reference(hit),
                           lambda loaded: self._play(hit, *loaded, start_s=seconds), self._search_failed)
 
-    def _play(self, hit, wave, sr, start_s: float = 0.0, end_s: float | None = None) -> None:
+    def _play(self, hit, wave, sr, start_s: float = 0.0, end_s: float | None = None) -> bool:
+        """Play a result (levelled, looped with L); False when it could not start."""
         if self.recorder is not None:
-            return  # never play into a recording
+            return False  # never play into a recording
         self._play_token += 1
         token = self._play_token
         try:
@@ -876,11 +877,12 @@ class QviWindow:
                              start_s=start_s, loop=self.settings.loop_playback, end_s=end_s)
         except QviError as exc:
             self._failed(exc, "Cannot play: ")
-            return
+            return False
         self.playing = hit
         self.results.mark_playing(hit)
         self.say(f"playing {hit.relpath}")
         self._tick_playhead(token)
+        return True
 
     def _leveled(self, wave, sr: int):
         """``wave`` at one loudness (Audio ▸ Play at one loudness): a quiet match heard as well as a
