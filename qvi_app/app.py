@@ -22,6 +22,10 @@ from qvi_app.ranking.feedback import FeedbackSettings, moved_query, shortlist_sc
 #: The relevance-feedback rule the window and ``qvi search --like/--dislike`` use (docs/FEEDBACK.md).
 FEEDBACK = FeedbackSettings()
 
+#: The shortest part of a query (or of a library sound) that can be searched on its own; a
+#: shorter drag on a plot is a click, not a selection.
+PART_MIN_S = 0.1
+
 #: A query whose peak is under this (about -60 dBFS) is treated as a silent recording.
 SILENT_PEAK = 1e-3
 MIN_QUERY_S = 0.05
@@ -225,6 +229,22 @@ class QviSession:
         vec = self.index.vector(self.index.row_of(path))
         hits = self.index.search(vec, category=category, top_k=top_k, name=name)
         return SearchResult(hits, 0.0, {"rank": (time.perf_counter() - t0) * 1e3}, vec, category, None, name)
+
+    def similar_part(self, path, start_s: float, end_s: float, category: str | None = None, top_k: int = 20,
+                     name: str | None = None) -> SearchResult:
+        """"More like this part": the library ranked by a part of one of its sounds (the bird in
+        an ambience), embedded as indexing embeds a sound: cut at the index's cut, as a reference."""
+        t0 = time.perf_counter()
+        wave, sr = load_audio(path)
+        part = wave[max(0, int(start_s * sr)): max(0, int(end_s * sr))]
+        if len(part) < PART_MIN_S * sr:
+            raise QviError(f"select a longer part of the sound ({PART_MIN_S:.1f} s or more)")
+        t1 = time.perf_counter()
+        vec = self.encoder.embed(isolate_sound(part, sr, above_floor_db=self.index.cut_above_floor_db), sr)
+        t2 = time.perf_counter()
+        hits = self.index.search(vec, category=category, top_k=top_k, name=name)
+        timings = {"load": (t1 - t0) * 1e3, "embed": (t2 - t1) * 1e3, "rank": (time.perf_counter() - t2) * 1e3}
+        return SearchResult(hits, len(part) / sr, timings, vec, category, None, name)
 
     def with_feedback(self, result: SearchResult, ratings: dict, top_k: int | None = None,
                       settings: FeedbackSettings = FEEDBACK) -> SearchResult:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qvi_app.app import QviSession, SearchResult
+from qvi_app.app import PART_MIN_S, QviSession, SearchResult
 from qvi_app.audio.region import save_region
 from qvi_app.credits import append_attribution, demo_credit
 from qvi_app.errors import DeviceError, QviError, StaleIndexError, printable
@@ -38,10 +38,6 @@ SPACE_GRACE_S = 2.0
 #: Learning by itself again after this many more queries with a liked result (each attempt
 #: takes seconds to a minute in the background: 16 s for 300 rated queries, BENCHMARKS.md).
 LEARN_EVERY = 4
-
-#: The shortest part of a query that can be searched on its own; a shorter drag on the query's
-#: plot is a click, not a selection.
-PART_MIN_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -78,6 +74,7 @@ class Workbench:
     category: str | None = None
     name: str | None = None                 # the name filter: words every path shown holds
     similar_to: SearchHit | None = None     # the list is "more like" this sound
+    similar_part: tuple[float, float] | None = None   # ... this part of it (seconds)
     notice: Notice | None = None
     skipped: list[SkippedFile] = field(default_factory=list)  # of the last indexing
     recording: bool = False
@@ -95,7 +92,7 @@ class Workbench:
         True when there is a query to search again in this one."""
         self.session = session
         self.base = self.result = None
-        self.similar_to = None
+        self.similar_to = self.similar_part = None
         self.ratings = {}
         if self.category not in session.categories():
             self.category = None
@@ -134,7 +131,7 @@ class Workbench:
         self.query = Query(result.query_wave, sr, label)
         self.base = self.result = result
         self.ratings = {}
-        self.similar_to = None
+        self.similar_to = self.similar_part = None
         self._succeeded()
         return result
 
@@ -162,7 +159,7 @@ class Workbench:
         if self.base is None:
             return None
         session = self._session()
-        if self.similar_to is not None:
+        if self.similar_to is not None and self.similar_part is None:
             self.base = session.similar(self.similar_to.path, self.category, self.top_n, self.name)
         else:
             self.base = session.rerank(self.base, self.category, self.top_n, self.name)
@@ -205,10 +202,15 @@ class Workbench:
     def reranked(self) -> bool:
         return self.result is not None and self.result is not self.base
 
-    def more_like(self, hit: SearchHit) -> SearchResult:
-        """The library ranked by one of its sounds (its stored embedding): the sound first."""
-        result = self._session().similar(hit.path, self.category, self.top_n, self.name)
-        self.similar_to = hit
+    def more_like(self, hit: SearchHit, part: tuple[float, float] | None = None) -> SearchResult:
+        """The library ranked by one of its sounds (its stored embedding): the sound first. With
+        ``part`` (start, end seconds), by that part of it (embedded now): the bird in an ambience."""
+        session = self._session()
+        if part is None:
+            result = session.similar(hit.path, self.category, self.top_n, self.name)
+        else:
+            result = session.similar_part(hit.path, *part, self.category, self.top_n, self.name)
+        self.similar_to, self.similar_part = hit, part
         self.base = self.result = result
         self.ratings = {}
         self._succeeded()

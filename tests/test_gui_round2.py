@@ -898,3 +898,16 @@ def test_a_part_dragged_across_the_waveform_plays_and_is_saved_on_its_own(window
     monkeypatch.setattr(win.player, "play", no_speaker)
     win.play_part(0.2, 0.6)                                                # not "playing" when it is not
     assert win.message.startswith("Cannot play") and win.playing is None
+
+    # M with a part selected: more like that part (embedded now), not like the whole sound.
+    monkeypatch.undo()
+    wait(root, 0.3)
+    y = view.winfo_rooty() + view.winfo_height() // 2                      # the message line moved it
+    xdo(root, desktop, "mousemove", str(view.winfo_rootx() + x0), str(y), "mousedown", "1")
+    xdo(root, desktop, "mousemove", str(view.winfo_rootx() + x1), str(y), "mouseup", "1")
+    pump(root, lambda: view.selection is not None, 5, "the part")
+    win.stop_playing()
+    press(root, desktop, win, "m")
+    pump(root, lambda: win.message.startswith("more like "), 10, "more like the part")
+    assert f"s of {hit.path.name}" in win.message
+    assert win.bench.similar_part == pytest.approx((start, end), abs=0.05)

@@ -259,3 +259,29 @@ def test_a_part_of_a_sound_is_saved_with_its_credit_when_it_is_a_demo_sound(benc
     mine = write(tmp_path / "mine.wav", tone(300, 2.0), SR)
     said = bench.save_part(mine, 0.0, 0.5, tmp_path / "own" / "mine part.wav")
     assert "saved 0.50 s of mine.wav" in said and not (tmp_path / "own" / "ATTRIBUTION.csv").exists()
+
+
+def test_more_like_a_part_of_a_sound_finds_what_that_part_sounds_like(tmp_path):
+    """A long take with a low hum, then a high whistle: more like its second half ranks the high
+    sounds first, more like the whole sound ranks itself first; a filter keeps the part."""
+    import numpy as np
+
+    lib = tmp_path / "lib"
+    for cat, base in (("low", 200), ("high", 2500)):
+        for i in range(3):
+            write(lib / cat / f"{cat}{i}.wav", tone(base * (1 + 0.08 * i), 1.0) + 0.2 * tone(base * 2.1, 1.0))
+    take = np.concatenate([tone(210, 2.0) + 0.2 * tone(441, 2.0), tone(2600, 1.0) + 0.2 * tone(5460, 1.0)])
+    write(lib / "takes" / "take.wav", take)
+    build_index(lib, tmp_path / "ix", "2dft", show_progress=False)
+    b = Workbench(AppSettings(top_n=7), tmp_path / "data" / "feedback.sqlite")
+    b.opened(b.open(tmp_path / "ix"))
+    whole = b.session.similar(lib / "takes" / "take.wav", top_k=7)
+    hit = whole.hits[0]
+    assert hit.relpath == "takes/take.wav"
+    part = b.more_like(hit, (2.0, 3.0))
+    assert [h.category for h in part.hits[:3]] == ["high"] * 3 and b.similar_part == (2.0, 3.0)
+    assert [h.category for h in b.refine("low").hits] == ["low"] * 3      # a filter: the part still ranks
+    assert b.refine(None).hits[0].category == "high"
+    with pytest.raises(QviError, match="longer part"):
+        b.more_like(hit, (1.0, 1.05))
+    assert b.more_like(hit).hits[0].relpath == "takes/take.wav" and b.similar_part is None

@@ -14,9 +14,9 @@ from matplotlib.backends.backend_tkagg import FigureCanvasTkAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.widgets import SpanSelector  # noqa: E402
 
+from qvi_app.app import PART_MIN_S  # noqa: E402
 from qvi_app.features.display import DisplaySpectrogram  # noqa: E402  (a data class; nothing is computed here)
 from qvi_app.index import SearchHit  # noqa: E402
-from qvi_app.workbench import PART_MIN_S  # noqa: E402
 
 RATING_TEXT = {1: "▲ up", -1: "▼ down", 0: ""}
 

@@ -46,7 +46,7 @@ KEYS = (("Space", "record an imitation; it stops 2 s after you do (Audio menu), 
         ("Esc", "stop playing (in a field: clear it)"),
         ("L", "loop playback on or off: a result plays again and again until stopped"),
         ("+ / -", "rate the selected result good or poor: the list re-ranks at once; again: take it back"),
-        ("M", "more like the selected result"),
+        ("M", "more like the selected result (or the part dragged across its waveform)"),
         ("Ctrl+F", "filter the list by name"),
         ("Ctrl+C", "copy the selected results' paths, one a line"),
         ("Ctrl+S", "save the part dragged across the result's waveform as a WAV file"),
@@ -952,18 +952,24 @@ class QviWindow:
             self.result_menu.tk_popup(event.x_root, event.y_root)
 
     def more_like_selected(self) -> None:
-        """The library ranked by the selected sound (its stored embedding), the filter still applying."""
+        """The library ranked by the selected sound (its stored embedding), the filter still
+        applying; by the part dragged across its waveform, when there is one."""
         hit = self.results.selected()
         if hit is None or self.session is None:
             return
+        part = self.spectrograms.wave.selection
+        if self._shown_wave is None or self._shown_wave[0] is not hit:
+            part = None
         self.bench.category, self.bench.settings.top_n = self._category(), self._top_n()
-        self.tasks.submit(lambda: self.bench.more_like(hit), lambda result: self._more_like_shown(hit, result),
+        self.tasks.submit(lambda: self.bench.more_like(hit, part), lambda result: self._more_like_shown(hit, result),
                           self._search_failed)
 
     def _more_like_shown(self, hit, result) -> None:
         self._show_notice()
         self._show_result(result)
-        self.say(f"more like {hit.path.name}  ·  " + self.bench.status_line(result.total_ms))
+        part = self.bench.similar_part
+        what = hit.path.name if part is None else f"{part[0]:.2f}–{part[1]:.2f} s of {hit.path.name}"
+        self.say(f"more like {what}  ·  " + self.bench.status_line(result.total_ms))
 
     def original_ranking(self) -> None:
         result = self.bench.original_ranking()
