@@ -39,6 +39,9 @@ SPACE_GRACE_S = 2.0
 #: takes seconds to a minute in the background: 16 s for 300 rated queries, BENCHMARKS.md).
 LEARN_EVERY = 4
 
+#: How many lists Back returns through (each holds its hits and query vector: kilobytes).
+HISTORY = 20
+
 
 @dataclass(frozen=True)
 class Query:
@@ -49,6 +52,20 @@ class Query:
     @property
     def seconds(self) -> float:
         return len(self.wave) / self.sr if self.sr else 0.0
+
+
+@dataclass(frozen=True)
+class View:
+    """A list as it was shown, to come back to (Back)."""
+
+    query: Query | None
+    base: SearchResult
+    result: SearchResult
+    ratings: dict
+    category: str | None
+    name: str | None
+    similar_to: SearchHit | None
+    similar_part: tuple[float, float] | None
 
 
 @dataclass(frozen=True)
@@ -76,6 +93,7 @@ class Workbench:
     similar_to: SearchHit | None = None     # the list is "more like" this sound
     similar_part: tuple[float, float] | None = None   # ... this part of it (seconds)
     notice: Notice | None = None
+    history: list[View] = field(default_factory=list)        # the lists before this one, for Back
     skipped: list[SkippedFile] = field(default_factory=list)  # of the last indexing
     recording: bool = False
     _self_stop_at: float | None = None
@@ -94,6 +112,7 @@ class Workbench:
         self.base = self.result = None
         self.similar_to = self.similar_part = None
         self.ratings = {}
+        self.history = []                       # their hits belong to the library before
         if self.category not in session.categories():
             self.category = None
         if self.notice and self.notice.error and not self.notice.details:
@@ -128,6 +147,7 @@ class Workbench:
 
     def searched(self, result: SearchResult, sr: int, label: str) -> SearchResult:
         """A new query's first ranking: ratings start afresh, an error line is cleared."""
+        self._remember_view()
         self.query = Query(result.query_wave, sr, label)
         self.base = self.result = result
         self.ratings = {}
@@ -210,11 +230,28 @@ class Workbench:
             result = session.similar(hit.path, self.category, self.top_n, self.name)
         else:
             result = session.similar_part(hit.path, *part, self.category, self.top_n, self.name)
+        self._remember_view()
         self.similar_to, self.similar_part = hit, part
         self.base = self.result = result
         self.ratings = {}
         self._succeeded()
         return result
+
+    def _remember_view(self) -> None:
+        if self.base is not None and self.result is not None:
+            self.history.append(View(self.query, self.base, self.result, dict(self.ratings), self.category,
+                                     self.name, self.similar_to, self.similar_part))
+            del self.history[:-HISTORY]
+
+    def back(self) -> SearchResult | None:
+        """The list before this one (a query's, or a "more like"), as it was shown: its query,
+        filters and ratings. None when there is none."""
+        if not self.history:
+            return None
+        v = self.history.pop()
+        self.query, self.base, self.result, self.ratings = v.query, v.base, v.result, dict(v.ratings)
+        self.category, self.name, self.similar_to, self.similar_part = v.category, v.name, v.similar_to, v.similar_part
+        return self.result
 
     def rating_of(self, hit: SearchHit) -> int:
         return self.ratings.get(hit.relpath, 0)

@@ -355,7 +355,7 @@ def test_help_lists_every_key_the_window_answers(window):
     names = {"<Key-space>": "Space", "<Key-Escape>": "Esc", "+": "+", "-": "-", "m": "M", "q": "Q", "l": "L",
              "<Key-Up>": "↑", "<Key-Down>": "↓", "<Control-Key-o>": "Ctrl+O", "<Control-Key-l>": "Ctrl+L",
              "<Control-Key-q>": "Ctrl+Q", "<Control-Key-c>": "Ctrl+C", "<Control-Key-f>": "Ctrl+F",
-             "<Control-Key-s>": "Ctrl+S"}
+             "<Control-Key-s>": "Ctrl+S", "<Alt-Key-Left>": "Alt+←"}
     aliases = {"=", "<Key-KP_Add>", "<Key-KP_Subtract>", "<Destroy>", "<MouseWheel>"}   # same action, or not keys
     bound = set(root.bind()) - aliases
     assert bound <= set(names), bound - set(names)                          # a new key must be named here, and in help
@@ -911,3 +911,30 @@ def test_a_part_dragged_across_the_waveform_plays_and_is_saved_on_its_own(window
     pump(root, lambda: win.message.startswith("more like "), 10, "more like the part")
     assert f"s of {hit.path.name}" in win.message
     assert win.bench.similar_part == pytest.approx((start, end), abs=0.05)
+
+
+def test_alt_left_goes_back_to_the_list_before(window, desktop):
+    """More like this replaced the imitation's list for good: Alt+← now returns to it, query,
+    filter and ratings as they were."""
+    root, open_window = window
+    win = open_window()
+    _searched(root, win, DEMO_LIBRARY / REFERENCE)
+    birds = next(v for v in win.category_box["values"] if v.startswith("birds "))
+    win.category_var.set(birds)
+    win.category_box.event_generate("<<ComboboxSelected>>")
+    pump(root, lambda: win.result.category == "birds", 5, "the filter")
+    first = [r["name"] for r in win.results.row_values()]
+    win.results.tree.selection_set("2")
+    pump(root, lambda: win.results.selected().rank == 3, 5)
+    press(root, desktop, win, "m")
+    pump(root, lambda: win.message.startswith("more like"), 10, "more like this")
+    assert [r["name"] for r in win.results.row_values()][0] == first[2]
+    win.category_var.set(next(v for v in win.category_box["values"] if v.startswith("All")))
+    win.category_box.event_generate("<<ComboboxSelected>>")
+    pump(root, lambda: win.result.category is None, 5, "the filter cleared")
+    press(root, desktop, win, "alt+Left")
+    pump(root, lambda: win.message.startswith("back to "), 5, "back")
+    assert [r["name"] for r in win.results.row_values()] == first and win.category_var.get() == birds
+    assert win.bench.similar_to is None and win.bench.query.label == Path(REFERENCE).name
+    press(root, desktop, win, "alt+Left")
+    assert win.message == "no list before this one"

@@ -285,3 +285,28 @@ def test_more_like_a_part_of_a_sound_finds_what_that_part_sounds_like(tmp_path):
     with pytest.raises(QviError, match="longer part"):
         b.more_like(hit, (1.0, 1.05))
     assert b.more_like(hit).hits[0].relpath == "takes/take.wav" and b.similar_part is None
+
+
+def test_back_returns_to_the_lists_before_as_they_were(bench, libraries):
+    """Imitation → more like the third → more like its second → Back, Back: each list comes back
+    with its query, filter and ratings, as a browser's Back does."""
+    first = _search(bench)
+    bench.rate(first.hits[1], 1)
+    shown_first = [h.relpath for h in bench.result.hits]
+    bench.refine("mid")
+    filtered = [h.relpath for h in bench.result.hits]
+    like = bench.more_like(bench.result.hits[2])
+    bench.more_like(like.hits[1])
+    assert bench.similar_to.relpath == like.hits[1].relpath and len(bench.history) == 2
+    back = bench.back()
+    assert [h.relpath for h in back.hits] == [h.relpath for h in like.hits] and bench.similar_to.relpath == filtered[2]
+    back = bench.back()
+    assert [h.relpath for h in back.hits] == filtered and bench.category == "mid"
+    assert bench.ratings == {first.hits[1].relpath: 1} and bench.similar_to is None
+    assert bench.query.label == "your recording" and bench.reranked
+    assert bench.back() is None and bench.history == []
+    assert bench.refine(None) and [h.relpath for h in bench.result.hits] == shown_first   # still the same query
+    _search(bench, 700)
+    assert len(bench.history) == 1                                         # a new query: Back returns to this one
+    bench.opened(bench.open(libraries[1]))
+    assert bench.history == []                                             # another library: its lists are gone

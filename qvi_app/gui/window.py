@@ -47,6 +47,7 @@ KEYS = (("Space", "record an imitation; it stops 2 s after you do (Audio menu), 
         ("L", "loop playback on or off: a result plays again and again until stopped"),
         ("+ / -", "rate the selected result good or poor: the list re-ranks at once; again: take it back"),
         ("M", "more like the selected result (or the part dragged across its waveform)"),
+        ("Alt+←", "back to the list before"),
         ("Ctrl+F", "filter the list by name"),
         ("Ctrl+C", "copy the selected results' paths, one a line"),
         ("Ctrl+S", "save the part dragged across the result's waveform as a WAV file"),
@@ -164,6 +165,7 @@ class QviWindow:
         result.add_command(label="Thumbs down (poor match)", accelerator="-", command=lambda: self.rate_selected(-1))
         result.add_command(label="More like this", accelerator="M", command=self.more_like_selected)
         result.add_command(label="Original ranking", command=self.original_ranking)
+        result.add_command(label="Back to the list before", accelerator="Alt+←", command=self.back)
         result.add_separator()
         result.add_command(label="Copy file path", accelerator="Ctrl+C", command=self.copy_selected_path)
         result.add_command(label="Save the selected part as…", accelerator="Ctrl+S", command=self.save_part_dialog)
@@ -333,6 +335,7 @@ class QviWindow:
         r.bind("<Control-c>", lambda e: self._unless_typing(e, self.copy_selected_path))   # a field copies its text
         r.bind("<Control-f>", lambda e: self.find_by_name())
         r.bind("<Control-s>", lambda e: self.save_part_dialog())
+        r.bind("<Alt-Left>", lambda e: self._unless_typing(e, self.back))      # in a field: the cursor's
 
     def _step_list(self, event, step: int):
         """Up/Down move in the list wherever the keyboard focus is: the plots take it (matplotlib
@@ -970,6 +973,30 @@ class QviWindow:
         part = self.bench.similar_part
         what = hit.path.name if part is None else f"{part[0]:.2f}–{part[1]:.2f} s of {hit.path.name}"
         self.say(f"more like {what}  ·  " + self.bench.status_line(result.total_ms))
+
+    def back(self) -> None:
+        """Alt+←: the list before this one (after More like this, or the query before), as it
+        was: its query, filters and ratings."""
+        result = self.bench.back()
+        if result is None:
+            self.say("no list before this one")
+            return
+        self.category_var.set(ALL if self.bench.category is None else self._category_label(self.bench.category))
+        if self.name_var.get() != (self.bench.name or ""):
+            self.name_var.set(self.bench.name or "")
+            if self._name_after is not None:            # the list is already filtered: no re-ranking
+                self.root.after_cancel(self._name_after)
+                self._name_after = None
+        q = self.bench.query
+        if q is not None and len(q.wave):               # another query's list: its plot too (off the Tk thread)
+            self.tasks.submit(lambda: app.spectrogram(q.wave, q.sr),
+                              lambda spec: self.bench.query is q and self.spectrograms.show(
+                                  "query", spec, f"Query: {q.label} ({q.seconds:.1f} s)"),
+                              lambda exc: log.info("no plot of the query: %s", exc))
+        self._show_result(result)
+        like = self.bench.similar_to
+        what = f"more like {like.path.name}" if like else (q.label if q else "the query")
+        self.say(f"back to {what}  ·  {len(self.bench.history)} more before it")
 
     def original_ranking(self) -> None:
         result = self.bench.original_ranking()
