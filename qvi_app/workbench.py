@@ -39,8 +39,11 @@ SPACE_GRACE_S = 2.0
 #: takes seconds to a minute in the background: 16 s for 300 rated queries, BENCHMARKS.md).
 LEARN_EVERY = 4
 
-#: How many lists Back returns through (each holds its hits and query vector: kilobytes).
+#: How many lists Back returns through, and the most query audio they may hold together: a
+#: list holds its hits (kilobytes) and its query's audio (1.8 MB for a 10 s recording; lists of
+#: one query share it, but a 600 s file searched 20 times would hold 2 GB).
 HISTORY = 20
+HISTORY_AUDIO_BYTES = 256 << 20
 
 
 @dataclass(frozen=True)
@@ -242,6 +245,13 @@ class Workbench:
             self.history.append(View(self.query, self.base, self.result, dict(self.ratings), self.category,
                                      self.name, self.similar_to, self.similar_part))
             del self.history[:-HISTORY]
+            while len(self.history) > 1 and self._history_audio_bytes() > HISTORY_AUDIO_BYTES:
+                del self.history[0]
+
+    def _history_audio_bytes(self) -> int:
+        waves = {id(a): a.nbytes for v in self.history for a in (v.query.wave if v.query else None,
+                                                                 v.base.query_wave) if a is not None}
+        return sum(waves.values())
 
     def back(self) -> SearchResult | None:
         """The list before this one (a query's, or a "more like"), as it was shown: its query,

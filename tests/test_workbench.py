@@ -310,3 +310,20 @@ def test_back_returns_to_the_lists_before_as_they_were(bench, libraries):
     assert len(bench.history) == 1                                         # a new query: Back returns to this one
     bench.opened(bench.open(libraries[1]))
     assert bench.history == []                                             # another library: its lists are gone
+
+
+def test_back_holds_a_bounded_amount_of_query_audio(bench, monkeypatch):
+    import qvi_app.workbench as wb
+
+    monkeypatch.setattr(wb, "HISTORY_AUDIO_BYTES", 3 * 4 * int(1.2 * SR) + 100)   # three 1.2 s queries
+    for i in range(8):
+        _search(bench, 230 + 10 * i)
+    kept = len(bench.history)
+    assert 1 <= kept <= 3 and bench._history_audio_bytes() <= wb.HISTORY_AUDIO_BYTES   # not all 7 queries
+    for _ in range(4):
+        bench.more_like(bench.result.hits[0])                              # one query's lists share its audio:
+    assert len(bench.history) == kept + 3                                  # one older query gave way, not four
+    assert len({id(v.query.wave) for v in bench.history[-4:]}) == 1
+    for i in range(30):
+        bench.more_like(bench.result.hits[1])
+    assert len(bench.history) == wb.HISTORY
