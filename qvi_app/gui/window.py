@@ -823,10 +823,18 @@ class QviWindow:
         if play:
             self._play(hit, wave, sr)
 
+    def _showing_selected(self) -> bool:
+        """The waveform shown is the selected result's (not another's, the selected one loading)."""
+        return self._shown_wave is not None and self._shown_wave[0] is self.results.selected()
+
+    def _part_selected(self) -> tuple[float, float] | None:
+        """The part dragged across the waveform of the result selected (start, end seconds)."""
+        return self.spectrograms.wave.selection if self._showing_selected() else None
+
     def play_selected(self) -> None:
         """Enter: the result again; the part selected on its waveform, when there is one."""
-        part = self.spectrograms.wave.selection
-        if part is not None and self._shown_wave is not None and self._shown_wave[0] is self.results.selected():
+        part = self._part_selected()
+        if part is not None:
             self.play_part(*part)
         else:
             self.play_selected_from(0.0)
@@ -834,7 +842,7 @@ class QviWindow:
     def play_part(self, start_s: float, end_s: float) -> None:
         """A drag across the result's waveform: that part played (and looped, with L), to be
         saved on its own (Ctrl+S)."""
-        if self._shown_wave is None or self._shown_wave[0] is not self.results.selected():
+        if not self._showing_selected():
             return
         hit, wave, sr = self._shown_wave
         if self._play(hit, wave, sr, start_s=start_s, end_s=end_s):
@@ -843,12 +851,11 @@ class QviWindow:
 
     def save_part_dialog(self) -> None:
         """Ctrl+S: the part selected on the result's waveform, saved as a WAV file of its own."""
-        part = self.spectrograms.wave.selection
-        hit = self._shown_wave[0] if self._shown_wave is not None else None
-        if part is None or hit is None or hit is not self.results.selected():
+        part = self._part_selected()
+        if part is None:
             self.error("Drag across the result's waveform (under the plots) to select the part to save.")
             return
-        start, end = part
+        hit, (start, end) = self._shown_wave[0], part
         path = filedialog.asksaveasfilename(parent=self.root, title="Save the selected part as",
                                             defaultextension=".wav", filetypes=[("WAV", "*.wav")],
                                             initialdir=self.settings.last_folder or str(Path.home()),
@@ -960,9 +967,7 @@ class QviWindow:
         hit = self.results.selected()
         if hit is None or self.session is None:
             return
-        part = self.spectrograms.wave.selection
-        if self._shown_wave is None or self._shown_wave[0] is not hit:
-            part = None
+        part = self._part_selected()
         self.bench.category, self.bench.settings.top_n = self._category(), self._top_n()
         self.tasks.submit(lambda: self.bench.more_like(hit, part), lambda result: self._more_like_shown(hit, result),
                           self._search_failed)
