@@ -26,6 +26,8 @@ class AppSettings:
     even_loudness: bool = True          # results and the query played at one loudness (Audio menu)
     stop_when_quiet: bool = True        # recording ends by itself 2 s after the imitation (Audio menu)
     loop_playback: bool = False         # results play again and again until stopped (L, Result menu)
+    window_size: str | None = None      # "WxH" as the window was closed; None: sized to the screen
+    list_width: int = 0                 # the list's share of the window (px) as it was closed; 0: default
 
     @staticmethod
     def path() -> Path:
@@ -57,7 +59,8 @@ class AppSettings:
 
 
 #: Bounds of the numbers, beyond their types: what the window offers, and sane.
-_RANGES = {"top_n": (1, 1000), "max_record_s": (1.0, 600.0), "volume": (0.0, 1.0), "learned_from": (0, 10**9)}
+_RANGES = {"top_n": (1, 1000), "max_record_s": (1.0, 600.0), "volume": (0.0, 1.0), "learned_from": (0, 10**9),
+           "list_width": (0, 100_000)}
 
 
 def _fits(value, annotation: str, bounds: tuple | None) -> bool:

@@ -938,3 +938,56 @@ def test_alt_left_goes_back_to_the_list_before(window, desktop):
     assert win.bench.similar_to is None and win.bench.query.label == Path(REFERENCE).name
     press(root, desktop, win, "alt+Left")
     assert win.message == "no list before this one"
+
+
+WINDOW_REMEMBERED = """
+import json, sys, time, tkinter as tk
+from qvi_app.gui.window import QviWindow
+from qvi_app.settings import AppSettings
+root = tk.Tk()
+win = QviWindow(root, AppSettings.load())
+end = time.monotonic() + 60
+while time.monotonic() < end and win.session is None:
+    root.update(); time.sleep(0.01)
+end = time.monotonic() + 0.8
+while time.monotonic() < end:
+    root.update(); time.sleep(0.01)
+if sys.argv[1] == "resize":
+    root.geometry("1000x640")
+    end = time.monotonic() + 10
+    while time.monotonic() < end and (root.winfo_width(), root.winfo_height()) != (1000, 640):
+        root.update(); time.sleep(0.01)
+    win.panes.sashpos(0, 640)
+    end = time.monotonic() + 0.5
+    while time.monotonic() < end:
+        root.update(); time.sleep(0.01)
+print(json.dumps({"size": [root.winfo_width(), root.winfo_height()], "sash": win.panes.sashpos(0)}))
+win.close()
+"""
+
+
+def test_the_window_opens_at_the_size_it_was_closed_at(desktop, data_dir):
+    """Every start opened at the default size and split, whatever the user had made of them."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from qvi_app.paths import REPO_ROOT
+
+    def run(what: str) -> dict:
+        done = subprocess.run([sys.executable, "-c", WINDOW_REMEMBERED, what], cwd=REPO_ROOT, capture_output=True,
+                              text=True, timeout=120, env={**os.environ, **desktop.env, "QVI_DATA_DIR": str(data_dir)})
+        assert done.returncode == 0, done.stderr[-2000:]
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    first = run("look")
+    assert first["size"] != [1000, 640]
+    resized = run("resize")
+    assert resized == {"size": [1000, 640], "sash": 640}, resized
+    assert run("look") == resized                                          # opened as it was closed
+    settings = json.loads((data_dir / "settings.json").read_text())
+    settings["window_size"] = "30000x20000"                                # another, smaller screen now
+    (data_dir / "settings.json").write_text(json.dumps(settings))
+    fitted = run("look")
+    assert fitted["size"][0] <= 1280 and fitted["size"][1] <= 800          # the desktop's screen, 1280x800

@@ -117,8 +117,10 @@ class QviWindow:
         sw, sh = root.winfo_screenwidth(), root.winfo_screenheight()
         room_w, room_h = sw - px(16), sh - px(110)
         w, h = max(px(1180), min(int(sw * 0.75), px(1800))), max(px(720), min(int(sh * 0.8), px(1150)))
-        root.geometry(f"{min(w, room_w)}x{min(h, room_h)}")
-        root.minsize(min(px(860), room_w), min(px(520), room_h))
+        min_w, min_h = min(px(860), room_w), min(px(520), room_h)
+        w, h = _size(self.settings.window_size) or (w, h)          # as it was closed, if it still fits
+        root.geometry(f"{max(min_w, min(w, room_w))}x{max(min_h, min(h, room_h))}")
+        root.minsize(min_w, min_h)
 
     def px(self, pixels: float) -> int:
         """A size in pixels at 96 dpi, on this screen (twice as many at 192 dpi)."""
@@ -303,7 +305,7 @@ class QviWindow:
             return
         if not getattr(self, "_sash_placed", False):
             self._sash_placed = True
-            at = max(self.px(520), int(event.width * 0.55))
+            at = self.settings.list_width or max(self.px(520), int(event.width * 0.55))
             self.root.after_idle(lambda: self.panes.sashpos(0, min(at, event.width - self.px(240))))
         self.root.after_idle(self._give_list_room)
 
@@ -1255,9 +1257,25 @@ class QviWindow:
         self.player.stop()
         if self.recorder is not None:
             threading.Thread(target=self.recorder.stop, daemon=True).start()
+        if self.root.winfo_width() > 1:                 # mapped: its size is the user's (or ours)
+            self.settings.window_size = f"{self.root.winfo_width()}x{self.root.winfo_height()}"
+            self.settings.list_width = self.panes.sashpos(0)
+            try:
+                self.settings.save()
+            except OSError as exc:                      # said by every other save; quitting is not the moment
+                log.info("the window's size was not remembered: %s", exc)
         self.bench.close()
         self.root.destroy()
         self.closed = True
+
+
+def _size(text: str | None) -> tuple[int, int] | None:
+    """"1000x640" as (1000, 640); None for anything else (a hand-edited settings file)."""
+    try:
+        w, h = (int(v) for v in (text or "").split("x"))
+    except ValueError:
+        return None
+    return (w, h) if w > 0 and h > 0 else None
 
 
 def ask_folder(parent, start: str) -> str | None:
