@@ -235,7 +235,7 @@ class QviSession:
         """"More like this part": the library ranked by a part of one of its sounds (the bird in
         an ambience), embedded as indexing embeds a sound: cut at the index's cut, as a reference."""
         t0 = time.perf_counter()
-        wave, sr = load_audio(path)
+        wave, sr = self.load_reference(self.index.hit(1, self.index.row_of(path), 1.0))   # a library sound
         part = wave[max(0, int(start_s * sr)): max(0, int(end_s * sr))]
         if len(part) < PART_MIN_S * sr:
             raise QviError(f"select a longer part of the sound ({PART_MIN_S:.1f} s or more)")

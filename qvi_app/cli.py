@@ -72,6 +72,8 @@ def _parser() -> argparse.ArgumentParser:
 
     si = sub.add_parser("similar", help="more like this: rank the library by one of its sounds (no re-embedding)")
     si.add_argument("sound", type=Path, metavar="PATH", help="a library sound, as qvi search prints it")
+    si.add_argument("--part", type=float, nargs=2, metavar=("START", "END"),
+                    help="more like this part of it only (seconds), as a drag across its waveform in the window")
     _index_args(si)
     si.add_argument("--category", help="only this category")
     si.add_argument("--name", metavar="WORDS", help="only sounds whose path holds every one of these words (any case)")
@@ -317,6 +319,8 @@ def _cmd_similar(a) -> int:
 
     session = QviSession(a.index, a.checkpoint)
     _warn_if_gone(session)
+    if a.part:
+        return _print_hits(session.similar_part(a.sound, *a.part, a.category, a.top, a.name), a.json)
     return _print_hits(session.similar(a.sound, a.category, a.top, a.name), a.json)
 
 

@@ -39,6 +39,14 @@ def test_search_and_similar_by_name_as_well(capsys):
     rel = str(query.relative_to(DEMO_LIBRARY))
     assert main(["similar", rel, "--name", query.stem, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["path"] == str(query)
+    # A part of a long ambience: more like that part, which is not the whole sound's ranking.
+    amb = "ambience/amb_farm_01.ogg"
+    assert main(["similar", amb, "--top", "5", "--json"]) == 0
+    whole = [h["path"] for h in json.loads(capsys.readouterr().out)]
+    assert main(["similar", amb, "--part", "1.0", "3.0", "--top", "5", "--json"]) == 0
+    part = [h["path"] for h in json.loads(capsys.readouterr().out)]
+    assert len(part) == 5 and part != whole
+    assert main(["similar", amb, "--part", "3.0", "3.01"]) == 2 and "longer part" in capsys.readouterr().err
     assert main(["search", str(query), "--name", "no such sound"]) == 0
     captured = capsys.readouterr()
     assert captured.out == "" and "no sound" in captured.err and "'no such sound'" in captured.err
