@@ -280,11 +280,16 @@ def _record(keep: Path | None):
     rec.start()
     print(f"qvi: recording at {rec.sample_rate} Hz: imitate the sound; it stops {QUIET_S:.0f} s after you do "
           f"(Ctrl+C: now; {settings.max_record_s:.0f} s at most)", file=sys.stderr, flush=True)
+    live = sys.stderr.isatty()              # a level meter on one line, redrawn; a pipe gets none
     try:
         while rec.recording:
+            if live:
+                print("\r" + _meter_line(rec), end="", file=sys.stderr, flush=True)
             time.sleep(0.05)
     except KeyboardInterrupt:               # ends the take, as Space does in the window
         pass
+    if live:
+        print("\r\033[K", end="", file=sys.stderr)
     wave, sr = rec.stop()
     print(f"qvi: recorded {len(wave) / max(sr, 1):.1f} s", file=sys.stderr, flush=True)
     if keep is not None:
@@ -297,6 +302,15 @@ def _record(keep: Path | None):
             print(f"qvi: warning: the take was not kept as {printable(str(keep))}: {printable(str(exc))}",
                   file=sys.stderr)
     return wave, sr, rec.clipped
+
+
+def _meter_line(rec) -> str:
+    """The window's level meter and countdown as a line of text: "[#########.......]  2.3 s  stops in 1.4 s"."""
+    bars = 20
+    filled = round(bars * min(max((rec.level + 60.0) / 60.0, 0.0), 1.0))     # -60..0 dBFS, as the window's
+    stops_in = rec.stops_in
+    then = f"stops in {stops_in:3.1f} s" if stops_in is not None else f"{rec.max_seconds - rec.elapsed:4.1f} s left"
+    return f"[{'#' * filled}{'.' * (bars - filled)}] {rec.elapsed:4.1f} s  {then}"
 
 
 def _query_files(given: Path) -> list[Path]:

@@ -336,6 +336,45 @@ def test_search_records_from_the_microphone_when_told(desktop, tmp_path, data_di
     assert "Traceback" not in err and "silent" in err.splitlines()[-1]
 
 
+@pytest.mark.slow
+def test_recording_in_a_terminal_shows_a_live_level_and_countdown(desktop, tmp_path, data_dir):
+    """In a terminal (not a pipe) `--record` redraws one line: the level as the window's meter
+    shows it, the time, and once the sound is over, when it will stop."""
+    import os
+    import pty
+    import select
+    import time
+
+    from qvi_app.audio import load_audio
+
+    wave, sr = load_audio(DEMO_LIBRARY / "birds/peacock_call_01.ogg")
+    imitation = write(tmp_path / "peacock.wav", wave, sr)
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "qvi_app", "search", "--record", "--top", "1"], stdout=subprocess.PIPE,
+                            stderr=follower, env={**os.environ, **desktop.env}, text=True)
+    os.close(follower)
+    seen, player, deadline = b"", None, time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([leader], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:                                                # the process closed its end
+                break
+            if not chunk:
+                break
+            seen += chunk
+        if player is None and b"recording at" in seen:
+            player = desktop.play_into_microphone(imitation)
+    out, _ = proc.communicate(timeout=30)
+    os.close(leader)
+    text = seen.decode("utf-8", "replace")
+    assert proc.returncode == 0 and out.split()[-1].endswith("peacock_call_01.ogg")
+    lines = text.split("\r")
+    assert any("stops in" in line for line in lines) and any("#####" in line for line in lines)
+    assert "recorded" in text
+
+
 def test_search_needs_a_query_or_the_microphone(capsys):
     assert main(["search"]) == 2
     assert "a sound file" in capsys.readouterr().err
