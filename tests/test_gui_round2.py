@@ -849,7 +849,8 @@ def test_loop_playback_plays_a_result_again_and_again_until_switched_off(window,
     assert calls >= 3, calls                                              # heard again, and again
 
 
-def test_a_part_dragged_across_the_waveform_plays_and_is_saved_on_its_own(window, desktop, tmp_path, monkeypatch):
+def test_a_part_dragged_across_the_waveform_plays_and_is_saved_on_its_own(window, desktop, tmp_path, monkeypatch,
+                                                                          data_dir):
     """One footstep of ten, the second of an ambience that loops: a drag across the result's
     waveform plays that part (Enter again, L loops it) and Ctrl+S saves it as a WAV file."""
     import csv
@@ -871,6 +872,10 @@ def test_a_part_dragged_across_the_waveform_plays_and_is_saved_on_its_own(window
     pump(root, lambda: view.selection is not None and win.playing is hit, 5, "the part to play")
     start, end = view.selection
     assert abs(start - 0.25 * hit.duration) < 0.05 and abs(end - 0.75 * hit.duration) < 0.05
+    # Dragged out by its handle (what the drag carries: a file of the part, kept in the data folder).
+    pump(root, lambda: win.spectrograms.part_handle.winfo_ismapped(), 5, "the part's handle")
+    (dragged,) = win._drag_part()
+    assert Path(dragged).parent == data_dir / "parts" and abs(sf.info(dragged).duration - (end - start)) < 0.01
     sr = win._shown_wave[2]
     assert win.player._end == int(end * sr) and win.player._loop_from == int(start * sr)   # only the part
     pump(root, lambda: win.playing is None, 10, "the part to end")
@@ -886,6 +891,8 @@ def test_a_part_dragged_across_the_waveform_plays_and_is_saved_on_its_own(window
     click(root, desktop, view, x0 // 2, view.winfo_height() // 2)          # a click: play from there
     pump(root, lambda: win.playing is hit, 5, "playback from the click")
     assert view.selection is None and win.player._end == len(win._shown_wave[1])
+    wait(root, 0.2)
+    assert not win.spectrograms.part_handle.winfo_ismapped() and win._drag_part() == ()
     win.stop_playing()
     press(root, desktop, win, "ctrl+s")                                     # nothing selected: said how
     assert "Drag across" in win.message

@@ -347,7 +347,12 @@ class SpectrogramPanel(ttk.Frame):
         self.figure = Figure(figsize=(5.2, 4.4), dpi=100, layout="constrained")
         self.ax_query = self.figure.add_subplot(2, 1, 1)
         self.ax_result = self.figure.add_subplot(2, 1, 2, sharey=self.ax_query)
-        self.wave = WaveformView(self, on_seek=on_seek, on_select=on_select_part)
+        self.on_select_part = on_select_part
+        # Shown while a part is selected: dragged (a drag source, see the window), it carries the
+        # part out as a file of its own; the waveform's own drags select.
+        self.part_handle = ttk.Label(self, text="⇲ drag this part out (or Ctrl+S to save it)", style="Status.TLabel",
+                                     cursor="fleur")
+        self.wave = WaveformView(self, on_seek=on_seek, on_select=self._part_changed)
         self.wave.pack(side="bottom", fill="x", padx=(6, 6), pady=(2, 4))     # first: a short window keeps it
         self.canvas = FigureCanvasTkAgg(self.figure, master=self)
         self.canvas.get_tk_widget().pack(fill="both", expand=True)
@@ -406,6 +411,14 @@ class SpectrogramPanel(ttk.Frame):
     def show_wave(self, wave, sr: int) -> None:
         self.wave.show(wave, sr)
 
+    def _part_changed(self, part: tuple[float, float] | None) -> None:
+        if part is None:
+            self.part_handle.pack_forget()
+            return
+        self.part_handle.pack(side="bottom", anchor="e", padx=6, before=self.wave)
+        if self.on_select_part:
+            self.on_select_part(*part)
+
     def move_playhead(self, seconds: float | None) -> None:
         self.wave.move_playhead(seconds)
 
@@ -415,7 +428,8 @@ class WaveformView(tk.Canvas):
     (redrawing the spectrogram figure at 20 Hz stalled the window for longer than a short sound).
 
     A click plays from there (``on_seek(seconds)``); a drag selects a part (``selection``, seconds,
-    shaded) and hands it to ``on_select(start, end)``; a click clears it."""
+    shaded); a click, or another sound, clears it. ``on_select(part)`` hears each change: the
+    part (start, end), or None."""
 
     DRAG_PX = 4                                  # less is a click, not a selection
 
@@ -437,7 +451,7 @@ class WaveformView(tk.Canvas):
     def show(self, wave, sr: int) -> None:
         import numpy as np
 
-        self.selection = None
+        self._select(None)
         if wave is None or not sr or not len(wave):
             self.seconds, self._env = 0.0, None
         else:
@@ -495,15 +509,19 @@ class WaveformView(tk.Canvas):
         if x0 is None:
             return
         if abs(event.x - x0) < self.DRAG_PX:                      # a click: play from there
-            self.selection = None
+            self._select(None)
             self.itemconfigure(self._shade, state="hidden")
             if self.on_seek:
                 self.on_seek(self._at(event.x))
             return
-        self.selection = tuple(sorted((self._at(x0), self._at(event.x))))
+        self._select(tuple(sorted((self._at(x0), self._at(event.x)))))
         self._shade_seconds(*self.selection)
-        if self.on_select:
-            self.on_select(*self.selection)
+
+    def _select(self, part: tuple[float, float] | None) -> None:
+        changed = part != self.selection
+        self.selection = part
+        if self.on_select and (changed or part is not None):   # a new drag over the same part plays it again
+            self.on_select(part)
 
 
 class MessageBanner(ttk.Frame):

@@ -26,6 +26,7 @@ from qvi_app.audio.endpoint import QUIET_S
 from qvi_app.errors import QviError
 from qvi_app.gui.tasks import TaskRunner
 from qvi_app.gui.widgets import FirstRun, LevelMeter, MessageBanner, ResultsTable, SpectrogramPanel, ui_scale
+from qvi_app.paths import data_dir
 from qvi_app.settings import AppSettings, feedback_db_path
 from qvi_app.workbench import Workbench
 
@@ -379,9 +380,27 @@ class QviWindow:
         tree = self.results.tree
         tree.drag_source_register(1, DND_FILES)
         tree.dnd_bind("<<DragInitCmd>>", lambda e: (COPY, DND_FILES, self._drag_paths()))
+        handle = self.spectrograms.part_handle
+        handle.drag_source_register(1, DND_FILES)
+        handle.dnd_bind("<<DragInitCmd>>", lambda e: (COPY, DND_FILES, self._drag_part()))
 
     def _drag_paths(self):
         return tuple(str(h.path) for h in self.results.selected_all())
+
+    def _drag_part(self) -> tuple[str, ...]:
+        """The part selected on the result's waveform, written to the data folder's parts/ (kept:
+        an editor may use a dropped file where it lies) to be dragged out; () when it cannot be."""
+        part = self._part_selected()
+        if part is None:
+            return ()
+        hit = self._shown_wave[0]
+        dest = data_dir() / "parts" / f"{hit.path.stem} {part[0]:.2f}-{part[1]:.2f} s.wav"
+        try:
+            self.say(self.bench.save_part(hit.path, *part, dest))
+        except QviError as exc:
+            self._failed(exc, "The part cannot be dragged out: ")
+            return ()
+        return (str(dest),)
 
     def dropped(self, paths) -> None:
         """A sound dropped on the window is searched for; a folder becomes the library (indexed or
