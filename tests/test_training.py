@@ -184,6 +184,13 @@ def test_evaluation_report_lists_each_category_among_the_distractors_too():
     assert rows["b"].endswith(f"| {lib['categories']['b']['mrr']:.3f} |") and lib["categories"]["b"]["mrr"] == 1.0
     assert rows["a"].endswith(f"| {lib['categories']['a']['mrr']:.3f} |")
     assert lib["categories"]["a"]["mrr"] < refs["categories"]["a"]["mrr"] == 1.0      # not the references-alone figure
+    # Which sound is the hub, by name: the figure alone did not say whether to worry about it.
+    lib_scores[:, 7] += 10.0                                            # x5.ogg in every query's top 10
+    hub = retrieval_report(lib_scores, targets, [cats[t] for t in targets], with_lib)
+    hub["hubness"] = {"k": 10, "max_share": 1.0, "candidate": 7}
+    systems["sys"]["settings"]["with distractors"]["all"] = hub
+    report["candidates"] = ["a.flac", "b.flac"] + [f"lib/x{i}.ogg" for i in range(8)]
+    assert "Most often in the top 10 of these queries: sys: lib/x5.ogg (100%)." in to_markdown(report)
 
 
 # --- simulator -------------------------------------------------------------------------------

@@ -240,6 +240,7 @@ def evaluate(data, *, dataset_kind: str = "auto", split: str = "all", split_from
         "groups": {g: len(idx) for g, idx in groups.items()},
         "targets": {g: targets[idx].tolist() for g, idx in groups.items()},   # the imitated sound of each query
         "distractors": {"folder": str(distractors), "sounds": len(extra_audio)} if extra_audio else None,
+        "candidates": [r.id for r in refs] + list(extra_names),     # by column: who a hub is
         "imitations_per_reference": imitations if source == "simulated" else None, "seed": seed,
         "random_expected_mrr": random_mrr(len(refs)),
         "encoder_ids": {label: r["encoder_ids"] for label, r in results.items() if "encoder_ids" in r},
@@ -255,6 +256,17 @@ def _grouped(scores, targets, query_cats, candidate_cats, groups) -> dict:
         rep["hubness"] = hubness(scores[idx], 10)
         out[g] = rep
     return out
+
+
+def _hub_line(report: dict, setting: str, shown: list[tuple[str, dict]]) -> list[str]:
+    """Each system's hub among the distractors, by name: whether a wolf call or the imitated
+    sound itself comes back for every query is what the hubness figure alone does not say."""
+    names = report.get("candidates")
+    hubs = [(label, x["hubness"]) for label, x in shown if x.get("hubness", {}).get("candidate") is not None]
+    if setting == "references" or not names or not hubs:
+        return []
+    return ["", "Most often in the top 10 of these queries: " + "; ".join(
+        f"{label}: {names[h['candidate']]} ({h['max_share']:.0%})" for label, h in hubs) + "."]
 
 
 def _interval(ci) -> str:
@@ -287,7 +299,7 @@ def to_markdown(report: dict) -> str:
                 lines += [f"**{'all queries' if group == 'all' else group}, {where}** ({n} candidates):", ""]
             lines += ["| system | item MRR | 95% interval | vs the first row | top-1 | top-5 | top-10 | class MRR | NDCG "
                       "| hubness@10 | ms per clip |", "|---|---|---|---|---|---|---|---|---|---|---|"]
-            first, targets = None, report.get("targets", {}).get(group)
+            first, targets, shown = None, report.get("targets", {}).get(group), []
             for label, r in report["systems"].items():
                 x = r["settings"][setting][group] if "settings" in r else r
                 i, c = x["item"], x["class"]
@@ -295,7 +307,9 @@ def to_markdown(report: dict) -> str:
                 lines.append(f"| {label} | {i['mrr']:.3f} | {_interval(i.get('mrr_ci95'))} | {_versus(x, first, targets)} | "
                              f"{i['top1']:.3f} | {i['top5']:.3f} | {i['top10']:.3f} | {c['mrr']:.3f} | {x['ndcg']:.3f} | "
                              f"{hub} | " + (f"{r['ms_per_clip']:.0f} |" if "ms_per_clip" in r else "– |"))
+                shown.append((label, x))
                 first = first or x
+            lines += _hub_line(report, setting, shown)
             lines.append("")
     lines += ["95% interval: where the item MRR could lie on another set of sounds and imitations like "
               "these (bootstrap resampling the imitated sounds, each with all its imitations). vs the first "
