@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up qvi on this machine: system libraries, a virtualenv in .venv, pinned Python packages.
 # Idempotent: a second run only checks. Usage: bash scripts/setup.sh [--test] [--cluster]
-#   --test     also install what the test suite needs (pytest, Ray; Xvfb, xdotool, PulseAudio)
+#   --test     also install what the test suite needs (pytest, Ray; Xvfb, xdotool, PulseAudio, xprop)
 #   --cluster  also install Ray, for qvi index --engine ray on a farm (docs/SCALING.md)
 # ONNX Runtime (the [fast] extra: about 1.4x faster indexing) is always installed.
 set -euo pipefail
@@ -18,7 +18,7 @@ done
 PY=${PYTHON:-python3}
 SYSTEM_PKGS=(libportaudio2 libsndfile1)
 "$PY" -c "import tkinter" 2>/dev/null || SYSTEM_PKGS+=(python3-tk)
-[[ -n $TEST ]] && SYSTEM_PKGS+=(xvfb xdotool pulseaudio)
+[[ -n $TEST ]] && SYSTEM_PKGS+=(xvfb xdotool pulseaudio x11-utils)
 
 missing=()
 if command -v dpkg >/dev/null; then

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SINK = "qvi_test_sink"
-PROGRAMS = ("Xvfb", "xdotool", "pulseaudio", "pactl", "paplay", "parecord")
+PROGRAMS = ("Xvfb", "xdotool", "pulseaudio", "pactl", "paplay", "parecord", "xprop")
 
 
 @dataclass
@@ -75,7 +75,7 @@ def start_desktop() -> Desktop:
     missing = [p for p in PROGRAMS if shutil.which(p) is None]
     if missing:
         raise RuntimeError(f"GUI tests need {', '.join(missing)}: run `bash scripts/setup.sh --test` "
-                           "(installs xvfb, xdotool, pulseaudio)")
+                           "(installs xvfb, xdotool, pulseaudio, x11-utils)")
     n, xvfb = start_screen(1280, 800)
     runtime = Path(tempfile.mkdtemp(prefix="qvi-pulse-"))
     runtime.chmod(0o700)

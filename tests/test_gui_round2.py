@@ -998,3 +998,42 @@ def test_the_window_opens_at_the_size_it_was_closed_at(desktop, data_dir):
     (data_dir / "settings.json").write_text(json.dumps(settings))
     fitted = run("look")
     assert fitted["size"][0] <= 1280 and fitted["size"][1] <= 800          # the desktop's screen, 1280x800
+
+
+def test_the_window_fits_the_work_area_a_desktop_publishes(desktop, data_dir):
+    """Under a window manager the screen less its panels is the work area (EWMH _NET_WORKAREA):
+    the window fits it, title bar included, instead of guessing 110 px for a title bar and a
+    panel. (Without one, as on the bare virtual screen, the guess stays.)"""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from qvi_app.paths import REPO_ROOT
+
+    def opened() -> list[int]:
+        done = subprocess.run([sys.executable, "-c", WINDOW_REMEMBERED, "look"], cwd=REPO_ROOT, capture_output=True,
+                              text=True, timeout=120, env={**os.environ, **desktop.env, "QVI_DATA_DIR": str(data_dir)})
+        assert done.returncode == 0, done.stderr[-2000:]
+        (data_dir / "settings.json").unlink(missing_ok=True)               # not the size it was closed at
+        return json.loads(done.stdout.strip().splitlines()[-1])["size"]
+
+    import tkinter as tk
+
+    bare = opened()
+    assert bare[1] <= 800 - 110
+    # A window manager's part, played here: the atom made (xprop sets only atoms that exist), and a
+    # client kept connected meanwhile (a bare X server forgets everything when its last one leaves).
+    keeper = tk.Tk()
+    keeper.withdraw()
+    keeper.tk.call("winfo", "atom", "_NET_WORKAREA")
+    xprop = ["xprop", "-root", "-display", desktop.display]
+    subprocess.run(xprop + ["-f", "_NET_WORKAREA", "32c", "-set", "_NET_WORKAREA", "0, 40, 1280, 560"],
+                   env=desktop.env, check=True)
+    try:
+        width, height = opened()
+    finally:
+        subprocess.run(xprop + ["-remove", "_NET_WORKAREA"], env=desktop.env, check=True)
+        keeper.destroy()
+    assert width <= 1280 and height <= 560 - 30, (width, height)          # a title bar's room left
+    assert height >= 520                                                   # not a guess below it either

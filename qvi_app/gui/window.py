@@ -117,6 +117,9 @@ class QviWindow:
         # took their share).
         sw, sh = root.winfo_screenwidth(), root.winfo_screenheight()
         room_w, room_h = sw - px(16), sh - px(110)
+        area = _work_area(root)
+        if area is not None:                            # the screen less its panels, as the desktop says
+            room_w, room_h = min(room_w, area[0] - px(8)), min(sh, area[1]) - px(36)   # a title bar's room
         w, h = max(px(1180), min(int(sw * 0.75), px(1800))), max(px(720), min(int(sh * 0.8), px(1150)))
         min_w, min_h = min(px(860), room_w), min(px(520), room_h)
         w, h = _size(self.settings.window_size) or (w, h)          # as it was closed, if it still fits
@@ -1286,6 +1289,24 @@ class QviWindow:
         self.bench.close()
         self.root.destroy()
         self.closed = True
+
+
+def _work_area(root: tk.Tk) -> tuple[int, int] | None:
+    """The desktop's work area (width, height): the screen less its panels, as an EWMH window
+    manager publishes it (``_NET_WORKAREA`` on the root window, read with xprop); None without
+    one (a bare X server), without xprop, or off X11."""
+    import re
+    import shutil
+
+    if root.tk.call("tk", "windowingsystem") != "x11" or shutil.which("xprop") is None:
+        return None
+    try:
+        out = subprocess.run(["xprop", "-root", "-display", root.winfo_screen(), "_NET_WORKAREA"],
+                             capture_output=True, text=True, timeout=2).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    numbers = [int(n) for n in re.findall(r"\d+", out.partition("=")[2])]
+    return (numbers[2], numbers[3]) if len(numbers) >= 4 and numbers[2] > 0 and numbers[3] > 0 else None
 
 
 def _size(text: str | None) -> tuple[int, int] | None:
