@@ -224,23 +224,18 @@ def _cmd_search(a) -> int:
         raise QviError("give a sound file of your imitation (or --record to imitate into the microphone)")
     if a.keep and not a.record:
         raise QviError("--keep saves a take made with --record")
-    if a.record:
-        session = QviSession(a.index, a.checkpoint, use_adapter=not a.no_adapter)
-        _warn_if_gone(session)
-        wave, sr, clipped = _record(a.keep)
-        result = session.search_wave(wave, sr, a.category, a.top, a.name, clipped=clipped)
-        _warn_if_clipped(result)
-        if a.like or a.dislike:
-            result = session.with_feedback(result, {**{p: 1 for p in a.like}, **{p: -1 for p in a.dislike}}, a.top)
-        return _print_hits(result, a.json)
-    one = len(a.query) == 1 and not a.query[0].is_dir()
+    one = a.record or (len(a.query) == 1 and not a.query[0].is_dir())
     if (a.like or a.dislike) and not one:
         raise QviError("--like and --dislike rate the results of one query: give one QUERY with them")
     queries = [query for given in a.query for query in _query_files(given)]
     session = QviSession(a.index, a.checkpoint, use_adapter=not a.no_adapter)
     _warn_if_gone(session)
     if one:
-        result = session.search_file(a.query[0], a.category, a.top, a.name)
+        if a.record:                        # the model is loaded first: the search follows the take at once
+            wave, sr, clipped = _record(a.keep)
+            result = session.search_wave(wave, sr, a.category, a.top, a.name, clipped=clipped)
+        else:
+            result = session.search_file(a.query[0], a.category, a.top, a.name)
         _warn_if_clipped(result)
         if a.like or a.dislike:
             ratings = {**{p: 1 for p in a.like}, **{p: -1 for p in a.dislike}}
@@ -308,9 +303,7 @@ def _meter_line(rec) -> str:
     """The window's level meter and countdown as a line of text: "[#########.......]  2.3 s  stops in 1.4 s"."""
     bars = 20
     filled = round(bars * min(max((rec.level + 60.0) / 60.0, 0.0), 1.0))     # -60..0 dBFS, as the window's
-    stops_in = rec.stops_in
-    then = f"stops in {stops_in:3.1f} s" if stops_in is not None else f"{rec.max_seconds - rec.elapsed:4.1f} s left"
-    return f"[{'#' * filled}{'.' * (bars - filled)}] {rec.elapsed:4.1f} s  {then}"
+    return f"[{'#' * filled}{'.' * (bars - filled)}] {rec.elapsed:4.1f} s  {rec.countdown()}"
 
 
 def _query_files(given: Path) -> list[Path]:

@@ -97,6 +97,14 @@ class Recorder:
             return None
         return max(0.0, self.quiet_s - end.quiet_for)
 
+    def countdown(self) -> str:
+        """What is left, as the window and the terminal show it: "stops in 1.2 s" once the sound
+        is over, else "8.1 s left"."""
+        stops_in = self.stops_in
+        if stops_in is not None:
+            return f"stops in {stops_in:3.1f} s"
+        return f"{max(0.0, self.max_seconds - self.elapsed):4.1f} s left"
+
     def start(self) -> None:
         sd = _sd()
         try:

@@ -655,9 +655,7 @@ class QviWindow:
         if rec is None or not rec.recording:
             return
         self.meter.show(rec.level)
-        left, stops_in = max(0.0, rec.max_seconds - rec.elapsed), rec.stops_in
-        self.countdown.configure(text=f"{rec.elapsed:4.1f} s  ·  " + (
-            f"stops in {stops_in:3.1f} s" if stops_in is not None else f"{left:4.1f} s left"))
+        self.countdown.configure(text=f"{rec.elapsed:4.1f} s  ·  {rec.countdown()}")
         self.root.after(40, self._tick_meter)
 
     def stop_recording(self, by_itself: bool = False) -> None:
