@@ -494,7 +494,7 @@ class QviWindow:
         search_again = self.bench.opened(session)
         cats = session.categories()
         self.category_box.configure(values=[ALL] + [f"{c}  ({n})" for c, n in cats.items()])
-        self.category_var.set(ALL if self.bench.category is None else self._category_label(self.bench.category))
+        self._show_category()
         self.results.show([], {})
         self.first_run.show_library(len(session.index), cats)
         self.stop_playing()
@@ -524,6 +524,15 @@ class QviWindow:
         else:
             self.spectrograms.show("query", None, "Query: press Space and imitate a sound")
             self._show_list(False)
+
+    def _show_category(self) -> None:
+        """The category box set to the workbench's category (after a library opens, after Back)."""
+        self.category_var.set(ALL if self.bench.category is None else self._category_label(self.bench.category))
+
+    def _show_query(self, spec) -> None:
+        """The query's plot, titled with its name and length (after a search, after Back)."""
+        q = self.bench.query
+        self.spectrograms.show("query", spec, f"Query: {q.label} ({q.seconds:.1f} s)")
 
     def _category_label(self, category: str) -> str:
         return next((v for v in self.category_box["values"] if v.split("  (")[0] == category), ALL)
@@ -720,7 +729,7 @@ class QviWindow:
         if advice:
             self.banner.show(advice[0].upper() + advice[1:] + ".", note=True)
         self.replay_button.configure(state="normal")
-        self.spectrograms.show("query", spec, f"Query: {label} ({len(result.query_wave) / sr:.1f} s)")
+        self._show_query(spec)
         self._show_result(result)
         self.say(self.bench.status_line(elapsed_ms))
         log.info("ranked %d results in %.0f ms (top: %s)", len(result.hits), elapsed_ms,
@@ -1008,7 +1017,7 @@ class QviWindow:
         if result is None:
             self.say("no list before this one")
             return
-        self.category_var.set(ALL if self.bench.category is None else self._category_label(self.bench.category))
+        self._show_category()
         if self.name_var.get() != (self.bench.name or ""):
             self.name_var.set(self.bench.name or "")
             if self._name_after is not None:            # the list is already filtered: no re-ranking
@@ -1017,8 +1026,7 @@ class QviWindow:
         q = self.bench.query
         if q is not None and len(q.wave):               # another query's list: its plot too (off the Tk thread)
             self.tasks.submit(lambda: app.spectrogram(q.wave, q.sr),
-                              lambda spec: self.bench.query is q and self.spectrograms.show(
-                                  "query", spec, f"Query: {q.label} ({q.seconds:.1f} s)"),
+                              lambda spec: self.bench.query is q and self._show_query(spec),
                               lambda exc: log.info("no plot of the query: %s", exc))
         self._show_result(result)
         like = self.bench.similar_to
