@@ -97,6 +97,7 @@ class Workbench:
     similar_part: tuple[float, float] | None = None   # ... this part of it (seconds)
     notice: Notice | None = None
     history: list[View] = field(default_factory=list)        # the lists before this one, for Back
+    future: list[View] = field(default_factory=list)         # the lists Back left, for Forward
     skipped: list[SkippedFile] = field(default_factory=list)  # of the last indexing
     recording: bool = False
     _self_stop_at: float | None = None
@@ -115,7 +116,7 @@ class Workbench:
         self.base = self.result = None
         self.similar_to = self.similar_part = None
         self.ratings = {}
-        self.history = []                       # their hits belong to the library before
+        self.history, self.future = [], []      # their hits belong to the library before
         if self.category not in session.categories():
             self.category = None
         if self.notice and self.notice.error and not self.notice.details:
@@ -240,28 +241,51 @@ class Workbench:
         self._succeeded()
         return result
 
+    def _view(self) -> View | None:
+        if self.base is None or self.result is None:
+            return None
+        return View(self.query, self.base, self.result, dict(self.ratings), self.category, self.name,
+                    self.similar_to, self.similar_part)
+
     def _remember_view(self) -> None:
-        if self.base is not None and self.result is not None:
-            self.history.append(View(self.query, self.base, self.result, dict(self.ratings), self.category,
-                                     self.name, self.similar_to, self.similar_part))
-            del self.history[:-HISTORY]
-            while len(self.history) > 1 and self._history_audio_bytes() > HISTORY_AUDIO_BYTES:
-                del self.history[0]
+        """A new list replaces this one: this one goes behind it, and what was ahead is dropped."""
+        self.future = []
+        self._push_history(self._view())
+
+    def _push_history(self, view: View | None) -> None:
+        if view is None:
+            return
+        self.history.append(view)
+        del self.history[:-HISTORY]
+        while len(self.history) > 1 and self._history_audio_bytes() > HISTORY_AUDIO_BYTES:
+            del self.history[0]
 
     def _history_audio_bytes(self) -> int:
-        waves = {id(a): a.nbytes for v in self.history for a in (v.query.wave if v.query else None,
-                                                                 v.base.query_wave) if a is not None}
+        waves = {id(a): a.nbytes for v in self.history + self.future
+                 for a in (v.query.wave if v.query else None, v.base.query_wave) if a is not None}
         return sum(waves.values())
+
+    def _show_view(self, v: View) -> SearchResult:
+        self.query, self.base, self.result, self.ratings = v.query, v.base, v.result, dict(v.ratings)
+        self.category, self.name, self.similar_to, self.similar_part = v.category, v.name, v.similar_to, v.similar_part
+        return self.result
 
     def back(self) -> SearchResult | None:
         """The list before this one (a query's, or a "more like"), as it was shown: its query,
         filters and ratings. None when there is none."""
         if not self.history:
             return None
-        v = self.history.pop()
-        self.query, self.base, self.result, self.ratings = v.query, v.base, v.result, dict(v.ratings)
-        self.category, self.name, self.similar_to, self.similar_part = v.category, v.name, v.similar_to, v.similar_part
-        return self.result
+        current = self._view()
+        if current is not None:
+            self.future.append(current)
+        return self._show_view(self.history.pop())
+
+    def forward(self) -> SearchResult | None:
+        """Undo a Back: the list that was left, as it was left. None when none is ahead."""
+        if not self.future:
+            return None
+        self._push_history(self._view())
+        return self._show_view(self.future.pop())
 
     def rating_of(self, hit: SearchHit) -> int:
         return self.ratings.get(hit.relpath, 0)

@@ -355,8 +355,8 @@ def test_help_lists_every_key_the_window_answers(window):
     names = {"<Key-space>": "Space", "<Key-Escape>": "Esc", "+": "+", "-": "-", "m": "M", "q": "Q", "l": "L",
              "<Key-Up>": "↑", "<Key-Down>": "↓", "<Control-Key-o>": "Ctrl+O", "<Control-Key-l>": "Ctrl+L",
              "<Control-Key-q>": "Ctrl+Q", "<Control-Key-c>": "Ctrl+C", "<Control-Key-f>": "Ctrl+F",
-             "<Control-Key-s>": "Ctrl+S", "<Alt-Key-Left>": "Alt+←"}
-    aliases = {"=", "<Key-KP_Add>", "<Key-KP_Subtract>", "<Destroy>", "<MouseWheel>"}   # same action, or not keys
+             "<Control-Key-s>": "Ctrl+S", "<Alt-Key-Left>": "Alt+←", "<Alt-Key-Right>": "Alt+→"}
+    aliases = {"=", "<Key-KP_Add>", "<Key-KP_Subtract>", "<Destroy>", "<MouseWheel>", "<Button>"}   # same action, or not keys
     bound = set(root.bind()) - aliases
     assert bound <= set(names), bound - set(names)                          # a new key must be named here, and in help
     keys = [line.split("  ")[0].split(" / ") for line in listed.splitlines()]  # "+ / -   rate the selected..."
@@ -945,6 +945,18 @@ def test_alt_left_goes_back_to_the_list_before(window, desktop):
     assert win.bench.similar_to is None and win.bench.query.label == Path(REFERENCE).name
     press(root, desktop, win, "alt+Left")
     assert win.message == "no list before this one"
+    # Forward undoes it: by Alt+→, and by a mouse's forward (9) and back (8) buttons, over the
+    # list or over the plots (Tk 8.6 cannot name those buttons in a binding).
+    press(root, desktop, win, "alt+Right")
+    pump(root, lambda: win.message.startswith("forward to more like"), 5, "forward")
+    assert [r["name"] for r in win.results.row_values()][0] == first[2] and win.result.category is None
+    plot = win.spectrograms.canvas.get_tk_widget()
+    for widget, button, says in ((plot, "8", "back to "), (win.results.tree, "9", "forward to "),
+                                 (win.results.tree, "9", "no list after")):
+        xdo(root, desktop, "mousemove", str(widget.winfo_rootx() + 100), str(widget.winfo_rooty() + 100),
+            "click", button)
+        pump(root, lambda: win.message.startswith(says), 5, f"button {button}")
+    assert win.bench.similar_to is not None and win.bench.future == []
 
 
 WINDOW_REMEMBERED = """

@@ -312,6 +312,36 @@ def test_back_returns_to_the_lists_before_as_they_were(bench, libraries):
     assert bench.history == []                                             # another library: its lists are gone
 
 
+def test_forward_undoes_back_until_a_new_list_is_made(bench):
+    """Back, Back, Forward, Forward: the lists come again in order, each as it was left (a rating
+    given after going back is kept); a new list after Back drops what was ahead, as a browser does."""
+    first = _search(bench)
+    like = bench.more_like(first.hits[2])
+    bench.more_like(like.hits[1])
+    third = [h.relpath for h in bench.result.hits]
+    assert bench.forward() is None                                         # nothing ahead yet
+    bench.back()
+    bench.rate(bench.result.hits[3], -1)                                   # the second list, rated now
+    rated = [h.relpath for h in bench.result.hits]
+    bench.back()
+    assert bench.similar_to is None and len(bench.future) == 2
+    again = bench.forward()
+    assert [h.relpath for h in again.hits] == rated and bench.ratings == {like.hits[3].relpath: -1}
+    assert bench.similar_to.relpath == first.hits[2].relpath
+    assert [h.relpath for h in bench.forward().hits] == third and bench.forward() is None
+    assert len(bench.history) == 2 and bench.future == []
+    bench.back()
+    bench.more_like(bench.result.hits[0])                                  # a new list: the third is gone
+    assert bench.future == [] and bench.forward() is None and len(bench.history) == 2
+    bench.back()
+    _search(bench, 700)                                                    # a new query does the same
+    assert bench.future == []
+    bench.back()
+    assert len(bench.future) == 1
+    bench.opened(bench.open(bench.session.index_dir))                      # a library opened: none ahead
+    assert bench.future == [] and bench.forward() is None
+
+
 def test_back_holds_a_bounded_amount_of_query_audio(bench, monkeypatch):
     import qvi_app.workbench as wb
 

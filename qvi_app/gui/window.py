@@ -48,7 +48,7 @@ KEYS = (("Space", "record an imitation; it stops 2 s after you do (Audio menu), 
         ("L", "loop playback on or off: a result plays again and again until stopped"),
         ("+ / -", "rate the selected result good or poor: the list re-ranks at once; again: take it back"),
         ("M", "more like the selected result (or the part dragged across its waveform)"),
-        ("Alt+←", "back to the list before"),
+        ("Alt+← / Alt+→", "back to the list before, or forward again (the mouse's back and forward buttons too)"),
         ("Ctrl+F", "filter the list by name"),
         ("Ctrl+C", "copy the selected results' paths, one a line"),
         ("Ctrl+S", "save the part dragged across the result's waveform as a WAV file"),
@@ -172,6 +172,7 @@ class QviWindow:
         result.add_command(label="More like this", accelerator="M", command=self.more_like_selected)
         result.add_command(label="Original ranking", command=self.original_ranking)
         result.add_command(label="Back to the list before", accelerator="Alt+←", command=self.back)
+        result.add_command(label="Forward again", accelerator="Alt+→", command=self.forward)
         result.add_separator()
         result.add_command(label="Copy file path", accelerator="Ctrl+C", command=self.copy_selected_path)
         result.add_command(label="Save the selected part as…", accelerator="Ctrl+S", command=self.save_part_dialog)
@@ -342,6 +343,10 @@ class QviWindow:
         r.bind("<Control-f>", lambda e: self.find_by_name())
         r.bind("<Control-s>", lambda e: self.save_part_dialog())
         r.bind("<Alt-Left>", lambda e: self._unless_typing(e, self.back))      # in a field: the cursor's
+        r.bind("<Alt-Right>", lambda e: self._unless_typing(e, self.forward))
+        # A mouse's back and forward buttons: Tk 8.6 refuses "<Button-8>" in a binding, but its
+        # generic press event carries them as 8 and 9 on X11.
+        r.bind("<Button>", lambda e: {8: self.back, 9: self.forward}.get(e.num, lambda: None)())
 
     def _step_list(self, event, step: int):
         """Up/Down move in the list wherever the keyboard focus is: the plots take it (matplotlib
@@ -1013,9 +1018,15 @@ class QviWindow:
     def back(self) -> None:
         """Alt+←: the list before this one (after More like this, or the query before), as it
         was: its query, filters and ratings."""
-        result = self.bench.back()
+        self._went(self.bench.back(), "back to", "no list before this one")
+
+    def forward(self) -> None:
+        """Alt+→: the list Back left, as it was left."""
+        self._went(self.bench.forward(), "forward to", "no list after this one")
+
+    def _went(self, result, verb: str, none: str) -> None:
         if result is None:
-            self.say("no list before this one")
+            self.say(none)
             return
         self._show_category()
         if self.name_var.get() != (self.bench.name or ""):
@@ -1031,7 +1042,7 @@ class QviWindow:
         self._show_result(result)
         like = self.bench.similar_to
         what = f"more like {like.path.name}" if like else (q.label if q else "the query")
-        self.say(f"back to {what}  ·  {len(self.bench.history)} more before it")
+        self.say(f"{verb} {what}  ·  {len(self.bench.history)} before it, {len(self.bench.future)} after")
 
     def original_ranking(self) -> None:
         result = self.bench.original_ranking()
@@ -1262,7 +1273,7 @@ class QviWindow:
                        "qvi works, but will not remember them.")
 
     def show_keys(self) -> None:
-        self._show_details("Keyboard shortcuts", [f"{keys:<12}{what}" for keys, what in KEYS], font="TkFixedFont")
+        self._show_details("Keyboard shortcuts", [f"{keys:<15}{what}" for keys, what in KEYS], font="TkFixedFont")
 
     def show_about(self) -> None:
         s = self.session
