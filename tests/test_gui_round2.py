@@ -863,8 +863,11 @@ def test_a_part_dragged_across_the_waveform_plays_and_is_saved_on_its_own(window
     pump(root, lambda: win._shown_wave is not None and win._shown_wave[0] is hit, 10, "the waveform")
     view = win.spectrograms.wave
     wait(root, 0.3)
-    width = view.winfo_width()
-    x0, x1 = int(0.25 * width), int(0.75 * width)
+    # Where the result's spectrogram puts a quarter and three quarters of the sound: the waveform
+    # under it keeps the same time axis, so a part is dragged as it is seen above.
+    plot = win.spectrograms.canvas.get_tk_widget()
+    x0, x1 = (int(plot.winfo_rootx() + win.spectrograms.ax_result.transData.transform((f * hit.duration, 0))[0])
+              - view.winfo_rootx() for f in (0.25, 0.75))
     y = view.winfo_rooty() + view.winfo_height() // 2
     xdo(root, desktop, "mousemove", str(view.winfo_rootx() + x0), str(y), "mousedown", "1")
     xdo(root, desktop, "mousemove", str(view.winfo_rootx() + (x0 + x1) // 2), str(y))

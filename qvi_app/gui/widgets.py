@@ -356,6 +356,7 @@ class SpectrogramPanel(ttk.Frame):
         self.wave.pack(side="bottom", fill="x", padx=(6, 6), pady=(2, 4))     # first: a short window keeps it
         self.canvas = FigureCanvasTkAgg(self.figure, master=self)
         self.canvas.get_tk_widget().pack(fill="both", expand=True)
+        self.canvas.mpl_connect("draw_event", self._align_wave)
         self.titles = {"query": "", "result": ""}
         self.show("query", None, "Query: press Space and imitate a sound")
         self.show("result", None, "Result: select one in the list")
@@ -422,6 +423,13 @@ class SpectrogramPanel(ttk.Frame):
     def move_playhead(self, seconds: float | None) -> None:
         self.wave.move_playhead(seconds)
 
+    def _align_wave(self, _event=None) -> None:
+        """The waveform's time axis under the result plot's (the layout moves that one with the
+        plot's numbers and the window's width; the waveform had its own, up to a tenth of the sound off)."""
+        box = self.ax_result.get_window_extent()
+        offset = self.canvas.get_tk_widget().winfo_x() - self.wave.winfo_x()
+        self.wave.align(round(box.x0) + offset, round(box.x1) + offset)
+
 
 class WaveformView(tk.Canvas):
     """A waveform on a plain Tk canvas: moving the playhead is one coords() call, not a figure redraw
@@ -443,6 +451,7 @@ class WaveformView(tk.Canvas):
         self._env = None
         self._head = None
         self._press_x: int | None = None
+        self._span: tuple[int, int] | None = None     # the pixels of 0 s and of the end; None: the edges
         self.bind("<Configure>", lambda e: self._draw())
         self.bind("<ButtonPress-1>", self._pressed)
         self.bind("<B1-Motion>", self._dragged)
@@ -468,7 +477,8 @@ class WaveformView(tk.Canvas):
             self._head = self._shade = None
             return
         env = self._env / max(float(self._env.max()), 1e-9)
-        xs = [int(i * (w - 1) / max(len(env) - 1, 1)) for i in range(len(env))]
+        left, right = self._ends()
+        xs = [int(left + i * (right - left) / max(len(env) - 1, 1)) for i in range(len(env))]
         points = [(x, h / 2 - e * (h / 2 - 3)) for x, e in zip(xs, env)] + \
                  [(x, h / 2 + e * (h / 2 - 3)) for x, e in zip(reversed(xs), env[::-1])]
         self._shade = self.create_rectangle(0, 0, 0, h, fill="#8ab4f8", outline="#1a73e8", state="hidden")
@@ -485,16 +495,34 @@ class WaveformView(tk.Canvas):
         if seconds is None or not self.seconds:
             self.itemconfigure(self._head, state="hidden")
             return
-        x = int(min(seconds / self.seconds, 1.0) * (max(self.winfo_width(), 2) - 1))
+        x = int(self._x(seconds))
         self.coords(self._head, x, 0, x, int(self["height"]))
         self.itemconfigure(self._head, state="normal")
 
+    def align(self, left: int, right: int) -> None:
+        """Draw 0 s at pixel ``left`` and the end at ``right`` (the time axis of the plot above),
+        so that a part is dragged and shaded where it is seen there."""
+        if (left, right) != self._span:
+            self._span = (left, right)
+            self._draw()
+
+    def _ends(self) -> tuple[int, int]:
+        width = max(self.winfo_width(), 2)
+        if self._span is None:
+            return 0, width - 1
+        left = max(0, min(self._span[0], width - 2))
+        return left, max(left + 1, min(self._span[1], width - 1))
+
+    def _x(self, seconds: float) -> float:
+        left, right = self._ends()
+        return left + max(0.0, min(seconds / self.seconds, 1.0)) * (right - left)
+
     def _at(self, x: int) -> float:
-        return max(0.0, min(x / max(self.winfo_width() - 1, 1), 1.0)) * self.seconds
+        left, right = self._ends()
+        return max(0.0, min((x - left) / (right - left), 1.0)) * self.seconds
 
     def _shade_seconds(self, start: float, end: float) -> None:
-        scale = (max(self.winfo_width(), 2) - 1) / self.seconds
-        self.coords(self._shade, start * scale, 0, end * scale, int(self["height"]))
+        self.coords(self._shade, self._x(start), 0, self._x(end), int(self["height"]))
         self.itemconfigure(self._shade, state="normal")
 
     def _pressed(self, event) -> None:
