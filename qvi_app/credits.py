@@ -27,6 +27,13 @@ def demo_credit(path) -> dict | None:
     return _demo_credits().get(rel)
 
 
+def credit_line(path) -> str:
+    """A demo sound's licence and author in a line ("CC-BY-3.0, Wildfire Games"); "" for any
+    other file."""
+    credit = demo_credit(path)
+    return ", ".join(x for x in (credit["license"], credit["author"]) if x) if credit else ""
+
+
 @functools.lru_cache(maxsize=1)
 def _demo_credits() -> dict[str, dict]:
     try:

@@ -337,3 +337,20 @@ def test_a_part_plays_and_loops_as_a_part_on_the_whole_sound_s_time():
     with pytest.raises(sd.CallbackStop):
         player._callback(out, 4, None, None)
     assert list(out[:, 0]) == [5, 6, 0, 0]
+
+
+def test_a_files_facts_name_its_rate_channels_and_format(tmp_path):
+    """What a sound designer checks before using a sound: its rate, channels and depth or codec."""
+    from qvi_app.audio.load import file_facts
+
+    stereo = np.stack([tone(440, 0.5, sr=48000), tone(660, 0.5, sr=48000)], axis=1)
+    sf.write(tmp_path / "a.wav", stereo, 48000, subtype="PCM_24")
+    sf.write(tmp_path / "b.flac", tone(440, 0.5), SR, subtype="PCM_16")
+    sf.write(tmp_path / "c.ogg", tone(440, 0.5, sr=44100), 44100, format="OGG", subtype="VORBIS")
+    sf.write(tmp_path / "d.wav", np.zeros((4800, 6), np.float32), 96000, subtype="FLOAT")
+    assert file_facts(tmp_path / "a.wav") == "48 kHz · stereo · 24-bit WAV"
+    assert file_facts(tmp_path / "b.flac") == f"{SR / 1000:g} kHz · mono · 16-bit FLAC"
+    assert file_facts(tmp_path / "c.ogg") == "44.1 kHz · mono · Ogg Vorbis"
+    assert file_facts(tmp_path / "d.wav") == "96 kHz · 6 channels · 32-bit float WAV"
+    (tmp_path / "e.wav").write_bytes(b"not audio")
+    assert file_facts(tmp_path / "e.wav") == "" and file_facts(tmp_path / "gone.wav") == ""

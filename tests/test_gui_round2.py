@@ -1052,3 +1052,24 @@ def test_the_window_fits_the_work_area_a_desktop_publishes(desktop, data_dir):
         keeper.destroy()
     assert width <= 1280 and height <= 560 - 30, (width, height)          # a title bar's room left
     assert height >= 520                                                   # not a guess below it either
+
+
+def test_a_result_shows_its_format_and_a_demo_sounds_licence(window):
+    """Before using a sound a designer checks its rate, channels and depth, and whether its
+    licence allows the use: both are under the result's plot (the licence of a demo sound)."""
+    import csv
+
+    root, open_window = window
+    win = open_window()
+    _searched(root, win, DEMO_LIBRARY / REFERENCE)
+    hit = win.results.hits[1]
+    win.results.tree.selection_set("1")
+    pump(root, lambda: win._shown_wave is not None and win._shown_wave[0] is hit, 10, "the result")
+    wait(root, 0.2)
+    row = next(r for r in csv.DictReader(open(DEMO_LIBRARY.parent / "ATTRIBUTION.csv", encoding="utf-8"))
+               if r["clip"] == hit.relpath)
+    info = sf.info(str(hit.path))
+    label = win.spectrograms.ax_result.get_xlabel()
+    assert label.startswith("seconds · ") and f"{info.samplerate / 1000:g} kHz" in label, label
+    assert ("mono" if info.channels == 1 else "stereo") in label and row["license"] in label, label
+    assert row["author"][:10] in label, label

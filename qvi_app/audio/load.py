@@ -99,6 +99,31 @@ def load_audio(path, target_sr: int | None = None, max_duration_s: float = MAX_D
     return wave, sr
 
 
+#: Sample formats as a sound designer names them; a codec's name for the others.
+_DEPTHS = {"PCM_S8": "8-bit", "PCM_U8": "8-bit", "PCM_16": "16-bit", "PCM_24": "24-bit", "PCM_32": "32-bit",
+           "FLOAT": "32-bit float", "DOUBLE": "64-bit float"}
+_CONTAINERS = {"WAV": "WAV", "WAVEX": "WAV", "RF64": "WAV", "W64": "Wave64", "AIFF": "AIFF", "CAF": "CAF",
+               "AU": "AU", "FLAC": "FLAC", "MP3": "MP3"}
+_CODECS = {"VORBIS": "Ogg Vorbis", "OPUS": "Opus", "MPEG_LAYER_III": "MP3", "ALAC_16": "16-bit ALAC",
+           "ALAC_24": "24-bit ALAC"}
+
+
+def file_facts(path) -> str:
+    """A sound file's rate, channels and depth or codec, from its header ("48 kHz · stereo ·
+    24-bit WAV"); "" for a file that cannot be read (nothing is decoded)."""
+    try:
+        with open(path, "rb") as fh, sf.SoundFile(fh) as snd:
+            sr, channels, fmt, subtype = snd.samplerate, snd.channels, snd.format, snd.subtype
+    except Exception:  # soundfile raises LibsndfileError, RuntimeError, TypeError...
+        return ""
+    if subtype in _DEPTHS:
+        kind = f"{_DEPTHS[subtype]} {_CONTAINERS.get(fmt, fmt)}"
+    else:
+        kind = _CODECS.get(subtype, f"{fmt} {subtype}".strip())
+    layout = {1: "mono", 2: "stereo"}.get(channels, f"{channels} channels")
+    return f"{sr / 1000:g} kHz · {layout} · {kind}"
+
+
 def unread_format(path) -> str | None:
     """What to say of a file in a format qvi does not read (by its name), or None."""
     kind = OTHER_FORMATS.get(Path(path).suffix.lower())

@@ -361,7 +361,9 @@ class SpectrogramPanel(ttk.Frame):
         self.show("query", None, "Query: press Space and imitate a sound")
         self.show("result", None, "Result: select one in the list")
 
-    def show(self, which: str, spec: DisplaySpectrogram | None, title: str) -> None:
+    def show(self, which: str, spec: DisplaySpectrogram | None, title: str, about: str = "") -> None:
+        """Plot ``spec`` under ``title``; ``about`` (the file's format, a licence) goes by the
+        time axis's name."""
         ax = self.ax_query if which == "query" else self.ax_result
         ax.clear()
         self.titles[which] = title
@@ -369,7 +371,8 @@ class SpectrogramPanel(ttk.Frame):
         ax.set_ylabel("mel band", fontsize=8)
         ax.tick_params(labelsize=7)
         selectable = which == "query" and spec is not None
-        ax.set_xlabel("seconds · drag across it to search a part" if selectable else "seconds", fontsize=8)
+        xlabel = "seconds · drag across it to search a part" if selectable else "seconds"
+        self._fit_title(ax.set_xlabel(f"{xlabel} · {about}" if about else xlabel, fontsize=8), keep_end=False)
         if spec is not None:
             ax.set_facecolor("#000004")
             ax.imshow(spec.db, origin="lower", aspect="auto", extent=spec.extent, vmin=-80, vmax=0,
@@ -382,9 +385,10 @@ class SpectrogramPanel(ttk.Frame):
             self._selectable(selectable)
         self.canvas.draw_idle()
 
-    def _fit_title(self, text) -> None:
+    def _fit_title(self, text, keep_end: bool = True) -> None:
         """A title too wide for the panel (a long file name) shortened in the middle, where a name
-        says least: its start and its end (take numbers, the extension) stay."""
+        says least: its start and its end (take numbers, the extension) stay. Without
+        ``keep_end`` it is cut at the end (a line of facts, the least of them last)."""
         renderer, whole = self.figure.canvas.get_renderer(), text.get_text()
         # Measured by width against the figure's less half an inch, where the axis's name and
         # numbers go (45 px at the window's 104 dpi): the axes' own position is the previous
@@ -393,7 +397,8 @@ class SpectrogramPanel(ttk.Frame):
         keep = len(whole)
         while keep > 24 and text.get_window_extent(renderer).width > room:
             keep -= 3
-            text.set_text(whole[:keep // 2] + "…" + whole[len(whole) - (keep - keep // 2):])
+            text.set_text(whole[:keep // 2] + "…" + whole[len(whole) - (keep - keep // 2):] if keep_end
+                          else whole[:keep] + "…")
 
     def _selectable(self, on: bool) -> None:
         """A span selector on the query's plot, made again for each query: ``ax.clear()`` takes

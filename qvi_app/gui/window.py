@@ -23,6 +23,8 @@ import numpy as np
 from qvi_app import __version__, app
 from qvi_app.audio.devices import Player, Recorder, list_devices
 from qvi_app.audio.endpoint import QUIET_S
+from qvi_app.audio.load import file_facts
+from qvi_app.credits import credit_line
 from qvi_app.errors import QviError
 from qvi_app.gui.tasks import TaskRunner
 from qvi_app.gui.widgets import FirstRun, LevelMeter, MessageBanner, ResultsTable, SpectrogramPanel, ui_scale
@@ -847,13 +849,15 @@ class QviWindow:
 
     def _load_hit(self, hit):
         wave, sr = self.session.load_reference(hit)
-        return wave, sr, app.spectrogram(wave, sr)
+        about = " · ".join(x for x in (file_facts(hit.path), credit_line(hit.path)) if x)
+        return wave, sr, app.spectrogram(wave, sr), about
 
     def _hit_loaded(self, hit, loaded, play: bool) -> None:
-        wave, sr, spec = loaded
+        wave, sr, spec, about = loaded
         if self.results.selected() is not hit:
             return
-        self.spectrograms.show("result", spec, f"#{hit.rank} {hit.path.name} · {hit.category} · {hit.score:.3f}")
+        self.spectrograms.show("result", spec, f"#{hit.rank} {hit.path.name} · {hit.category} · {hit.score:.3f}",
+                               about)
         self.spectrograms.show_wave(wave, sr)
         self._shown_wave = (hit, wave, sr)
         if play:
