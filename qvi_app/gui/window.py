@@ -26,6 +26,9 @@ from qvi_app.audio.endpoint import QUIET_S
 from qvi_app.audio.load import file_facts
 from qvi_app.credits import credit_line
 from qvi_app.errors import QviError
+from qvi_app.gui.dialogs import DEFAULT_DEVICE, ask_devices, ask_folder, show_lines
+from qvi_app.gui.menus import KEYS, TEXT_FIELDS, bind_keys, build_menu
+from qvi_app.gui.screen import fit_to_screen
 from qvi_app.gui.tasks import TaskRunner
 from qvi_app.gui.widgets import FirstRun, LevelMeter, MessageBanner, ResultsTable, SpectrogramPanel, ui_scale
 from qvi_app.paths import data_dir
@@ -34,30 +37,8 @@ from qvi_app.workbench import Workbench
 
 log = logging.getLogger("qvi.gui")
 ALL = "All categories"
-#: Where a key is text, not a command (Space records, + and - rate, m is "more like this").
-TEXT_FIELDS = (ttk.Entry, tk.Entry, ttk.Spinbox)
 #: The name filter re-ranks when typing pauses this long, not at every key.
 NAME_PAUSE_MS = 250
-
-
-#: What each key does, as Help ▸ Keyboard shortcuts lists it (the keys are bound in _bind_keys;
-#: a test checks that every key bound there is listed here).
-KEYS = (("Space", "record an imitation; it stops 2 s after you do (Audio menu), or press Space again"),
-        ("↑ / ↓", "the next or previous result, played"),
-        ("Enter", "play the selected result again"),
-        ("Q", "play the query, to compare it with the result"),
-        ("Esc", "stop playing (in a field: clear it)"),
-        ("L", "loop playback on or off: a result plays again and again until stopped"),
-        ("+ / -", "rate the selected result good or poor: the list re-ranks at once; again: take it back"),
-        ("M", "more like the selected result (or the part dragged across its waveform)"),
-        ("Alt+← / Alt+→", "back to the list before, or forward again (the mouse's back and forward buttons too)"),
-        ("Ctrl+F", "filter the list by name"),
-        ("Ctrl+C", "copy the selected results' paths, one a line"),
-        ("Ctrl+S", "save the part dragged across the result's waveform as a WAV file"),
-        ("Ctrl+click", "pick several results (Shift+click: a run of them), to copy or drag out together"),
-        ("Ctrl+O", "open a sound file as the query"),
-        ("Ctrl+L", "open a library folder"),
-        ("Ctrl+Q", "quit"))
 
 
 class QviWindow:
@@ -76,12 +57,12 @@ class QviWindow:
         self._shown_wave: tuple[app.SearchHit, np.ndarray, int] | None = None
 
         root.title("qvi — find sounds by imitating them")
-        self._fit_to_screen()
+        fit_to_screen(root, self.settings.window_size)
         root.report_callback_exception = self._report_exception
         self._style()
-        self._build_menu()
+        build_menu(self)
         self._build_layout()
-        self._bind_keys()
+        bind_keys(self)
         self._enable_drops()
         root.protocol("WM_DELETE_WINDOW", self.close)
         self.open_library(Path(index_dir) if index_dir else self._remembered_index(), then_query=query_file)
@@ -105,29 +86,6 @@ class QviWindow:
         return (q.wave, q.sr) if q else None
 
     # -- layout ------------------------------------------------------------------------------------
-    def _fit_to_screen(self) -> None:
-        """Scale with the screen's DPI and take most of a large screen (1180x720 at 1920x1080 looked small)."""
-        root = self.root
-        dpi = root.winfo_fpixels("1i")
-        if dpi > 110:
-            root.tk.call("tk", "scaling", dpi / 72.0)
-        px = self.px
-        # What the window may use: the screen less its title bar (about 30 px), its menu bar (32 px
-        # measured under Xvfb), a desktop panel (about 40 px) and a little to spare. Asking for the
-        # whole height put the status line and the buttons under the list off the bottom of a
-        # 1024x600 screen (and of a 1366x768 or 1280x800 laptop's, once a title bar and a panel
-        # took their share).
-        sw, sh = root.winfo_screenwidth(), root.winfo_screenheight()
-        room_w, room_h = sw - px(16), sh - px(110)
-        area = _work_area(root)
-        if area is not None:                            # the screen less its panels, as the desktop says
-            room_w, room_h = min(room_w, area[0] - px(8)), min(sh, area[1]) - px(36)   # a title bar's room
-        w, h = max(px(1180), min(int(sw * 0.75), px(1800))), max(px(720), min(int(sh * 0.8), px(1150)))
-        min_w, min_h = min(px(860), room_w), min(px(520), room_h)
-        w, h = _size(self.settings.window_size) or (w, h)          # as it was closed, if it still fits
-        root.geometry(f"{max(min_w, min(w, room_w))}x{max(min_h, min(h, room_h))}")
-        root.minsize(min_w, min_h)
-
     def px(self, pixels: float) -> int:
         """A size in pixels at 96 dpi, on this screen (twice as many at 192 dpi)."""
         return round(pixels * ui_scale(self.root))
@@ -145,67 +103,6 @@ class QviWindow:
         style.configure("Status.TLabel", foreground="#5f6368")
         style.configure("Small.TButton", padding=(2, 2), width=-1)
         style.configure("Treeview", rowheight=self.px(22))
-
-    def _build_menu(self):
-        bar = tk.Menu(self.root)
-        file = tk.Menu(bar, tearoff=False)
-        file.add_command(label="Open query sound…", accelerator="Ctrl+O", command=self.open_query_dialog)
-        self.recent_menu = tk.Menu(file, tearoff=False, postcommand=self._fill_recent)
-        file.add_cascade(label="Recent queries", menu=self.recent_menu)
-        file.add_separator()
-        file.add_command(label="Open library folder…", accelerator="Ctrl+L", command=self.open_library_dialog)
-        self.libraries_menu = tk.Menu(file, tearoff=False, postcommand=self._fill_libraries)
-        file.add_cascade(label="Libraries", menu=self.libraries_menu)
-        file.add_separator()
-        file.add_command(label="Export feedback as CSV…", command=self.export_feedback_dialog)
-        file.add_command(label="Copy liked sounds to a folder…", command=self.copy_liked_dialog)
-        file.add_separator()
-        file.add_command(label="Quit", accelerator="Ctrl+Q", command=self.close)
-        bar.add_cascade(label="File", menu=file)
-        result = tk.Menu(bar, tearoff=False)
-        result.add_command(label="Play", accelerator="Enter", command=self.play_selected)
-        result.add_command(label="Play the query", accelerator="Q", command=self.replay_query)
-        result.add_command(label="Stop playing", accelerator="Esc", command=self.stop_playing)
-        self.loop_var = tk.BooleanVar(value=self.settings.loop_playback)
-        result.add_checkbutton(label="Loop playback", accelerator="L", variable=self.loop_var,
-                               command=self._switch_loop)
-        result.add_command(label="Thumbs up (good match)", accelerator="+", command=lambda: self.rate_selected(1))
-        result.add_command(label="Thumbs down (poor match)", accelerator="-", command=lambda: self.rate_selected(-1))
-        result.add_command(label="More like this", accelerator="M", command=self.more_like_selected)
-        result.add_command(label="Original ranking", command=self.original_ranking)
-        result.add_command(label="Back to the list before", accelerator="Alt+←", command=self.back)
-        result.add_command(label="Forward again", accelerator="Alt+→", command=self.forward)
-        result.add_separator()
-        result.add_command(label="Copy file path", accelerator="Ctrl+C", command=self.copy_selected_path)
-        result.add_command(label="Save the selected part as…", accelerator="Ctrl+S", command=self.save_part_dialog)
-        result.add_command(label="Filter by name", accelerator="Ctrl+F", command=self.find_by_name)
-        result.add_command(label="Show in folder", command=self.reveal_selected)
-        bar.add_cascade(label="Result", menu=result)
-        self.result_menu = result
-        audio = tk.Menu(bar, tearoff=False)
-        audio.add_command(label="Devices…", command=self.choose_devices)
-        self.even_loudness_var = tk.BooleanVar(value=self.settings.even_loudness)
-        audio.add_checkbutton(label="Play at one loudness", variable=self.even_loudness_var,
-                              command=self._switch_even_loudness)
-        self.stop_when_quiet_var = tk.BooleanVar(value=self.settings.stop_when_quiet)
-        audio.add_checkbutton(label="Stop recording when I stop", variable=self.stop_when_quiet_var,
-                              command=self._switch_stop_when_quiet)
-        bar.add_cascade(label="Audio", menu=audio)
-        model = tk.Menu(bar, tearoff=False)
-        model.add_command(label="Learn from my ratings…", command=self.learn_from_ratings)
-        self.adapter_var = tk.BooleanVar(value=self.settings.use_adapter)
-        model.add_checkbutton(label="Use what was learned", variable=self.adapter_var,
-                              command=lambda: self.switch_adapter(self.adapter_var.get()))
-        model.add_command(label="Forget what was learned", command=self.delete_adapter)
-        self.auto_learn_var = tk.BooleanVar(value=self.settings.learn_automatically)
-        model.add_checkbutton(label="Learn automatically as I rate", variable=self.auto_learn_var,
-                              command=self._switch_auto_learning)
-        bar.add_cascade(label="Model", menu=model)
-        helpm = tk.Menu(bar, tearoff=False)
-        helpm.add_command(label="Keyboard shortcuts", command=self.show_keys)
-        helpm.add_command(label="About qvi", command=self.show_about)
-        bar.add_cascade(label="Help", menu=helpm)
-        self.root.configure(menu=bar)
 
     def _build_layout(self):
         root = self.root
@@ -324,32 +221,6 @@ class QviWindow:
         if width > 400 and self.panes.sashpos(0) < need:
             self.panes.sashpos(0, min(need, width - self.px(240)))
 
-    def _bind_keys(self):
-        r = self.root
-        r.bind("<space>", lambda e: self._unless_typing(e, self.space))
-        r.bind("<Escape>", lambda e: self.stop_playing())
-        for key in ("<plus>", "<equal>", "<KP_Add>"):
-            r.bind(key, lambda e: self._unless_typing(e, lambda: self.rate_selected(1)))
-        for key in ("<minus>", "<KP_Subtract>"):
-            r.bind(key, lambda e: self._unless_typing(e, lambda: self.rate_selected(-1)))
-        for key, step in (("<Down>", 1), ("<Up>", -1)):
-            r.bind(key, lambda e, s=step: self._step_list(e, s))
-        r.bind("<m>", lambda e: self._unless_typing(e, self.more_like_selected))
-        r.bind("<l>", lambda e: self._unless_typing(e, lambda: (self.loop_var.set(not self.loop_var.get()),
-                                                                 self._switch_loop())))
-        r.bind("<q>", lambda e: self._unless_typing(e, self.replay_query))     # then Enter: the result, to compare
-        r.bind("<Control-o>", lambda e: self.open_query_dialog())
-        r.bind("<Control-l>", lambda e: self.open_library_dialog())
-        r.bind("<Control-q>", lambda e: self.close())
-        r.bind("<Control-c>", lambda e: self._unless_typing(e, self.copy_selected_path))   # a field copies its text
-        r.bind("<Control-f>", lambda e: self.find_by_name())
-        r.bind("<Control-s>", lambda e: self.save_part_dialog())
-        r.bind("<Alt-Left>", lambda e: self._unless_typing(e, self.back))      # in a field: the cursor's
-        r.bind("<Alt-Right>", lambda e: self._unless_typing(e, self.forward))
-        # A mouse's back and forward buttons: Tk 8.6 refuses "<Button-8>" in a binding, but its
-        # generic press event carries them as 8 and 9 on X11.
-        r.bind("<Button>", lambda e: {8: self.back, 9: self.forward}.get(e.num, lambda: None)())
-
     def _step_list(self, event, step: int):
         """Up/Down move in the list wherever the keyboard focus is: the plots take it (matplotlib
         focuses its canvas when made and when clicked), and then the arrows did nothing at all."""
@@ -364,13 +235,6 @@ class QviWindow:
             return isinstance(self.root.focus_get(), TEXT_FIELDS)
         except (KeyError, tk.TclError):           # focus in a dialog's internals, or none
             return False
-
-    @staticmethod
-    def _unless_typing(event, action):
-        if isinstance(event.widget, TEXT_FIELDS):
-            return None
-        action()
-        return "break"
 
     def _enable_drops(self) -> None:
         """Drop a sound file on the window to search with it; drag a result out to a file manager,
@@ -454,14 +318,7 @@ class QviWindow:
         self.banner.show(n.text, n.action if action else None, action)
 
     def _show_details(self, title: str, lines, font: str = "TkDefaultFont") -> None:
-        win = tk.Toplevel(self.root)
-        win.title(title)
-        box = tk.Listbox(win, width=100, height=min(25, max(5, len(lines))), font=font)
-        for line in lines:
-            box.insert("end", line)
-        box.pack(fill="both", expand=True, padx=8, pady=8)
-        ttk.Button(win, text="Close", command=win.destroy).pack(pady=(0, 8))
-        self.details_window = win
+        self.details_window = show_lines(self.root, title, lines, font)
 
     def _report_exception(self, exc_type, exc, tb):
         self._failed(exc)
@@ -1241,28 +1098,17 @@ class QviWindow:
         except QviError as exc:
             self._failed(exc)
             return
-        win = tk.Toplevel(self.root)
-        win.title("Audio devices")
-        self.devices_window = win
-        default = "System default"
-        in_var = tk.StringVar(value=self.settings.input_device or default)
-        out_var = tk.StringVar(value=self.settings.output_device or default)
-        for row, (label, var, names) in enumerate((("Microphone", in_var, inputs), ("Speaker", out_var, outputs))):
-            ttk.Label(win, text=label).grid(row=row, column=0, sticky="w", padx=8, pady=6)
-            ttk.Combobox(win, textvariable=var, values=[default] + names, state="readonly", width=48).grid(
-                row=row, column=1, padx=8, pady=6)
 
-        def apply():
-            self.settings.input_device = None if in_var.get() == default else in_var.get()
-            self.settings.output_device = None if out_var.get() == default else out_var.get()
+        def use(microphone: str | None, speaker: str | None) -> None:
+            self.settings.input_device, self.settings.output_device = microphone, speaker
             self.player.stop()
             self.player = Player(self.settings.output_device, self.settings.volume)
             self._save_settings()
-            self.say("audio devices: " + ", ".join(f"{k} {v or default}" for k, v in (
-                ("microphone", self.settings.input_device), ("speaker", self.settings.output_device))))
-            win.destroy()
+            self.say("audio devices: " + ", ".join(f"{k} {v or DEFAULT_DEVICE}" for k, v in (
+                ("microphone", microphone), ("speaker", speaker))))
 
-        ttk.Button(win, text="Use these", command=apply).grid(row=2, column=1, sticky="e", padx=8, pady=8)
+        self.devices_window = ask_devices(self.root, inputs, outputs, self.settings.input_device,
+                                          self.settings.output_device, use)
 
     # -- misc ------------------------------------------------------------------------------------
     def _remember_folder(self, folder: str) -> None:
@@ -1310,67 +1156,3 @@ class QviWindow:
         self.bench.close()
         self.root.destroy()
         self.closed = True
-
-
-def _work_area(root: tk.Tk) -> tuple[int, int] | None:
-    """The desktop's work area (width, height): the screen less its panels, as an EWMH window
-    manager publishes it (``_NET_WORKAREA`` on the root window, read with xprop); None without
-    one (a bare X server), without xprop, or off X11."""
-    import re
-    import shutil
-
-    if root.tk.call("tk", "windowingsystem") != "x11" or shutil.which("xprop") is None:
-        return None
-    try:
-        out = subprocess.run(["xprop", "-root", "-display", root.winfo_screen(), "_NET_WORKAREA"],
-                             capture_output=True, text=True, timeout=2).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    numbers = [int(n) for n in re.findall(r"\d+", out.partition("=")[2])]
-    return (numbers[2], numbers[3]) if len(numbers) >= 4 and numbers[2] > 0 and numbers[3] > 0 else None
-
-
-def _size(text: str | None) -> tuple[int, int] | None:
-    """"1000x640" as (1000, 640); None for anything else (a hand-edited settings file)."""
-    try:
-        w, h = (int(v) for v in (text or "").split("x"))
-    except ValueError:
-        return None
-    return (w, h) if w > 0 and h > 0 else None
-
-
-def ask_folder(parent, start: str) -> str | None:
-    """A folder, typed or browsed: one OK (Tk's own folder dialog needed two for a typed path)."""
-    win = tk.Toplevel(parent)
-    win.title("Open library folder")
-    win.transient(parent)
-    var = tk.StringVar(value=start)
-    ttk.Label(win, text="Folder of sounds to search (typed, or chosen with Browse…):").grid(
-        row=0, column=0, columnspan=3, sticky="w", padx=8, pady=(8, 2))
-    entry = ttk.Entry(win, textvariable=var, width=60)
-    entry.grid(row=1, column=0, padx=8, pady=4)
-    chosen: list[str] = []
-
-    def browse():
-        folder = filedialog.askdirectory(parent=win, initialdir=var.get() or start, mustexist=True)
-        if folder:
-            var.set(folder)
-
-    def ok(_event=None):
-        path = Path(var.get()).expanduser()
-        if not path.is_dir():
-            label.configure(text=f"{path} is not a folder")
-            return
-        chosen.append(str(path))
-        win.destroy()
-
-    ttk.Button(win, text="Browse…", command=browse).grid(row=1, column=1, padx=4)
-    ttk.Button(win, text="Open", command=ok).grid(row=1, column=2, padx=8)
-    label = ttk.Label(win, text="", foreground="#a50e0e")
-    label.grid(row=2, column=0, columnspan=3, sticky="w", padx=8, pady=(0, 8))
-    entry.bind("<Return>", ok)
-    entry.focus_set()
-    win.grab_set()
-    parent.wait_window(win)
-    return chosen[0] if chosen else None
-
