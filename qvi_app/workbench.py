@@ -46,6 +46,38 @@ HISTORY = 20
 HISTORY_AUDIO_BYTES = 256 << 20
 
 
+class TimeLeft:
+    """How long a long job (indexing) has left, from its pace since this started watching it:
+    what an earlier run or an old index already did arrives at once and is not counted as pace.
+    Says nothing for its first 5 s or 10 items (the first files include starting the workers)."""
+
+    def __init__(self, clock=time.monotonic):
+        self.clock = clock
+        self._start: tuple[float, int] | None = None
+
+    def __call__(self, done: int, total: int) -> float | None:
+        now = self.clock()
+        if self._start is None or done < self._start[1]:
+            self._start = (now, done)
+            return None
+        t0, d0 = self._start
+        if done >= total:
+            return 0.0
+        if now - t0 < 5.0 or done - d0 < 10:
+            return None
+        return (total - done) * (now - t0) / (done - d0)
+
+
+def say_duration(seconds: float) -> str:
+    """A time left as a person says it: "about 40 s", "about 2 min", "about 1 h 5 min"."""
+    if seconds < 10:
+        return "a few seconds"
+    if seconds < 60:
+        return f"about {int(seconds // 10 * 10)} s"
+    minutes = round(seconds / 60)
+    return f"about {minutes} min" if minutes < 60 else f"about {minutes // 60} h {minutes % 60} min"
+
+
 @dataclass(frozen=True)
 class Query:
     wave: np.ndarray          # the imitation as searched (trimmed), mono float32

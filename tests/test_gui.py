@@ -195,11 +195,14 @@ def test_silent_recording_and_unknown_microphone_are_explained(window, desktop):
 def test_open_folder_shows_progress_and_is_remembered_and_missing_file_is_explained(window, small_library):
     root, open_window = window
     win = open_window()
+    ticks = iter(range(10**6))
+    win.bench.clock = lambda: float(next(ticks))                           # a second a file: a pace to show
     win.index_folder(small_library)
-    progress = []
-    pump(root, lambda: progress.append(float(win.index_progress["value"])) or win.session.library_root == small_library.resolve(),
-         120, "the folder to be indexed")
+    progress, said = [], set()
+    pump(root, lambda: progress.append(float(win.index_progress["value"])) or said.add(win.message)
+         or win.session.library_root == small_library.resolve(), 120, "the folder to be indexed")
     assert len(win.session.index) == 24 and max(progress) >= 1
+    assert any(m.startswith("indexing ") and "/24 · about " in m and " left: " in m for m in said), said
     assert AppSettings.load().index_dir == str(win.session.index_dir)
 
     win.open_query(small_library / sorted(p.relative_to(small_library) for p in small_library.rglob("*.ogg"))[0])

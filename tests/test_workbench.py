@@ -357,3 +357,22 @@ def test_back_holds_a_bounded_amount_of_query_audio(bench, monkeypatch):
     for i in range(30):
         bench.more_like(bench.result.hits[1])
     assert len(bench.history) == wb.HISTORY
+
+
+def test_time_left_follows_the_pace_since_work_began_and_says_it_plainly():
+    """Indexing a large library takes minutes to hours: the window says about how long is left,
+    from the pace so far (not counting what an earlier run or the old index already did)."""
+    from qvi_app.workbench import TimeLeft, say_duration
+
+    now = [100.0]
+    left = TimeLeft(clock=lambda: now[0])
+    assert left(5000, 50_000) is None                                      # resumed at 5,000: no pace yet
+    now[0] += 2.0
+    assert left(5040, 50_000) is None                                      # too soon to say
+    now[0] += 8.0
+    assert left(5300, 50_000) == pytest.approx((50_000 - 5300) / 30.0)   # 300 files in 10 s
+    now[0] += 10.0
+    assert left(50_000, 50_000) == 0
+    assert left(10, 20) is None                                            # a new job: a new pace
+    assert [say_duration(s) for s in (4, 44, 95, 61 * 60, 4 * 3600 + 50 * 60)] == \
+        ["a few seconds", "about 40 s", "about 2 min", "about 1 h 1 min", "about 4 h 50 min"]

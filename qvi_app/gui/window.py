@@ -33,7 +33,7 @@ from qvi_app.gui.tasks import TaskRunner
 from qvi_app.gui.widgets import FirstRun, LevelMeter, MessageBanner, ResultsTable, SpectrogramPanel, ui_scale
 from qvi_app.paths import data_dir
 from qvi_app.settings import AppSettings, feedback_db_path
-from qvi_app.workbench import Workbench
+from qvi_app.workbench import TimeLeft, Workbench, say_duration
 
 log = logging.getLogger("qvi.gui")
 ALL = "All categories"
@@ -445,6 +445,7 @@ class QviWindow:
             return
         index_dir = index_dir or app.default_index_dir(folder, encoder)
         cancel = self._cancel_indexing = threading.Event()
+        self._time_left = TimeLeft(self.bench.clock)
         self.index_progress.configure(value=0, maximum=1)
         self.index_progress.pack(side="right")
         self.index_cancel.pack(side="right", padx=6)
@@ -461,7 +462,9 @@ class QviWindow:
 
     def _indexing_progress(self, done: int, total: int, name: str) -> None:
         self.index_progress.configure(value=done, maximum=max(total, 1))
-        self.say(f"indexing {done}/{total}: {name}" if name else f"indexing: writing the index ({total} sounds)")
+        left = self._time_left(done, total)
+        eta = f" · {say_duration(left)} left" if left else ""
+        self.say(f"indexing {done}/{total}{eta}: {name}" if name else f"indexing: writing the index ({total} sounds)")
 
     def _end_indexing(self) -> None:
         self._cancel_indexing = None
