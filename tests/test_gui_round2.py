@@ -170,18 +170,22 @@ win = QviWindow(root, AppSettings(), query_file=Path(sys.argv[1]))
 end = time.monotonic() + 60
 while time.monotonic() < end and not (win.result is not None and win.results.hits):
     root.update(); time.sleep(0.01)
+win.rate_selected(-1)                    # re-ranked: the Original button comes
 end = time.monotonic() + 0.8
 while time.monotonic() < end:
     root.update(); time.sleep(0.01)
 tree = win.results.tree
 seen = {name: (getattr(win, name).winfo_ismapped(), getattr(win, name).winfo_rootx(), getattr(win, name).winfo_rooty(),
                getattr(win, name).winfo_width(), getattr(win, name).winfo_height())
-        for name in ("status", "play_button", "copy_button", "volume", "record_button", "top_box")}
+        for name in ("status", "play_button", "copy_button", "original_button", "volume", "record_button", "top_box")}
+squeezed = [str(w.cget("text")) or w.winfo_class() for w in win.play_button.master.winfo_children()
+            if w.winfo_ismapped() and w.winfo_width() < w.winfo_reqwidth()]
 body, heading = tkfont.nametofont("TkDefaultFont"), tkfont.nametofont("TkHeadingFont")
 texts = {c: [(heading, tree.heading(c, "text") + (" ▲" if c != "rank" else ""))]      # the arrow of a sorted column
          + [(body, str(tree.set(i, c))) for i in tree.get_children()] for c in ("rank", "category", "duration", "score", "rating")}
 cut = {c: [t for f, t in ts if f.measure(t) + 8 > int(tree.column(c, "width"))] for c, ts in texts.items()}
 print(json.dumps({"screen": [root.winfo_screenwidth(), root.winfo_screenheight()], "seen": seen, "hits": len(win.results.hits),
+                  "squeezed": squeezed,
                   "columns": sum(int(tree.column(c, "width")) for c in tree["columns"]), "list": tree.winfo_width(),
                   "cut": {c: t for c, t in cut.items() if t}}))
 win.player.stop()
@@ -213,6 +217,7 @@ def _window_on_a_screen(width: int, height: int, dpi: int | None = None) -> dict
     for name, (mapped, x, y, w, h) in out["seen"].items():
         assert mapped and x + w <= width and y + h <= height, (name, x, y, w, h)
     assert out["columns"] <= out["list"], out                                # Rating not cut off
+    assert out["squeezed"] == [], out                                       # every button under the list whole
     return out
 
 
@@ -802,21 +807,24 @@ def test_the_same_rating_key_again_takes_the_rating_back(window, desktop, data_d
     root, open_window = window
     win = open_window()
     _searched(root, win, DEMO_LIBRARY / REFERENCE)
-    first = [r["name"] for r in win.results.row_values()]
+
+    def shown() -> list[str]:                  # the sounds listed, in order (the names shown are
+        return [h.relpath for h in win.results.hits]   # shortened to the column, which the ↺ button widens)
+
+    first = shown()
     win.results.tree.selection_set("2")
     pump(root, lambda: win.results.selected().rank == 3, 5)
     press(root, desktop, win, "plus")
     pump(root, lambda: len(feedback_rows(data_dir)) == 1, 5, "the rating to be written")
-    assert win.results.row_values()[0]["name"] == first[2] and win.original_button.winfo_ismapped()
+    assert shown()[0] == first[2] and win.original_button.winfo_ismapped()
     press(root, desktop, win, "plus")                                      # again: taken back
     pump(root, lambda: feedback_rows(data_dir) == [], 5, "the rating to be taken back")
-    rows = win.results.row_values()
-    assert [r["name"] for r in rows] == first and all(r["rating"] == "" for r in rows)
+    assert shown() == first and all(r["rating"] == "" for r in win.results.row_values())
     assert not win.original_button.winfo_ismapped() and "took back" in win.message
-    assert win.results.selected().path.name == first[2]                   # still the one picked
+    assert win.results.selected().relpath == first[2]                     # still the one picked
     win.down_button.invoke()                                              # the buttons do the same
     win.down_button.invoke()
-    assert feedback_rows(data_dir) == [] and [r["name"] for r in win.results.row_values()] == first
+    assert feedback_rows(data_dir) == [] and shown() == first
 
 
 def test_loop_playback_plays_a_result_again_and_again_until_switched_off(window, desktop, tmp_path):
@@ -1073,3 +1081,32 @@ def test_a_result_shows_its_format_and_a_demo_sounds_licence(window):
     assert label.startswith("seconds · ") and f"{info.samplerate / 1000:g} kHz" in label, label
     assert ("mono" if info.channels == 1 else "stereo") in label and row["license"] in label, label
     assert row["author"][:10] in label, label
+
+
+def test_every_character_the_window_shows_has_a_font(window):
+    """A character no installed font has is drawn as an empty box (the volume's 🔈 was one on a
+    desktop without an emoji font): each one the window's labels, buttons and menus show must be
+    in some font fontconfig knows (what Tk draws with on X11)."""
+    import shutil
+    import subprocess
+    import tkinter as tk
+
+    if shutil.which("fc-list") is None:
+        pytest.skip("fc-list (fontconfig) is not installed")
+    root, open_window = window
+    win = open_window()
+    texts, todo = [], [root]
+    while todo:
+        w = todo.pop()
+        todo.extend(w.winfo_children())
+        if isinstance(w, tk.Menu):
+            last = w.index("end")
+            texts += [w.entrycget(i, opt) for i in range(0 if last is None else last + 1)
+                      if w.type(i) not in ("separator", "tearoff") for opt in ("label", "accelerator")]
+        elif "text" in w.keys():
+            texts.append(str(w.cget("text")))
+    assert any("Record" in t for t in texts) and any("Back to the list before" in t for t in texts)
+    wide = sorted({c for t in texts for c in t if ord(c) > 0xFF})
+    missing = [c for c in wide if not subprocess.run(["fc-list", f":charset={ord(c):x}", "family"],
+                                                     capture_output=True, text=True).stdout.strip()]
+    assert not missing, f"no font draws {missing}"

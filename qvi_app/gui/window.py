@@ -142,7 +142,7 @@ class QviWindow:
         self.banner.grid(row=2, column=0, sticky="ew", padx=10)
         self.banner.hide()
         left = ttk.Frame(panes)
-        actions = ttk.Frame(left, padding=(0, 6, 0, 0))
+        actions = self.actions = ttk.Frame(left, padding=(0, 6, 0, 0))
         actions.pack(side="bottom", fill="x")          # packed first: a small window shrinks the list, not these
         # The name filter sits over the list it narrows, as wide as the list (the bar above has no room).
         filter_row = ttk.Frame(left, padding=(0, 0, 0, 4))
@@ -178,7 +178,7 @@ class QviWindow:
         self.volume = ttk.Scale(actions, from_=0, to=100, variable=self.volume_var, length=self.px(70),
                                 command=lambda v: self._set_volume(float(v)))
         self.volume.pack(side="right")
-        ttk.Label(actions, text="🔈").pack(side="right")
+        ttk.Label(actions, text="Volume", style="Status.TLabel").pack(side="right", padx=(8, 2))
         panes.add(left, weight=3)
         self.spectrograms = SpectrogramPanel(panes, on_seek=self.play_selected_from, on_select_query=self.search_part,
                                              on_select_part=self.play_part)
@@ -216,8 +216,10 @@ class QviWindow:
     def _give_list_room(self) -> None:
         """The sash moved right until every column of the list is whole, the plots keeping 240 px.
         Needed when the window narrows (shared by the panes' weights, the list got 447 px of 840 at
-        the minimum size) and when a wider category comes in: the Rating column was cut off."""
-        width, need = self.panes.winfo_width(), self.results.needed_width()
+        the minimum size) and when a wider category comes in: the Rating column was cut off. The
+        buttons under the list too: at 1024 px ↺ Original had no room left, and was not shown."""
+        width = self.panes.winfo_width()
+        need = max(self.results.needed_width(), self.actions.winfo_reqwidth())   # and the buttons under it
         if width > 400 and self.panes.sashpos(0) < need:
             self.panes.sashpos(0, min(need, width - self.px(240)))
 
@@ -680,12 +682,12 @@ class QviWindow:
     def _show_result(self, result: app.SearchResult) -> None:
         self._show_list(True)
         self.results.show(result.hits, self.bench.ratings)
-        self._give_list_room()
         self.results.mark_playing(self.playing)
         if self.bench.reranked:
             self.original_button.pack(side="left", padx=(8, 0))
         else:
             self.original_button.pack_forget()
+        self.root.after_idle(self._give_list_room)         # once the buttons' new width is known
         if result.hits:
             self._quiet_hit = result.hits[0]      # show the best match without playing it
             self.results.tree.selection_set("0")
