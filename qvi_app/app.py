@@ -284,12 +284,13 @@ class QviSession:
         return SearchResult(hits, result.query_duration, {"rank": (time.perf_counter() - t0) * 1e3}, q,
                             result.category, result.query_wave, result.name, result.clipped)
 
-    def load_reference(self, hit: SearchHit) -> tuple[np.ndarray, int]:
-        """The audio of a library sound, for auditioning; a clear error if it has gone."""
+    def load_reference(self, hit: SearchHit, stereo: bool = False) -> tuple[np.ndarray, int]:
+        """The audio of a library sound (``stereo``: a stereo file's two channels, for listening);
+        a clear error if it has gone."""
         if not hit.path.is_file():
             raise AudioError(hit.path, "this sound is no longer in the library folder (moved or deleted?); "
                                        "re-index the library to update the list")
-        return load_audio(hit.path)
+        return load_audio(hit.path, stereo=stereo)
 
 
 def nothing_found(category: str | None, name: str | None) -> str:

@@ -354,3 +354,33 @@ def test_a_files_facts_name_its_rate_channels_and_format(tmp_path):
     assert file_facts(tmp_path / "d.wav") == "96 kHz · 6 channels · 32-bit float WAV"
     (tmp_path / "e.wav").write_bytes(b"not audio")
     assert file_facts(tmp_path / "e.wav") == "" and file_facts(tmp_path / "gone.wav") == ""
+
+
+def test_a_stereo_file_can_be_read_in_stereo_for_listening(tmp_path):
+    """Searching uses one channel; listening keeps a stereo file's two (an ambience auditioned in
+    mono lost its width). More channels than two are mixed down, as for searching."""
+    left, right = tone(440, 0.5), 0.25 * tone(880, 0.5)
+    sf.write(tmp_path / "st.wav", np.stack([left, right], axis=1), SR, subtype="PCM_24")
+    sf.write(tmp_path / "six.wav", np.stack([left] * 6, axis=1), SR)
+    sf.write(tmp_path / "mono.wav", left, SR)
+    wave, sr = load_audio(tmp_path / "st.wav", stereo=True)
+    assert wave.shape == (len(left), 2) and sr == SR and wave.dtype == np.float32
+    assert np.allclose(wave[:, 0], left, atol=1e-4) and np.allclose(wave[:, 1], right, atol=1e-4)
+    assert load_audio(tmp_path / "st.wav")[0].ndim == 1                   # for searching: one channel
+    assert load_audio(tmp_path / "six.wav", stereo=True)[0].shape == (len(left),)
+    assert load_audio(tmp_path / "mono.wav", stereo=True)[0].shape == (len(left),)
+    half, sr2 = load_audio(tmp_path / "st.wav", target_sr=SR // 2, stereo=True)
+    assert sr2 == SR // 2 and half.shape[1] == 2 and abs(len(half) - len(left) // 2) <= 1
+    sf.write(tmp_path / "loud.wav", np.stack([4 * left, right], axis=1), SR, subtype="FLOAT")
+    assert np.max(np.abs(load_audio(tmp_path / "loud.wav", stereo=True)[0])) == pytest.approx(1.0)
+
+
+def test_a_stereo_sounds_level_is_its_channels_mean_power():
+    from qvi_app.audio.level import active_level_db, audition_gain
+
+    x = tone(440, 1.0)
+    both = np.stack([x, x], axis=1)
+    assert active_level_db(both, SR) == pytest.approx(active_level_db(x, SR), abs=1e-6)
+    one_side = np.stack([x, np.zeros_like(x)], axis=1)                     # half the power: 3 dB lower
+    assert active_level_db(one_side, SR) == pytest.approx(active_level_db(x, SR) - 3.01, abs=0.01)
+    assert audition_gain(one_side, SR) == pytest.approx(audition_gain(x, SR) * 10 ** (3.01 / 20), rel=1e-3)

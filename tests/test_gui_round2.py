@@ -1094,7 +1094,7 @@ def test_every_character_the_window_shows_has_a_font(window):
     if shutil.which("fc-list") is None:
         pytest.skip("fc-list (fontconfig) is not installed")
     root, open_window = window
-    win = open_window()
+    open_window()
     texts, todo = [], [root]
     while todo:
         w = todo.pop()
@@ -1110,3 +1110,40 @@ def test_every_character_the_window_shows_has_a_font(window):
     missing = [c for c in wide if not subprocess.run(["fc-list", f":charset={ord(c):x}", "family"],
                                                      capture_output=True, text=True).stdout.strip()]
     assert not missing, f"no font draws {missing}"
+
+
+def test_a_stereo_result_is_heard_in_stereo(window, desktop, tmp_path):
+    """A stereo ambience was auditioned mixed down to mono: its width was lost, and a sound
+    panned hard left came out of both speakers. It is heard as the file has it now; its plots
+    still show one channel."""
+    from qvi_app.app import build_index
+
+    lib = tmp_path / "lib"
+    t = np.arange(int(2.0 * 44100)) / 44100
+    left = (0.4 * np.sin(2 * np.pi * 330 * t) * (1 + np.sin(2 * np.pi * 3 * t)) / 2).astype(np.float32)
+    (lib / "amb").mkdir(parents=True)
+    sf.write(lib / "amb" / "left_only.wav", np.stack([left, np.zeros_like(left)], axis=1), 44100)
+    for i, f in enumerate((200, 900, 2500)):
+        sf.write(lib / "amb" / f"mono{i}.wav", 0.3 * np.sin(2 * np.pi * f * t).astype(np.float32), 44100)
+    build_index(lib, tmp_path / "ix", "2dft", show_progress=False)
+    root, open_window = window
+    win = open_window(index_dir=tmp_path / "ix")
+    _searched(root, win, lib / "amb" / "left_only.wav")
+    row = next(i for i, h in enumerate(win.results.hits) if h.path.name == "left_only.wav")
+    wav = tmp_path / "heard.wav"
+    capture = desktop.record_output(wav)
+    wait(root, 0.5)
+    win.results.tree.selection_set(str(row))
+    pump(root, lambda: win._showing_selected(), 10, "the result")
+    win.play_selected()                                                    # Enter (the first row is shown, not played)
+    pump(root, lambda: win.playing is not None and win.playing.path.name == "left_only.wav", 10,
+         f"playback of row {row}: {win.message}")
+    pump(root, lambda: win.playing is None, 20, "playback to end")
+    wait(root, 0.3)
+    capture.terminate()
+    capture.wait(5)
+    heard, _ = sf.read(wav, dtype="float32", always_2d=True)
+    assert heard.shape[1] == 2
+    power = np.mean(np.square(heard, dtype=np.float64), axis=0)
+    assert power[0] > 1e-4 and 10 * np.log10(power[0] / max(power[1], 1e-12)) > 30, power   # left alone
+    assert win._shown_wave[1].shape == (len(left), 2) and win.spectrograms.wave.seconds == pytest.approx(2.0)

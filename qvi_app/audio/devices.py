@@ -181,9 +181,9 @@ class Player:
 
     def play(self, wave: np.ndarray, sr: int, on_done: Callable[[], None] | None = None,
              start_s: float = 0.0, loop: bool = False, end_s: float | None = None) -> None:
-        """Start playing (mono, float) from ``start_s``; ``on_done`` runs on the audio thread when it
-        ends or is stopped. With ``end_s``, only the part from ``start_s`` to ``end_s`` plays (and
-        loops); ``position_s`` stays on the whole sound's time."""
+        """Start playing (mono, or stereo as (frames, 2); float) from ``start_s``; ``on_done`` runs
+        on the audio thread when it ends or is stopped. With ``end_s``, only the part from
+        ``start_s`` to ``end_s`` plays (and loops); ``position_s`` stays on the whole sound's time."""
         self.stop()
         self.loop = loop
         sd = _sd()
@@ -193,24 +193,34 @@ class Player:
         self._end = len(self._wave) if end_s is None else min(max(self._pos, int(end_s * sr)), len(self._wave))
         self._loop_from = 0 if end_s is None else self._pos          # a sound loops whole, a part as a part
         try:
-            self._stream = sd.OutputStream(device=self.device, channels=1, samplerate=int(sr), dtype="float32",
-                                           callback=self._callback, finished_callback=on_done or (lambda: None))
+            try:
+                self._stream = self._open(sd, on_done)
+            except (sd.PortAudioError, ValueError):
+                if self._wave.ndim == 1:
+                    raise
+                self._wave = np.ascontiguousarray(self._wave.mean(axis=1))   # a speaker with one channel
+                self._stream = self._open(sd, on_done)
             self._stream.start()
         except (sd.PortAudioError, ValueError) as exc:
             self._stream = None
             raise _device_error("speaker", exc) from None
 
+    def _open(self, sd, on_done):
+        channels = 1 if self._wave.ndim == 1 else self._wave.shape[1]
+        return sd.OutputStream(device=self.device, channels=channels, samplerate=self._sr, dtype="float32",
+                               callback=self._callback, finished_callback=on_done or (lambda: None))
+
     def _callback(self, outdata, frames, time, status):
         done, n = 0, self._end
         while done < frames:
             chunk = self._wave[self._pos:min(n, self._pos + frames - done)]
-            outdata[done: done + len(chunk), 0] = chunk * self.volume
+            outdata[done: done + len(chunk)] = (chunk if chunk.ndim == 2 else chunk[:, None]) * self.volume
             done += len(chunk)
             self._pos += len(chunk)
             if self._pos < n or not self.loop or n <= self._loop_from:
                 break
             self._pos = self._loop_from         # looping: on from the start in the same block
-        outdata[done:, 0] = 0
+        outdata[done:] = 0
         if self._pos >= n:
             raise _sd().CallbackStop
 

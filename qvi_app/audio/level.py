@@ -18,7 +18,10 @@ MAX_FRAMES = 4000             # longer sounds are measured on every n-th frame (
 
 def active_level_db(wave: np.ndarray, sr: int) -> float | None:
     """The RMS level (dBFS) of the louder half of the sound's 50 ms frames: what it sounds like
-    while it sounds, not diluted by the silence around it. None for digital silence."""
+    while it sounds, not diluted by the silence around it. None for digital silence. A stereo
+    (frames, 2) sound is measured by its channels' mean power."""
+    if wave.ndim == 2:                       # the channels' mean power, sample by sample
+        wave = np.sqrt(np.mean(np.square(wave, dtype=np.float64), axis=1))
     n = max(1, int(FRAME_S * sr))
     frames = len(wave) // n
     if frames == 0:

@@ -41,8 +41,10 @@ OTHER_FORMATS = {".m4a": "M4A (AAC)", ".aac": "AAC", ".mp4": "MP4", ".m4v": "MP4
 SILENCE_PEAK = 3e-5
 
 
-def load_audio(path, target_sr: int | None = None, max_duration_s: float = MAX_DURATION_S):
-    """Read ``path`` as a mono float32 waveform, resampled to ``target_sr`` Hz if given.
+def load_audio(path, target_sr: int | None = None, max_duration_s: float = MAX_DURATION_S, stereo: bool = False):
+    """Read ``path`` as a mono float32 waveform, resampled to ``target_sr`` Hz if given. With
+    ``stereo``, a two-channel file keeps its channels, as (frames, 2), for listening to it;
+    others are mixed down as for searching.
 
     Returns ``(waveform, sample_rate)``. Raises :class:`AudioError` (path and reason in
     the message) for unreadable, empty, silent, too short, too long, too large or absurd files.
@@ -80,7 +82,7 @@ def load_audio(path, target_sr: int | None = None, max_duration_s: float = MAX_D
                 raise AudioError(path, f"too large to decode ({frames * channels * 4 / 2**20:.0f} MB of samples, "
                                        f"{channels} channels at {sr} Hz; the limit is {MAX_DECODED_BYTES >> 20} MB)")
             try:
-                wave = _read_mono(snd, path, int(max_duration_s * sr) + 1)
+                wave = _read(snd, path, int(max_duration_s * sr) + 1, keep_two=stereo and channels == 2)
             except AudioError:
                 raise
             except Exception as exc:
@@ -95,7 +97,7 @@ def load_audio(path, target_sr: int | None = None, max_duration_s: float = MAX_D
     if peak > 1.0:
         wave /= peak
     if target_sr is not None and target_sr != sr:
-        wave, sr = resample(wave, sr, target_sr), target_sr
+        wave, sr = (resample(wave, sr, target_sr) if wave.ndim == 1 else resample(wave.T, sr, target_sr).T), target_sr
     return wave, sr
 
 
@@ -130,9 +132,10 @@ def unread_format(path) -> str | None:
     return f"{kind} is not a format qvi reads: save it as WAV or FLAC (ffmpeg -i IN OUT.wav)" if kind else None
 
 
-def _read_mono(snd: sf.SoundFile, path, max_frames: int) -> np.ndarray:
-    """Decode block by block, mixing down as it goes (memory: the mono result and one block).
-    Stops at ``max_frames`` even when the header under-states the length."""
+def _read(snd: sf.SoundFile, path, max_frames: int, keep_two: bool = False) -> np.ndarray:
+    """Decode block by block, mixing down as it goes (memory: the mono result and one block), or
+    keeping both channels of a stereo file. Stops at ``max_frames`` even when the header
+    under-states the length."""
     parts, n = [], 0
     while n < max_frames:
         block = snd.read(min(_BLOCK_FRAMES, max_frames - n), dtype="float32", always_2d=True)
@@ -140,11 +143,11 @@ def _read_mono(snd: sf.SoundFile, path, max_frames: int) -> np.ndarray:
             break
         if not np.isfinite(block).all():
             raise AudioError(path, "contains NaN or infinite samples")
-        parts.append(to_mono(block))
+        parts.append(block if keep_two else to_mono(block))
         n += len(block)
     if n >= max_frames and snd.read(1, dtype="float32").size:
         raise AudioError(path, f"too long (more than {max_frames / snd.samplerate:.0f} s of audio)")
-    return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+    return np.concatenate(parts) if parts else np.zeros((0, 2) if keep_two else 0, np.float32)
 
 
 def to_mono(data: np.ndarray) -> np.ndarray:

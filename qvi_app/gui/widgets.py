@@ -470,8 +470,10 @@ class WaveformView(tk.Canvas):
             self.seconds, self._env = 0.0, None
         else:
             self.seconds = len(wave) / sr
-            step = max(1, len(wave) // 1200)
-            self._env = np.abs(np.asarray(wave[: len(wave) // step * step]).reshape(-1, step)).max(axis=1)
+            peak = np.abs(np.asarray(wave))
+            peak = peak.max(axis=1) if peak.ndim == 2 else peak              # a stereo sound: the louder channel
+            step = max(1, len(peak) // 1200)
+            self._env = peak[: len(peak) // step * step].reshape(-1, step).max(axis=1)
         self._draw()
 
     def _draw(self) -> None:

@@ -23,7 +23,7 @@ import numpy as np
 from qvi_app import __version__, app
 from qvi_app.audio.devices import Player, Recorder, list_devices
 from qvi_app.audio.endpoint import QUIET_S
-from qvi_app.audio.load import file_facts
+from qvi_app.audio.load import file_facts, to_mono
 from qvi_app.credits import credit_line
 from qvi_app.errors import QviError
 from qvi_app.gui.dialogs import DEFAULT_DEVICE, ask_devices, ask_folder, show_lines
@@ -710,9 +710,10 @@ class QviWindow:
                           self._search_failed)
 
     def _load_hit(self, hit):
-        wave, sr = self.session.load_reference(hit)
+        """A result's audio as it is heard (a stereo file in stereo), its plot and its facts."""
+        wave, sr = self.session.load_reference(hit, stereo=True)
         about = " · ".join(x for x in (file_facts(hit.path), credit_line(hit.path)) if x)
-        return wave, sr, app.spectrogram(wave, sr), about
+        return wave, sr, app.spectrogram(to_mono(wave), sr), about
 
     def _hit_loaded(self, hit, loaded, play: bool) -> None:
         wave, sr, spec, about = loaded
@@ -775,7 +776,7 @@ class QviWindow:
         if self._shown_wave is not None and self._shown_wave[0] is hit:
             self._play(hit, *self._shown_wave[1:], start_s=seconds)
             return
-        self.tasks.submit(lambda: self.session.load_reference(hit),
+        self.tasks.submit(lambda: self.session.load_reference(hit, stereo=True),
                           lambda loaded: self._play(hit, *loaded, start_s=seconds), self._search_failed)
 
     def _play(self, hit, wave, sr, start_s: float = 0.0, end_s: float | None = None) -> bool:
