@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -323,6 +325,49 @@ def known_libraries() -> list[KnownLibrary]:
     found.sort(key=lambda pair: -pair[0])
     library, sounds = peek(DEMO_INDEX)
     return [known for _, known in found] + [KnownLibrary(DEMO_INDEX, library, sounds)]
+
+
+def forget_library(where) -> tuple[list[KnownLibrary], int]:
+    """Delete the indexes of a library indexed on this computer, named by its folder of sounds
+    (every index of it) or by one index folder; the sounds are not touched. Only an index in the
+    data folder's ``indexes/`` goes (never the demo library's, never a folder a link there
+    points to). Returns the indexes removed and the bytes freed."""
+    where = Path(where).expanduser().resolve()
+    if where in (DEMO_INDEX.resolve(), peek(DEMO_INDEX)[0].resolve()):
+        raise QviError("the demo library's index comes with qvi and stays: nothing was removed")
+    known = [k for k in known_libraries()[:-1] if where in (k.index_dir.resolve(), k.library.resolve())]
+    if not known:
+        raise QviError(f"no index of {printable(str(where))} to forget (qvi libraries lists them): nothing was removed")
+    home = (data_dir() / "indexes").resolve()
+    for k in known:                                  # all checked before any is removed
+        if k.index_dir.resolve().parent != home:
+            raise QviError(f"{printable(str(k.index_dir))} leads out of {printable(str(home))} "
+                           f"(to {printable(str(k.index_dir.resolve()))}), not one of qvi's indexes: nothing was removed")
+    freed = 0
+    for k in known:
+        freed += folder_bytes(k.index_dir)
+        shutil.rmtree(k.index_dir.resolve())
+    return known, freed
+
+
+def folder_bytes(folder: Path) -> int:
+    """The bytes of the files under ``folder`` (links not followed)."""
+    total = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                continue
+    return total
+
+
+def size_text(n: int) -> str:
+    """Bytes as a person reads them: "120 kB", "3.1 MB", "1.2 GB"."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}" if n < 10 * scale else f"{n / scale:.0f} {unit}"
+    return f"{n} B"
 
 
 def describe_encoder(encoder: Encoder) -> str:

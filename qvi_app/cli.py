@@ -89,6 +89,11 @@ def _parser() -> argparse.ArgumentParser:
     li.add_argument("--copy-to", type=Path, metavar="DIR",
                     help="copy them into DIR (made if needed; demo sounds with their authors and licences)")
 
+    lb = sub.add_parser("libraries", help="list the libraries indexed on this computer, or forget one's index")
+    lb.add_argument("--forget", type=Path, metavar="FOLDER",
+                    help="delete the index of this library (its folder of sounds, or its index folder); "
+                         "the sounds are not touched")
+
     ca = sub.add_parser("categories", help="list the library's categories")
     _index_args(ca)
 
@@ -387,6 +392,23 @@ def _cmd_liked(a) -> int:
         store.close()
 
 
+def _cmd_libraries(a) -> int:
+    from qvi_app import app
+
+    if a.forget is not None:
+        gone, freed = app.forget_library(a.forget)
+        for k in gone:
+            print(f"forgot the index of {printable(str(k.library))} ({k.sounds:,} sounds, {k.index_dir.name})")
+        print(f"{app.size_text(freed)} freed; the sounds themselves are untouched")
+        return 0
+    for k in app.known_libraries():
+        what = "demo library" if k.index_dir == app.DEMO_INDEX else \
+            ("folder not found" if not k.library.is_dir() else "")
+        print(f"{k.sounds:>8,} sounds  {app.size_text(app.folder_bytes(k.index_dir)):>9}  {printable(str(k.library))}"
+              + (f"  ({what})" if what else ""))
+    return 0
+
+
 def _cmd_adapt(a) -> int:
     from qvi_app.app import QviSession
     from qvi_app.feedback import FeedbackStore
@@ -546,7 +568,7 @@ def main(argv=None) -> int:
             stream.reconfigure(errors="backslashreplace")
     args = _parser().parse_args(argv)
     handler = {"index": _cmd_index, "search": _cmd_search, "similar": _cmd_similar, "adapt": _cmd_adapt,
-               "liked": _cmd_liked,
+               "liked": _cmd_liked, "libraries": _cmd_libraries,
                "categories": _cmd_categories,
                "info": _cmd_info,
                "bench": _cmd_bench, "train": _cmd_train, "bank": _cmd_bank, "soup": _cmd_soup, "evaluate": _cmd_evaluate, "inspect": _cmd_inspect}
@@ -568,7 +590,7 @@ def main(argv=None) -> int:
 
 
 #: Commands that only read: their process may end without the interpreter's teardown.
-_READ_ONLY = frozenset({"search", "similar", "categories", "info"})
+_READ_ONLY = frozenset({"search", "similar", "categories", "info"})   # not "libraries": --forget deletes
 
 
 def run() -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qvi_app.app import PART_MIN_S, QviSession, SearchResult
+from qvi_app.app import PART_MIN_S, QviSession, SearchResult, size_text
 from qvi_app.audio.region import save_region
 from qvi_app.credits import append_attribution, demo_credit
 from qvi_app.errors import DeviceError, QviError, StaleIndexError, printable
@@ -357,8 +357,15 @@ class Workbench:
                          "Details are in the terminal; please report them.", error=True)
 
     def _succeeded(self) -> None:
-        if self.notice and self.notice.error and not self.notice.details:
+        """A search or a list shown: a problem it got past is gone, and so is news (a note); a list
+        of skipped files stays until dismissed."""
+        if self.notice and not (self.notice.error and self.notice.details):
             self.notice = None
+
+    def forgotten(self, gone, freed: int) -> Notice:
+        """A library's index deleted (``app.forget_library``): said until the next search."""
+        return self.tell(f"Forgot the index of {printable(str(gone[0].library))} ({size_text(freed)} freed); "
+                         "the sounds themselves are untouched.")
 
     def status_line(self, last_ms: float | None = None) -> str:
         s = self.session

@@ -1,4 +1,5 @@
 import json
+import shutil
 import subprocess
 import sys
 
@@ -380,3 +381,42 @@ def test_search_needs_a_query_or_the_microphone(capsys):
     assert "a sound file" in capsys.readouterr().err
     assert main(["search", "--record", "x.wav"]) == 2
     assert "--record" in capsys.readouterr().err
+
+
+def test_libraries_are_listed_and_one_can_be_forgotten_without_touching_its_sounds(tmp_path, data_dir):
+    """An index of a folder since deleted stayed in File ▸ Libraries, and on disk, for good:
+    `qvi libraries` lists them with their size, --forget removes one index (never the sounds,
+    never the demo library's, never a folder that is not one of qvi's indexes)."""
+    from qvi_app import app
+    from qvi_app.errors import QviError
+    from qvi_app.paths import DEMO_INDEX
+
+    lib = tmp_path / "Foley Library"
+    for i in range(3):
+        write(lib / "doors" / f"door{i}.wav", tone(300 + 100 * i, 0.6))
+    app.build_index(lib, encoder_name="2dft", show_progress=False)
+    index_dir = app.default_index_dir(lib, "2dft")
+    assert index_dir.parent == data_dir / "indexes"
+    r = qvi("libraries")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert any(str(lib.resolve()) in line and "3 sounds" in line and "kB" in line for line in lines), r.stdout
+    assert any("demo library" in line and "604 sounds" in line for line in lines), r.stdout
+
+    for target, why in ((DEMO_INDEX, "demo"), (DEMO_LIBRARY, "demo"), (tmp_path, "no index of")):
+        r = qvi("libraries", "--forget", target)
+        assert r.returncode == 2 and why in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert DEMO_INDEX.is_dir()
+    outside = tmp_path / "outside-index"                                   # a link in qvi's indexes to elsewhere
+    shutil.copytree(index_dir, outside)
+    (data_dir / "indexes" / "linked").symlink_to(outside)
+    with pytest.raises(QviError, match="leads out of"):
+        app.forget_library(data_dir / "indexes" / "linked")
+    assert (outside / "CURRENT").exists()
+    (data_dir / "indexes" / "linked").unlink()
+    r = qvi("libraries", "--forget", lib)                                  # named by its folder of sounds
+    assert r.returncode == 0 and "forgot" in r.stdout and "kB" in r.stdout, r.stdout + r.stderr
+    assert not index_dir.exists() and len(list(lib.rglob("*.wav"))) == 3   # the sounds stay
+    assert [k.library for k in app.known_libraries()] == [app.peek(DEMO_INDEX)[0]]
+    r = qvi("libraries", "--forget", lib)
+    assert r.returncode == 2 and "no index" in r.stderr, r.stderr

@@ -584,7 +584,7 @@ def test_the_libraries_menu_opens_a_library_indexed_before_and_the_demo_again(wi
     win = open_window()
     menu = win.libraries_menu
     win._fill_libraries()
-    labels = [menu.entrycget(i, "label") for i in range(menu.index("end") + 1)]
+    labels = [menu.entrycget(i, "label") for i in range(menu.index("end") + 1) if menu.type(i) == "command"]
     assert len(labels) == 2 and "(24 sounds)" in labels[0] and str(small_library.resolve()) in labels[0]
     assert labels[1].startswith("✓ Demo library  (604 sounds)")            # the open one is marked
     menu.invoke(0)
@@ -1147,3 +1147,40 @@ def test_a_stereo_result_is_heard_in_stereo(window, desktop, tmp_path):
     power = np.mean(np.square(heard, dtype=np.float64), axis=0)
     assert power[0] > 1e-4 and 10 * np.log10(power[0] / max(power[1], 1e-12)) > 30, power   # left alone
     assert win._shown_wave[1].shape == (len(left), 2) and win.spectrograms.wave.seconds == pytest.approx(2.0)
+
+
+def test_a_librarys_index_is_forgotten_from_the_libraries_menu(window, data_dir, tmp_path, monkeypatch):
+    """File ▸ Libraries ▸ Forget: the open library's index is deleted once confirmed (not its
+    sounds), and the demo library opens in its place; declined, nothing happens."""
+    from tkinter import messagebox
+
+    from qvi_app.app import build_index, default_index_dir
+    from qvi_app.paths import DEMO_INDEX
+    from tests.conftest import tone, write
+
+    lib = tmp_path / "Field recordings"
+    for i in range(3):
+        write(lib / "wind" / f"gust{i}.wav", tone(200 + 90 * i, 0.8))
+    build_index(lib, encoder_name="2dft", show_progress=False)
+    index_dir = default_index_dir(lib, "2dft")
+    root, open_window = window
+    win = open_window(index_dir=index_dir)
+    assert win.session.index_dir == index_dir
+    win._fill_libraries()
+    menu = win.libraries_menu
+    labels = [menu.entrycget(i, "label") for i in range(menu.index("end") + 1) if menu.type(i) != "separator"]
+    assert labels[-1].startswith("Forget") and any("Field recordings" in x for x in labels[:-1])
+    forget = menu.nametowidget(menu.entrycget(menu.index("end"), "menu"))
+    assert [forget.entrycget(i, "label") for i in range(forget.index("end") + 1)] == \
+        [f"Field recordings  (3 sounds)  {lib.resolve()}"]                 # the demo library is not offered
+    asked = []
+    monkeypatch.setattr(messagebox, "askyesno", lambda title, text, **kw: asked.append(text) or False)
+    forget.invoke(0)
+    assert index_dir.exists() and "not touched" in asked[0] and "3 sounds" in asked[0]
+    monkeypatch.setattr(messagebox, "askyesno", lambda title, text, **kw: True)
+    forget.invoke(0)
+    pump(root, lambda: win.session is not None and win.session.index_dir == DEMO_INDEX, 30, "the demo library")
+    assert not index_dir.exists() and len(list(lib.rglob("*.wav"))) == 3
+    assert win.banner.text.startswith("Forgot the index of") and "freed" in win.banner.text   # said past the opening
+    _searched(root, win, DEMO_LIBRARY / REFERENCE)
+    assert win.banner.text == ""                                           # until the next search

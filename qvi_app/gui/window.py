@@ -308,8 +308,12 @@ class QviWindow:
     def _show_notice(self) -> None:
         """The workbench's message in the banner: shown, or gone after a success."""
         n = self.bench.notice
-        if n is None or not n.error:
+        if n is None:
             self.banner.hide()
+            return
+        if not n.error:
+            self.message = n.text
+            self.banner.show(n.text, note=True)
             return
         action = None
         if n.action == "Show skipped files":
@@ -996,6 +1000,35 @@ class QviWindow:
             menu.add_command(label=f"{'✓' if known.index_dir == current else '  '} {name}  ({known.sounds:,} sounds"
                                    f"{gone})  {known.library}",
                              command=lambda d=known.index_dir: self.open_library(d, remember=True))
+        forget = tk.Menu(menu, tearoff=False)
+        for known in app.known_libraries()[:-1]:         # not the demo library's
+            forget.add_command(label=f"{known.library.name or known.library}  ({known.sounds:,} sounds)  {known.library}",
+                               command=lambda k=known: self.forget_library(k))
+        menu.add_separator()
+        menu.add_cascade(label="Forget a library's index", menu=forget,
+                         state="normal" if forget.index("end") is not None else "disabled")
+
+    def forget_library(self, known: app.KnownLibrary) -> None:
+        """Delete a library's index, once confirmed (its sounds are not touched); the demo library
+        opens in place of the open one."""
+        if self._cancel_indexing is not None:
+            self.error("A library is being indexed; wait for it or cancel it first.")
+            return
+        if not messagebox.askyesno("Forget a library's index", (
+                f"Forget the index of {known.library} ({known.sounds:,} sounds)?\n\nIt is deleted from this "
+                "computer; the sounds themselves are not touched. Opening the folder again indexes it again."),
+                parent=self.root):
+            return
+        was_open = self.session is not None and self.session.index_dir.resolve() == known.index_dir.resolve()
+        self.tasks.submit(lambda: app.forget_library(known.index_dir),
+                          lambda done: self._library_forgotten(*done, was_open),
+                          lambda exc: self._failed(exc, "The index cannot be forgotten: "))
+
+    def _library_forgotten(self, gone, freed: int, was_open: bool) -> None:
+        self.bench.forgotten(gone, freed)
+        self._show_notice()
+        if was_open or Path(self.settings.index_dir or "") in {k.index_dir for k in gone}:
+            self.open_library(app.DEMO_INDEX, remember=True)
 
     def _search_again(self, path: str, label: str) -> None:
         self.tasks.submit(lambda: app.load_audio(path), lambda loaded: self.search(*loaded, label),
