@@ -320,7 +320,7 @@ def test_results_play_at_one_loudness_unless_switched_off(window, desktop, tmp_p
     assert win.settings.even_loudness
     assert abs(heard(quiet) - heard(loud)) < 3                            # 36 dB apart in their files
     win.even_loudness_var.set(False)
-    win._switch_even_loudness()                                            # as the menu's check does
+    win.switch_even_loudness()                                            # as the menu's check does
     assert not AppSettings.load().even_loudness                            # remembered
     apart = heard(loud) - heard(quiet)
     assert abs(apart - (levels[loud] - levels[quiet])) < 3, (apart, levels[loud] - levels[quiet])
@@ -416,7 +416,7 @@ def test_recent_queries_and_a_dropped_file(window, tmp_path):
     end = time.monotonic() + 10
     while time.monotonic() < end and not win.bench.feedback().recent_queries():
         wait(root, 0.1)
-    win._fill_recent()
+    win.fill_recent()
     label = win.recent_menu.entrycget(0, "label")
     assert label.endswith(Path(REFERENCE).name)
     win.dropped([str(DEMO_LIBRARY / "birds" / "hen_01.ogg")])             # what a drop on the window hands over
@@ -583,14 +583,14 @@ def test_the_libraries_menu_opens_a_library_indexed_before_and_the_demo_again(wi
     root, open_window = window
     win = open_window()
     menu = win.libraries_menu
-    win._fill_libraries()
+    win.fill_libraries()
     labels = [menu.entrycget(i, "label") for i in range(menu.index("end") + 1) if menu.type(i) == "command"]
     assert len(labels) == 2 and "(24 sounds)" in labels[0] and str(small_library.resolve()) in labels[0]
     assert labels[1].startswith("✓ Demo library  (604 sounds)")            # the open one is marked
     menu.invoke(0)
     pump(root, lambda: win.session.library_root == small_library.resolve(), 60, "the library to open")
     assert win.settings.index_dir == str(win.session.index_dir)            # remembered for the next start
-    win._fill_libraries()
+    win.fill_libraries()
     assert menu.entrycget(0, "label").startswith("✓ ") and not menu.entrycget(1, "label").startswith("✓")
     menu.invoke(1)
     pump(root, lambda: len(win.session.index) == 604, 60, "the demo library")
@@ -611,7 +611,7 @@ def test_sounds_added_since_indexing_are_offered_as_an_update(window, small_libr
     win = open_window()
     wait(root, 1.0)                                                        # the demo library's check has run
     assert not win.banner.text
-    win._fill_libraries()
+    win.fill_libraries()
     win.libraries_menu.invoke(0)
     pump(root, lambda: "changed since it was indexed" in win.banner.text, 60, "the notice")
     assert "2 new" in win.banner.text and win.banner.winfo_ismapped()
@@ -766,7 +766,7 @@ def test_recording_stops_by_itself_when_the_imitation_is_over(window, desktop, t
         ran, and how much of it came after the imitation's last loud 20 ms (the device's latency
         left out)."""
         win.stop_when_quiet_var.set(stop_when_quiet)
-        win._switch_stop_when_quiet()                                        # as the menu's check does
+        win.switch_stop_when_quiet()                                        # as the menu's check does
         win.settings.max_record_s = limit_s
         before = win.result
         press(root, desktop, win, "space")
@@ -1166,7 +1166,7 @@ def test_a_librarys_index_is_forgotten_from_the_libraries_menu(window, data_dir,
     root, open_window = window
     win = open_window(index_dir=index_dir)
     assert win.session.index_dir == index_dir
-    win._fill_libraries()
+    win.fill_libraries()
     menu = win.libraries_menu
     labels = [menu.entrycget(i, "label") for i in range(menu.index("end") + 1) if menu.type(i) != "separator"]
     assert labels[-1].startswith("Forget") and any("Field recordings" in x for x in labels[:-1])

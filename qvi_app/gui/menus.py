@@ -37,11 +37,11 @@ def build_menu(win) -> None:
     bar = tk.Menu(win.root)
     file = tk.Menu(bar, tearoff=False)
     file.add_command(label="Open query sound…", accelerator="Ctrl+O", command=win.open_query_dialog)
-    win.recent_menu = tk.Menu(file, tearoff=False, postcommand=win._fill_recent)
+    win.recent_menu = tk.Menu(file, tearoff=False, postcommand=win.fill_recent)
     file.add_cascade(label="Recent queries", menu=win.recent_menu)
     file.add_separator()
     file.add_command(label="Open library folder…", accelerator="Ctrl+L", command=win.open_library_dialog)
-    win.libraries_menu = tk.Menu(file, tearoff=False, postcommand=win._fill_libraries)
+    win.libraries_menu = tk.Menu(file, tearoff=False, postcommand=win.fill_libraries)
     file.add_cascade(label="Libraries", menu=win.libraries_menu)
     file.add_separator()
     file.add_command(label="Export feedback as CSV…", command=win.export_feedback_dialog)
@@ -55,7 +55,7 @@ def build_menu(win) -> None:
     result.add_command(label="Stop playing", accelerator="Esc", command=win.stop_playing)
     win.loop_var = tk.BooleanVar(value=win.settings.loop_playback)
     result.add_checkbutton(label="Loop playback", accelerator="L", variable=win.loop_var,
-                           command=win._switch_loop)
+                           command=win.switch_loop)
     result.add_command(label="Thumbs up (good match)", accelerator="+", command=lambda: win.rate_selected(1))
     result.add_command(label="Thumbs down (poor match)", accelerator="-", command=lambda: win.rate_selected(-1))
     result.add_command(label="More like this", accelerator="M", command=win.more_like_selected)
@@ -73,10 +73,10 @@ def build_menu(win) -> None:
     audio.add_command(label="Devices…", command=win.choose_devices)
     win.even_loudness_var = tk.BooleanVar(value=win.settings.even_loudness)
     audio.add_checkbutton(label="Play at one loudness", variable=win.even_loudness_var,
-                          command=win._switch_even_loudness)
+                          command=win.switch_even_loudness)
     win.stop_when_quiet_var = tk.BooleanVar(value=win.settings.stop_when_quiet)
     audio.add_checkbutton(label="Stop recording when I stop", variable=win.stop_when_quiet_var,
-                          command=win._switch_stop_when_quiet)
+                          command=win.switch_stop_when_quiet)
     bar.add_cascade(label="Audio", menu=audio)
     model = tk.Menu(bar, tearoff=False)
     model.add_command(label="Learn from my ratings…", command=win.learn_from_ratings)
@@ -86,7 +86,7 @@ def build_menu(win) -> None:
     model.add_command(label="Forget what was learned", command=win.delete_adapter)
     win.auto_learn_var = tk.BooleanVar(value=win.settings.learn_automatically)
     model.add_checkbutton(label="Learn automatically as I rate", variable=win.auto_learn_var,
-                          command=win._switch_auto_learning)
+                          command=win.switch_auto_learning)
     bar.add_cascade(label="Model", menu=model)
     helpm = tk.Menu(bar, tearoff=False)
     helpm.add_command(label="Keyboard shortcuts", command=win.show_keys)
@@ -105,10 +105,10 @@ def bind_keys(win) -> None:
     for key in ("<minus>", "<KP_Subtract>"):
         r.bind(key, lambda e: unless_typing(e, lambda: win.rate_selected(-1)))
     for key, step in (("<Down>", 1), ("<Up>", -1)):
-        r.bind(key, lambda e, s=step: win._step_list(e, s))
+        r.bind(key, lambda e, s=step: win.step_list(e, s))
     r.bind("<m>", lambda e: unless_typing(e, win.more_like_selected))
     r.bind("<l>", lambda e: unless_typing(e, lambda: (win.loop_var.set(not win.loop_var.get()),
-                                                             win._switch_loop())))
+                                                             win.switch_loop())))
     r.bind("<q>", lambda e: unless_typing(e, win.replay_query))     # then Enter: the result, to compare
     r.bind("<Control-o>", lambda e: win.open_query_dialog())
     r.bind("<Control-l>", lambda e: win.open_library_dialog())

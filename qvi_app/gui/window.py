@@ -223,7 +223,7 @@ class QviWindow:
         if width > 400 and self.panes.sashpos(0) < need:
             self.panes.sashpos(0, min(need, width - self.px(240)))
 
-    def _step_list(self, event, step: int):
+    def step_list(self, event, step: int):
         """Up/Down move in the list wherever the keyboard focus is: the plots take it (matplotlib
         focuses its canvas when made and when clicked), and then the arrows did nothing at all."""
         if event.widget is self.results.tree or isinstance(event.widget, TEXT_FIELDS):
@@ -975,7 +975,7 @@ class QviWindow:
         self.tasks.submit(lambda: self.bench.copy_liked(folder), lambda report: self.say(report.summary()),
                           lambda exc: self._failed(exc, "Copying the liked sounds failed: "))
 
-    def _fill_recent(self) -> None:
+    def fill_recent(self) -> None:
         menu = self.recent_menu
         menu.delete(0, "end")
         try:
@@ -989,7 +989,7 @@ class QviWindow:
             when = time.strftime("%d %b %H:%M", time.localtime(created))
             menu.add_command(label=f"{when}  {label}", command=lambda p=path, lab=label: self._search_again(p, lab))
 
-    def _fill_libraries(self) -> None:
+    def fill_libraries(self) -> None:
         """Every library indexed on this computer and the demo library; the open one is marked."""
         menu = self.libraries_menu
         menu.delete(0, "end")
@@ -1085,12 +1085,12 @@ class QviWindow:
         self.index_progress.pack_forget()
         self._failed(exc, "Learning from your ratings failed: ")
 
-    def _switch_even_loudness(self) -> None:
+    def switch_even_loudness(self) -> None:
         self.settings.even_loudness = self.even_loudness_var.get()
         self._save_settings()
         self.say("sounds play at one loudness" if self.settings.even_loudness else "sounds play at their own level")
 
-    def _switch_loop(self) -> None:
+    def switch_loop(self) -> None:
         """Loop playback (L): an ambience or a loop auditioned as it will be used. It applies to
         the result playing at once; switched off, the pass playing is the last."""
         self.settings.loop_playback = self.loop_var.get()
@@ -1100,13 +1100,13 @@ class QviWindow:
         self.say("results play in a loop until stopped (Esc)" if self.settings.loop_playback
                  else "results play once")
 
-    def _switch_stop_when_quiet(self) -> None:
+    def switch_stop_when_quiet(self) -> None:
         self.settings.stop_when_quiet = self.stop_when_quiet_var.get()
         self._save_settings()
         self.say(f"recording stops {QUIET_S:.0f} s after your imitation" if self.settings.stop_when_quiet
                  else "recording runs until Space (or its limit)")
 
-    def _switch_auto_learning(self) -> None:
+    def switch_auto_learning(self) -> None:
         self.settings.learn_automatically = self.auto_learn_var.get()
         self._save_settings()
 
