@@ -994,19 +994,23 @@ class QviWindow:
         menu = self.libraries_menu
         menu.delete(0, "end")
         current = self.session.index_dir if self.session is not None else None
-        for known in app.known_libraries():
+        libraries = app.known_libraries()
+        for known in libraries:
             name = "Demo library" if known.index_dir == app.DEMO_INDEX else known.library.name or str(known.library)
             gone = "" if known.library.is_dir() else ", folder not found"
             menu.add_command(label=f"{'✓' if known.index_dir == current else '  '} {name}  ({known.sounds:,} sounds"
                                    f"{gone})  {known.library}",
                              command=lambda d=known.index_dir: self.open_library(d, remember=True))
-        forget = tk.Menu(menu, tearoff=False)
-        for known in app.known_libraries()[:-1]:         # not the demo library's
+        if not hasattr(self, "forget_menu"):                 # made once, filled each time
+            self.forget_menu = tk.Menu(menu, tearoff=False)
+        forget = self.forget_menu
+        forget.delete(0, "end")
+        for known in libraries[:-1]:                         # not the demo library's
             forget.add_command(label=f"{known.library.name or known.library}  ({known.sounds:,} sounds)  {known.library}",
                                command=lambda k=known: self.forget_library(k))
         menu.add_separator()
         menu.add_cascade(label="Forget a library's index", menu=forget,
-                         state="normal" if forget.index("end") is not None else "disabled")
+                         state="normal" if len(libraries) > 1 else "disabled")
 
     def forget_library(self, known: app.KnownLibrary) -> None:
         """Delete a library's index, once confirmed (its sounds are not touched); the demo library
