@@ -1184,3 +1184,33 @@ def test_a_librarys_index_is_forgotten_from_the_libraries_menu(window, data_dir,
     assert win.banner.text.startswith("Forgot the index of") and "freed" in win.banner.text   # said past the opening
     _searched(root, win, DEMO_LIBRARY / REFERENCE)
     assert win.banner.text == ""                                           # until the next search
+
+
+def test_a_result_opens_in_the_default_application_or_its_folder(window, tmp_path, monkeypatch):
+    """Result ▸ Open (in the desktop's application for sounds: an editor, a player) and Show in
+    folder hand the path to the desktop's opener (xdg-open here: a stand-in that writes down what
+    it was given); without one, the path is copied and said."""
+    import os
+    import stat
+
+    bin_dir, seen = tmp_path / "bin", tmp_path / "opened.txt"
+    bin_dir.mkdir()
+    opener = bin_dir / "xdg-open"
+    opener.write_text(f'#!/bin/sh\nprintf "%s\\n" "$1" >> "{seen}"\n')
+    opener.chmod(opener.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    root, open_window = window
+    win = open_window()
+    _searched(root, win, DEMO_LIBRARY / REFERENCE)
+    hit = win.results.selected()
+    labels = [win.result_menu.entrycget(i, "label") for i in range(win.result_menu.index("end") + 1)
+              if win.result_menu.type(i) == "command"]
+    assert "Open in the default application" in labels and "Show in folder" in labels
+    win.open_selected()
+    win.reveal_selected()
+    pump(root, lambda: seen.exists() and len(seen.read_text().splitlines()) == 2, 10, "the opener")
+    assert seen.read_text().splitlines() == [str(hit.path), str(hit.path.parent)]
+    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))                  # no opener at all
+    win.open_selected()
+    assert "copied" in win.banner.text and str(hit.path) in win.banner.text
+    assert root.clipboard_get() == str(hit.path)

@@ -66,6 +66,7 @@ def build_menu(win) -> None:
     result.add_command(label="Copy file path", accelerator="Ctrl+C", command=win.copy_selected_path)
     result.add_command(label="Save the selected part as…", accelerator="Ctrl+S", command=win.save_part_dialog)
     result.add_command(label="Filter by name", accelerator="Ctrl+F", command=win.find_by_name)
+    result.add_command(label="Open in the default application", command=win.open_selected)
     result.add_command(label="Show in folder", command=win.reveal_selected)
     bar.add_cascade(label="Result", menu=result)
     win.result_menu = result

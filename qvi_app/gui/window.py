@@ -849,16 +849,25 @@ class QviWindow:
         self.root.clipboard_append("\n".join(str(h.path) for h in hits))
         self.say(f"copied {hits[0].path}" if len(hits) == 1 else f"copied {len(hits)} paths")
 
-    def reveal_selected(self) -> None:
+    def open_selected(self) -> None:
+        """The selected sound in the desktop's application for it (an editor, a player)."""
         hit = self.results.selected()
-        if hit is None:
-            return
+        if hit is not None:
+            self._hand_to_desktop(hit, hit.path, "No application could be started")
+
+    def reveal_selected(self) -> None:
+        """The selected sound's folder in the file manager."""
+        hit = self.results.selected()
+        if hit is not None:
+            self._hand_to_desktop(hit, hit.path.parent, "No file manager could be started")
+
+    def _hand_to_desktop(self, hit, path: Path, failed: str) -> None:
         opener = "open" if sys.platform == "darwin" else "explorer" if os.name == "nt" else "xdg-open"
         try:
-            subprocess.Popen([opener, str(hit.path.parent)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            subprocess.Popen([opener, str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         except OSError:
             self.copy_selected_path()
-            self.error(f"No file manager could be started; the path was copied instead: {hit.path}")
+            self.error(f"{failed}; the path was copied instead: {hit.path}")
 
     def _context_menu(self, event) -> None:
         row = self.results.tree.identify_row(event.y)
