@@ -587,9 +587,11 @@ def test_the_libraries_menu_opens_a_library_indexed_before_and_the_demo_again(wi
     labels = [menu.entrycget(i, "label") for i in range(menu.index("end") + 1) if menu.type(i) == "command"]
     assert len(labels) == 2 and "(24 sounds)" in labels[0] and str(small_library.resolve()) in labels[0]
     assert labels[1].startswith("✓ Demo library  (604 sounds)")            # the open one is marked
+    assert root.title() == "qvi — Demo library"                           # which library, at a glance
     menu.invoke(0)
     pump(root, lambda: win.session.library_root == small_library.resolve(), 60, "the library to open")
     assert win.settings.index_dir == str(win.session.index_dir)            # remembered for the next start
+    assert root.title() == f"qvi — {small_library.name}"
     win.fill_libraries()
     assert menu.entrycget(0, "label").startswith("✓ ") and not menu.entrycget(1, "label").startswith("✓")
     menu.invoke(1)

@@ -41,6 +41,11 @@ ALL = "All categories"
 NAME_PAUSE_MS = 250
 
 
+def library_name(index_dir: Path, library: Path) -> str:
+    """What a library is called in the title and the Libraries menu: its folder's name."""
+    return "Demo library" if index_dir == app.DEMO_INDEX else library.name or str(library)
+
+
 class QviWindow:
     def __init__(self, root: tk.Tk, settings: AppSettings | None = None, index_dir=None, query_file=None):
         self.root = root
@@ -372,6 +377,7 @@ class QviWindow:
         self.spectrograms.show_wave(None, 0)
         self._show_notice()
         self.say(self.bench.status_line())
+        self.root.title(f"qvi — {library_name(session.index_dir, session.library_root)}")
         gone = session.library_gone()
         if gone:
             self.error(gone[0].upper() + gone[1:], "Open library folder…", self.open_library_dialog)
@@ -1005,7 +1011,7 @@ class QviWindow:
         current = self.session.index_dir if self.session is not None else None
         libraries = app.known_libraries()
         for known in libraries:
-            name = "Demo library" if known.index_dir == app.DEMO_INDEX else known.library.name or str(known.library)
+            name = library_name(known.index_dir, known.library)
             gone = "" if known.library.is_dir() else ", folder not found"
             menu.add_command(label=f"{'✓' if known.index_dir == current else '  '} {name}  ({known.sounds:,} sounds"
                                    f"{gone})  {known.library}",
@@ -1015,7 +1021,8 @@ class QviWindow:
         forget = self.forget_menu
         forget.delete(0, "end")
         for known in libraries[:-1]:                         # not the demo library's
-            forget.add_command(label=f"{known.library.name or known.library}  ({known.sounds:,} sounds)  {known.library}",
+            forget.add_command(label=f"{library_name(known.index_dir, known.library)}  ({known.sounds:,} sounds)  "
+                                     f"{known.library}",
                                command=lambda k=known: self.forget_library(k))
         menu.add_separator()
         menu.add_cascade(label="Forget a library's index", menu=forget,
