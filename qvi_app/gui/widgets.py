@@ -361,9 +361,9 @@ class SpectrogramPanel(ttk.Frame):
         self.show("query", None, "Query: press Space and imitate a sound")
         self.show("result", None, "Result: select one in the list")
 
-    def show(self, which: str, spec: DisplaySpectrogram | None, title: str, about: str = "") -> None:
+    def show(self, which: str, spec: DisplaySpectrogram | None, title: str, about: tuple[str, ...] = ()) -> None:
         """Plot ``spec`` under ``title``; ``about`` (the file's format, a licence) goes by the
-        time axis's name."""
+        time axis's name, its last part on a line of its own when one line has no room."""
         ax = self.ax_query if which == "query" else self.ax_result
         ax.clear()
         self.titles[which] = title
@@ -372,7 +372,10 @@ class SpectrogramPanel(ttk.Frame):
         ax.tick_params(labelsize=7)
         selectable = which == "query" and spec is not None
         xlabel = "seconds · drag across it to search a part" if selectable else "seconds"
-        self._fit_title(ax.set_xlabel(f"{xlabel} · {about}" if about else xlabel, fontsize=8), keep_end=False)
+        label = ax.set_xlabel(" · ".join((xlabel, *about)), fontsize=8)
+        if len(about) > 1 and self._too_wide(label):
+            label.set_text(" · ".join((xlabel, *about[:-1])) + "\n" + about[-1])
+        self._fit_title(label, keep_end=False)
         if spec is not None:
             ax.set_facecolor("#000004")
             ax.imshow(spec.db, origin="lower", aspect="auto", extent=spec.extent, vmin=-80, vmax=0,
@@ -388,17 +391,28 @@ class SpectrogramPanel(ttk.Frame):
     def _fit_title(self, text, keep_end: bool = True) -> None:
         """A title too wide for the panel (a long file name) shortened in the middle, where a name
         says least: its start and its end (take numbers, the extension) stay. Without
-        ``keep_end`` it is cut at the end (a line of facts, the least of them last)."""
-        renderer, whole = self.figure.canvas.get_renderer(), text.get_text()
-        # Measured by width against the figure's less half an inch, where the axis's name and
-        # numbers go (45 px at the window's 104 dpi): the axes' own position is the previous
-        # plot's until the layout is drawn again, and an empty plot has no numbers.
+        ``keep_end``, each line is cut at its end (facts, the least of them last), the longest
+        first."""
+        def shortened(line: str, n: int) -> str:
+            if n >= len(line):
+                return line
+            return line[:n // 2] + "…" + line[len(line) - (n - n // 2):] if keep_end else line[:n] + "…"
+
+        lines = text.get_text().split("\n")
+        keep = [len(line) for line in lines]
+        while self._too_wide(text):
+            i = max(range(len(lines)), key=keep.__getitem__)
+            if keep[i] <= 24:
+                return
+            keep[i] -= 3
+            text.set_text("\n".join(shortened(line, n) for line, n in zip(lines, keep)))
+
+    def _too_wide(self, text) -> bool:
+        """Wider than the figure less half an inch, where the axis's name and numbers go (45 px at
+        the window's 104 dpi): the axes' own position is the previous plot's until the layout is
+        drawn again, and an empty plot has no numbers."""
         room = self.figure.bbox.width - 0.5 * self.figure.dpi - 4
-        keep = len(whole)
-        while keep > 24 and text.get_window_extent(renderer).width > room:
-            keep -= 3
-            text.set_text(whole[:keep // 2] + "…" + whole[len(whole) - (keep - keep // 2):] if keep_end
-                          else whole[:keep] + "…")
+        return text.get_window_extent(self.figure.canvas.get_renderer()).width > room
 
     def _selectable(self, on: bool) -> None:
         """A span selector on the query's plot, made again for each query: ``ax.clear()`` takes

@@ -722,7 +722,7 @@ class QviWindow:
     def _load_hit(self, hit):
         """A result's audio as it is heard (a stereo file in stereo), its plot and its facts."""
         wave, sr = self.session.load_reference(hit, stereo=True)
-        about = " · ".join(x for x in (file_facts(hit.path), credit_line(hit.path)) if x)
+        about = tuple(x for x in (file_facts(hit.path), credit_line(hit.path)) if x)
         return wave, sr, app.spectrogram(to_mono(wave), sr), about
 
     def _hit_loaded(self, hit, loaded, play: bool) -> None:
