@@ -16,8 +16,8 @@ from qvi_app.encoders import DEFAULT_ENCODER, Encoder, load_encoder
 from qvi_app.encoders.model import backbone
 from qvi_app.errors import AudioError, QviError, printable
 from qvi_app.features.display import DisplaySpectrogram, display_spectrogram
-from qvi_app.index import (BuildReport, IndexingCancelled, LibraryChanges, ReferenceIndex, SearchHit, describe, peek,
-                           pending_changes, update_index)
+from qvi_app.index import (NO_FILTERS, BuildReport, Filters, IndexingCancelled, LibraryChanges, ReferenceIndex,
+                           SearchHit, describe, peek, pending_changes, update_index)
 from qvi_app.paths import DEMO_INDEX, data_dir, default_index_dir
 from qvi_app.ranking.feedback import FeedbackSettings, moved_query, shortlist_scores
 
@@ -40,10 +40,9 @@ class SearchResult:
     hits: list[SearchHit]
     query_duration: float                       # seconds of audio after trimming
     timings_ms: dict[str, float] = field(default_factory=dict)
-    query_vector: np.ndarray | None = None      # kept so a new category filter re-ranks without re-embedding
-    category: str | None = None
+    query_vector: np.ndarray | None = None      # kept so new filters re-rank without re-embedding
+    filters: Filters = NO_FILTERS               # what the list was narrowed to
     query_wave: np.ndarray | None = None        # the trimmed query audio (for replay, display, feedback)
-    name: str | None = None                     # the name filter: words every path shown holds
     clipped: float = 0.0                        # the query's share of flat tops (audio.clipped_share)
 
     @property
@@ -179,17 +178,17 @@ class QviSession:
             out["adapter"] = f"{self.adapter_file} (learned from your ratings)"
         return out
 
-    def search_file(self, path, category: str | None = None, top_k: int = 20, name: str | None = None) -> SearchResult:
+    def search_file(self, path, filters: Filters = NO_FILTERS, top_k: int = 20) -> SearchResult:
         self._require_sounds()
         t0 = time.perf_counter()
         wave, sr = load_audio(path)
-        return self.search_wave(wave, sr, category, top_k, name, _t_load=(time.perf_counter() - t0) * 1e3)
+        return self.search_wave(wave, sr, filters, top_k, _t_load=(time.perf_counter() - t0) * 1e3)
 
-    def search_wave(self, wave: np.ndarray, sr: int, category: str | None = None, top_k: int = 20,
-                    name: str | None = None, _t_load: float = 0.0, clipped: float | None = None) -> SearchResult:
-        """Trim, embed and rank a query waveform (N,) at ``sr`` Hz; only ``category``'s sounds, and
-        only those whose path holds every word of ``name``, when given. ``clipped``: the share of
-        flat tops, when the caller read it before filtering the recording (else read here)."""
+    def search_wave(self, wave: np.ndarray, sr: int, filters: Filters = NO_FILTERS, top_k: int = 20,
+                    _t_load: float = 0.0, clipped: float | None = None) -> SearchResult:
+        """Trim, embed and rank a query waveform (N,) at ``sr`` Hz; only the sounds ``filters``
+        keep. ``clipped``: the share of flat tops, when the caller read it before filtering the
+        recording (else read here)."""
         self._require_sounds()
         if clipped is None:
             clipped = clipped_share(wave)
@@ -200,19 +199,17 @@ class QviSession:
         if self.adapter is not None:
             vec = self.adapter.apply(vec)
         t2 = time.perf_counter()
-        hits = self.index.search(vec, category=category, top_k=top_k, name=name)
+        hits = self.index.search(vec, filters, top_k)
         t3 = time.perf_counter()
         timings = {"load": _t_load, "trim": (t1 - t0) * 1e3, "embed": (t2 - t1) * 1e3, "rank": (t3 - t2) * 1e3}
-        return SearchResult(hits, len(trimmed) / sr, timings, vec, category, trimmed, name, clipped)
+        return SearchResult(hits, len(trimmed) / sr, timings, vec, filters, trimmed, clipped)
 
-    def rerank(self, result: SearchResult, category: str | None = None, top_k: int = 20,
-               name: str | None = None) -> SearchResult:
-        """The same query ranked again with other filters or length (no re-embedding)."""
+    def rerank(self, result: SearchResult, filters: Filters = NO_FILTERS, top_k: int = 20) -> SearchResult:
+        """The same query ranked again with other filters or list length (no re-embedding)."""
         t0 = time.perf_counter()
-        hits = self.index.search(result.query_vector, category=category, top_k=top_k, name=name)
+        hits = self.index.search(result.query_vector, filters, top_k)
         timings = {"rank": (time.perf_counter() - t0) * 1e3}
-        return SearchResult(hits, result.query_duration, timings, result.query_vector, category, result.query_wave,
-                            name, result.clipped)
+        return replace(result, hits=hits, timings_ms=timings, filters=filters)
 
     def _prepare(self, wave: np.ndarray, sr: int) -> np.ndarray:
         """A query cut as this library's sounds were (:func:`prepare_query` at the index's cut)."""
@@ -224,16 +221,16 @@ class QviSession:
             raise QviError(f"the library {root} has no sounds: add sound files to it, then index it again "
                            f"(qvi index {root}, or File > Open library folder)")
 
-    def similar(self, path, category: str | None = None, top_k: int = 20, name: str | None = None) -> SearchResult:
+    def similar(self, path, filters: Filters = NO_FILTERS, top_k: int = 20) -> SearchResult:
         """"More like this": the library ranked by a library sound's stored embedding (no audio
         is embedded again); the sound itself comes first unless a filter leaves it out."""
         t0 = time.perf_counter()
         vec = self.index.vector(self.index.row_of(path))
-        hits = self.index.search(vec, category=category, top_k=top_k, name=name)
-        return SearchResult(hits, 0.0, {"rank": (time.perf_counter() - t0) * 1e3}, vec, category, None, name)
+        hits = self.index.search(vec, filters, top_k)
+        return SearchResult(hits, 0.0, {"rank": (time.perf_counter() - t0) * 1e3}, vec, filters)
 
-    def similar_part(self, path, start_s: float, end_s: float, category: str | None = None, top_k: int = 20,
-                     name: str | None = None) -> SearchResult:
+    def similar_part(self, path, start_s: float, end_s: float, filters: Filters = NO_FILTERS,
+                     top_k: int = 20) -> SearchResult:
         """"More like this part": the library ranked by a part of one of its sounds (the bird in
         an ambience), embedded as indexing embeds a sound: cut at the index's cut, as a reference."""
         t0 = time.perf_counter()
@@ -244,9 +241,9 @@ class QviSession:
         t1 = time.perf_counter()
         vec = self.encoder.embed(isolate_sound(part, sr, above_floor_db=self.index.cut_above_floor_db), sr)
         t2 = time.perf_counter()
-        hits = self.index.search(vec, category=category, top_k=top_k, name=name)
+        hits = self.index.search(vec, filters, top_k)
         timings = {"load": (t1 - t0) * 1e3, "embed": (t2 - t1) * 1e3, "rank": (time.perf_counter() - t2) * 1e3}
-        return SearchResult(hits, len(part) / sr, timings, vec, category, None, name)
+        return SearchResult(hits, len(part) / sr, timings, vec, filters)
 
     def with_feedback(self, result: SearchResult, ratings: dict, top_k: int | None = None,
                       settings: FeedbackSettings = FEEDBACK) -> SearchResult:
@@ -267,9 +264,9 @@ class QviSession:
         blocks = self.index.blocks
         want = top_k + len(rows)
         if not rows:
-            order = [(h.row, h.score) for h in self.index.search(q, result.category, want, result.name)]
+            order = [(h.row, h.score) for h in self.index.search(q, result.filters, want)]
         elif settings.rule == "shortlist":
-            base = self.index.search(q, result.category, max(settings.shortlist, want), result.name)
+            base = self.index.search(q, result.filters, max(settings.shortlist, want))
             cand = np.array([h.row for h in base])
             new = shortlist_scores(np.array([h.score for h in base]), np.asarray(self.index.embeddings[cand]),
                                    q, L, D, settings, blocks, categories=self.index.category_codes(cand),
@@ -277,14 +274,13 @@ class QviSession:
             order = [(int(cand[i]), float(new[i])) for i in np.argsort(-new, kind="stable")]
         else:
             moved = moved_query(q, L, D, settings, blocks)
-            order = [(h.row, h.score) for h in self.index.search(moved, result.category, want, result.name)]
+            order = [(h.row, h.score) for h in self.index.search(moved, result.filters, want)]
         unrated = [(row, score) for row, score in order if row not in rows][:top_k]
         pinned = [(r, 1) for r in liked] + [(r, 0) for r, _ in unrated] + [(r, -1) for r in disliked]
         scores = dict(order)
         hits = [replace(self.index.hit(rank, row, scores.get(row, float("nan"))), rating=rating)
                 for rank, (row, rating) in enumerate(pinned, 1)]
-        return SearchResult(hits, result.query_duration, {"rank": (time.perf_counter() - t0) * 1e3}, q,
-                            result.category, result.query_wave, result.name, result.clipped)
+        return replace(result, hits=hits, timings_ms={"rank": (time.perf_counter() - t0) * 1e3}, query_vector=q)
 
     def load_reference(self, hit: SearchHit, stereo: bool = False) -> tuple[np.ndarray, int]:
         """The audio of a library sound (``stereo``: a stereo file's two channels, for listening);
@@ -293,14 +289,6 @@ class QviSession:
             raise AudioError(hit.path, "this sound is no longer in the library folder (moved or deleted?); "
                                        "re-index the library to update the list")
         return load_audio(hit.path, stereo=stereo)
-
-
-def nothing_found(category: str | None, name: str | None) -> str:
-    """Why a list is empty, in the filters' words (the window and the terminal say the same)."""
-    if name and name.strip():
-        where = f" in {category}" if category else ""
-        return f"no sound{where} has {name.strip()!r} in its name or folder"
-    return f"no sound in {category}" if category else "no sound to show"
 
 
 @dataclass(frozen=True)

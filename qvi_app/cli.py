@@ -62,8 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     _index_args(se)
     se.add_argument("--category", help="only this category (see: qvi categories)")
     se.add_argument("--name", metavar="WORDS", help="only sounds whose path holds every one of these words (any case)")
+    se.add_argument("--length", metavar="SECONDS", help=_LENGTH_HELP)
     se.add_argument("--top", type=_positive_int, default=10, metavar="N", help="how many results (default 10)")
-    se.add_argument("--json", action="store_true", help="print a JSON list of {rank, path, category, score}")
+    se.add_argument("--json", action="store_true", help="print a JSON list of {rank, path, category, score, duration}")
     se.add_argument("--like", type=Path, action="append", default=[], metavar="PATH",
                     help="a result you liked (as an earlier search printed it): the list is re-ranked toward it")
     se.add_argument("--dislike", type=Path, action="append", default=[], metavar="PATH",
@@ -77,8 +78,9 @@ def _parser() -> argparse.ArgumentParser:
     _index_args(si)
     si.add_argument("--category", help="only this category")
     si.add_argument("--name", metavar="WORDS", help="only sounds whose path holds every one of these words (any case)")
+    si.add_argument("--length", metavar="SECONDS", help=_LENGTH_HELP)
     si.add_argument("--top", type=_positive_int, default=10, metavar="N", help="how many results (default 10)")
-    si.add_argument("--json", action="store_true", help="print a JSON list of {rank, path, category, score}")
+    si.add_argument("--json", action="store_true", help="print a JSON list of {rank, path, category, score, duration}")
 
     ad = sub.add_parser("adapt", help="learn your voice from your ratings: a query adapter, kept only if it helps")
     _index_args(ad)
@@ -204,6 +206,17 @@ def _index_args(p):
                    help="cnn model file (default: the bundled model), or PaSST weights for a passt index")
 
 
+_LENGTH_HELP = ("only sounds of this length in seconds: 0.5-2 (from 0.5 to under 2 s), 2- (2 s or more), "
+                "-1 (under 1 s)")
+
+
+def _filters(a):
+    """The --category, --name and --length of a search as one value (a length checked here)."""
+    from qvi_app.index.filters import Filters, Length
+
+    return Filters(a.category, a.name, Length.parse(a.length))
+
+
 def _positive_int(text: str) -> int:
     n = int(text)
     if n < 1:
@@ -232,15 +245,16 @@ def _cmd_search(a) -> int:
     one = a.record or (len(a.query) == 1 and not a.query[0].is_dir())
     if (a.like or a.dislike) and not one:
         raise QviError("--like and --dislike rate the results of one query: give one QUERY with them")
+    filters = _filters(a)                   # a length that cannot be read stops before the model loads
     queries = [query for given in a.query for query in _query_files(given)]
     session = QviSession(a.index, a.checkpoint, use_adapter=not a.no_adapter)
     _warn_if_gone(session)
     if one:
         if a.record:                        # the model is loaded first: the search follows the take at once
             wave, sr, clipped = _record(a.keep)
-            result = session.search_wave(wave, sr, a.category, a.top, a.name, clipped=clipped)
+            result = session.search_wave(wave, sr, filters, a.top, clipped=clipped)
         else:
-            result = session.search_file(a.query[0], a.category, a.top, a.name)
+            result = session.search_file(a.query[0], filters, a.top)
         _warn_if_clipped(result)
         if a.like or a.dislike:
             ratings = {**{p: 1 for p in a.like}, **{p: -1 for p in a.dislike}}
@@ -250,7 +264,7 @@ def _cmd_search(a) -> int:
     failed, shown, lists = 0, 0, []
     for query in queries:
         try:
-            result = session.search_file(query, a.category, a.top, a.name)
+            result = session.search_file(query, filters, a.top)
         except QviError as exc:
             failed += 1
             _say_error(exc)
@@ -329,11 +343,12 @@ def _query_files(given: Path) -> list[Path]:
 def _cmd_similar(a) -> int:
     from qvi_app.app import QviSession
 
+    filters = _filters(a)
     session = QviSession(a.index, a.checkpoint)
     _warn_if_gone(session)
     if a.part:
-        return _print_hits(session.similar_part(a.sound, *a.part, a.category, a.top, a.name), a.json)
-    return _print_hits(session.similar(a.sound, a.category, a.top, a.name), a.json)
+        return _print_hits(session.similar_part(a.sound, *a.part, filters, a.top), a.json)
+    return _print_hits(session.similar(a.sound, filters, a.top), a.json)
 
 
 def _say_error(exc: QviError) -> None:
@@ -361,13 +376,12 @@ def _print_hits(result, as_json: bool) -> int:
         print(json.dumps([h.to_dict() for h in result.hits], indent=2, allow_nan=False))
         return 0
     if not result.hits:
-        from qvi_app.app import nothing_found
-
-        print(f"qvi: {nothing_found(result.category, result.name)}", file=sys.stderr)
+        print(f"qvi: {result.filters.nothing_found()}", file=sys.stderr)
         return 0
     marks = {1: "▲", -1: "▼", 0: " "}
     for h in result.hits:
-        print(f"{h.rank:3d} {marks[h.rating]} {h.score:6.3f}  {printable(h.category):<18} {printable(str(h.path))}")
+        print(f"{h.rank:3d} {marks[h.rating]} {h.score:6.3f}  {printable(h.category):<18} {h.duration:5.1f} s  "
+              f"{printable(str(h.path))}")
     print(f"({result.total_ms:.0f} ms: " + ", ".join(f"{k} {v:.0f}" for k, v in result.timings_ms.items()) + ")",
           file=sys.stderr)
     return 0

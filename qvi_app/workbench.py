@@ -27,7 +27,7 @@ from qvi_app.errors import DeviceError, QviError, StaleIndexError, printable
 from qvi_app.feedback import FeedbackStore
 from qvi_app.feedback.adapter import AdaptSettings
 from qvi_app.feedback.liked import LikedCopy, copy_liked_sounds
-from qvi_app.index import SearchHit, SkippedFile
+from qvi_app.index import NO_FILTERS, Filters, SearchHit, SkippedFile
 from qvi_app.settings import AppSettings
 
 #: After recording stops by itself (at its limit, or when the sound is over), a Space within this
@@ -97,8 +97,7 @@ class View:
     base: SearchResult
     result: SearchResult
     ratings: dict
-    category: str | None
-    name: str | None
+    filters: Filters
     similar_to: SearchHit | None
     similar_part: tuple[float, float] | None
 
@@ -123,8 +122,7 @@ class Workbench:
     base: SearchResult | None = None        # the first ranking of the current query
     result: SearchResult | None = None      # the list shown: ``base`` re-ranked by the ratings
     ratings: dict[str, int] = field(default_factory=dict)   # relpath → +1/-1, for the current query
-    category: str | None = None
-    name: str | None = None                 # the name filter: words every path shown holds
+    filters: Filters = NO_FILTERS           # category, name words and length of the list
     similar_to: SearchHit | None = None     # the list is "more like" this sound
     similar_part: tuple[float, float] | None = None   # ... this part of it (seconds)
     notice: Notice | None = None
@@ -149,8 +147,8 @@ class Workbench:
         self.similar_to = self.similar_part = None
         self.ratings = {}
         self.history, self.future = [], []      # their hits belong to the library before
-        if self.category not in session.categories():
-            self.category = None
+        if self.filters.category not in session.categories():
+            self.filters = self.filters.but(category=None)
         if self.notice and self.notice.error and not self.notice.details:
             self.notice = None
         return self.query is not None and not self.query.label.startswith("more like ")
@@ -179,7 +177,7 @@ class Workbench:
 
     def search(self, wave: np.ndarray, sr: int, clipped: float | None = None) -> SearchResult:
         """Trim, embed and rank (blocking); ``clipped`` as the recorder read it."""
-        return self._session().search_wave(wave, sr, self.category, self.top_n, self.name, clipped=clipped)
+        return self._session().search_wave(wave, sr, self.filters, self.top_n, clipped=clipped)
 
     def searched(self, result: SearchResult, sr: int, label: str) -> SearchResult:
         """A new query's first ranking: ratings start afresh, an error line is cleared."""
@@ -204,21 +202,19 @@ class Workbench:
         label = q.label if q.label.startswith("part of ") else f"part of {q.label}"
         return Query(q.wave[i:j].copy(), q.sr, label)
 
-    def refine(self, category: str | None = None, top_n: int | None = None, name: str | None = None
-               ) -> SearchResult | None:
-        """Another category, name filter or list length for the current list, at once (no
-        re-recording); the ratings still apply."""
-        self.category = category
-        self.name = name if name and name.strip() else None
+    def refine(self, filters: Filters = NO_FILTERS, top_n: int | None = None) -> SearchResult | None:
+        """Other filters or list length for the current list, at once (no re-recording); the
+        ratings still apply."""
+        self.filters = filters
         if top_n is not None:
             self.settings.top_n = max(1, min(int(top_n), 1000))
         if self.base is None:
             return None
         session = self._session()
         if self.similar_to is not None and self.similar_part is None:
-            self.base = session.similar(self.similar_to.path, self.category, self.top_n, self.name)
+            self.base = session.similar(self.similar_to.path, self.filters, self.top_n)
         else:
-            self.base = session.rerank(self.base, self.category, self.top_n, self.name)
+            self.base = session.rerank(self.base, self.filters, self.top_n)
         self.result = session.with_feedback(self.base, self.ratings, self.top_n) if self.ratings else self.base
         return self.result
 
@@ -228,6 +224,12 @@ class Workbench:
         how many there are in the library; None for a blank filter or no library."""
         rows = self.session.index.named_rows(name) if self.session is not None else None
         return None if rows is None else len(rows)
+
+    def prepare_length(self) -> None:
+        """Read every sound's length (blocking: about half a second at a million sounds), so that
+        :meth:`refine` with a length is quick on the Tk thread."""
+        if self.session is not None:
+            self.session.index.durations()
 
     def rate(self, hit: SearchHit, rating: int) -> SearchResult:
         """Save a rating (raises QviError when it cannot be) and re-rank the list by every rating
@@ -241,8 +243,8 @@ class Workbench:
             del self.ratings[hit.relpath]
         else:
             self.feedback().rate(wave=self.query.wave, sr=self.query.sr, result_path=hit.path, rank=hit.rank,
-                                 score=hit.score, rating=rating, category_filter=self.base.category,
-                                 name_filter=self.base.name, model_id=session.model_id)
+                                 score=hit.score, rating=rating, category_filter=self.base.filters.category,
+                                 name_filter=self.base.filters.name, model_id=session.model_id)
             self.ratings[hit.relpath] = rating
         self.result = session.with_feedback(self.base, self.ratings, self.top_n) if self.ratings else self.base
         return self.result
@@ -263,9 +265,9 @@ class Workbench:
         ``part`` (start, end seconds), by that part of it (embedded now): the bird in an ambience."""
         session = self._session()
         if part is None:
-            result = session.similar(hit.path, self.category, self.top_n, self.name)
+            result = session.similar(hit.path, self.filters, self.top_n)
         else:
-            result = session.similar_part(hit.path, *part, self.category, self.top_n, self.name)
+            result = session.similar_part(hit.path, *part, self.filters, self.top_n)
         self._remember_view()
         self.similar_to, self.similar_part = hit, part
         self.base = self.result = result
@@ -276,8 +278,8 @@ class Workbench:
     def _view(self) -> View | None:
         if self.base is None or self.result is None:
             return None
-        return View(self.query, self.base, self.result, dict(self.ratings), self.category, self.name,
-                    self.similar_to, self.similar_part)
+        return View(self.query, self.base, self.result, dict(self.ratings), self.filters, self.similar_to,
+                    self.similar_part)
 
     def _remember_view(self) -> None:
         """A new list replaces this one: this one goes behind it, and what was ahead is dropped."""
@@ -299,7 +301,7 @@ class Workbench:
 
     def _show_view(self, v: View) -> SearchResult:
         self.query, self.base, self.result, self.ratings = v.query, v.base, v.result, dict(v.ratings)
-        self.category, self.name, self.similar_to, self.similar_part = v.category, v.name, v.similar_to, v.similar_part
+        self.filters, self.similar_to, self.similar_part = v.filters, v.similar_to, v.similar_part
         return self.result
 
     def back(self) -> SearchResult | None:

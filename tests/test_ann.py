@@ -3,12 +3,13 @@
 import numpy as np
 import pytest
 
-from qvi_app.index import IndexItem, ReferenceIndex
-from qvi_app.index.ann import AnnSettings, IvfIndex
+from qvi_app.index import Filters, IndexItem, Length, ReferenceIndex
+from qvi_app.index.ann import SELECTORS_KEPT, AnnSettings, IvfIndex
 from qvi_app.index.store import write_index
 
 N, D = 3000, 64
 CATEGORIES = ["doors", "rain", "birds", "engines", "glass"]
+LENGTHS = [0.3, 0.9, 1.0, 2.5, 3.0, 8.0, 30.0]      # seconds; a sound's length and category vary apart
 
 
 def clustered(n, d, rng):
@@ -21,7 +22,8 @@ def clustered(n, d, rng):
 def indexes(tmp_path_factory):
     rng = np.random.default_rng(3)
     emb = clustered(N, D, rng)
-    items = [IndexItem(f"s{i:05d}.wav", CATEGORIES[i % 5], 1.0, 16000, 100, 0.0, f"{i:064x}") for i in range(N)]
+    items = [IndexItem(f"s{i:05d}.wav", CATEGORIES[i % 5], LENGTHS[i % 7], 16000, 100, 0.0, f"{i:064x}")
+             for i in range(N)]
     encoder = {"id": "synthetic/1/0", "name": "synthetic", "version": "1", "dim": D}
     out = {}
     for name, threshold in (("exact", 10**9), ("ann", 500)):
@@ -60,7 +62,7 @@ def test_category_filter_is_exact_in_both_paths(indexes, category):
     n_cat = exact.categories()[category]
     assert n_cat >= ann.ann.settings.filter_min == 500  # the approximate path is the one used for the category
     for q in queries[:10]:
-        e, a = exact.search(q, category=category, top_k=15), ann.search(q, category=category, top_k=15)
+        e, a = exact.search(q, Filters(category), top_k=15), ann.search(q, Filters(category), top_k=15)
         assert len(e) == len(a) == 15
         assert {h.category for h in e} == {h.category for h in a} == {category}
         assert a[0].relpath == e[0].relpath
@@ -72,11 +74,38 @@ def test_name_filter_is_exact_in_both_paths(indexes, name):
     does; it finds the same best match as brute force over the same sounds, and only them."""
     exact, ann, queries = indexes
     for q in queries[:10]:
-        e, a = exact.search(q, top_k=15, name=name), ann.search(q, top_k=15, name=name)
+        e, a = exact.search(q, Filters(name=name), top_k=15), ann.search(q, Filters(name=name), top_k=15)
         assert len(e) == len(a) == 15
         assert all(name.casefold() in h.relpath for h in e + a)
         assert a[0].relpath == e[0].relpath
-    assert set(ann.ann._selectors) <= set(CATEGORIES)    # typed words do not pile up in its selector cache
+    assert {cat for cat, _ in ann.ann._selectors} <= set(CATEGORIES)  # typed words do not pile up in its cache
+
+
+@pytest.mark.parametrize("length", [Length(None, 1.0), Length(1.0, 3.0), Length(3.0, None)])
+def test_length_filter_is_exact_in_both_paths(indexes, length):
+    """A length filter keeping 500 or more sounds takes the approximate path; alone or with a
+    category, every hit lasts that long, and the best match is brute force's."""
+    exact, ann, queries = indexes
+    for category in (None, "rain"):
+        filters = Filters(category, length=length)
+        if category is None:            # the approximate path (with a category, fewer: brute force)
+            assert len(exact.kept_rows(filters)) >= ann.ann.settings.filter_min
+        for q in queries[:10]:
+            e, a = exact.search(q, filters, top_k=15), ann.search(q, filters, top_k=15)
+            assert len(e) == len(a) == 15 and a[0].relpath == e[0].relpath
+            assert all(length.holds(h.duration) and h.category == (category or h.category) for h in e + a)
+    assert 1.0 not in {h.duration for h in exact.search(queries[0], Filters(length=Length(None, 1.0)), top_k=3000)}
+
+
+def test_the_selector_cache_keeps_a_few_filtered_sets(indexes):
+    """Each category, each length and each category crossed with a length is another set; only
+    the last few are kept (each holds its rows: tens of MB in a large library)."""
+    _, ann, queries = indexes
+    lengths = [Length(None, 3.0), Length(1.0, None), Length(0.5, None), Length(None, 9.0)]
+    for f in [Filters(c) for c in CATEGORIES] + [Filters(length=n) for n in lengths]:
+        assert len(ann.search(queries[0], f, top_k=5)) == 5
+    assert len(ann.ann._selectors) == SELECTORS_KEPT == 8
+    assert (None, lengths[-1]) in ann.ann._selectors and ("doors", None) not in ann.ann._selectors
 
 
 def test_the_shortlist_grows_with_the_library_within_bounds():
@@ -193,8 +222,8 @@ def test_a_library_with_refining_codes_finds_what_brute_force_finds(refined):
         e, a = exact.search(q, top_k=5), index.search(q, top_k=5)
         assert a[0].relpath == e[0].relpath and a[0].score == pytest.approx(e[0].score, abs=1e-5)
         recall.append(len({h.relpath for h in a} & {h.relpath for h in e}) / 5)
-        c = index.search(q, category="rain", top_k=5)
-        assert [h.relpath for h in c] == [h.relpath for h in exact.search(q, category="rain", top_k=5)]
+        c = index.search(q, Filters("rain"), top_k=5)
+        assert [h.relpath for h in c] == [h.relpath for h in exact.search(q, Filters("rain"), top_k=5)]
     assert np.mean(recall) >= 0.98
 
 

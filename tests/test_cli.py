@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import pytest
+import soundfile as sf
 
 from qvi_app.cli import main
 from qvi_app.paths import DEMO_LIBRARY
@@ -21,10 +22,35 @@ def test_search_json_shape_on_the_bundled_library():
     assert r.returncode == 0, r.stderr
     hits = json.loads(r.stdout)
     assert [h["rank"] for h in hits] == [1, 2, 3]
-    assert set(hits[0]) == {"rank", "path", "category", "score"}
+    assert set(hits[0]) == {"rank", "path", "category", "score", "duration"}
     assert hits[0]["path"] == str(query) and hits[0]["category"] == "birds"
+    assert hits[0]["duration"] == pytest.approx(sf.info(query).duration, abs=1e-3)
     r = qvi("search", query, "--category", "weather", "--top", "2", "--json")
     assert {h["category"] for h in json.loads(r.stdout)} == {"weather"}
+
+
+def test_search_by_length():
+    """--length keeps the sounds whose file lasts that long, alone or with a category; the text
+    list shows each sound's length; a length that cannot be read or holds nothing is one line."""
+    query = DEMO_LIBRARY / "birds" / sorted(p.name for p in (DEMO_LIBRARY / "birds").iterdir())[0]
+    whole = json.loads(qvi("search", query, "--top", "604", "--json").stdout)
+    for given, keep in (("-1", lambda d: d < 1), ("1-3", lambda d: 1 <= d < 3), ("10-", lambda d: d >= 10),
+                        (">3", lambda d: d >= 3)):
+        r = qvi("search", query, "--length", given, "--top", "604", "--json")
+        assert r.returncode == 0, r.stderr
+        got = json.loads(r.stdout)
+        want = [h["path"] for h in whole if keep(sf.info(h["path"]).duration)]    # the files, read again
+        assert [h["path"] for h in got] == want and 0 < len(want) < len(whole)
+    both = json.loads(qvi("search", query, "--length", "-1", "--category", "birds", "--top", "50", "--json").stdout)
+    assert both and all(h["category"] == "birds" and h["duration"] < 1 for h in both)
+    text = qvi("search", query, "--length", "10-", "--top", "3")
+    assert text.returncode == 0 and all(float(line.split()[-3]) >= 10 for line in text.stdout.splitlines())
+    assert text.stdout.splitlines()[0].split()[-2] == "s"
+    for bad, says in (("3-1", "holds no sound"), ("long", "cannot read the length")):
+        r = qvi("search", query, "--length", bad)
+        assert r.returncode == 2 and says in r.stderr and len(r.stderr.strip().splitlines()) == 1 and not r.stdout
+    none = qvi("search", query, "--length", "900-", "--category", "birds")
+    assert none.returncode == 0 and "no sound in birds lasting 900 s or more" in none.stderr
 
 
 def test_search_and_similar_by_name_as_well(capsys):

@@ -126,7 +126,7 @@ def test_record_rank_filter_audition_rate(window, desktop, tmp_path, data_dir, m
     birds = next(v for v in win.category_box["values"] if v.startswith("birds "))
     win.category_var.set(birds)
     win.category_box.event_generate("<<ComboboxSelected>>")
-    pump(root, lambda: win.result.category == "birds", 5, "the filter")
+    pump(root, lambda: win.result.filters.category == "birds", 5, "the filter")
     rows = win.results.row_values()
     assert rows and {r["category"] for r in rows} == {"birds"} and rows[0]["name"] == Path(REFERENCE).name
 

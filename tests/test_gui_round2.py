@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 
 from qvi_app.audio import load_audio
+from qvi_app.index import Length
 from qvi_app.paths import DEMO_LIBRARY
 from qvi_app.settings import AppSettings
 from test_gui import REFERENCE, click, press, pump, screenshot, wait, xdo
@@ -177,9 +178,12 @@ while time.monotonic() < end:
 tree = win.results.tree
 seen = {name: (getattr(win, name).winfo_ismapped(), getattr(win, name).winfo_rootx(), getattr(win, name).winfo_rooty(),
                getattr(win, name).winfo_width(), getattr(win, name).winfo_height())
-        for name in ("status", "play_button", "copy_button", "original_button", "volume", "record_button", "top_box")}
+        for name in ("status", "play_button", "copy_button", "original_button", "volume", "record_button", "top_box",
+                     "length_box", "name_entry")}
 squeezed = [str(w.cget("text")) or w.winfo_class() for w in win.play_button.master.winfo_children()
             if w.winfo_ismapped() and w.winfo_width() < w.winfo_reqwidth()]
+squeezed += [w.winfo_class() for w in win.length_box.master.winfo_children()      # the filter row: only the
+             if w.winfo_ismapped() and w.winfo_width() < min(w.winfo_reqwidth(), 120)]  # name field gives way
 body, heading = tkfont.nametofont("TkDefaultFont"), tkfont.nametofont("TkHeadingFont")
 texts = {c: [(heading, tree.heading(c, "text") + (" ▲" if c != "rank" else ""))]      # the arrow of a sorted column
          + [(body, str(tree.set(i, c))) for i in tree.get_children()] for c in ("rank", "category", "duration", "score", "rating")}
@@ -570,7 +574,7 @@ def test_words_typed_in_the_name_field_narrow_the_list_without_searching_again(w
     pump(root, lambda: len(win.results.row_values()) == 4, 10, "the four sounds again")
     xdo(root, desktop, "key", "Escape")                                    # Esc empties the field
     pump(root, lambda: len(win.results.row_values()) == win.settings.top_n, 10, "the whole list back")
-    assert win.bench.name is None and win.bench.query is query and win.name_count.cget("text") == ""
+    assert win.bench.filters.name is None and win.bench.query is query and win.name_count.cget("text") == ""
     win.results.tree.focus_set()
     press(root, desktop, win, "ctrl+f")                                    # back to the field from the list
     pump(root, lambda: win.root.focus_get() is win.name_entry, 5, "the name field to take the keys")
@@ -942,7 +946,7 @@ def test_alt_left_goes_back_to_the_list_before(window, desktop):
     birds = next(v for v in win.category_box["values"] if v.startswith("birds "))
     win.category_var.set(birds)
     win.category_box.event_generate("<<ComboboxSelected>>")
-    pump(root, lambda: win.result.category == "birds", 5, "the filter")
+    pump(root, lambda: win.result.filters.category == "birds", 5, "the filter")
     first = [r["name"] for r in win.results.row_values()]
     win.results.tree.selection_set("2")
     pump(root, lambda: win.results.selected().rank == 3, 5)
@@ -951,7 +955,7 @@ def test_alt_left_goes_back_to_the_list_before(window, desktop):
     assert [r["name"] for r in win.results.row_values()][0] == first[2]
     win.category_var.set(next(v for v in win.category_box["values"] if v.startswith("All")))
     win.category_box.event_generate("<<ComboboxSelected>>")
-    pump(root, lambda: win.result.category is None, 5, "the filter cleared")
+    pump(root, lambda: win.result.filters.category is None, 5, "the filter cleared")
     press(root, desktop, win, "alt+Left")
     pump(root, lambda: win.message.startswith("back to "), 5, "back")
     assert [r["name"] for r in win.results.row_values()] == first and win.category_var.get() == birds
@@ -962,7 +966,7 @@ def test_alt_left_goes_back_to_the_list_before(window, desktop):
     # list or over the plots (Tk 8.6 cannot name those buttons in a binding).
     press(root, desktop, win, "alt+Right")
     pump(root, lambda: win.message.startswith("forward to more like"), 5, "forward")
-    assert [r["name"] for r in win.results.row_values()][0] == first[2] and win.result.category is None
+    assert [r["name"] for r in win.results.row_values()][0] == first[2] and win.result.filters.category is None
     plot = win.spectrograms.canvas.get_tk_widget()
     for widget, button, says in ((plot, "8", "back to "), (win.results.tree, "9", "forward to "),
                                  (win.results.tree, "9", "no list after")):
@@ -970,6 +974,41 @@ def test_alt_left_goes_back_to_the_list_before(window, desktop):
             "click", button)
         pump(root, lambda: win.message.startswith(says), 5, f"button {button}")
     assert win.bench.similar_to is not None and win.bench.future == []
+
+
+def test_the_length_box_keeps_sounds_of_that_length(window, desktop):
+    """Length (beside the name field), picked with the mouse, narrows the list to the sounds of
+    that length, in the order they had; More like this keeps it; Back brings the list back with
+    its length shown."""
+    root, open_window = window
+    win = open_window()
+    _searched(root, win, DEMO_LIBRARY / REFERENCE)
+    whole = list(win.result.hits)
+    assert any(h.duration >= 1 for h in whole) and win.length_var.get() == "any length"
+    box = win.length_box
+    click(root, desktop, box, box.winfo_width() - 8, box.winfo_height() // 2)          # its arrow
+    choices = f"{root.tk.call('ttk::combobox::PopdownWindow', box)}.f.l"
+    pump(root, lambda: root.tk.call("winfo", "ismapped", choices), 5, "the choices")
+    assert root.tk.call(choices, "get", 1) == "under 1 s"
+    x, y, _, h = root.tk.call(choices, "bbox", 1)
+    xdo(root, desktop, "mousemove", str(root.tk.call("winfo", "rootx", choices) + x + 10),
+        str(root.tk.call("winfo", "rooty", choices) + y + h // 2), "click", "1")
+    pump(root, lambda: win.result.filters.length == Length(None, 1.0), 5, "the length")
+    short = list(win.result.hits)
+    assert short and all(h.duration < 1 and sf.info(h.path).duration < 1 for h in short)
+    kept = [h.relpath for h in whole if h.duration < 1]
+    assert [h.relpath for h in short[:len(kept)]] == kept and len(short) == len(whole)
+    assert win.length_var.get() == "under 1 s"
+    press(root, desktop, win, "m")                                      # more like the first: still short ones
+    pump(root, lambda: win.message.startswith("more like "), 10, "more like this")
+    assert all(h.duration < 1 for h in win.result.hits) and win.result.filters.length == Length(None, 1.0)
+    win.length_var.set("any length")
+    box.event_generate("<<ComboboxSelected>>")
+    pump(root, lambda: win.result.filters.length is None, 5, "any length")
+    assert any(h.duration >= 1 for h in win.result.hits)
+    press(root, desktop, win, "alt+Left")
+    pump(root, lambda: win.message.startswith("back to "), 5, "back")
+    assert [h.relpath for h in win.result.hits] == [h.relpath for h in short] and win.length_var.get() == "under 1 s"
 
 
 WINDOW_REMEMBERED = """

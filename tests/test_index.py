@@ -12,7 +12,7 @@ import pytest
 
 from qvi_app.app import QviSession, build_index
 from qvi_app.errors import LibraryIndexError, QviError, StaleIndexError
-from qvi_app.index import ReferenceIndex, scan_library
+from qvi_app.index import Filters, ReferenceIndex, scan_library
 from qvi_app.index.scan import category_for, ucs_catid
 from qvi_app.paths import DEMO_LIBRARY
 from tests.conftest import SR, tone, write
@@ -68,12 +68,12 @@ def test_build_search_and_category_filter(tmp_path, small_library):
     assert [h.rank for h in hits] == [1, 2, 3, 4, 5]
     assert all(a.score >= b.score for a, b in zip(hits, hits[1:]))
     cat = sorted(idx.categories())[-1]
-    filtered = session.search_file(first, category=cat, top_k=50).hits
+    filtered = session.search_file(first, Filters(cat), top_k=50).hits
     assert len(filtered) == 3 and {h.category for h in filtered} == {cat}
-    shouted = session.search_file(first, category=cat.upper(), top_k=50).hits   # typed as the user remembers it
+    shouted = session.search_file(first, Filters(cat.upper()), top_k=50).hits   # typed as the user remembers it
     assert [h.path for h in shouted] == [h.path for h in filtered]
     with pytest.raises(LibraryIndexError, match="unknown category"):
-        idx.search(np.ones(idx.embeddings.shape[1], np.float32), category="nope")
+        idx.search(np.ones(idx.embeddings.shape[1], np.float32), Filters("nope"))
 
 
 def test_name_filter_ranks_as_the_brute_force_definition(tmp_path, small_library):
@@ -91,13 +91,13 @@ def test_name_filter_ranks_as_the_brute_force_definition(tmp_path, small_library
     for name in (word, part, f"{word} {part}", f"  {part}  "):
         wanted = [i for i, p in enumerate(paths) if all(w.casefold() in p.casefold() for w in name.split())]
         best = sorted(wanted, key=lambda i: (-scores[i], i))[:5]
-        hits = idx.search(query, top_k=5, name=name)
+        hits = idx.search(query, Filters(name=name), top_k=5)
         assert [h.row for h in hits] == best and [h.rank for h in hits] == list(range(1, len(best) + 1))
     cat = idx.items[5].category
-    both = idx.search(query, category=cat, top_k=50, name=part)
+    both = idx.search(query, Filters(cat, part), top_k=50)
     assert both and all(h.category == cat and part.casefold() in h.relpath.casefold() for h in both)
-    assert idx.search(query, top_k=5, name="no such sound zzz") == []
-    assert len(idx.search(query, top_k=50, name="   ")) == len(paths)     # blank: no filter
+    assert idx.search(query, Filters(name="no such sound zzz"), top_k=5) == []
+    assert len(idx.search(query, Filters(name="   "), top_k=50)) == len(paths)     # blank: no filter
 
 
 def test_name_filter_takes_odd_words_and_names_literally(tmp_path):
@@ -114,7 +114,7 @@ def test_name_filter_takes_odd_words_and_names_literally(tmp_path):
     q = np.asarray(idx.embeddings[0], np.float32)
 
     def found(name):
-        return sorted(h.relpath for h in idx.search(q, top_k=20, name=name))
+        return sorted(h.relpath for h in idx.search(q, Filters(name=name), top_k=20))
 
     assert found("%") == ["100%_done.wav"]
     assert found("_") == sorted([n for n in names if "_" in n] + [os.fsdecode(b"caf\xe9_latin1.wav")])
@@ -167,7 +167,7 @@ def test_fused_index_ranks_as_the_brute_force_definition(tmp_path, small_library
         list(np.argsort(-brute(everything), kind="stable")[:5])
     cat = sorted(idx.categories())[0]
     rows = np.array([i for i, it in enumerate(idx.items) if it.category == cat])
-    filtered = idx.search(query, category=cat, top_k=10)
+    filtered = idx.search(query, Filters(cat), top_k=10)
     np.testing.assert_allclose([h.score for h in filtered], np.sort(brute(rows))[::-1], rtol=1e-5, atol=1e-5)
 
 
@@ -443,7 +443,7 @@ def test_large_index_reads_only_the_rows_it_shows(tmp_path):
     for cat in (None, "cat3"):
         rows = np.arange(50_000) if cat is None else np.arange(3, 50_000, 7)
         want = rows[np.argsort(-(emb[rows] @ q), kind="stable")[:10]]
-        hits = idx.search(q, cat, 10)
+        hits = idx.search(q, Filters(cat), 10)
         assert [h.row for h in hits] == list(want)
         assert [h.relpath for h in hits] == [items[r].path for r in want]
         assert all(h.category == items[h.row].category and h.duration == items[h.row].duration for h in hits)
@@ -463,7 +463,7 @@ def test_index_without_category_column_still_opens(tmp_path):
                 library_root=tmp_path, items=items, embeddings=emb, skipped=[])
     (current_generation(tmp_path / "ix") / "categories.npy").unlink()
     idx = ReferenceIndex.open(tmp_path / "ix")
-    assert idx.categories()["cat0"] == 43 and {h.category for h in idx.search(emb[5], "cat5", 20)} == {"cat5"}
+    assert idx.categories()["cat0"] == 43 and {h.category for h in idx.search(emb[5], Filters("cat5"), 20)} == {"cat5"}
 
 
 def test_category_column_that_does_not_fit_is_damage(tmp_path):

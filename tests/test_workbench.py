@@ -7,7 +7,7 @@ import pytest
 from conftest import SR, tone, write
 from qvi_app.app import build_index
 from qvi_app.errors import DeviceError, QviError, StaleIndexError
-from qvi_app.index import SkippedFile
+from qvi_app.index import NO_FILTERS, Filters, Length, SkippedFile
 from qvi_app.settings import AppSettings
 from qvi_app.workbench import SPACE_GRACE_S, Workbench, device_advice
 
@@ -40,11 +40,11 @@ def _search(b, freq=230.0):
 def test_search_refine_and_a_new_library_runs_the_query_again(bench, libraries):
     result = _search(bench)
     assert len(result.hits) == 6 and bench.query.label == "your recording" and bench.query.seconds > 1
-    mid = bench.refine("mid")
-    assert {h.category for h in mid.hits} == {"mid"} and bench.category == "mid"
-    assert len(bench.refine("mid", top_n=2).hits) == 2 and bench.settings.top_n == 2
+    mid = bench.refine(Filters("mid"))
+    assert {h.category for h in mid.hits} == {"mid"} and bench.filters.category == "mid"
+    assert len(bench.refine(Filters("mid"), top_n=2).hits) == 2 and bench.settings.top_n == 2
     assert bench.opened(bench.open(libraries[1])) is True             # the query is searched again there
-    assert bench.result is None and bench.category is None                 # "mid" is not a category there
+    assert bench.result is None and bench.filters.category is None                 # "mid" is not a category there
     again = bench.searched(bench.search(bench.query.wave, bench.query.sr), bench.query.sr, bench.query.label)
     assert {h.path.parent.parent for h in again.hits} == {libraries[1].parent / "two"}
 
@@ -52,10 +52,10 @@ def test_search_refine_and_a_new_library_runs_the_query_again(bench, libraries):
 def test_a_name_filter_narrows_the_list_and_holds_through_ratings_and_more_like(bench):
     _search(bench)
     assert bench.prepare_name("HIGH") == 4 and bench.prepare_name(" ") is None
-    named = bench.refine(None, name="HIGH2")
-    assert [h.relpath for h in named.hits] == ["high/high2.wav"] and bench.name == "HIGH2"
-    assert bench.refine("low", name="high").hits == []                    # both filters apply
-    shown = bench.refine(None, name="mid")
+    named = bench.refine(Filters(name="HIGH2"))
+    assert [h.relpath for h in named.hits] == ["high/high2.wav"] and bench.filters.name == "HIGH2"
+    assert bench.refine(Filters("low", "high")).hits == []                    # both filters apply
+    shown = bench.refine(Filters(name="mid"))
     assert {h.category for h in shown.hits} == {"mid"} and len(shown.hits) == 4
     rated = bench.rate(shown.hits[2], 1)
     assert rated.hits[0].relpath == shown.hits[2].relpath and {h.category for h in rated.hits} == {"mid"}
@@ -63,7 +63,40 @@ def test_a_name_filter_narrows_the_list_and_holds_through_ratings_and_more_like(
     assert (saved.result_path, saved.name_filter) == (str(shown.hits[2].path), "mid")   # the filter is kept with it
     similar = bench.more_like(shown.hits[1])
     assert {h.category for h in similar.hits} == {"mid"}
-    assert len(bench.refine(None).hits) == 6 and bench.name is None       # cleared: the whole library again
+    assert len(bench.refine(NO_FILTERS).hits) == 6 and bench.filters.name is None       # cleared: the whole library again
+
+
+def test_a_length_narrows_the_list_and_holds_through_more_like_back_and_another_library(tmp_path, libraries):
+    """Sounds of 0.4, 2 and 6 s: a length keeps those of that length (the file's length, as the
+    list shows it), with a category too; More like this and Back keep it; another library keeps
+    it (a length means the same in every library, a category may not exist there)."""
+    lib = tmp_path / "lengths"
+    for cat, base in (("low", 220), ("high", 2200)):
+        for seconds in (0.4, 2.0, 6.0):
+            write(lib / cat / f"{cat}-{seconds:g}s.wav", tone(base * (1 + seconds / 10), seconds))
+    build_index(lib, tmp_path / "ix-lengths", "2dft", show_progress=False)
+    b = Workbench(AppSettings(top_n=6), tmp_path / "data" / "feedback.sqlite")
+    b.opened(b.open(tmp_path / "ix-lengths"))
+    _search(b)
+    b.prepare_length()
+    short = b.refine(Filters(length=Length(None, 1.0)))
+    assert sorted(h.relpath for h in short.hits) == ["high/high-0.4s.wav", "low/low-0.4s.wav"]
+    assert all(h.duration == pytest.approx(0.4, abs=0.01) for h in short.hits)
+    both = b.refine(Filters("high", length=Length(1.0, None)))
+    assert sorted(h.relpath for h in both.hits) == ["high/high-2s.wav", "high/high-6s.wav"]
+    like = b.more_like(both.hits[0])
+    assert {h.relpath for h in like.hits} == {"high/high-2s.wav", "high/high-6s.wav"}
+    b.refine(NO_FILTERS)
+    assert len(b.result.hits) == 6
+    b.back()
+    assert b.filters == Filters("high", length=Length(1.0, None)) and len(b.result.hits) == 2
+    none = b.refine(Filters("low", length=Length(10.0, None)))
+    assert none.hits == [] and none.filters.nothing_found() == "no sound in low lasting 10 s or more"
+    b.refine(Filters("high", length=Length(None, 1.0)))
+    b.opened(b.open(libraries[0]))                              # 1 s tones only, and a "high" category too
+    assert b.filters == Filters("high", length=Length(None, 1.0))
+    again = b.searched(b.search(b.query.wave, b.query.sr), b.query.sr, b.query.label)
+    assert again.hits == [] and b.refine(Filters(length=Length(0.5, 1.5))).hits
 
 
 def test_a_part_of_the_query_is_searched_on_its_own(bench):
@@ -143,8 +176,8 @@ def test_ratings_rerank_at_once_and_the_original_comes_back(bench):
     assert (shown.hits[0].relpath, shown.hits[0].rating) == (liked.relpath, 1)
     assert (shown.hits[-1].relpath, shown.hits[-1].rating) == (disliked.relpath, -1)
     assert bench.reranked and [r.rating for r in bench.feedback().ratings()] == [1, -1]
-    assert bench.refine("low").hits[0].rating in (0, 1)                   # ratings still apply after a filter
-    bench.refine(None)
+    assert bench.refine(Filters("low")).hits[0].rating in (0, 1)                   # ratings still apply after a filter
+    bench.refine(NO_FILTERS)
     assert bench.original_ranking() is bench.base and not bench.reranked
     assert bench.rating_of(liked) == 1
     _search(bench, 700)
@@ -173,7 +206,7 @@ def test_more_like_this_puts_the_sound_first_and_keeps_the_filter(bench):
     target = first.hits[2]
     similar = bench.more_like(target)
     assert similar.hits[0].relpath == target.relpath and bench.similar_to == target
-    assert all(h.category == "high" for h in bench.refine("high").hits)
+    assert all(h.category == "high" for h in bench.refine(Filters("high")).hits)
     assert bench.query.label == "your recording"            # the imitation is still there to search again
 
 
@@ -280,8 +313,8 @@ def test_more_like_a_part_of_a_sound_finds_what_that_part_sounds_like(tmp_path):
     assert hit.relpath == "takes/take.wav"
     part = b.more_like(hit, (2.0, 3.0))
     assert [h.category for h in part.hits[:3]] == ["high"] * 3 and b.similar_part == (2.0, 3.0)
-    assert [h.category for h in b.refine("low").hits] == ["low"] * 3      # a filter: the part still ranks
-    assert b.refine(None).hits[0].category == "high"
+    assert [h.category for h in b.refine(Filters("low")).hits] == ["low"] * 3      # a filter: the part still ranks
+    assert b.refine(NO_FILTERS).hits[0].category == "high"
     with pytest.raises(QviError, match="longer part"):
         b.more_like(hit, (1.0, 1.05))
     assert b.more_like(hit).hits[0].relpath == "takes/take.wav" and b.similar_part is None
@@ -293,7 +326,7 @@ def test_back_returns_to_the_lists_before_as_they_were(bench, libraries):
     first = _search(bench)
     bench.rate(first.hits[1], 1)
     shown_first = [h.relpath for h in bench.result.hits]
-    bench.refine("mid")
+    bench.refine(Filters("mid"))
     filtered = [h.relpath for h in bench.result.hits]
     like = bench.more_like(bench.result.hits[2])
     bench.more_like(like.hits[1])
@@ -301,11 +334,11 @@ def test_back_returns_to_the_lists_before_as_they_were(bench, libraries):
     back = bench.back()
     assert [h.relpath for h in back.hits] == [h.relpath for h in like.hits] and bench.similar_to.relpath == filtered[2]
     back = bench.back()
-    assert [h.relpath for h in back.hits] == filtered and bench.category == "mid"
+    assert [h.relpath for h in back.hits] == filtered and bench.filters.category == "mid"
     assert bench.ratings == {first.hits[1].relpath: 1} and bench.similar_to is None
     assert bench.query.label == "your recording" and bench.reranked
     assert bench.back() is None and bench.history == []
-    assert bench.refine(None) and [h.relpath for h in bench.result.hits] == shown_first   # still the same query
+    assert bench.refine(NO_FILTERS) and [h.relpath for h in bench.result.hits] == shown_first   # still the same query
     _search(bench, 700)
     assert len(bench.history) == 1                                         # a new query: Back returns to this one
     bench.opened(bench.open(libraries[1]))

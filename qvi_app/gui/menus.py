@@ -12,6 +12,15 @@ from tkinter import ttk
 #: Typing into these keeps its keys: Space, +, - and M are text there.
 TEXT_FIELDS = (ttk.Entry, tk.Entry, ttk.Spinbox)
 
+
+def is_text_field(widget) -> bool:
+    """Whether keys pressed in ``widget`` are typing. A read-only combobox (Category, Length) is
+    a ttk.Entry to Python but takes no text: after a pick with the mouse it kept the focus, and
+    Space, M and the arrows did nothing until the list was clicked."""
+    if isinstance(widget, ttk.Combobox):
+        return "readonly" not in widget.state()
+    return isinstance(widget, TEXT_FIELDS)
+
 #: What each key does, as Help ▸ Keyboard shortcuts lists it (the keys are bound in bind_keys;
 #: a test checks that every key bound there is listed here).
 KEYS = (("Space", "record an imitation; it stops 2 s after you do (Audio menu), or press Space again"),
@@ -126,7 +135,7 @@ def bind_keys(win) -> None:
 
 def unless_typing(event, action):
     """Do ``action`` for a key, unless it was typed into a text field (which keeps it)."""
-    if isinstance(event.widget, TEXT_FIELDS):
+    if is_text_field(event.widget):
         return None
     action()
     return "break"

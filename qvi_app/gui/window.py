@@ -27,16 +27,18 @@ from qvi_app.audio.load import file_facts, to_mono
 from qvi_app.credits import credit_line
 from qvi_app.errors import QviError
 from qvi_app.gui.dialogs import DEFAULT_DEVICE, ask_devices, ask_folder, show_lines
-from qvi_app.gui.menus import KEYS, TEXT_FIELDS, bind_keys, build_menu
+from qvi_app.gui.menus import KEYS, bind_keys, build_menu, is_text_field
 from qvi_app.gui.screen import fit_to_screen
 from qvi_app.gui.tasks import TaskRunner
 from qvi_app.gui.widgets import FirstRun, LevelMeter, MessageBanner, ResultsTable, SpectrogramPanel, ui_scale
+from qvi_app.index import LENGTH_PRESETS, Filters
 from qvi_app.paths import data_dir
 from qvi_app.settings import AppSettings, feedback_db_path
 from qvi_app.workbench import TimeLeft, Workbench, say_duration
 
 log = logging.getLogger("qvi.gui")
 ALL = "All categories"
+ANY_LENGTH = "any length"
 #: The name filter re-ranks when typing pauses this long, not at every key.
 NAME_PAUSE_MS = 250
 
@@ -158,6 +160,12 @@ class QviWindow:
         self.name_entry.pack(side="left", fill="x", expand=True, padx=(6, 0))
         self.name_count = ttk.Label(filter_row, text="", style="Status.TLabel", width=14, anchor="e")
         self.name_count.pack(side="left", padx=(6, 0))
+        ttk.Label(filter_row, text="Length").pack(side="left", padx=(6, 0))
+        self.length_var = tk.StringVar(value=ANY_LENGTH)
+        self.length_box = ttk.Combobox(filter_row, textvariable=self.length_var, state="readonly", width=11,
+                                       values=[ANY_LENGTH] + [p.describe() for p in LENGTH_PRESETS])
+        self.length_box.pack(side="left", padx=(6, 0))
+        self.length_box.bind("<<ComboboxSelected>>", lambda e: self._length_chosen())
         self._name_after = None
         self.name_var.trace_add("write", lambda *_: self._name_typed())
         self.name_entry.bind("<Escape>", lambda e: self.name_var.set(""), add="+")   # then Esc stops playing too
@@ -231,7 +239,7 @@ class QviWindow:
     def step_list(self, event, step: int):
         """Up/Down move in the list wherever the keyboard focus is: the plots take it (matplotlib
         focuses its canvas when made and when clicked), and then the arrows did nothing at all."""
-        if event.widget is self.results.tree or isinstance(event.widget, TEXT_FIELDS):
+        if event.widget is self.results.tree or is_text_field(event.widget):
             return None                          # the list's own binding, or a field's
         self.results.step(step)
         self.results.tree.focus_set()
@@ -239,7 +247,7 @@ class QviWindow:
 
     def _typing(self) -> bool:
         try:
-            return isinstance(self.root.focus_get(), TEXT_FIELDS)
+            return is_text_field(self.root.focus_get())
         except (KeyError, tk.TclError):           # focus in a dialog's internals, or none
             return False
 
@@ -369,7 +377,7 @@ class QviWindow:
         search_again = self.bench.opened(session)
         cats = session.categories()
         self.category_box.configure(values=[ALL] + [f"{c}  ({n})" for c, n in cats.items()])
-        self._show_category()
+        self._show_filters()
         self.results.show([], {})
         self.first_run.show_library(len(session.index), cats)
         self.stop_playing()
@@ -401,9 +409,12 @@ class QviWindow:
             self.spectrograms.show("query", None, "Query: press Space and imitate a sound")
             self._show_list(False)
 
-    def _show_category(self) -> None:
-        """The category box set to the workbench's category (after a library opens, after Back)."""
-        self.category_var.set(ALL if self.bench.category is None else self._category_label(self.bench.category))
+    def _show_filters(self) -> None:
+        """The category and length boxes set to the workbench's filters (after a library opens,
+        after Back); the name field is set by :meth:`_went`, which knows whether it re-ranks."""
+        f = self.bench.filters
+        self.category_var.set(ALL if f.category is None else self._category_label(f.category))
+        self.length_var.set(f.length.describe() if f.length else ANY_LENGTH)
 
     def _show_query(self, spec) -> None:
         """The query's plot, titled with its name and length (after a search, after Back)."""
@@ -584,7 +595,7 @@ class QviWindow:
     def search(self, wave: np.ndarray, sr: int, label: str, clipped: float | None = None) -> None:
         """Trim, embed and rank in a worker; only the latest search's answer is shown."""
         bench = self.bench
-        bench.category, bench.settings.top_n = self._category(), self._top_n()
+        bench.filters, bench.settings.top_n = self._filters(), self._top_n()
         self._search_token += 1
         token = self._search_token
         self._set_busy(True)
@@ -633,9 +644,17 @@ class QviWindow:
         self.say(self.bench.status_line())
         self._failed(exc)
 
-    def _category(self) -> str | None:
+    def _filters(self) -> Filters:
+        """The category, name words and length the widgets show, as one value."""
         value = self.category_var.get()
-        return None if value == ALL else value.split("  (")[0]
+        category = None if value == ALL else value.split("  (")[0]
+        length = next((p for p in LENGTH_PRESETS if p.describe() == self.length_var.get()), None)
+        return Filters(category, self.name_var.get(), length)
+
+    def _length_chosen(self) -> None:
+        """Every sound's length is read on a worker first (a large library's item table), then
+        the list is re-ranked here."""
+        self.tasks.submit(self.bench.prepare_length, lambda _: self.rerank(), self._search_failed)
 
     def find_by_name(self) -> str:
         """Ctrl+F: the keys go to the name field, its words selected to type over."""
@@ -671,10 +690,10 @@ class QviWindow:
         return max(1, min(n, 1000))
 
     def rerank(self) -> None:
-        """Apply a new category or result count to the current list at once (no re-recording)."""
+        """Apply new filters or result count to the current list at once (no re-recording)."""
         top = self._top_n()
         changed = top != self.settings.top_n
-        result = self.bench.refine(self._category(), top, self.name_var.get())
+        result = self.bench.refine(self._filters(), top)
         if changed:
             self._save_settings()
         if result is not None:
@@ -705,7 +724,7 @@ class QviWindow:
             if not self._typing():                # a list narrowed by the name field: keep typing there
                 self.results.tree.focus_set()
         else:
-            self.spectrograms.show("result", None, f"Result: {app.nothing_found(result.category, result.name)}")
+            self.spectrograms.show("result", None, f"Result: {result.filters.nothing_found()}")
             self.spectrograms.show_wave(None, 0)
 
     # -- results ---------------------------------------------------------------------------------
@@ -890,7 +909,7 @@ class QviWindow:
         if hit is None or self.session is None:
             return
         part = self._part_selected()
-        self.bench.category, self.bench.settings.top_n = self._category(), self._top_n()
+        self.bench.filters, self.bench.settings.top_n = self._filters(), self._top_n()
         self.tasks.submit(lambda: self.bench.more_like(hit, part), lambda result: self._more_like_shown(hit, result),
                           self._search_failed)
 
@@ -914,9 +933,10 @@ class QviWindow:
         if result is None:
             self.say(none)
             return
-        self._show_category()
-        if self.name_var.get() != (self.bench.name or ""):
-            self.name_var.set(self.bench.name or "")
+        self._show_filters()
+        name = self.bench.filters.name or ""
+        if self.name_var.get() != name:
+            self.name_var.set(name)
             if self._name_after is not None:            # the list is already filtered: no re-ranking
                 self.root.after_cancel(self._name_after)
                 self._name_after = None

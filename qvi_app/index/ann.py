@@ -11,8 +11,8 @@ sounds get scored is approximate (recall measured in docs/BENCHMARKS.md).
 Before issue 14 this was IVF-Flat, which kept every vector unquantised in RAM: at 1M that was the
 whole embedding matrix read at every ``qvi search`` call.
 
-A category filter runs inside the search (a faiss ID selector, cached per category), with more
-lists probed for a small category, so every hit is from that category.
+A category or length filter runs inside the search (a faiss ID selector, the last few cached), with
+more lists probed for a small set, so every hit is one the filter keeps.
 """
 
 from __future__ import annotations
@@ -23,6 +23,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+#: Filtered sets whose faiss selector is kept for the next search (a category, a length, or both).
+SELECTORS_KEPT = 8
 
 
 @dataclass(frozen=True)
@@ -209,11 +212,15 @@ class IvfIndex:
         nprobe = self.settings.nprobe
         selector = None
         if allowed_rows is not None:
-            selector = self._selectors.get(key) if key is not None else None
+            selector = self._selectors.pop(key, None) if key is not None else None
             if selector is None:
                 selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed_rows, dtype=np.int64))
-                if key is not None:
-                    self._selectors[key] = selector
+            if key is not None:
+                # the most recent last; a few kept: each holds its rows (a category crossed with a
+                # length is another set, and a big library's selectors are tens of MB)
+                self._selectors[key] = selector
+                while len(self._selectors) > SELECTORS_KEPT:
+                    self._selectors.pop(next(iter(self._selectors)))
             share = max(len(allowed_rows), 1) / max(self.ntotal, 1)
             nprobe = min(self._ivf.nlist, nprobe * min(self.MAX_PROBE_FACTOR, math.ceil(1 / share)))
         params = faiss.SearchParametersIVF(sel=selector, nprobe=nprobe)

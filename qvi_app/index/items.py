@@ -138,6 +138,12 @@ class ItemTable(Sequence):
         names, codes = np.unique(np.array(cats, dtype=object), return_inverse=True)
         return [str(n) for n in names], codes.astype(np.int32)
 
+    def duration_column(self) -> np.ndarray:
+        """Every row's length in seconds (float32), read column-wise for the length filter (about
+        0.5 s and 4 MB at a million sounds; kept by the index once read)."""
+        found = self._query("SELECT duration FROM items ORDER BY row")
+        return np.fromiter((r[0] for r in found), np.float32, count=len(found))
+
     def close(self) -> None:
         self._con.close()
 

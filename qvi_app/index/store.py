@@ -38,6 +38,7 @@ from qvi_app import __version__
 from qvi_app.audio.load import CUT_ABOVE_FLOOR_DB
 from qvi_app.errors import LibraryIndexError, StaleIndexError, printable
 from qvi_app.index.ann import AnnSettings, IvfIndex
+from qvi_app.index.filters import NO_FILTERS, Filters
 from qvi_app.index.items import IndexItem, ItemTable, SkippedFile, category_codes, connect_readonly, name_words
 from qvi_app.index.scan import path_to_db
 from qvi_app.ranking import RankingSettings, fused_scores, hub_penalty
@@ -79,7 +80,8 @@ class SearchHit:
 
     def to_dict(self) -> dict:
         out = {"rank": self.rank, "path": str(self.path), "category": self.category,
-               "score": round(self.score, 6) if np.isfinite(self.score) else None}
+               "score": round(self.score, 6) if np.isfinite(self.score) else None,
+               "duration": round(self.duration, 3)}
         if self.rating:
             out["rating"] = self.rating
         return out
@@ -114,6 +116,7 @@ class ReferenceIndex:
         self._skipped: list[SkippedFile] | None = None
         self._named: dict[tuple[str, ...], np.ndarray] = {}      # name filter words -> rows (_named_rows)
         self._named_lock = threading.Lock()
+        self._durations: np.ndarray | None = None                # every row's seconds, read at the first length filter
         #: What the exact stage subtracts from a row's cosine (its weighted hubness penalty), for
         #: the approximate index's refining codes to subtract too. Only a one-encoder ranking
         #: scores by cosine less a penalty; a fused one z-scores per query (none then).
@@ -217,11 +220,9 @@ class ReferenceIndex:
             return folded[0]
         raise LibraryIndexError(f"unknown category {category!r}; known: {', '.join(self._category_names)}")
 
-    def search(self, query: np.ndarray, category: str | None = None, top_k: int = 10,
-               name: str | None = None) -> list[SearchHit]:
+    def search(self, query: np.ndarray, filters: Filters = NO_FILTERS, top_k: int = 10) -> list[SearchHit]:
         """Rank items by the index's ranking (cosine similarity to the unit vector ``query``, or a
-        fused encoder's blocks fused); ties keep index order. Only the sounds of ``category``, and
-        only those whose path holds every word of ``name`` (any case), when given.
+        fused encoder's blocks fused); ties keep index order. Only the sounds ``filters`` keep.
 
         Exact (brute force) unless the index has an approximate index (libraries of
         ``AnnSettings.threshold`` sounds or more) and the candidates are all items or at least
@@ -231,15 +232,11 @@ class ReferenceIndex:
         query = np.asarray(query, dtype=np.float32)
         if query.shape != (self.embeddings.shape[1],):
             raise ValueError(f"query has shape {query.shape}, index holds {self.embeddings.shape[1]}-d vectors")
-        rows = None
-        if category is not None:
-            category = self._known_category(category)
-            rows = np.flatnonzero(self._category_codes == self._category_names.index(category))
-        named = self.named_rows(name)
-        if named is not None:
-            rows = named if rows is None else np.intersect1d(rows, named, assume_unique=True)
-        # a category's selector is kept for the next query; a name's is not (every word typed is another set)
-        key = category if named is None else None
+        rows = self.kept_rows(filters)
+        # a category's and a length's selector is kept for the next query; a name's is not (every
+        # word typed is another set)
+        key = (filters.category and self._known_category(filters.category), filters.length) \
+            if filters.name is None and rows is not None else None
         if self.ann is not None and (rows is None or len(rows) >= self.ann.settings.filter_min):
             # The approximate index only shortlists (compressed codes, then finer in-RAM codes);
             # the shortlist is then scored exactly from the embeddings, as the exact path would.
@@ -259,6 +256,28 @@ class ReferenceIndex:
         best = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
         best = best[np.lexsort((rows[best], -scores[best]))]
         return self._hits(rows[best], scores[best])
+
+    def kept_rows(self, filters: Filters) -> np.ndarray | None:
+        """The rows ``filters`` keep (sorted int64); None when they keep every row."""
+        rows = None
+        if filters.category is not None:
+            code = self._category_names.index(self._known_category(filters.category))
+            rows = np.flatnonzero(self._category_codes == code)
+        if filters.length is not None:
+            lasting = np.flatnonzero(filters.length.holds(self.durations()))
+            rows = lasting if rows is None else np.intersect1d(rows, lasting, assume_unique=True)
+        named = self.named_rows(filters.name)
+        if named is not None:
+            rows = named if rows is None else np.intersect1d(rows, named, assume_unique=True)
+        return rows
+
+    def durations(self) -> np.ndarray:
+        """Every row's length in seconds, read from the item table once (blocking at the first
+        call: about half a second at a million sounds)."""
+        with self._named_lock:
+            if self._durations is None:
+                self._durations = self.items.duration_column()
+            return self._durations
 
     def named_rows(self, name: str | None) -> np.ndarray | None:
         """The rows a name filter keeps (sorted); None for a blank one, which keeps every row."""

@@ -1,0 +1,55 @@
+"""Filters: a category, name words and a length, as one value, read from what a user types."""
+
+import numpy as np
+import pytest
+
+from qvi_app.errors import QviError
+from qvi_app.index import LENGTH_PRESETS, NO_FILTERS, Filters, Length
+
+
+@pytest.mark.parametrize("typed, want", [
+    ("0.5-2", Length(0.5, 2.0)), (" 0.5 - 2 s ", Length(0.5, 2.0)), ("0.5s-2s", Length(0.5, 2.0)),
+    ("1–3", Length(1.0, 3.0)), ("1..3", Length(1.0, 3.0)), ("2-", Length(2.0, None)), ("-1", Length(None, 1.0)),
+    ("<1", Length(None, 1.0)), ("under .5", Length(None, 0.5)), (">10", Length(10.0, None)),
+    (">=10", Length(10.0, None)), ("over 3s", Length(3.0, None)), ("", None), ("  ", None), (None, None), ("-", None),
+])
+def test_a_length_is_read_as_typed(typed, want):
+    assert Length.parse(typed) == want
+
+
+@pytest.mark.parametrize("typed, says", [
+    ("long", "cannot read the length"), ("1-2-3", "cannot read the length"), ("-1-", "cannot read the length"),
+    ("3-1", "holds no sound"), ("2-2", "holds no sound"), ("9" * 400 + "-", "a number of seconds"), ("1e3-", "cannot read the length"),
+])
+def test_a_length_that_cannot_be_is_one_clear_line(typed, says):
+    with pytest.raises(QviError, match=says) as err:
+        Length.parse(typed)
+    assert "\n" not in str(err.value)
+
+
+def test_a_length_holds_its_start_and_not_its_end():
+    """Presets meet without overlap: a 1.0 s sound is in "1-3 s", not in "under 1 s"."""
+    seconds = np.array([0.0, 0.999, 1.0, 2.999, 3.0, 10.0, 600.0], np.float32)
+    held = [[bool(x) for x in p.holds(seconds)] for p in LENGTH_PRESETS]
+    assert held == [[True, True, False, False, False, False, False],
+                    [False, False, True, True, False, False, False],
+                    [False, False, False, False, True, False, False],
+                    [False, False, False, False, False, True, True]]
+    assert np.all(np.sum(held, axis=0) == 1)                              # each sound in exactly one preset
+    assert Length(2.0, None).holds(2.0) and not Length(None, 2.0).holds(2.0)
+
+
+def test_presets_read_as_the_window_shows_them():
+    assert [p.describe() for p in LENGTH_PRESETS] == ["under 1 s", "1–3 s", "3–10 s", "10 s or more"]
+    assert Length(0.5, 2.0).describe() == "0.5–2 s" and Length(0.0, 2.0).describe() == "under 2 s"
+    assert Length.parse("10-") == LENGTH_PRESETS[-1]               # the command line names the same sets
+
+
+def test_what_an_empty_list_says_names_every_filter():
+    assert NO_FILTERS.nothing_found() == "no sound to show" and not NO_FILTERS.any
+    assert Filters("birds").nothing_found() == "no sound in birds"
+    assert Filters(length=Length(None, 1.0)).nothing_found() == "no sound lasting under 1 s"
+    assert Filters("birds", " owl ", Length(10.0, None)).nothing_found() == \
+        "no sound in birds lasting 10 s or more has 'owl' in its name or folder"
+    assert Filters(name="   ") == NO_FILTERS                        # a blank name field filters nothing
+    assert Filters("birds").but(category=None, name="owl") == Filters(name="owl")
