@@ -13,6 +13,7 @@ the files the last indexing left out, and the recording state machine.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -44,6 +45,8 @@ LEARN_EVERY = 4
 #: one query share it, but a 600 s file searched 20 times would hold 2 GB).
 HISTORY = 20
 HISTORY_AUDIO_BYTES = 256 << 20
+#: Where a part selected on a result's waveform is written ahead of a drag, in the parts folder.
+READY_FOLDER = ".ready"
 
 
 class TimeLeft:
@@ -133,6 +136,9 @@ class Workbench:
     _self_stop_at: float | None = None
     _feedback: FeedbackStore | None = None
     _feedback_lock: threading.Lock = field(default_factory=threading.Lock)
+    _parts_lock: threading.Lock = field(default_factory=threading.Lock)
+    _part_ticket: int = 0                                   # the last part asked to be written ahead
+    _ready_part: tuple | None = None      # (sound, start, end, dest, the file written ahead, its seconds)
 
     # -- library ------------------------------------------------------------------------------------
     def open(self, index_dir) -> QviSession:
@@ -428,7 +434,47 @@ class Workbench:
         a demo sound's author and licence go into ``ATTRIBUTION.csv`` beside it. Returns what to
         tell the user."""
         dest = Path(dest)
-        seconds = save_region(path, start_s, end_s, dest)
+        return self._credited(path, dest, save_region(path, start_s, end_s, dest))
+
+    def prepare_part(self, path, start_s: float, end_s: float, dest) -> None:
+        """Write a part ahead of a drag (blocking: run it on a worker when the part is selected),
+        into a hidden ``.ready`` folder beside ``dest``. A drag must name its file at once, on the
+        Tk thread; :meth:`drag_part` then only moves this one into place. Only the part selected
+        last is kept there (older ones, and any a crash left, are removed)."""
+        dest = Path(dest)
+        with self._parts_lock:
+            self._part_ticket += 1
+            ticket = self._part_ticket
+        ahead = dest.parent / READY_FOLDER / dest.name
+        seconds = save_region(path, start_s, end_s, ahead)
+        with self._parts_lock:
+            if ticket != self._part_ticket:             # another part was selected meanwhile
+                ahead.unlink(missing_ok=True)
+                return
+            self._ready_part = (Path(path), start_s, end_s, dest, ahead, seconds)
+            for old in ahead.parent.glob("*.wav"):      # hidden temporary files (".name.tmp.wav") are others' work
+                if old != ahead and not old.name.startswith("."):
+                    old.unlink(missing_ok=True)
+
+    def drag_part(self, path, start_s: float, end_s: float, dest) -> str:
+        """``dest`` written for a drag: the file :meth:`prepare_part` wrote for this very part moved
+        into place (a rename: the Tk thread waits for no decoding), else written now, as
+        :meth:`save_part`. Returns what to tell the user."""
+        dest = Path(dest)
+        with self._parts_lock:
+            ready, self._ready_part = self._ready_part, None
+        if ready is not None and ready[:4] == (Path(path), start_s, end_s, dest):
+            try:
+                os.replace(ready[4], dest)
+                return self._credited(path, dest, ready[5])
+            except OSError:
+                pass                                    # gone meanwhile: written now, as without it
+        elif ready is not None:
+            ready[4].unlink(missing_ok=True)
+        return self.save_part(path, start_s, end_s, dest)
+
+    def _credited(self, path, dest: Path, seconds: float) -> str:
+        """What to say of a part saved at ``dest``; a demo sound's credit written beside it."""
         said = f"saved {seconds:.2f} s of {printable(Path(path).name)} as {printable(str(dest))}"
         credit = demo_credit(path)
         if credit:
@@ -440,6 +486,10 @@ class Workbench:
         return said
 
     def close(self) -> None:
+        with self._parts_lock:
+            ready, self._ready_part = self._ready_part, None
+        if ready is not None:
+            ready[4].unlink(missing_ok=True)
         if self._feedback is not None:
             self._feedback.close()
             self._feedback = None

@@ -890,9 +890,24 @@ def test_a_part_dragged_across_the_waveform_plays_and_is_saved_on_its_own(window
     start, end = view.selection
     assert abs(start - 0.25 * hit.duration) < 0.05 and abs(end - 0.75 * hit.duration) < 0.05
     # Dragged out by its handle (what the drag carries: a file of the part, kept in the data folder).
+    # The drag must name its file at once, on the Tk thread: the part is written ahead, on a worker,
+    # when it is selected, and the drag only moves it into place (decoding several minutes of a long
+    # multichannel file there held the window for half a second).
     pump(root, lambda: win.spectrograms.part_handle.winfo_ismapped(), 5, "the part's handle")
-    (dragged,) = win._drag_part()
+    ready = data_dir / "parts" / ".ready"
+    pump(root, lambda: len(list(ready.glob("*.wav"))) == 1, 10, "the part written ahead")
+    import qvi_app.workbench as workbench
+
+    def no_decoding(*args):
+        raise AssertionError("the part was decoded again on the Tk thread")
+
+    with monkeypatch.context() as m:
+        m.setattr(workbench, "save_region", no_decoding)
+        (dragged,) = win._drag_part()
     assert Path(dragged).parent == data_dir / "parts" and abs(sf.info(dragged).duration - (end - start)) < 0.01
+    assert list(ready.iterdir()) == [] and "saved" in win.message
+    (again,) = win._drag_part()                        # dragged a second time: written now, as before
+    assert again == dragged and abs(sf.info(again).duration - (end - start)) < 0.01
     sr = win._shown_wave[2]
     assert win.player._end == int(end * sr) and win.player._loop_from == int(start * sr)   # only the part
     pump(root, lambda: win.playing is None, 10, "the part to end")

@@ -294,6 +294,45 @@ def test_a_part_of_a_sound_is_saved_with_its_credit_when_it_is_a_demo_sound(benc
     assert "saved 0.50 s of mine.wav" in said and not (tmp_path / "own" / "ATTRIBUTION.csv").exists()
 
 
+def test_a_part_written_ahead_is_moved_into_place_by_its_drag(bench, tmp_path, monkeypatch):
+    """A part selected is written ahead (a worker's job) in parts/.ready; its drag only moves it
+    (credit and all), and only the part selected last is kept there. A drag of another part, or
+    after the file went, writes it then, as before; closing removes what is left ahead."""
+    import csv
+
+    import soundfile as sf
+
+    import qvi_app.workbench as wb
+    from qvi_app.paths import DEMO_LIBRARY
+
+    peacock = DEMO_LIBRARY / "birds/peacock_call_01.ogg"
+    parts = tmp_path / "parts"
+    first, second = parts / "peacock 0.30-1.30 s.wav", parts / "peacock 0.50-1.00 s.wav"
+    (parts / ".ready").mkdir(parents=True)
+    (parts / ".ready" / "left by a crash.wav").write_bytes(b"RIFF")
+    bench.prepare_part(peacock, 0.3, 1.3, first)
+    bench.prepare_part(peacock, 0.5, 1.0, second)
+    assert sorted(p.name for p in (parts / ".ready").iterdir()) == [second.name]
+    decoded = []
+    monkeypatch.setattr(wb, "save_region", lambda *a: decoded.append(a) or 0.0)
+    said = bench.drag_part(peacock, 0.5, 1.0, second)
+    assert decoded == [] and abs(sf.info(second).duration - 0.5) < 0.01 and "saved 0.50 s of peacock" in said
+    (row,) = csv.DictReader(open(parts / "ATTRIBUTION.csv", encoding="utf-8"))
+    assert row["file"] == second.name and row["license"] and list((parts / ".ready").iterdir()) == []
+    bench.drag_part(peacock, 0.3, 1.3, first)                   # nothing ahead for it: written now
+    assert len(decoded) == 1 and decoded[0][1:3] == (0.3, 1.3)
+    monkeypatch.undo()
+    bench.prepare_part(peacock, 0.3, 1.3, first)
+    bench.drag_part(peacock, 0.3, 1.4, parts / "peacock 0.30-1.40 s.wav")   # another part: the one ahead goes
+    assert list((parts / ".ready").iterdir()) == [] and (parts / "peacock 0.30-1.40 s.wav").is_file()
+    bench.prepare_part(peacock, 0.3, 1.3, first)
+    (parts / ".ready" / first.name).unlink()                    # gone meanwhile: written now
+    assert "saved 1.00 s" in bench.drag_part(peacock, 0.3, 1.3, first) and first.is_file()
+    bench.prepare_part(peacock, 0.5, 1.0, second)
+    bench.close()
+    assert list((parts / ".ready").iterdir()) == []
+
+
 def test_more_like_a_part_of_a_sound_finds_what_that_part_sounds_like(tmp_path):
     """A long take with a low hum, then a high whistle: more like its second half ranks the high
     sounds first, more like the whole sound ranks itself first; a filter keeps the part."""

@@ -62,6 +62,7 @@ class QviWindow:
         self._cancel_indexing: threading.Event | None = None
         self._quiet_hit = None   # the best match, selected for display after a search, not auditioned
         self._shown_wave: tuple[app.SearchHit, np.ndarray, int] | None = None
+        self._part_ahead: tuple | None = None        # the part last written ahead of a drag (play_part)
 
         root.title("qvi — find sounds by imitating them")
         fit_to_screen(root, self.settings.window_size)
@@ -283,13 +284,19 @@ class QviWindow:
         if part is None:
             return ()
         hit = self._shown_wave[0]
-        dest = data_dir() / "parts" / f"{hit.path.stem} {part[0]:.2f}-{part[1]:.2f} s.wav"
+        dest = self._part_file(hit, part)
         try:
-            self.say(self.bench.save_part(hit.path, *part, dest))
+            self.say(self.bench.drag_part(hit.path, *part, dest))
         except QviError as exc:
             self._failed(exc, "The part cannot be dragged out: ")
             return ()
         return (str(dest),)
+
+    @staticmethod
+    def _part_file(hit, part: tuple[float, float]) -> Path:
+        """Where a part dragged out is written: the data folder's parts/ (kept there: an editor may
+        use a dropped file where it lies)."""
+        return data_dir() / "parts" / f"{hit.path.stem} {part[0]:.2f}-{part[1]:.2f} s.wav"
 
     def dropped(self, paths) -> None:
         """A sound dropped on the window is searched for; a folder becomes the library (indexed or
@@ -780,6 +787,11 @@ class QviWindow:
         if self._play(hit, wave, sr, start_s=start_s, end_s=end_s):
             self.say(f"playing {end_s - start_s:.2f} s of {hit.path.name} from {start_s:.2f} s  ·  "
                      "Ctrl+S saves this part as a file")
+        if self._part_ahead != (hit, start_s, end_s):   # written ahead, for a drag of its handle
+            self._part_ahead = (hit, start_s, end_s)
+            dest = self._part_file(hit, (start_s, end_s))
+            self.tasks.submit(lambda: self.bench.prepare_part(hit.path, start_s, end_s, dest), lambda _: None,
+                              lambda exc: log.info("the part was not written ahead of a drag: %s", exc))
 
     def save_part_dialog(self) -> None:
         """Ctrl+S: the part selected on the result's waveform, saved as a WAV file of its own."""
