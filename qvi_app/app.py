@@ -267,16 +267,21 @@ class QviSession:
             order = [(h.row, h.score) for h in self.index.search(q, result.filters, want)]
         elif settings.rule == "shortlist":
             base = self.index.search(q, result.filters, max(settings.shortlist, want))
-            cand = np.array([h.row for h in base])
+            cand = np.array([h.row for h in base], dtype=np.int64)      # none, when the filters keep nothing
             new = shortlist_scores(np.array([h.score for h in base]), np.asarray(self.index.embeddings[cand]),
                                    q, L, D, settings, blocks, categories=self.index.category_codes(cand),
-                                   liked_categories=self.index.category_codes(liked))
+                                   liked_categories=self.index.category_codes(liked)) if len(cand) else np.zeros(0)
             order = [(int(cand[i]), float(new[i])) for i in np.argsort(-new, kind="stable")]
         else:
             moved = moved_query(q, L, D, settings, blocks)
             order = [(h.row, h.score) for h in self.index.search(moved, result.filters, want)]
         unrated = [(row, score) for row, score in order if row not in rows][:top_k]
-        pinned = [(r, 1) for r in liked] + [(r, 0) for r, _ in unrated] + [(r, -1) for r in disliked]
+        # A rated sound still moves the others, but is pinned only where the filters keep it: a
+        # 30 s ambience liked before "under 1 s" was chosen no longer tops the short sounds.
+        kept = self.index.kept_rows(result.filters)
+        shown = set(rows) if kept is None else set(kept[np.isin(kept, list(rows))].tolist())
+        pinned = [(r, 1) for r in liked if r in shown] + [(r, 0) for r, _ in unrated] + \
+            [(r, -1) for r in disliked if r in shown]
         scores = dict(order)
         hits = [replace(self.index.hit(rank, row, scores.get(row, float("nan"))), rating=rating)
                 for rank, (row, rating) in enumerate(pinned, 1)]

@@ -248,9 +248,11 @@ class Workbench:
             self.feedback().unrate(wave=self.query.wave, sr=self.query.sr, result_path=hit.path)
             del self.ratings[hit.relpath]
         else:
+            shown = self.base.filters                  # what the rating is only understood with
             self.feedback().rate(wave=self.query.wave, sr=self.query.sr, result_path=hit.path, rank=hit.rank,
-                                 score=hit.score, rating=rating, category_filter=self.base.filters.category,
-                                 name_filter=self.base.filters.name, model_id=session.model_id)
+                                 score=hit.score, rating=rating, category_filter=shown.category,
+                                 name_filter=shown.name, model_id=session.model_id,
+                                 length_filter=shown.length.describe() if shown.length else None)
             self.ratings[hit.relpath] = rating
         self.result = session.with_feedback(self.base, self.ratings, self.top_n) if self.ratings else self.base
         return self.result

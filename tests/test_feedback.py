@@ -80,7 +80,7 @@ def test_recent_queries_are_kept_and_an_older_database_gains_them(tmp_path):
     recent = store.recent_queries()
     assert [label for _, label, _ in recent] == ["your recording", "cat.wav"]
     assert all(Path(p).is_file() for _, _, p in recent)
-    assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == 3
+    assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == 4
 
 
 V2_RATINGS = ("CREATE TABLE ratings (id INTEGER PRIMARY KEY, created REAL NOT NULL, query_hash TEXT NOT NULL, "
@@ -93,18 +93,39 @@ V2_RATINGS = ("CREATE TABLE ratings (id INTEGER PRIMARY KEY, created REAL NOT NU
               "PRAGMA user_version=2;")
 
 
-def test_a_rating_keeps_the_name_filter_it_was_made_under(tmp_path):
-    """A rating made while the list was narrowed by name is only understood with that filter:
-    it is stored and exported with it."""
+def test_a_rating_keeps_the_name_and_length_filters_it_was_made_under(tmp_path):
+    """A rating made while the list was narrowed by name or length is only understood with those
+    filters: it is stored and exported with them."""
     store = FeedbackStore(tmp_path / "feedback.sqlite")
     store.rate(wave=tone(440), sr=SR, result_path="lib/door_wood.ogg", rank=1, score=0.9, rating=1,
-               category_filter="foley", name_filter="door wood", model_id="m")
+               category_filter="foley", name_filter="door wood", model_id="m", length_filter="1–3 s")
     _rate(store, tone(440), "lib/b.ogg", rating=-1)
-    assert [(r.category_filter, r.name_filter) for r in store.ratings()] == [("foley", "door wood"), (None, None)]
+    assert [(r.category_filter, r.name_filter, r.length_filter) for r in store.ratings()] == [
+        ("foley", "door wood", "1–3 s"), (None, None, None)]
     store.export_csv(tmp_path / "out.csv")
-    with open(tmp_path / "out.csv") as f:
+    with open(tmp_path / "out.csv", encoding="utf-8") as f:
         exported = list(csv.DictReader(f))
-    assert [r["name_filter"] for r in exported] == ["door wood", ""]
+    assert [(r["name_filter"], r["length_filter"]) for r in exported] == [("door wood", "1–3 s"), ("", "")]
+
+
+V3_RATINGS = V2_RATINGS.replace("category_filter TEXT, model_id TEXT NOT NULL,",
+                                "category_filter TEXT, model_id TEXT NOT NULL, name_filter TEXT,") \
+    .replace("'birds', 'm');", "'birds', 'm', 'owl');").replace("user_version=2", "user_version=3")
+
+
+def test_a_version_3_database_gains_the_length_column_and_loses_no_rating(tmp_path):
+    db = tmp_path / "feedback.sqlite"
+    con = sqlite3.connect(db)                                   # as qvi 0.12-0.15 wrote it
+    con.executescript(V3_RATINGS)
+    con.close()
+    store = FeedbackStore(db)
+    assert [(r.result_path, r.category_filter, r.name_filter, r.length_filter) for r in store.ratings()] == [
+        ("lib/old.ogg", "birds", "owl", None)]
+    store.rate(wave=tone(440), sr=SR, result_path="lib/new.ogg", rank=1, score=0.9, rating=-1,
+               category_filter=None, name_filter=None, model_id="m", length_filter="under 1 s")
+    store.close()
+    assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == 4
+    assert [r.length_filter for r in FeedbackStore(db).ratings()] == [None, "under 1 s"]
 
 
 def test_an_older_database_gains_the_name_column_and_loses_no_rating(tmp_path):
@@ -120,7 +141,7 @@ def test_an_older_database_gains_the_name_column_and_loses_no_rating(tmp_path):
                category_filter=None, name_filter="rain", model_id="m")
     assert [r.name_filter for r in store.ratings()] == [None, "rain"]
     store.close()
-    assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == 3
+    assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == 4
     assert [r.name_filter for r in FeedbackStore(db).ratings()] == [None, "rain"]   # opened again: as it was
 
 

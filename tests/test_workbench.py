@@ -77,11 +77,16 @@ def test_a_length_narrows_the_list_and_holds_through_more_like_back_and_another_
     build_index(lib, tmp_path / "ix-lengths", "2dft", show_progress=False)
     b = Workbench(AppSettings(top_n=6), tmp_path / "data" / "feedback.sqlite")
     b.opened(b.open(tmp_path / "ix-lengths"))
-    _search(b)
+    first = _search(b)
     b.prepare_length()
-    short = b.refine(Filters(length=Length(None, 1.0)))
+    long_one = next(h for h in first.hits if h.duration > 5)
+    b.rate(long_one, 1)                                         # liked before the length was chosen
+    short = b.refine(Filters(length=Length(None, 1.0)))         # pinned, but not of that length: not shown
     assert sorted(h.relpath for h in short.hits) == ["high/high-0.4s.wav", "low/low-0.4s.wav"]
     assert all(h.duration == pytest.approx(0.4, abs=0.01) for h in short.hits)
+    b.rate(short.hits[1], -1)
+    assert b.feedback().ratings()[-1].length_filter == "under 1 s"       # kept with the rating
+    assert b.result.hits[-1].rating == -1 and len(b.result.hits) == 2
     both = b.refine(Filters("high", length=Length(1.0, None)))
     assert sorted(h.relpath for h in both.hits) == ["high/high-2s.wav", "high/high-6s.wav"]
     like = b.more_like(both.hits[0])

@@ -23,7 +23,7 @@ import soundfile as sf
 
 from qvi_app.errors import QviError
 
-SCHEMA_VERSION = 3                  # 2 added the history, 3 the name filter of a rating
+SCHEMA_VERSION = 4                  # 2 added the history, 3 the name filter of a rating, 4 its length filter
 _HISTORY = """
 CREATE TABLE IF NOT EXISTS history (
     id INTEGER PRIMARY KEY,
@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS ratings (
     category_filter TEXT,           -- NULL when searching all categories
     model_id TEXT NOT NULL,
     name_filter TEXT,               -- the words the list was narrowed by; NULL for none
+    length_filter TEXT,             -- the sounds' length it was narrowed to ("1–3 s"); NULL for any
     UNIQUE (query_hash, result_path)
 );
 """
@@ -63,6 +64,7 @@ class Rating:
     category_filter: str | None
     name_filter: str | None
     model_id: str
+    length_filter: str | None = None
 
 
 class FeedbackStore:
@@ -116,12 +118,13 @@ class FeedbackStore:
 
     def _check_version(self) -> None:
         version = self._con.execute("PRAGMA user_version").fetchone()[0]
-        if version in (1, 2) and not self.read_only:
+        if version in (1, 2, 3) and not self.read_only:
             version = self._upgrade()
-        if version not in (1, 2, SCHEMA_VERSION):
+        if version not in (1, 2, 3, SCHEMA_VERSION):
             raise QviError(f"{self.path}: feedback database version {version} is not the one this qvi reads "
                            f"({SCHEMA_VERSION}); upgrade qvi")
         self._has_name_filter = version >= 3            # an older one on read-only media is read as it is
+        self._has_length_filter = version >= 4
 
     def _use_wal(self) -> None:
         """WAL mode (a no-op unless an older file lacks it). Switching needs the file to itself:
@@ -134,7 +137,7 @@ class FeedbackStore:
                 raise
 
     def _upgrade(self) -> int:
-        """Bring a version 1-2 database to this one in one transaction (a kill in the middle
+        """Bring a version 1-3 database to this one in one transaction (a kill in the middle
         leaves the older database whole). The write lock is taken first and the version read
         again under it: another process opening the same old file at once may have done it."""
         con = self._con
@@ -145,6 +148,8 @@ class FeedbackStore:
                 con.execute(_HISTORY)
             if version in (1, 2):                           # nor a name filter: their ratings keep NULL
                 con.execute("ALTER TABLE ratings ADD COLUMN name_filter TEXT")
+            if version in (1, 2, 3):                        # nor a length filter
+                con.execute("ALTER TABLE ratings ADD COLUMN length_filter TEXT")
                 con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
                 version = SCHEMA_VERSION
             con.execute("COMMIT")
@@ -201,7 +206,8 @@ class FeedbackStore:
         return digest, path
 
     def rate(self, *, wave: np.ndarray, sr: int, result_path, rank: int, score: float, rating: int,
-             category_filter: str | None, model_id: str, name_filter: str | None = None) -> Rating:
+             category_filter: str | None, model_id: str, name_filter: str | None = None,
+             length_filter: str | None = None) -> Rating:
         """Record (or change) a +1 / -1 rating of one result for one query, with the filters the
         list was narrowed by; committed at once."""
         if rating not in (-1, 1):
@@ -211,18 +217,18 @@ class FeedbackStore:
                            "there can still be exported")
         digest, qpath = self.save_query(wave, sr)
         row = Rating(time.time(), digest, str(qpath), str(result_path), int(rank), float(score), rating,
-                     category_filter, name_filter or None, model_id)
+                     category_filter, name_filter or None, model_id, length_filter or None)
         try:
             with self._con:
                 self._con.execute(
                     "INSERT INTO ratings (created, query_hash, query_path, result_path, rank, score, rating, "
-                    "category_filter, name_filter, model_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "category_filter, name_filter, model_id, length_filter) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT (query_hash, result_path) DO UPDATE SET created=excluded.created, "
                     "rank=excluded.rank, score=excluded.score, rating=excluded.rating, "
                     "category_filter=excluded.category_filter, name_filter=excluded.name_filter, "
-                    "model_id=excluded.model_id",
+                    "model_id=excluded.model_id, length_filter=excluded.length_filter",
                     (row.created, row.query_hash, row.query_path, row.result_path, row.rank, row.score,
-                     row.rating, row.category_filter, row.name_filter, row.model_id))
+                     row.rating, row.category_filter, row.name_filter, row.model_id, row.length_filter))
         except sqlite3.Error as exc:
             raise QviError(f"cannot write to the feedback database {self.path}: {_why(exc, self.path.parent)}") from None
         return row
@@ -265,8 +271,9 @@ class FeedbackStore:
     def ratings(self) -> list[Rating]:
         try:
             name = "name_filter" if self._has_name_filter else "NULL"
+            length = "length_filter" if self._has_length_filter else "NULL"
             cur = self._con.execute("SELECT created, query_hash, query_path, result_path, rank, score, rating, "
-                                    f"category_filter, {name}, model_id FROM ratings ORDER BY id")
+                                    f"category_filter, {name}, model_id, {length} FROM ratings ORDER BY id")
             return [Rating(*r) for r in cur]
         except sqlite3.DatabaseError as exc:
             raise self._damaged(exc) from None
@@ -287,7 +294,7 @@ class FeedbackStore:
             for r in rows:
                 w.writerow([time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(r.created)), r.query_hash,
                             r.query_path, r.result_path, r.rank, f"{r.score:.6f}", r.rating,
-                            r.category_filter or "", r.name_filter or "", r.model_id])
+                            r.category_filter or "", r.name_filter or "", r.model_id, r.length_filter or ""])
         return len(rows)
 
     def close(self) -> None:
