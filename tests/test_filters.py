@@ -42,7 +42,9 @@ def test_a_length_holds_its_start_and_not_its_end():
 def test_presets_read_as_the_window_shows_them():
     assert [p.describe() for p in LENGTH_PRESETS] == ["under 1 s", "1–3 s", "3–10 s", "10 s or more"]
     assert Length(0.5, 2.0).describe() == "0.5–2 s" and Length(0.0, 2.0).describe() == "under 2 s"
-    assert Length.parse("10-") == LENGTH_PRESETS[-1]               # the command line names the same sets
+    assert Length.parse("10-") == LENGTH_PRESETS[-1] == Length.parse("10+")   # the command line names the same sets
+    for length in LENGTH_PRESETS + (Length(0.5, 2.0), Length(0.25, None)):
+        assert Length.parse(length.describe()) == length       # as a rating's filter is written, read back
 
 
 def test_what_an_empty_list_says_names_every_filter():

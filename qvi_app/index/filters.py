@@ -47,16 +47,17 @@ class Length:
 
     @classmethod
     def parse(cls, text: str | None) -> Length | None:
-        """A length as typed on the command line: "0.5-2" (from 0.5 to under 2 s), "2-" (2 s or
-        more), "-1" or "<1" (under 1 s), ">10" (10 s or more); seconds, with or without an "s".
-        None for a blank one (any length)."""
+        """A length as typed on the command line: "0.5-2" (from 0.5 to under 2 s), "2-" or "2+"
+        (2 s or more), "-1" or "<1" (under 1 s), ">10" (10 s or more); seconds, with or without
+        an "s"; also as :meth:`describe` writes it ("10 s or more", a rating's in the feedback
+        file). None for a blank one (any length)."""
         if text is None or not text.strip():
             return None
         t = text.strip().lower().replace(" ", "").replace("–", "-").replace("..", "-")
         num = r"(\d+(?:\.\d*)?|\.\d+)s?"
         if m := re.fullmatch(rf"(?:<|under){num}", t):
             return cls(None, float(m[1]))
-        if m := re.fullmatch(rf"(?:>=?|over){num}", t):
+        if m := re.fullmatch(rf"(?:>=?|over){num}", t) or re.fullmatch(rf"{num}(?:ormore|\+)", t):
             return cls(float(m[1]), None)
         if m := re.fullmatch(rf"(?:{num})?-(?:{num})?", t):
             if m[1] is None and m[2] is None:
