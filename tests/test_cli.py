@@ -3,10 +3,12 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import soundfile as sf
 
 from qvi_app.cli import main
+from qvi_app.index import LENGTH_PRESETS
 from qvi_app.paths import DEMO_LIBRARY
 from tests.conftest import SR, tone, write
 
@@ -86,6 +88,13 @@ def test_categories_and_info(capsys):
     assert main(["info"]) == 0
     out = capsys.readouterr().out
     assert "qvi/cnn-" in out and "items" in out and str(DEMO_LIBRARY) in out
+    # how many sounds each of the window's lengths keeps: the files' own lengths, counted again
+    lengths = [sf.info(p).duration for p in DEMO_LIBRARY.rglob("*") if p.suffix in (".ogg", ".wav", ".flac")]
+    counts = [sum(1 for d in lengths if p.holds(d)) for p in LENGTH_PRESETS]
+    assert len(lengths) == 604 and sum(counts) == 604
+    line = next(x for x in out.splitlines() if x.startswith("lengths "))
+    assert line.split(None, 1)[1] == (f"median {np.median(lengths):.1f} s, {min(lengths):.2f} to {max(lengths):.1f} s; "
+                                      + ", ".join(f"{p.describe()}: {n}" for p, n in zip(LENGTH_PRESETS, counts)))
 
 
 def test_index_then_search_own_folder(tmp_path, data_dir):
