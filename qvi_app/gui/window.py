@@ -159,7 +159,7 @@ class QviWindow:
         self.name_var = tk.StringVar()
         self.name_entry = ttk.Entry(filter_row, textvariable=self.name_var)
         self.name_entry.pack(side="left", fill="x", expand=True, padx=(6, 0))
-        self.name_count = ttk.Label(filter_row, text="", style="Status.TLabel", width=14, anchor="e")
+        self.name_count = ttk.Label(filter_row, text="", style="Status.TLabel")   # as wide as its text: no gap
         self.name_count.pack(side="left", padx=(6, 0))
         ttk.Label(filter_row, text="Length").pack(side="left", padx=(6, 0))
         self.length_var = tk.StringVar(value=ANY_LENGTH)
