@@ -76,6 +76,9 @@ def test_search_and_similar_by_name_as_well(capsys):
     part = [h["path"] for h in json.loads(capsys.readouterr().out)]
     assert len(part) == 5 and part != whole
     assert main(["similar", amb, "--part", "3.0", "3.01"]) == 2 and "longer part" in capsys.readouterr().err
+    assert main(["similar", amb, "--length", "-1", "--top", "5", "--json"]) == 0      # the long one is left out
+    short = json.loads(capsys.readouterr().out)
+    assert len(short) == 5 and all(h["duration"] < 1 and sf.info(h["path"]).duration < 1 for h in short)
     assert main(["search", str(query), "--name", "no such sound"]) == 0
     captured = capsys.readouterr()
     assert captured.out == "" and "no sound" in captured.err and "'no such sound'" in captured.err
