@@ -217,16 +217,6 @@ def _filters(a):
     return Filters(a.category, a.name, Length.parse(a.length))
 
 
-def _lengths(seconds) -> str:
-    """The library's sound lengths in a line: what each of the window's lengths keeps."""
-    import numpy as np
-
-    from qvi_app.index.filters import LENGTH_PRESETS
-
-    counts = ", ".join(f"{p.describe()}: {int(np.count_nonzero(p.holds(seconds)))}" for p in LENGTH_PRESETS)
-    return f"median {np.median(seconds):.1f} s, {seconds.min():.2f} to {seconds.max():.1f} s; {counts}"
-
-
 def _positive_int(text: str) -> int:
     n = int(text)
     if n < 1:
@@ -468,6 +458,8 @@ def _cmd_categories(a) -> int:
 
 
 def _cmd_info(a) -> int:
+    import numpy as np
+
     from qvi_app.app import QviSession
 
     session = QviSession(a.index, a.checkpoint)
@@ -478,7 +470,10 @@ def _cmd_info(a) -> int:
     print(f"{'model':<11} {model['id']} ({model['dim']}-d, {model['sample_rate']} Hz)")
     print(f"{'cut':<11} each sound from {session.index.cut_above_floor_db:g} dB over its noise floor")
     if len(session.index):
-        print(f"{'lengths':<11} {_lengths(session.index.durations())}")
+        seconds = session.index.durations()
+        counts = ", ".join(f"{p.describe()}: {n}" for p, n in session.length_counts().items())
+        print(f"{'lengths':<11} median {np.median(seconds):.1f} s, {seconds.min():.2f} to {seconds.max():.1f} s; "
+              f"{counts}")
     outdated = session.index_outdated()
     if outdated:
         print(f"qvi: warning: {outdated}: {session.index.update_command}", file=sys.stderr)

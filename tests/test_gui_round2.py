@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from qvi_app.audio import load_audio
-from qvi_app.index import Length
+from qvi_app.index import LENGTH_PRESETS, Length
 from qvi_app.paths import DEMO_LIBRARY
 from qvi_app.settings import AppSettings
 from test_gui import REFERENCE, click, press, pump, screenshot, wait, xdo
@@ -1000,11 +1000,16 @@ def test_the_length_box_keeps_sounds_of_that_length(window, desktop):
     _searched(root, win, DEMO_LIBRARY / REFERENCE)
     whole = list(win.result.hits)
     assert any(h.duration >= 1 for h in whole) and win.length_var.get() == "any length"
+    seconds = win.session.index.durations()                  # each length with its count, as the categories
+    pump(root, lambda: "(" in win.length_box["values"][1], 5, "the counts")
+    assert list(win.length_box["values"]) == ["any length"] + [
+        f"{p.describe()}  ({int(np.count_nonzero(p.holds(seconds)))})" for p in LENGTH_PRESETS]
+    assert win.length_box["values"][1] == "under 1 s  (191)"      # qvi info's count (test_cli reads the files)
     box = win.length_box
     click(root, desktop, box, box.winfo_width() - 8, box.winfo_height() // 2)          # its arrow
     choices = f"{root.tk.call('ttk::combobox::PopdownWindow', box)}.f.l"
     pump(root, lambda: root.tk.call("winfo", "ismapped", choices), 5, "the choices")
-    assert root.tk.call(choices, "get", 1) == "under 1 s"
+    assert root.tk.call(choices, "get", 1) == "under 1 s  (191)"
     x, y, _, h = root.tk.call(choices, "bbox", 1)
     xdo(root, desktop, "mousemove", str(root.tk.call("winfo", "rootx", choices) + x + 10),
         str(root.tk.call("winfo", "rooty", choices) + y + h // 2), "click", "1")
@@ -1013,7 +1018,7 @@ def test_the_length_box_keeps_sounds_of_that_length(window, desktop):
     assert short and all(h.duration < 1 and sf.info(h.path).duration < 1 for h in short)
     kept = [h.relpath for h in whole if h.duration < 1]
     assert [h.relpath for h in short[:len(kept)]] == kept and len(short) == len(whole)
-    assert win.length_var.get() == "under 1 s"
+    assert win.length_var.get() == "under 1 s  (191)"
     press(root, desktop, win, "m")                                      # more like the first: still short ones
     pump(root, lambda: win.message.startswith("more like "), 10, "more like this")
     assert all(h.duration < 1 for h in win.result.hits) and win.result.filters.length == Length(None, 1.0)
@@ -1023,7 +1028,8 @@ def test_the_length_box_keeps_sounds_of_that_length(window, desktop):
     assert any(h.duration >= 1 for h in win.result.hits)
     press(root, desktop, win, "alt+Left")
     pump(root, lambda: win.message.startswith("back to "), 5, "back")
-    assert [h.relpath for h in win.result.hits] == [h.relpath for h in short] and win.length_var.get() == "under 1 s"
+    assert [h.relpath for h in win.result.hits] == [h.relpath for h in short] and \
+        win.length_var.get() == "under 1 s  (191)"
 
 
 WINDOW_REMEMBERED = """

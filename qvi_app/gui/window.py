@@ -163,7 +163,7 @@ class QviWindow:
         self.name_count.pack(side="left", padx=(6, 0))
         ttk.Label(filter_row, text="Length").pack(side="left", padx=(6, 0))
         self.length_var = tk.StringVar(value=ANY_LENGTH)
-        self.length_box = ttk.Combobox(filter_row, textvariable=self.length_var, state="readonly", width=11,
+        self.length_box = ttk.Combobox(filter_row, textvariable=self.length_var, state="readonly", width=16,
                                        values=[ANY_LENGTH] + [p.describe() for p in LENGTH_PRESETS])
         self.length_box.pack(side="left", padx=(6, 0))
         self.length_box.bind("<<ComboboxSelected>>", lambda e: self._length_chosen())
@@ -384,6 +384,7 @@ class QviWindow:
         search_again = self.bench.opened(session)
         cats = session.categories()
         self.category_box.configure(values=[ALL] + [f"{c}  ({n})" for c, n in cats.items()])
+        self.length_box.configure(values=[ANY_LENGTH] + [p.describe() for p in LENGTH_PRESETS])   # counted soon
         self._show_filters()
         self.results.show([], {})
         self.first_run.show_library(len(session.index), cats)
@@ -407,6 +408,8 @@ class QviWindow:
         self.tasks.submit(session.index.verify, lambda problem: self._verified(session, problem), lambda exc: None)
         self.tasks.submit(session.library_changes, lambda changes: self._library_checked(session, changes),
                           lambda exc: log.info("could not compare the library with its index: %s", exc))
+        self.tasks.submit(session.length_counts, lambda counts: self._show_length_counts(session, counts),
+                          lambda exc: log.info("could not count the library's lengths: %s", exc))
         if then_query:
             self.open_query(Path(then_query))
         elif search_again:                      # the query on screen, searched in the new library
@@ -421,7 +424,23 @@ class QviWindow:
         after Back); the name field is set by :meth:`_went`, which knows whether it re-ranks."""
         f = self.bench.filters
         self.category_var.set(ALL if f.category is None else self._category_label(f.category))
-        self.length_var.set(f.length.describe() if f.length else ANY_LENGTH)
+        self.length_var.set(self._length_label(f.length))
+
+    def _length_label(self, length) -> str:
+        """The Length box's entry for ``length``, with its count once the library's are known."""
+        if length is None:
+            return ANY_LENGTH
+        return next((v for v in self.length_box["values"] if v.split("  (")[0] == length.describe()),
+                    length.describe())
+
+    def _show_length_counts(self, session, counts: dict) -> None:
+        """How many sounds each length keeps, beside it (read in the background after opening:
+        half a second at a million sounds), as the category box shows its counts."""
+        if session is not self.session:
+            return
+        chosen = self._filters().length
+        self.length_box.configure(values=[ANY_LENGTH] + [f"{p.describe()}  ({n:,})" for p, n in counts.items()])
+        self.length_var.set(self._length_label(chosen))
 
     def _show_query(self, spec) -> None:
         """The query's plot, titled with its name and length (after a search, after Back)."""
@@ -655,7 +674,7 @@ class QviWindow:
         """The category, name words and length the widgets show, as one value."""
         value = self.category_var.get()
         category = None if value == ALL else value.split("  (")[0]
-        length = next((p for p in LENGTH_PRESETS if p.describe() == self.length_var.get()), None)
+        length = next((p for p in LENGTH_PRESETS if p.describe() == self.length_var.get().split("  (")[0]), None)
         return Filters(category, self.name_var.get(), length)
 
     def _length_chosen(self) -> None:
