@@ -89,10 +89,6 @@ class Filters:
         """These filters with some changed: ``filters.but(category="birds")``."""
         return replace(self, **changes)
 
-    @property
-    def any(self) -> bool:
-        return self.category is not None or self.name is not None or self.length is not None
-
     def nothing_found(self) -> str:
         """Why a list made with these filters is empty, in their words (the window and the
         terminal say the same)."""
