@@ -115,7 +115,7 @@ class ReferenceIndex:
         self._category_codes = category_rows
         self._skipped: list[SkippedFile] | None = None
         self._named: dict[tuple[str, ...], np.ndarray] = {}      # name filter words -> rows (_named_rows)
-        self._named_lock = threading.Lock()
+        self._cache_lock = threading.Lock()                     # the name answers and the lengths below
         self._durations: np.ndarray | None = None                # every row's seconds, read at the first length filter
         #: What the exact stage subtracts from a row's cosine (its weighted hubness penalty), for
         #: the approximate index's refining codes to subtract too. Only a one-encoder ranking
@@ -274,7 +274,7 @@ class ReferenceIndex:
     def durations(self) -> np.ndarray:
         """Every row's length in seconds, read from the item table once (blocking at the first
         call: about half a second at a million sounds)."""
-        with self._named_lock:
+        with self._cache_lock:
             if self._durations is None:
                 self._durations = self.items.duration_column()
             return self._durations
@@ -287,12 +287,12 @@ class ReferenceIndex:
     def _named_rows(self, words: tuple[str, ...]) -> np.ndarray:
         """:meth:`ItemTable.rows_named`, the last few answers kept: re-ranking the same filter
         (another category, a longer list, a rating) does not scan the table again."""
-        with self._named_lock:
+        with self._cache_lock:
             if words in self._named:
                 self._named[words] = self._named.pop(words)          # most recent last
                 return self._named[words]
         rows = self.items.rows_named(words)
-        with self._named_lock:
+        with self._cache_lock:
             self._named[words] = rows
             while len(self._named) > NAMED_KEPT:
                 self._named.pop(next(iter(self._named)))
