@@ -206,7 +206,7 @@ def _index_args(p):
                    help="cnn model file (default: the bundled model), or PaSST weights for a passt index")
 
 
-_LENGTH_HELP = ("only sounds of this length in seconds: 0.5-2 (from 0.5 to under 2 s), 2- (2 s or more), "
+_LENGTH_HELP = ("only sounds of this length in seconds: 0.5-2 or '0.5 to 2' (from 0.5 to under 2 s), 2- (2 s or more), "
                 "-1 (under 1 s)")
 
 

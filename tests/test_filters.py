@@ -9,7 +9,7 @@ from qvi_app.index import LENGTH_PRESETS, NO_FILTERS, Filters, Length
 
 @pytest.mark.parametrize("typed, want", [
     ("0.5-2", Length(0.5, 2.0)), (" 0.5 - 2 s ", Length(0.5, 2.0)), ("0.5s-2s", Length(0.5, 2.0)),
-    ("1–3", Length(1.0, 3.0)), ("1..3", Length(1.0, 3.0)), ("2-", Length(2.0, None)), ("-1", Length(None, 1.0)),
+    ("1–3", Length(1.0, 3.0)), ("1..3", Length(1.0, 3.0)), ("1 to 3", Length(1.0, 3.0)), ("1s to 3s", Length(1.0, 3.0)), ("2-", Length(2.0, None)), ("-1", Length(None, 1.0)),
     ("<1", Length(None, 1.0)), ("under .5", Length(None, 0.5)), (">10", Length(10.0, None)),
     (">=10", Length(10.0, None)), ("over 3s", Length(3.0, None)), ("", None), ("  ", None), (None, None), ("-", None),
 ])

@@ -54,6 +54,7 @@ class Length:
         if text is None or not text.strip():
             return None
         t = text.strip().lower().replace(" ", "").replace("–", "-").replace("..", "-")
+        t = re.sub(r"(?<=[\d.s])to(?=[\d.])", "-", t)           # "1 to 3"
         num = r"(\d+(?:\.\d*)?|\.\d+)s?"
         if m := re.fullmatch(rf"(?:<|under){num}", t):
             return cls(None, float(m[1]))
