@@ -364,7 +364,8 @@ def test_help_lists_every_key_the_window_answers(window):
     names = {"<Key-space>": "Space", "<Key-Escape>": "Esc", "+": "+", "-": "-", "m": "M", "q": "Q", "l": "L",
              "<Key-Up>": "↑", "<Key-Down>": "↓", "<Control-Key-o>": "Ctrl+O", "<Control-Key-l>": "Ctrl+L",
              "<Control-Key-q>": "Ctrl+Q", "<Control-Key-c>": "Ctrl+C", "<Control-Key-f>": "Ctrl+F",
-             "<Control-Key-s>": "Ctrl+S", "<Alt-Key-Left>": "Alt+←", "<Alt-Key-Right>": "Alt+→"}
+             "<Control-Key-s>": "Ctrl+S", "<Alt-Key-Left>": "Alt+←", "<Alt-Key-Right>": "Alt+→",
+             "<Control-Key-a>": "Ctrl+A"}
     aliases = {"=", "<Key-KP_Add>", "<Key-KP_Subtract>", "<Destroy>", "<MouseWheel>", "<Button>"}   # same action, or not keys
     bound = set(root.bind()) - aliases
     assert bound <= set(names), bound - set(names)                          # a new key must be named here, and in help
@@ -411,6 +412,14 @@ def test_several_results_are_picked_with_ctrl_and_copied_or_dragged_together(win
     press(root, desktop, win, "Down")
     pump(root, lambda: [h.rank for h in win.results.selected_all()] == [10], 5, "the row after the one added")
     win.stop_playing()
+    press(root, desktop, win, "ctrl+a")                                    # the whole list, to copy or drag out
+    pump(root, lambda: len(win.results.selected_all()) == len(hits) == 20, 5, "every row")
+    wait(root, 0.4)
+    assert win.playing is None and win.results.selected().rank == 10      # playing nothing, the row kept
+    press(root, desktop, win, "ctrl+c")
+    pump(root, lambda: "20 paths" in win.message, 5, "the copy")
+    assert root.clipboard_get() == "\n".join(str(h.path) for h in hits)
+    assert win._drag_paths() == tuple(str(h.path) for h in hits)
 
 
 def test_recent_queries_and_a_dropped_file(window, tmp_path):

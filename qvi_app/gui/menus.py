@@ -21,6 +21,7 @@ def is_text_field(widget) -> bool:
         return "readonly" not in widget.state()
     return isinstance(widget, TEXT_FIELDS)
 
+
 #: What each key does, as Help ▸ Keyboard shortcuts lists it (the keys are bound in bind_keys;
 #: a test checks that every key bound there is listed here).
 KEYS = (("Space", "record an imitation; it stops 2 s after you do (Audio menu), or press Space again"),
@@ -34,6 +35,7 @@ KEYS = (("Space", "record an imitation; it stops 2 s after you do (Audio menu), 
         ("Alt+← / Alt+→", "back to the list before, or forward again (the mouse's back and forward buttons too)"),
         ("Ctrl+F", "filter the list by name"),
         ("Ctrl+C", "copy the selected results' paths, one a line"),
+        ("Ctrl+A", "select every result in the list, to copy or drag out together"),
         ("Ctrl+S", "save the part dragged across the result's waveform as a WAV file"),
         ("Ctrl+click", "pick several results (Shift+click: a run of them), to copy or drag out together"),
         ("Ctrl+O", "open a sound file as the query"),
@@ -73,6 +75,7 @@ def build_menu(win) -> None:
     result.add_command(label="Forward again", accelerator="Alt+→", command=win.forward)
     result.add_separator()
     result.add_command(label="Copy file path", accelerator="Ctrl+C", command=win.copy_selected_path)
+    result.add_command(label="Select all results", accelerator="Ctrl+A", command=lambda: win.results.select_all())
     result.add_command(label="Save the selected part as…", accelerator="Ctrl+S", command=win.save_part_dialog)
     result.add_command(label="Filter by name", accelerator="Ctrl+F", command=win.find_by_name)
     result.add_command(label="Open in the default application", command=win.open_selected)
@@ -124,6 +127,7 @@ def bind_keys(win) -> None:
     r.bind("<Control-l>", lambda e: win.open_library_dialog())
     r.bind("<Control-q>", lambda e: win.close())
     r.bind("<Control-c>", lambda e: unless_typing(e, win.copy_selected_path))   # a field copies its text
+    r.bind("<Control-a>", lambda e: unless_typing(e, win.results.select_all))   # a field selects its text
     r.bind("<Control-f>", lambda e: win.find_by_name())
     r.bind("<Control-s>", lambda e: win.save_part_dialog())
     r.bind("<Alt-Left>", lambda e: unless_typing(e, win.back))      # in a field: the cursor's

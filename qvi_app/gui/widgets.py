@@ -213,6 +213,13 @@ class ResultsTable(ttk.Frame):
         order = {iid: i for i, iid in enumerate(self.tree.get_children())}
         return [self.hits[int(iid)] for iid in sorted(self.tree.selection(), key=order.__getitem__)]
 
+    def select_all(self) -> None:
+        """Every row selected (Ctrl+A), to copy or drag out at once; nothing plays, and the row
+        last picked stays the one the other keys act on."""
+        rows = self.tree.get_children()
+        self._last_selection = set(rows)        # no row "added": selecting all is not a pick to hear
+        self.tree.selection_set(rows)
+
     def selection_added(self) -> SearchHit | None:
         """The row a selection change is about, made the focus row (Tk's Ctrl+click adds a row
         without moving the focus to it): the row gained, or of several gained (Shift+click) the
