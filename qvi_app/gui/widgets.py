@@ -330,7 +330,8 @@ class FirstRun(ttk.Frame):
             "1.  Press Space (or ● Record) and make the sound with your voice: a siren rising, a bee, "
             "\"vrrooom\", a door creak.\n2.  Stop: recording ends by itself 2 s later (or press Space), "
             "and the closest sounds appear here; select one to hear it.\n"
-            "3.  ▲ / ▼ (keys + and -) tell qvi what fits: the list re-ranks at once.\n\n"
+            "3.  ▲ / ▼ (keys + and -) tell qvi what fits: the list re-ranks at once. Category, Name "
+            "contains and Length narrow it, without recording again.\n\n"
             # The room and the level were measured on real imitations (docs/TRAINING.md rows 62-63).
             "For the closest matches: a quiet room, the meter out of the red (a clipped take finds its "
             "sound a quarter less often), one take per recording (or drag across the query to search a "
