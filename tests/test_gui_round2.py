@@ -1039,6 +1039,24 @@ def test_the_length_box_keeps_sounds_of_that_length(window, desktop):
     pump(root, lambda: win.message.startswith("back to "), 5, "back")
     assert [h.relpath for h in win.result.hits] == [h.relpath for h in short] and \
         win.length_var.get() == "under 1 s  (191)"
+    # Any other length is typed into the box, as on the command line (a foley click: 0.2 to 0.5 s);
+    # the keys typed there are text, not shortcuts ("-" would rate a result).
+    click(root, desktop, box, 20, box.winfo_height() // 2)
+    xdo(root, desktop, "key", "End", "shift+Home", "BackSpace", "type", "--delay", "30", "0.2-0.5")
+    xdo(root, desktop, "key", "Return")
+    pump(root, lambda: win.result.filters.length == Length(0.2, 0.5), 5, "the typed length")
+    typed = list(win.result.hits)
+    assert typed and all(0.2 <= h.duration < 0.5 for h in typed) and not any(h.rating for h in typed)
+    assert win.length_var.get() == "0.2–0.5 s" and root.focus_get() is win.results.tree   # as it reads it
+    click(root, desktop, box, 20, box.winfo_height() // 2)                # Enter gave the keys back to the list
+    assert root.focus_get() is box
+    xdo(root, desktop, "key", "End", "shift+Home", "BackSpace", "type", "--delay", "30", "half a second")
+    xdo(root, desktop, "key", "Return")
+    pump(root, lambda: "cannot read the length" in win.message.lower(), 5, "the one line")
+    assert "\n" not in win.message and win.result.filters.length == Length(0.2, 0.5)   # the list stays
+    assert [h.relpath for h in win.result.hits] == [h.relpath for h in typed]
+    win.results.tree.focus_set()                                          # left unapplied: the list's length shown
+    pump(root, lambda: win.length_var.get() == "0.2–0.5 s", 5, "the length the list has")
 
 
 WINDOW_REMEMBERED = """

@@ -31,7 +31,7 @@ from qvi_app.gui.menus import KEYS, bind_keys, build_menu, is_text_field
 from qvi_app.gui.screen import fit_to_screen
 from qvi_app.gui.tasks import TaskRunner
 from qvi_app.gui.widgets import FirstRun, LevelMeter, MessageBanner, ResultsTable, SpectrogramPanel, ui_scale
-from qvi_app.index import LENGTH_PRESETS, Filters
+from qvi_app.index import LENGTH_PRESETS, Filters, Length
 from qvi_app.paths import data_dir
 from qvi_app.settings import AppSettings, feedback_db_path
 from qvi_app.workbench import TimeLeft, Workbench, say_duration
@@ -163,10 +163,16 @@ class QviWindow:
         self.name_count.pack(side="left", padx=(6, 0))
         ttk.Label(filter_row, text="Length").pack(side="left", padx=(6, 0))
         self.length_var = tk.StringVar(value=ANY_LENGTH)
-        self.length_box = ttk.Combobox(filter_row, textvariable=self.length_var, state="readonly", width=16,
+        # A choice, or any length typed as on the command line ("0.2-0.5", "2-"), applied by Enter.
+        self.length_box = ttk.Combobox(filter_row, textvariable=self.length_var, width=16,
                                        values=[ANY_LENGTH] + [p.describe() for p in LENGTH_PRESETS])
         self.length_box.pack(side="left", padx=(6, 0))
         self.length_box.bind("<<ComboboxSelected>>", lambda e: self._length_chosen())
+        self.length_box.bind("<Return>", lambda e: self._length_chosen())
+        # Left without Enter (or Esc), the box shows again the length the list has, not unapplied text.
+        self.length_box.bind("<FocusOut>", lambda e: self.length_var.set(self._length_label(self._length)), add="+")
+        self.length_box.bind("<Escape>", lambda e: self.length_var.set(self._length_label(self._length)), add="+")
+        self._length: Length | None = None          # the length applied (what the box says once Enter is pressed)
         self._name_after = None
         self.name_var.trace_add("write", lambda *_: self._name_typed())
         self.name_entry.bind("<Escape>", lambda e: self.name_var.set(""), add="+")   # then Esc stops playing too
@@ -424,6 +430,7 @@ class QviWindow:
         after Back); the name field is set by :meth:`_went`, which knows whether it re-ranks."""
         f = self.bench.filters
         self.category_var.set(ALL if f.category is None else self._category_label(f.category))
+        self._length = f.length
         self.length_var.set(self._length_label(f.length))
 
     def _length_label(self, length) -> str:
@@ -438,9 +445,9 @@ class QviWindow:
         half a second at a million sounds), as the category box shows its counts."""
         if session is not self.session:
             return
-        chosen = self._filters().length
         self.length_box.configure(values=[ANY_LENGTH] + [f"{p.describe()}  ({n:,})" for p, n in counts.items()])
-        self.length_var.set(self._length_label(chosen))
+        if self.root.focus_get() is not self.length_box:      # not under the user's typing
+            self.length_var.set(self._length_label(self._length))
 
     def _show_query(self, spec) -> None:
         """The query's plot, titled with its name and length (after a search, after Back)."""
@@ -674,12 +681,20 @@ class QviWindow:
         """The category, name words and length the widgets show, as one value."""
         value = self.category_var.get()
         category = None if value == ALL else value.split("  (")[0]
-        length = next((p for p in LENGTH_PRESETS if p.describe() == self.length_var.get().split("  (")[0]), None)
-        return Filters(category, self.name_var.get(), length)
+        return Filters(category, self.name_var.get(), self._length)
 
     def _length_chosen(self) -> None:
-        """Every sound's length is read on a worker first (a large library's item table), then
-        the list is re-ranked here."""
+        """A length picked or typed (Enter): read as the command line reads one; one that cannot
+        be read is said in a line and changes nothing. Every sound's length is read on a worker
+        first (a large library's item table), then the list is re-ranked here."""
+        text = self.length_var.get().split("  (")[0]
+        try:
+            length = None if text.strip() in ("", ANY_LENGTH) else Length.parse(text)
+        except QviError as exc:
+            self.error(str(exc)[0].upper() + str(exc)[1:] + ".")
+            return
+        self._length = length
+        self.results.tree.focus_set()          # chosen: the keys (Space, M, the arrows) are the list's again
         self.tasks.submit(self.bench.prepare_length, lambda _: self.rerank(), self._search_failed)
 
     def find_by_name(self) -> str:
