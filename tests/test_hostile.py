@@ -388,16 +388,19 @@ def test_a_read_only_data_folder_still_reads_and_exports(mounted, tmp_path):
         _rate(ro, tone(500))
 
 
-def test_an_older_database_on_read_only_media_still_reads(mounted, tmp_path):
-    """A version-2 database cannot be given its name column there: it is read as it is."""
-    from tests.test_feedback import V2_RATINGS
+@pytest.mark.parametrize("version", [2, 3])
+def test_an_older_database_on_read_only_media_still_reads(mounted, tmp_path, version):
+    """A version-2 or -3 database cannot be given its name or length column there: it is read
+    as it is."""
+    from tests.test_feedback import V2_RATINGS, V3_RATINGS
     con = sqlite3.connect(mounted / "feedback.sqlite")
-    con.executescript(V2_RATINGS)
+    con.executescript(V2_RATINGS if version == 2 else V3_RATINGS)
     con.close()
     assert subprocess.run(["mount", "-o", "remount,ro", str(mounted)], capture_output=True).returncode == 0
     ro = FeedbackStore(mounted / "feedback.sqlite")
     assert ro.read_only
-    assert [(r.result_path, r.category_filter, r.name_filter) for r in ro.ratings()] == [("lib/old.ogg", "birds", None)]
+    assert [(r.result_path, r.category_filter, r.name_filter, r.length_filter) for r in ro.ratings()] == [
+        ("lib/old.ogg", "birds", None if version == 2 else "owl", None)]
     assert ro.export_csv(tmp_path / "out.csv") == 1
 
 
