@@ -150,7 +150,7 @@ def test_at_the_minimum_size_every_button_and_the_names_stay_visible(window):
     wait(root, 0.8)
     right = root.winfo_rootx() + root.winfo_width()
     for b in (win.play_button, win.stop_button, win.up_button, win.down_button, win.like_button, win.copy_button,
-              win.category_box, win.name_entry, win.top_box):
+              win.category_box, win.filter_row.name_entry, win.top_box):
         assert b.winfo_ismapped() and b.winfo_rootx() + b.winfo_width() <= right, b
     tree = win.results.tree
     assert int(tree.column("name", "width")) >= 120
@@ -176,13 +176,14 @@ end = time.monotonic() + 0.8
 while time.monotonic() < end:
     root.update(); time.sleep(0.01)
 tree = win.results.tree
-seen = {name: (getattr(win, name).winfo_ismapped(), getattr(win, name).winfo_rootx(), getattr(win, name).winfo_rooty(),
-               getattr(win, name).winfo_width(), getattr(win, name).winfo_height())
-        for name in ("status", "play_button", "copy_button", "original_button", "volume", "record_button", "top_box",
-                     "length_box", "name_entry")}
+parts = {name: getattr(win, name) for name in ("status", "play_button", "copy_button", "original_button", "volume",
+                                               "record_button", "top_box")}
+parts.update(length_box=win.filter_row.length_box, name_entry=win.filter_row.name_entry)
+seen = {name: (w.winfo_ismapped(), w.winfo_rootx(), w.winfo_rooty(), w.winfo_width(), w.winfo_height())
+        for name, w in parts.items()}
 squeezed = [str(w.cget("text")) or w.winfo_class() for w in win.play_button.master.winfo_children()
             if w.winfo_ismapped() and w.winfo_width() < w.winfo_reqwidth()]
-squeezed += [w.winfo_class() for w in win.length_box.master.winfo_children()      # the filter row: only the
+squeezed += [w.winfo_class() for w in win.filter_row.length_box.master.winfo_children()      # the filter row: only the
              if w.winfo_ismapped() and w.winfo_width() < min(w.winfo_reqwidth(), 120)]  # name field gives way
 body, heading = tkfont.nametofont("TkDefaultFont"), tkfont.nametofont("TkHeadingFont")
 texts = {c: [(heading, tree.heading(c, "text") + (" ▲" if c != "rank" else ""))]      # the arrow of a sorted column
@@ -339,12 +340,12 @@ def test_q_plays_the_query_to_compare_with_the_result(window, desktop):
     root, open_window = window
     win = open_window()
     _searched(root, win, DEMO_LIBRARY / REFERENCE)
-    win.name_entry.focus_set()
-    win.name_var.set("q")                                                  # typed in a field: a letter, not a key
+    win.filter_row.name_entry.focus_set()
+    win.filter_row.name_var.set("q")                                                  # typed in a field: a letter, not a key
     press(root, desktop, win, "q")
     wait(root, 0.3)
     assert not win.player.playing
-    win.name_var.set("")
+    win.filter_row.name_var.set("")
     win.results.tree.focus_set()
     win.stop_playing()
     press(root, desktop, win, "q")
@@ -562,31 +563,31 @@ def test_words_typed_in_the_name_field_narrow_the_list_without_searching_again(w
     win = open_window()
     _searched(root, win, DEMO_LIBRARY / REFERENCE)
     query = win.bench.query
-    click(root, desktop, win.name_entry, 10, 8)
+    click(root, desktop, win.filter_row.name_entry, 10, 8)
     xdo(root, desktop, "type", "--delay", "40", "ambience FARM")     # a folder's name, a file's
     pump(root, lambda: win.results.row_values() and all("amb_farm" in r["name"] for r in win.results.row_values()),
          10, "the list to narrow")
     assert len(win.results.row_values()) == 4 and win.recorder is None and win.bench.query is query
-    assert win.root.focus_get() is win.name_entry                          # still typing there
-    assert win.name_count.cget("text") == "4 sounds"                       # in the whole library
+    assert win.root.focus_get() is win.filter_row.name_entry                          # still typing there
+    assert win.filter_row.name_count.cget("text") == "4 sounds"                       # in the whole library
     assert win.results.selected() is not None
-    win.name_entry.selection_range(0, "end")
+    win.filter_row.name_entry.selection_range(0, "end")
     xdo(root, desktop, "key", "ctrl+c")                    # copying the field's words copies them, not a path
     wait(root, 0.3)
     assert root.clipboard_get() == "ambience FARM"
-    win.name_entry.selection_clear()
+    win.filter_row.name_entry.selection_clear()
     screenshot(root, root, desktop, "name_filter.png")
     xdo(root, desktop, "type", "--delay", "40", "zz")
     pump(root, lambda: "'ambience FARMzz'" in win.spectrograms.titles["result"], 10, "the empty list to be said")
-    assert win.results.row_values() == [] and win.name_count.cget("text") == "0 sounds"
+    assert win.results.row_values() == [] and win.filter_row.name_count.cget("text") == "0 sounds"
     xdo(root, desktop, "key", "BackSpace", "BackSpace")
     pump(root, lambda: len(win.results.row_values()) == 4, 10, "the four sounds again")
     xdo(root, desktop, "key", "Escape")                                    # Esc empties the field
     pump(root, lambda: len(win.results.row_values()) == win.settings.top_n, 10, "the whole list back")
-    assert win.bench.filters.name is None and win.bench.query is query and win.name_count.cget("text") == ""
+    assert win.bench.filters.name is None and win.bench.query is query and win.filter_row.name_count.cget("text") == ""
     win.results.tree.focus_set()
     press(root, desktop, win, "ctrl+f")                                    # back to the field from the list
-    pump(root, lambda: win.root.focus_get() is win.name_entry, 5, "the name field to take the keys")
+    pump(root, lambda: win.root.focus_get() is win.filter_row.name_entry, 5, "the name field to take the keys")
 
 
 def test_the_libraries_menu_opens_a_library_indexed_before_and_the_demo_again(window, small_library):
@@ -1008,13 +1009,13 @@ def test_the_length_box_keeps_sounds_of_that_length(window, desktop):
     win = open_window()
     _searched(root, win, DEMO_LIBRARY / REFERENCE)
     whole = list(win.result.hits)
-    assert any(h.duration >= 1 for h in whole) and win.length_var.get() == "any length"
+    assert any(h.duration >= 1 for h in whole) and win.filter_row.length_var.get() == "any length"
     seconds = win.session.index.durations()                  # each length with its count, as the categories
-    pump(root, lambda: "(" in win.length_box["values"][1], 5, "the counts")
-    assert list(win.length_box["values"]) == ["any length"] + [
+    pump(root, lambda: "(" in win.filter_row.length_box["values"][1], 5, "the counts")
+    assert list(win.filter_row.length_box["values"]) == ["any length"] + [
         f"{p.describe()}  ({int(np.count_nonzero(p.holds(seconds)))})" for p in LENGTH_PRESETS]
-    assert win.length_box["values"][1] == "under 1 s  (191)"      # qvi info's count (test_cli reads the files)
-    box = win.length_box
+    assert win.filter_row.length_box["values"][1] == "under 1 s  (191)"      # qvi info's count (test_cli reads the files)
+    box = win.filter_row.length_box
     click(root, desktop, box, box.winfo_width() - 8, box.winfo_height() // 2)          # its arrow
     choices = f"{root.tk.call('ttk::combobox::PopdownWindow', box)}.f.l"
     pump(root, lambda: root.tk.call("winfo", "ismapped", choices), 5, "the choices")
@@ -1027,18 +1028,18 @@ def test_the_length_box_keeps_sounds_of_that_length(window, desktop):
     assert short and all(h.duration < 1 and sf.info(h.path).duration < 1 for h in short)
     kept = [h.relpath for h in whole if h.duration < 1]
     assert [h.relpath for h in short[:len(kept)]] == kept and len(short) == len(whole)
-    assert win.length_var.get() == "under 1 s  (191)"
+    assert win.filter_row.length_var.get() == "under 1 s  (191)"
     press(root, desktop, win, "m")                                      # more like the first: still short ones
     pump(root, lambda: win.message.startswith("more like "), 10, "more like this")
     assert all(h.duration < 1 for h in win.result.hits) and win.result.filters.length == Length(None, 1.0)
-    win.length_var.set("any length")
+    win.filter_row.length_var.set("any length")
     box.event_generate("<<ComboboxSelected>>")
     pump(root, lambda: win.result.filters.length is None, 5, "any length")
     assert any(h.duration >= 1 for h in win.result.hits)
     press(root, desktop, win, "alt+Left")
     pump(root, lambda: win.message.startswith("back to "), 5, "back")
     assert [h.relpath for h in win.result.hits] == [h.relpath for h in short] and \
-        win.length_var.get() == "under 1 s  (191)"
+        win.filter_row.length_var.get() == "under 1 s  (191)"
     # Any other length is typed into the box, as on the command line (a foley click: 0.2 to 0.5 s);
     # the keys typed there are text, not shortcuts ("-" would rate a result).
     click(root, desktop, box, 20, box.winfo_height() // 2)
@@ -1047,7 +1048,7 @@ def test_the_length_box_keeps_sounds_of_that_length(window, desktop):
     pump(root, lambda: win.result.filters.length == Length(0.2, 0.5), 5, "the typed length")
     typed = list(win.result.hits)
     assert typed and all(0.2 <= h.duration < 0.5 for h in typed) and not any(h.rating for h in typed)
-    assert win.length_var.get() == "0.2–0.5 s" and root.focus_get() is win.results.tree   # as it reads it
+    assert win.filter_row.length_var.get() == "0.2–0.5 s" and root.focus_get() is win.results.tree   # as it reads it
     click(root, desktop, box, 20, box.winfo_height() // 2)                # Enter gave the keys back to the list
     assert root.focus_get() is box
     xdo(root, desktop, "key", "End", "shift+Home", "BackSpace", "type", "--delay", "30", "half a second")
@@ -1056,7 +1057,7 @@ def test_the_length_box_keeps_sounds_of_that_length(window, desktop):
     assert "\n" not in win.message and win.result.filters.length == Length(0.2, 0.5)   # the list stays
     assert [h.relpath for h in win.result.hits] == [h.relpath for h in typed]
     win.results.tree.focus_set()                                          # left unapplied: the list's length shown
-    pump(root, lambda: win.length_var.get() == "0.2–0.5 s", 5, "the length the list has")
+    pump(root, lambda: win.filter_row.length_var.get() == "0.2–0.5 s", 5, "the length the list has")
 
 
 WINDOW_REMEMBERED = """

@@ -27,20 +27,18 @@ from qvi_app.audio.load import file_facts, to_mono
 from qvi_app.credits import credit_line
 from qvi_app.errors import QviError
 from qvi_app.gui.dialogs import DEFAULT_DEVICE, ask_devices, ask_folder, show_lines
+from qvi_app.gui.filter_row import FilterRow
 from qvi_app.gui.menus import KEYS, bind_keys, build_menu, is_text_field
 from qvi_app.gui.screen import fit_to_screen
 from qvi_app.gui.tasks import TaskRunner
 from qvi_app.gui.widgets import FirstRun, LevelMeter, MessageBanner, ResultsTable, SpectrogramPanel, ui_scale
-from qvi_app.index import LENGTH_PRESETS, Filters, Length
+from qvi_app.index import Filters
 from qvi_app.paths import data_dir
 from qvi_app.settings import AppSettings, feedback_db_path
 from qvi_app.workbench import TimeLeft, Workbench, say_duration
 
 log = logging.getLogger("qvi.gui")
 ALL = "All categories"
-ANY_LENGTH = "any length"
-#: The name filter re-ranks when typing pauses this long, not at every key.
-NAME_PAUSE_MS = 250
 
 
 def library_name(index_dir: Path, library: Path) -> str:
@@ -152,30 +150,11 @@ class QviWindow:
         left = ttk.Frame(panes)
         actions = self.actions = ttk.Frame(left, padding=(0, 6, 0, 0))
         actions.pack(side="bottom", fill="x")          # packed first: a small window shrinks the list, not these
-        # The name filter sits over the list it narrows, as wide as the list (the bar above has no room).
-        filter_row = ttk.Frame(left, padding=(0, 0, 0, 4))
-        filter_row.pack(side="top", fill="x")
-        ttk.Label(filter_row, text="Name contains").pack(side="left")
-        self.name_var = tk.StringVar()
-        self.name_entry = ttk.Entry(filter_row, textvariable=self.name_var)
-        self.name_entry.pack(side="left", fill="x", expand=True, padx=(6, 0))
-        self.name_count = ttk.Label(filter_row, text="", style="Status.TLabel")   # as wide as its text: no gap
-        self.name_count.pack(side="left", padx=(6, 0))
-        ttk.Label(filter_row, text="Length").pack(side="left", padx=(6, 0))
-        self.length_var = tk.StringVar(value=ANY_LENGTH)
-        # A choice, or any length typed as on the command line ("0.2-0.5", "2-"), applied by Enter.
-        self.length_box = ttk.Combobox(filter_row, textvariable=self.length_var, width=16,
-                                       values=[ANY_LENGTH] + [p.describe() for p in LENGTH_PRESETS])
-        self.length_box.pack(side="left", padx=(6, 0))
-        self.length_box.bind("<<ComboboxSelected>>", lambda e: self._length_chosen())
-        self.length_box.bind("<Return>", lambda e: self._length_chosen())
-        # Left without Enter (or Esc), the box shows again the length the list has, not unapplied text.
-        self.length_box.bind("<FocusOut>", lambda e: self.length_var.set(self._length_label(self._length)), add="+")
-        self.length_box.bind("<Escape>", lambda e: self.length_var.set(self._length_label(self._length)), add="+")
-        self._length: Length | None = None          # the length applied (what the box says once Enter is pressed)
-        self._name_after = None
-        self.name_var.trace_add("write", lambda *_: self._name_typed())
-        self.name_entry.bind("<Escape>", lambda e: self.name_var.set(""), add="+")   # then Esc stops playing too
+        self.filter_row = FilterRow(left, self.tasks, prepare_name=lambda words: self.bench.prepare_name(words),
+                                    prepare_length=lambda: self.bench.prepare_length(), on_change=self.rerank,
+                                    on_error=self.error, on_failed=self._search_failed,
+                                    give_keys_back=lambda: self.results.tree.focus_set())
+        self.filter_row.pack(side="top", fill="x")
         self.list_area = ttk.Frame(left)
         self.list_area.pack(fill="both", expand=True)
         self.results = ResultsTable(self.list_area)
@@ -390,7 +369,7 @@ class QviWindow:
         search_again = self.bench.opened(session)
         cats = session.categories()
         self.category_box.configure(values=[ALL] + [f"{c}  ({n})" for c, n in cats.items()])
-        self.length_box.configure(values=[ANY_LENGTH] + [p.describe() for p in LENGTH_PRESETS])   # counted soon
+        self.filter_row.forget_counts()                # this library's come soon
         self._show_filters()
         self.results.show([], {})
         self.first_run.show_library(len(session.index), cats)
@@ -414,7 +393,8 @@ class QviWindow:
         self.tasks.submit(session.index.verify, lambda problem: self._verified(session, problem), lambda exc: None)
         self.tasks.submit(session.library_changes, lambda changes: self._library_checked(session, changes),
                           lambda exc: log.info("could not compare the library with its index: %s", exc))
-        self.tasks.submit(session.length_counts, lambda counts: self._show_length_counts(session, counts),
+        self.tasks.submit(session.length_counts, lambda counts: session is self.session and
+                          self.filter_row.show_counts(counts),
                           lambda exc: log.info("could not count the library's lengths: %s", exc))
         if then_query:
             self.open_query(Path(then_query))
@@ -426,28 +406,11 @@ class QviWindow:
             self._show_list(False)
 
     def _show_filters(self) -> None:
-        """The category and length boxes set to the workbench's filters (after a library opens,
-        after Back); the name field is set by :meth:`_went`, which knows whether it re-ranks."""
+        """The category box and the filter row set to the workbench's filters (after a library
+        opens, after Back), without re-ranking."""
         f = self.bench.filters
         self.category_var.set(ALL if f.category is None else self._category_label(f.category))
-        self._length = f.length
-        self.length_var.set(self._length_label(f.length))
-
-    def _length_label(self, length) -> str:
-        """The Length box's entry for ``length``, with its count once the library's are known."""
-        if length is None:
-            return ANY_LENGTH
-        return next((v for v in self.length_box["values"] if v.split("  (")[0] == length.describe()),
-                    length.describe())
-
-    def _show_length_counts(self, session, counts: dict) -> None:
-        """How many sounds each length keeps, beside it (read in the background after opening:
-        half a second at a million sounds), as the category box shows its counts."""
-        if session is not self.session:
-            return
-        self.length_box.configure(values=[ANY_LENGTH] + [f"{p.describe()}  ({n:,})" for p, n in counts.items()])
-        if self.root.focus_get() is not self.length_box:      # not under the user's typing
-            self.length_var.set(self._length_label(self._length))
+        self.filter_row.show(f)
 
     def _show_query(self, spec) -> None:
         """The query's plot, titled with its name and length (after a search, after Back)."""
@@ -681,47 +644,12 @@ class QviWindow:
         """The category, name words and length the widgets show, as one value."""
         value = self.category_var.get()
         category = None if value == ALL else value.split("  (")[0]
-        return Filters(category, self.name_var.get(), self._length)
-
-    def _length_chosen(self) -> None:
-        """A length picked or typed (Enter): read as the command line reads one; one that cannot
-        be read is said in a line and changes nothing. Every sound's length is read on a worker
-        first (a large library's item table), then the list is re-ranked here."""
-        text = self.length_var.get().split("  (")[0]
-        try:
-            length = None if text.strip() in ("", ANY_LENGTH) else Length.parse(text)
-        except QviError as exc:
-            self.error(str(exc)[0].upper() + str(exc)[1:] + ".")
-            return
-        self._length = length
-        self.results.tree.focus_set()          # chosen: the keys (Space, M, the arrows) are the list's again
-        self.tasks.submit(self.bench.prepare_length, lambda _: self.rerank(), self._search_failed)
+        return Filters(category, self.filter_row.name, self.filter_row.length)
 
     def find_by_name(self) -> str:
         """Ctrl+F: the keys go to the name field, its words selected to type over."""
-        self.name_entry.focus_set()
-        self.name_entry.selection_range(0, "end")
-        self.name_entry.icursor("end")
+        self.filter_row.focus_name()
         return "break"
-
-    def _name_typed(self) -> None:
-        """Re-rank once typing pauses: the sounds the words keep are found on a worker thread
-        (a large library's item table is read), then the list is re-ranked here."""
-        if self._name_after is not None:
-            self.root.after_cancel(self._name_after)
-        self._name_after = self.root.after(NAME_PAUSE_MS, self._apply_name)
-
-    def _apply_name(self) -> None:
-        self._name_after = None
-        name = self.name_var.get()
-        self.tasks.submit(lambda: self.bench.prepare_name(name), lambda n: self._name_ready(name, n),
-                          self._search_failed)
-
-    def _name_ready(self, name: str, count: int | None) -> None:
-        if self.name_var.get() != name:             # typed on meanwhile: the next pause answers
-            return
-        self.name_count.configure(text="" if count is None else f"{count:,} sound{'s' * (count != 1)}")
-        self.rerank()
 
     def _top_n(self) -> int:
         try:
@@ -980,12 +908,6 @@ class QviWindow:
             self.say(none)
             return
         self._show_filters()
-        name = self.bench.filters.name or ""
-        if self.name_var.get() != name:
-            self.name_var.set(name)
-            if self._name_after is not None:            # the list is already filtered: no re-ranking
-                self.root.after_cancel(self._name_after)
-                self._name_after = None
         q = self.bench.query
         if q is not None and len(q.wave):               # another query's list: its plot too (off the Tk thread)
             self.tasks.submit(lambda: app.spectrogram(q.wave, q.sr),

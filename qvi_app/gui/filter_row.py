@@ -1,0 +1,135 @@
+"""The row over the result list that narrows it: words of the name, and a length.
+
+It sits over the list it narrows, as wide as the list (the bar above, with the category box and
+the list's size, has no room). It knows what it keeps and when that changes; the window decides
+what a change does (re-rank the list), through the callbacks it is given.
+"""
+
+from __future__ import annotations
+
+import tkinter as tk
+from collections.abc import Callable
+from tkinter import ttk
+
+from qvi_app.errors import QviError
+from qvi_app.gui.tasks import TaskRunner
+from qvi_app.index import LENGTH_PRESETS, Filters, Length
+
+ANY_LENGTH = "any length"
+#: The name filter re-ranks when typing pauses this long, not at every key.
+NAME_PAUSE_MS = 250
+
+
+class FilterRow(ttk.Frame):
+    """*Name contains* [words] (how many sounds hold them) *Length* [a choice, or typed].
+
+    ``prepare_name(words)`` and ``prepare_length()`` run on a worker (they read a large library's
+    item table) before ``on_change()`` is called on the Tk thread; ``on_error(text)`` says a
+    length that cannot be read, ``on_failed(exc)`` a worker that failed; ``give_keys_back()``
+    hands the keyboard to the list once a length is chosen."""
+
+    def __init__(self, master, tasks: TaskRunner, *, prepare_name: Callable[[str], int | None],
+                 prepare_length: Callable[[], None], on_change: Callable[[], None],
+                 on_error: Callable[[str], None], on_failed: Callable[[BaseException], None],
+                 give_keys_back: Callable[[], None]):
+        super().__init__(master, padding=(0, 0, 0, 4))
+        self.tasks = tasks
+        self._prepare_name, self._prepare_length = prepare_name, prepare_length
+        self._on_change, self._on_error, self._on_failed = on_change, on_error, on_failed
+        self._give_keys_back = give_keys_back
+        ttk.Label(self, text="Name contains").pack(side="left")
+        self.name_var = tk.StringVar()
+        self.name_entry = ttk.Entry(self, textvariable=self.name_var)
+        self.name_entry.pack(side="left", fill="x", expand=True, padx=(6, 0))
+        self.name_count = ttk.Label(self, text="", style="Status.TLabel")   # as wide as its text: no gap
+        self.name_count.pack(side="left", padx=(6, 0))
+        ttk.Label(self, text="Length").pack(side="left", padx=(6, 0))
+        self.length_var = tk.StringVar(value=ANY_LENGTH)
+        # A choice, or any length typed as on the command line ("0.2-0.5", "2-"), applied by Enter.
+        self.length_box = ttk.Combobox(self, textvariable=self.length_var, width=16)
+        self.length_box.pack(side="left", padx=(6, 0))
+        self.length: Length | None = None     # the length applied (what the box says once Enter is pressed)
+        self.forget_counts()
+        self.length_box.bind("<<ComboboxSelected>>", lambda e: self._length_chosen())
+        self.length_box.bind("<Return>", lambda e: self._length_chosen())
+        # Left without Enter (or Esc), the box shows again the length the list has, not unapplied text.
+        self.length_box.bind("<FocusOut>", lambda e: self._show_length(), add="+")
+        self.length_box.bind("<Escape>", lambda e: self._show_length(), add="+")
+        self._name_after = None
+        self.name_var.trace_add("write", lambda *_: self._name_typed())
+        self.name_entry.bind("<Escape>", lambda e: self.name_var.set(""), add="+")   # then Esc stops playing too
+
+    @property
+    def name(self) -> str:
+        return self.name_var.get()
+
+    def show(self, filters: Filters) -> None:
+        """The row set to a list's name words and length (after Back, after a library opens),
+        without re-ranking: that list is already narrowed so."""
+        self.length = filters.length
+        self._show_length()
+        name = filters.name or ""
+        if self.name_var.get() != name:
+            self.name_var.set(name)
+            if self._name_after is not None:
+                self.after_cancel(self._name_after)
+                self._name_after = None
+
+    def forget_counts(self) -> None:
+        """The lengths without counts (another library opened: its own come soon)."""
+        self.length_box.configure(values=[ANY_LENGTH] + [p.describe() for p in LENGTH_PRESETS])
+        self._show_length()
+
+    def show_counts(self, counts: dict[Length, int]) -> None:
+        """How many sounds each length keeps, beside it, as the category box shows its counts."""
+        self.length_box.configure(values=[ANY_LENGTH] + [f"{p.describe()}  ({n:,})" for p, n in counts.items()])
+        if self.focus_get() is not self.length_box:          # not under the user's typing
+            self._show_length()
+
+    def focus_name(self) -> None:
+        """The keys go to the name field, its words selected to type over."""
+        self.name_entry.focus_set()
+        self.name_entry.selection_range(0, "end")
+        self.name_entry.icursor("end")
+
+    # -- length -----------------------------------------------------------------------------------
+    def _show_length(self) -> None:
+        """The box says the length applied: its entry with its count, once the library's are known."""
+        if self.length is None:
+            self.length_var.set(ANY_LENGTH)
+            return
+        said = self.length.describe()
+        self.length_var.set(next((v for v in self.length_box["values"] if v.split("  (")[0] == said), said))
+
+    def _length_chosen(self) -> None:
+        """A length picked or typed (Enter): read as the command line reads one; one that cannot
+        be read is said in a line and changes nothing. Every sound's length is read on a worker
+        first, then the list is re-ranked."""
+        text = self.length_var.get().split("  (")[0]
+        try:
+            length = None if text.strip() in ("", ANY_LENGTH) else Length.parse(text)
+        except QviError as exc:
+            self._on_error(str(exc)[0].upper() + str(exc)[1:] + ".")
+            return
+        self.length = length
+        self._give_keys_back()                 # chosen: the keys (Space, M, the arrows) are the list's again
+        self.tasks.submit(self._prepare_length, lambda _: self._on_change(), self._on_failed)
+
+    # -- name -------------------------------------------------------------------------------------
+    def _name_typed(self) -> None:
+        """Re-rank once typing pauses: the sounds the words keep are found on a worker thread
+        (a large library's item table is read), then the list is re-ranked here."""
+        if self._name_after is not None:
+            self.after_cancel(self._name_after)
+        self._name_after = self.after(NAME_PAUSE_MS, self._apply_name)
+
+    def _apply_name(self) -> None:
+        self._name_after = None
+        name = self.name_var.get()
+        self.tasks.submit(lambda: self._prepare_name(name), lambda n: self._name_ready(name, n), self._on_failed)
+
+    def _name_ready(self, name: str, count: int | None) -> None:
+        if self.name_var.get() != name:             # typed on meanwhile: the next pause answers
+            return
+        self.name_count.configure(text="" if count is None else f"{count:,} sound{'s' * (count != 1)}")
+        self._on_change()
