@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from qvi_app.audio import load_audio
-from qvi_app.index import LENGTH_PRESETS, Length
+from qvi_app.index import LENGTH_PRESETS, Filters, Length
 from qvi_app.paths import DEMO_LIBRARY
 from qvi_app.settings import AppSettings
 from test_gui import REFERENCE, click, press, pump, screenshot, wait, xdo
@@ -585,6 +585,12 @@ def test_words_typed_in_the_name_field_narrow_the_list_without_searching_again(w
     xdo(root, desktop, "key", "Escape")                                    # Esc empties the field
     pump(root, lambda: len(win.results.row_values()) == win.settings.top_n, 10, "the whole list back")
     assert win.bench.filters.name is None and win.bench.query is query and win.filter_row.name_count.cget("text") == ""
+    shown = win.results.row_values()
+    win.filter_row.show(Filters(name="ambience FARM"))      # as Back shows a list's words: counted, not re-ranked
+    pump(root, lambda: win.filter_row.name_count.cget("text") == "4 sounds", 5, "the count")
+    wait(root, 0.4)
+    assert win.results.row_values() == shown
+    win.filter_row.show(Filters())
     win.results.tree.focus_set()
     press(root, desktop, win, "ctrl+f")                                    # back to the field from the list
     pump(root, lambda: win.root.focus_get() is win.filter_row.name_entry, 5, "the name field to take the keys")
@@ -1058,6 +1064,32 @@ def test_the_length_box_keeps_sounds_of_that_length(window, desktop):
     assert [h.relpath for h in win.result.hits] == [h.relpath for h in typed]
     win.results.tree.focus_set()                                          # left unapplied: the list's length shown
     pump(root, lambda: win.filter_row.length_var.get() == "0.2–0.5 s", 5, "the length the list has")
+
+
+def test_filters_that_keep_nothing_say_so_and_one_click_shows_every_sound(window, desktop):
+    """Birds of 10 s or more: there are none. The empty list says why, in the filters' words,
+    and offers to show every sound again; a click clears the category, the words and the length."""
+    root, open_window = window
+    win = open_window()
+    _searched(root, win, DEMO_LIBRARY / REFERENCE)
+    win.category_var.set(next(v for v in win.category_box["values"] if v.startswith("birds ")))
+    win.category_box.event_generate("<<ComboboxSelected>>")
+    pump(root, lambda: win.result.filters.category == "birds", 5, "the category")
+    win.filter_row.name_var.set("o")
+    pump(root, lambda: win.result.filters.name == "o", 5, "the words")
+    win.filter_row.length_var.set("10 s or more")
+    win.filter_row.length_box.event_generate("<<ComboboxSelected>>")
+    pump(root, lambda: win.result.hits == [], 5, "the empty list")
+    said = "no sound in birds lasting 10 s or more has 'o' in its name or folder"
+    assert win.spectrograms.titles["result"] == f"Result: {said}"
+    pump(root, lambda: win.banner.text.startswith(said[0].upper() + said[1:]), 5, "the note")
+    button = win.banner.action
+    assert button.winfo_ismapped() and button.cget("text") == "Show every sound"
+    click(root, desktop, button, button.winfo_width() // 2, button.winfo_height() // 2)
+    pump(root, lambda: len(win.result.hits) == 20, 5, "every sound again")
+    assert win.result.filters == Filters() and win.category_var.get() == "All categories"
+    assert win.filter_row.name_var.get() == "" and win.filter_row.length_var.get() == "any length"
+    assert win.filter_row.name_count.cget("text") == "" and not win.banner.text
 
 
 WINDOW_REMEMBERED = """

@@ -74,6 +74,10 @@ class FilterRow(ttk.Frame):
             if self._name_after is not None:
                 self.after_cancel(self._name_after)
                 self._name_after = None
+            self.name_count.configure(text="")
+            if name:                               # how many hold these words: counted again, quietly
+                self.tasks.submit(lambda: self._prepare_name(name), lambda n: self._name_counted(name, n),
+                                  self._on_failed)
 
     def forget_counts(self) -> None:
         """The lengths without counts (another library opened: its own come soon)."""
@@ -129,7 +133,13 @@ class FilterRow(ttk.Frame):
         self.tasks.submit(lambda: self._prepare_name(name), lambda n: self._name_ready(name, n), self._on_failed)
 
     def _name_ready(self, name: str, count: int | None) -> None:
-        if self.name_var.get() != name:             # typed on meanwhile: the next pause answers
-            return
+        if self._name_counted(name, count):
+            self._on_change()
+
+    def _name_counted(self, name: str, count: int | None) -> bool:
+        """Says how many sounds hold the words; False when they were typed over meanwhile (the
+        next pause answers)."""
+        if self.name_var.get() != name:
+            return False
         self.name_count.configure(text="" if count is None else f"{count:,} sound{'s' * (count != 1)}")
-        self._on_change()
+        return True

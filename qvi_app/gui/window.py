@@ -32,7 +32,7 @@ from qvi_app.gui.menus import KEYS, bind_keys, build_menu, is_text_field
 from qvi_app.gui.screen import fit_to_screen
 from qvi_app.gui.tasks import TaskRunner
 from qvi_app.gui.widgets import FirstRun, LevelMeter, MessageBanner, ResultsTable, SpectrogramPanel, ui_scale
-from qvi_app.index import Filters
+from qvi_app.index import NO_FILTERS, Filters
 from qvi_app.paths import data_dir
 from qvi_app.settings import AppSettings, feedback_db_path
 from qvi_app.workbench import TimeLeft, Workbench, say_duration
@@ -61,6 +61,7 @@ class QviWindow:
         self._quiet_hit = None   # the best match, selected for display after a search, not auditioned
         self._shown_wave: tuple[app.SearchHit, np.ndarray, int] | None = None
         self._part_ahead: tuple | None = None        # the part last written ahead of a drag (play_part)
+        self._nothing_note = ""                       # the banner's line for a list its filters emptied
 
         root.title("qvi — find sounds by imitating them")
         fit_to_screen(root, self.settings.window_size)
@@ -686,6 +687,8 @@ class QviWindow:
         else:
             self.original_button.pack_forget()
         self.root.after_idle(self._give_list_room)         # once the buttons' new width is known
+        if self.banner.text and self.banner.text == self._nothing_note:
+            self.banner.hide()                    # the note of an empty list, gone with it
         if result.hits:
             self._quiet_hit = result.hits[0]      # show the best match without playing it
             self.results.tree.selection_set("0")
@@ -693,8 +696,18 @@ class QviWindow:
             if not self._typing():                # a list narrowed by the name field: keep typing there
                 self.results.tree.focus_set()
         else:
-            self.spectrograms.show("result", None, f"Result: {result.filters.nothing_found()}")
+            said = result.filters.nothing_found()
+            self.spectrograms.show("result", None, f"Result: {said}")
             self.spectrograms.show_wave(None, 0)
+            if result.filters != NO_FILTERS and not self.banner.text:     # never over a problem's line
+                self._nothing_note = said[0].upper() + said[1:] + "."
+                self.banner.show(self._nothing_note, "Show every sound", self.clear_filters, note=True)
+
+    def clear_filters(self) -> None:
+        """Every sound again: no category, no words, any length, the list re-ranked at once."""
+        self.category_var.set(ALL)
+        self.filter_row.show(NO_FILTERS)
+        self.rerank()
 
     # -- results ---------------------------------------------------------------------------------
     def _on_select(self, _event=None) -> None:
