@@ -1015,10 +1015,10 @@ def test_the_length_box_keeps_sounds_of_that_length(window, desktop):
     win = open_window()
     _searched(root, win, DEMO_LIBRARY / REFERENCE)
     whole = list(win.result.hits)
-    assert any(h.duration >= 1 for h in whole) and win.filter_row.length_var.get() == "any length"
+    assert any(h.duration >= 1 for h in whole) and win.filter_row.length_var.get() == "Any length"
     seconds = win.session.index.durations()                  # each length with its count, as the categories
     pump(root, lambda: "(" in win.filter_row.length_box["values"][1], 5, "the counts")
-    assert list(win.filter_row.length_box["values"]) == ["any length"] + [
+    assert list(win.filter_row.length_box["values"]) == ["Any length"] + [
         f"{p.describe()}  ({int(np.count_nonzero(p.holds(seconds)))})" for p in LENGTH_PRESETS]
     assert win.filter_row.length_box["values"][1] == "under 1 s  (191)"      # qvi info's count (test_cli reads the files)
     box = win.filter_row.length_box
@@ -1038,7 +1038,7 @@ def test_the_length_box_keeps_sounds_of_that_length(window, desktop):
     press(root, desktop, win, "m")                                      # more like the first: still short ones
     pump(root, lambda: win.message.startswith("more like "), 10, "more like this")
     assert all(h.duration < 1 for h in win.result.hits) and win.result.filters.length == Length(None, 1.0)
-    win.filter_row.length_var.set("any length")
+    win.filter_row.length_var.set("Any length")
     box.event_generate("<<ComboboxSelected>>")
     pump(root, lambda: win.result.filters.length is None, 5, "any length")
     assert any(h.duration >= 1 for h in win.result.hits)
@@ -1088,7 +1088,7 @@ def test_filters_that_keep_nothing_say_so_and_one_click_shows_every_sound(window
     click(root, desktop, button, button.winfo_width() // 2, button.winfo_height() // 2)
     pump(root, lambda: len(win.result.hits) == 20, 5, "every sound again")
     assert win.result.filters == Filters() and win.category_var.get() == "All categories"
-    assert win.filter_row.name_var.get() == "" and win.filter_row.length_var.get() == "any length"
+    assert win.filter_row.name_var.get() == "" and win.filter_row.length_var.get() == "Any length"
     assert win.filter_row.name_count.cget("text") == "" and not win.banner.text
 
 

@@ -15,7 +15,7 @@ from qvi_app.errors import QviError
 from qvi_app.gui.tasks import TaskRunner
 from qvi_app.index import LENGTH_PRESETS, Filters, Length
 
-ANY_LENGTH = "any length"
+ANY_LENGTH = "Any length"
 #: The name filter re-ranks when typing pauses this long, not at every key.
 NAME_PAUSE_MS = 250
 
@@ -111,7 +111,7 @@ class FilterRow(ttk.Frame):
         first, then the list is re-ranked."""
         text = self.length_var.get().split("  (")[0]
         try:
-            length = None if text.strip() in ("", ANY_LENGTH) else Length.parse(text)
+            length = None if text.strip().lower() in ("", "any", ANY_LENGTH.lower()) else Length.parse(text)
         except QviError as exc:
             self._on_error(str(exc)[0].upper() + str(exc)[1:] + ".")
             return
