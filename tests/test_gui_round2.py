@@ -412,6 +412,7 @@ def test_several_results_are_picked_with_ctrl_and_copied_or_dragged_together(win
     win.spectrograms.canvas.get_tk_widget().focus_set()                   # the arrows from elsewhere: the same
     press(root, desktop, win, "Down")
     pump(root, lambda: [h.rank for h in win.results.selected_all()] == [10], 5, "the row after the one added")
+    pump(root, lambda: win.playing is not None and win.playing.rank == 10, 10, "it to play")   # loaded on a worker
     win.stop_playing()
     press(root, desktop, win, "ctrl+a")                                    # the whole list, to copy or drag out
     pump(root, lambda: len(win.results.selected_all()) == len(hits) == 20, 5, "every row")
