@@ -284,8 +284,8 @@ class QviSession:
         unrated = [(row, score) for row, score in order if row not in rows][:top_k]
         # A rated sound still moves the others, but is pinned only where the filters keep it: a
         # 30 s ambience liked before "under 1 s" was chosen no longer tops the short sounds.
-        kept = self.index.kept_rows(result.filters)
-        shown = set(rows) if kept is None else set(kept[np.isin(kept, list(rows))].tolist())
+        rated = np.fromiter(rows, dtype=np.int64, count=len(rows))
+        shown = set(rated[self.index.keeps(result.filters, rated)].tolist())
         pinned = [(r, 1) for r in liked if r in shown] + [(r, 0) for r, _ in unrated] + \
             [(r, -1) for r in disliked if r in shown]
         scores = dict(order)

@@ -97,6 +97,16 @@ def test_length_filter_is_exact_in_both_paths(indexes, length):
     assert 1.0 not in {h.duration for h in exact.search(queries[0], Filters(length=Length(None, 1.0)), top_k=3000)}
 
 
+def test_keeps_answers_for_a_few_rows_as_kept_rows_does_for_all(indexes):
+    """The rated sounds' test (is each kept?) agrees with the rows the filters keep."""
+    exact, _, _ = indexes
+    rows = np.random.default_rng(5).choice(N, 200, replace=False)
+    for filters in (Filters("rain"), Filters(length=Length(1.0, 3.0)), Filters(name="s01"),
+                    Filters("birds", "s0", Length(None, 2.6)), Filters("glass", "nothing holds this")):
+        assert list(exact.keeps(filters, rows)) == list(np.isin(rows, exact.kept_rows(filters)))
+    assert exact.keeps(Filters(), rows).all() and exact.keeps(Filters("rain"), []).shape == (0,)
+
+
 def test_the_selector_cache_keeps_a_few_filtered_sets(indexes):
     """Each category, each length and each category crossed with a length is another set; only
     the last few are kept (each holds its rows: tens of MB in a large library)."""

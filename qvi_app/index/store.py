@@ -261,8 +261,7 @@ class ReferenceIndex:
         """The rows ``filters`` keep (sorted int64); None when they keep every row."""
         rows = None
         if filters.category is not None:
-            code = self._category_names.index(self._known_category(filters.category))
-            rows = np.flatnonzero(self._category_codes == code)
+            rows = np.flatnonzero(self._category_codes == self._category_code(filters.category))
         if filters.length is not None:
             lasting = np.flatnonzero(filters.length.holds(self.durations()))
             rows = lasting if rows is None else np.intersect1d(rows, lasting, assume_unique=True)
@@ -270,6 +269,23 @@ class ReferenceIndex:
         if named is not None:
             rows = named if rows is None else np.intersect1d(rows, named, assume_unique=True)
         return rows
+
+    def keeps(self, filters: Filters, rows) -> np.ndarray:
+        """Whether ``filters`` keep each of ``rows`` (booleans): for a few rows (the rated sounds),
+        without finding every row they keep as :meth:`kept_rows` does."""
+        rows = np.asarray(rows, dtype=np.int64)
+        ok = np.ones(len(rows), dtype=bool)
+        if filters.category is not None:
+            ok &= self._category_codes[rows] == self._category_code(filters.category)
+        if filters.length is not None:
+            ok &= filters.length.holds(self.durations()[rows])
+        named = self.named_rows(filters.name)
+        if named is not None:
+            ok &= np.isin(rows, named)
+        return ok
+
+    def _category_code(self, category: str) -> int:
+        return self._category_names.index(self._known_category(category))
 
     def durations(self) -> np.ndarray:
         """Every row's length in seconds, read from the item table once (blocking at the first
