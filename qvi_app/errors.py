@@ -35,6 +35,11 @@ class DeviceError(QviError):
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
+def sentence(line: str) -> str:
+    """A message line as a sentence of its own (the window's banner): capitalised, with a full stop."""
+    return line[:1].upper() + line[1:] + "."
+
+
 def printable(name: str) -> str:
     """A name safe to print: control characters (terminal escapes, tabs, newlines) and bytes
     that are not UTF-8 shown as escapes, so a file name cannot drive the terminal or break

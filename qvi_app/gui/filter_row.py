@@ -11,7 +11,7 @@ import tkinter as tk
 from collections.abc import Callable
 from tkinter import ttk
 
-from qvi_app.errors import QviError
+from qvi_app.errors import QviError, sentence
 from qvi_app.gui.tasks import TaskRunner
 from qvi_app.index import LENGTH_PRESETS, Filters, Length
 
@@ -113,7 +113,7 @@ class FilterRow(ttk.Frame):
         try:
             length = None if text.strip().lower() in ("", "any", ANY_LENGTH.lower()) else Length.parse(text)
         except QviError as exc:
-            self._on_error(str(exc)[0].upper() + str(exc)[1:] + ".")
+            self._on_error(sentence(str(exc)))
             return
         self.length = length
         self._give_keys_back()                 # chosen: the keys (Space, M, the arrows) are the list's again

@@ -25,7 +25,7 @@ from qvi_app.audio.devices import Player, Recorder, list_devices
 from qvi_app.audio.endpoint import QUIET_S
 from qvi_app.audio.load import file_facts, to_mono
 from qvi_app.credits import credit_line
-from qvi_app.errors import QviError
+from qvi_app.errors import QviError, sentence
 from qvi_app.gui.dialogs import DEFAULT_DEVICE, ask_devices, ask_folder, show_lines
 from qvi_app.gui.filter_row import FilterRow
 from qvi_app.gui.menus import KEYS, bind_keys, build_menu, is_text_field
@@ -614,7 +614,7 @@ class QviWindow:
         self._show_notice()
         advice = app.clipping_advice(result.clipped)
         if advice:
-            self.banner.show(advice[0].upper() + advice[1:] + ".", note=True)
+            self.banner.show(sentence(advice), note=True)
         self.replay_button.configure(state="normal")
         self._show_query(spec)
         self._show_result(result)
@@ -687,7 +687,7 @@ class QviWindow:
         else:
             self.original_button.pack_forget()
         self.root.after_idle(self._give_list_room)         # once the buttons' new width is known
-        if self.banner.text and self.banner.text == self._nothing_note:
+        if self._nothing_note and self.banner.text == self._nothing_note:
             self.banner.hide()                    # the note of an empty list, gone with it
         if result.hits:
             self._quiet_hit = result.hits[0]      # show the best match without playing it
@@ -700,7 +700,7 @@ class QviWindow:
             self.spectrograms.show("result", None, f"Result: {said}")
             self.spectrograms.show_wave(None, 0)
             if result.filters != NO_FILTERS and not self.banner.text:     # never over a problem's line
-                self._nothing_note = said[0].upper() + said[1:] + "."
+                self._nothing_note = sentence(said)
                 self.banner.show(self._nothing_note, "Show every sound", self.clear_filters, note=True)
 
     def clear_filters(self) -> None:
