@@ -609,8 +609,19 @@ def test_the_libraries_menu_opens_a_library_indexed_before_and_the_demo_again(wi
     assert len(labels) == 2 and "(24 sounds)" in labels[0] and str(small_library.resolve()) in labels[0]
     assert labels[1].startswith("✓ Demo library  (604 sounds)")            # the open one is marked
     assert root.title() == "qvi — Demo library"                           # which library, at a glance
+    win.filter_row.name_var.set("01")                                      # words kept into the next library
+    pump(root, lambda: win.filter_row.name_count.cget("text").endswith("sounds"), 10, "the demo's count")
+    in_demo = win.filter_row.name_count.cget("text")
     menu.invoke(0)
     pump(root, lambda: win.session.library_root == small_library.resolve(), 60, "the library to open")
+    # The counts beside the filters are this library's, not the demo's.
+    held = len(win.session.index.named_rows("01"))
+    said = f"{held} sound{'s' * (held != 1)}"
+    pump(root, lambda: win.filter_row.name_count.cget("text") == said, 10, "this library's count")
+    assert said != in_demo and win.filter_row.name_var.get() == "01"
+    pump(root, lambda: "(" in win.filter_row.length_box["values"][1], 10, "this library's lengths")
+    assert sum(int(v.split("(")[1].rstrip(")")) for v in win.filter_row.length_box["values"][1:]) == 24
+    win.filter_row.name_var.set("")
     assert win.settings.index_dir == str(win.session.index_dir)            # remembered for the next start
     assert root.title() == f"qvi — {small_library.name}"
     win.fill_libraries()

@@ -74,15 +74,22 @@ class FilterRow(ttk.Frame):
             if self._name_after is not None:
                 self.after_cancel(self._name_after)
                 self._name_after = None
-            self.name_count.configure(text="")
-            if name:                               # how many hold these words: counted again, quietly
-                self.tasks.submit(lambda: self._prepare_name(name), lambda n: self._name_counted(name, n),
-                                  self._on_failed)
+            self._count_name()
 
     def forget_counts(self) -> None:
-        """The lengths without counts (another library opened: its own come soon)."""
+        """The counts of another library forgotten (one opened): the words' counted again, the
+        lengths' without counts until :meth:`show_counts` brings this library's."""
         self.length_box.configure(values=[ANY_LENGTH] + [p.describe() for p in LENGTH_PRESETS])
         self._show_length()
+        self._count_name()
+
+    def _count_name(self) -> None:
+        """How many sounds hold the words in the field, counted on a worker, without re-ranking."""
+        self.name_count.configure(text="")
+        name = self.name_var.get()
+        if name.strip():
+            self.tasks.submit(lambda: self._prepare_name(name), lambda n: self._name_counted(name, n),
+                              self._on_failed)
 
     def show_counts(self, counts: dict[Length, int]) -> None:
         """How many sounds each length keeps, beside it, as the category box shows its counts."""
