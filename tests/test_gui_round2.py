@@ -1351,9 +1351,10 @@ def test_a_result_opens_in_the_default_application_or_its_folder(window, tmp_pat
     labels = [win.result_menu.entrycget(i, "label") for i in range(win.result_menu.index("end") + 1)
               if win.result_menu.type(i) == "command"]
     assert "Open in the default application" in labels and "Show in folder" in labels
-    win.open_selected()
+    win.open_selected()                          # each opener is its own process: one at a time, in order
+    pump(root, lambda: seen.exists() and len(seen.read_text().splitlines()) == 1, 10, "the opener")
     win.reveal_selected()
-    pump(root, lambda: seen.exists() and len(seen.read_text().splitlines()) == 2, 10, "the opener")
+    pump(root, lambda: len(seen.read_text().splitlines()) == 2, 10, "the opener again")
     assert seen.read_text().splitlines() == [str(hit.path), str(hit.path.parent)]
     monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))                  # no opener at all
     win.open_selected()
