@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from qvi_app.audio import AUDIO_EXTENSIONS, audition_gain, clipped_share, isolate_sound, load_audio, unread_format
-from qvi_app.audio.load import CUT_ABOVE_FLOOR_DB
+from qvi_app.audio.load import CUT_ABOVE_FLOOR_DB, to_mono
 from qvi_app.encoders import DEFAULT_ENCODER, Encoder, load_encoder
 from qvi_app.encoders.model import backbone
 from qvi_app.errors import AudioError, QviError, printable
@@ -20,6 +20,7 @@ from qvi_app.index import (LENGTH_PRESETS, NO_FILTERS, BuildReport, Filters, Ind
                            LibraryChanges, ReferenceIndex, SearchHit, describe, peek, pending_changes, update_index)
 from qvi_app.paths import DEMO_INDEX, data_dir, default_index_dir
 from qvi_app.ranking.feedback import FeedbackSettings, moved_query, shortlist_scores
+from qvi_app.ranking.where import Match, locate
 
 #: The relevance-feedback rule the window and ``qvi search --like/--dislike`` use (docs/FEEDBACK.md).
 FEEDBACK = FeedbackSettings()
@@ -300,6 +301,15 @@ class QviSession:
             raise AudioError(hit.path, "this sound is no longer in the library folder (moved or deleted?); "
                                        "re-index the library to update the list")
         return load_audio(hit.path, stereo=stereo)
+
+    def where_it_matches(self, result: SearchResult, wave: np.ndarray, sr: int, stop=None) -> Match | None:
+        """Where in a library sound (its audio ``wave``, stereo or mono, at ``sr`` Hz) the query
+        of ``result`` matches best (:mod:`qvi_app.ranking.where`); None when ``stop()`` turned
+        true first."""
+        if result.query_vector is None:
+            raise ValueError("this result has no query vector to match")
+        return locate(to_mono(wave), sr, result.query_duration, lambda part: self.encoder.embed(part, sr),
+                      lambda vectors: self.index.scores_of(vectors, result.query_vector), stop)
 
 
 @dataclass(frozen=True)

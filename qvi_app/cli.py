@@ -70,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     se.add_argument("--dislike", type=Path, action="append", default=[], metavar="PATH",
                     help="a result you disliked: the list is re-ranked away from it")
     se.add_argument("--no-adapter", action="store_true", help="ignore the adapter learned from your ratings")
+    se.add_argument("--where", action="store_true",
+                    help="for each result several times as long as the imitation, where in it the imitation "
+                         "matches best (about 13 ms per half second of sound; JSON: match [start, end])")
 
     si = sub.add_parser("similar", help="more like this: rank the library by one of its sounds (no re-embedding)")
     si.add_argument("sound", type=Path, metavar="PATH", help="a library sound, as qvi search prints it")
@@ -259,7 +262,7 @@ def _cmd_search(a) -> int:
         if a.like or a.dislike:
             ratings = {**{p: 1 for p in a.like}, **{p: -1 for p in a.dislike}}
             result = session.with_feedback(result, ratings, a.top)
-        return _print_hits(result, a.json)
+        return _print_hits(result, a.json, _where(session, result) if a.where else None)
     # Several queries (a folder of takes): a list each; a file that fails gets its line, the rest go on.
     failed, shown, lists = 0, 0, []
     for query in queries:
@@ -271,11 +274,12 @@ def _cmd_search(a) -> int:
             lists.append({"query": str(query), "error": str(exc)})
             continue
         _warn_if_clipped(result, query)
+        where = _where(session, result) if a.where else None
         if a.json:
-            lists.append({"query": str(query), "results": [h.to_dict() for h in result.hits]})
+            lists.append({"query": str(query), "results": _hit_dicts(result, where)})
         else:
             print(("\n" if shown else "") + f"== {printable(str(query))}")
-            _print_hits(result, False)
+            _print_hits(result, False, where)
         shown += 1
     if a.json:
         print(json.dumps(lists, indent=2, allow_nan=False))
@@ -371,17 +375,38 @@ def _warn_if_clipped(result, query=None) -> None:
         print(f"qvi: warning: {advice}", file=sys.stderr)
 
 
-def _print_hits(result, as_json: bool) -> int:
+def _where(session, result) -> dict[int, tuple[float, float]]:
+    """rank → the part (start, end s) of each long result where the query matches best; a sound
+    that cannot be read is said and left out."""
+    from qvi_app.ranking.where import worth_locating
+
+    out = {}
+    for h in result.hits:
+        if worth_locating(h.duration, result.query_duration):
+            try:
+                out[h.rank] = session.where_it_matches(result, *session.load_reference(h)).best
+            except QviError as exc:
+                print(f"qvi: warning: where the query matches was not found: {printable(str(exc))}", file=sys.stderr)
+    return out
+
+
+def _hit_dicts(result, where: dict | None) -> list[dict]:
+    return [{**h.to_dict(), **({"match": [round(x, 2) for x in where[h.rank]]} if where and h.rank in where else {})}
+            for h in result.hits]
+
+
+def _print_hits(result, as_json: bool, where: dict | None = None) -> int:
     if as_json:
-        print(json.dumps([h.to_dict() for h in result.hits], indent=2, allow_nan=False))
+        print(json.dumps(_hit_dicts(result, where), indent=2, allow_nan=False))
         return 0
     if not result.hits:
         print(f"qvi: {result.filters.nothing_found()}", file=sys.stderr)
         return 0
     marks = {1: "▲", -1: "▼", 0: " "}
     for h in result.hits:
+        at = f"  (matches at {where[h.rank][0]:.1f}–{where[h.rank][1]:.1f} s)" if where and h.rank in where else ""
         print(f"{h.rank:3d} {marks[h.rating]} {h.score:6.3f}  {printable(h.category):<18} {h.duration:5.1f} s  "
-              f"{printable(str(h.path))}")
+              f"{printable(str(h.path))}{at}")
     print(f"({result.total_ms:.0f} ms: " + ", ".join(f"{k} {v:.0f}" for k, v in result.timings_ms.items()) + ")",
           file=sys.stderr)
     return 0

@@ -29,6 +29,7 @@ from qvi_app.feedback import FeedbackStore
 from qvi_app.feedback.adapter import AdaptSettings
 from qvi_app.feedback.liked import LikedCopy, copy_liked_sounds
 from qvi_app.index import NO_FILTERS, Filters, SearchHit, SkippedFile
+from qvi_app.ranking.where import Match, worth_locating
 from qvi_app.settings import AppSettings
 
 #: After recording stops by itself (at its limit, or when the sound is over), a Space within this
@@ -47,6 +48,8 @@ HISTORY = 20
 HISTORY_AUDIO_BYTES = 256 << 20
 #: Where a part selected on a result's waveform is written ahead of a drag, in the parts folder.
 READY_FOLDER = ".ready"
+#: How many long results keep where they matched their query (a Match is a few kilobytes).
+MATCHES_KEPT = 32
 
 
 class TimeLeft:
@@ -139,6 +142,8 @@ class Workbench:
     _parts_lock: threading.Lock = field(default_factory=threading.Lock)
     _part_ticket: int = 0                                   # the last part asked to be written ahead
     _ready_part: tuple | None = None      # (sound, start, end, dest, the file written ahead, its seconds)
+    _matches: dict = field(default_factory=dict)            # (query, sound) → Match, the last few
+    _matches_lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- library ------------------------------------------------------------------------------------
     def open(self, index_dir) -> QviSession:
@@ -486,6 +491,33 @@ class Workbench:
                 return f"{said}; its credit could not be written to ATTRIBUTION.csv ({exc.strerror or exc})"
             said += f"; credit {credit['author']} ({credit['license']}): in ATTRIBUTION.csv beside it"
         return said
+
+    # -- where a long sound matches ------------------------------------------------------------------
+    def locates(self, seconds: float) -> bool:
+        """Whether a result this long is searched for the part that matches the list's query."""
+        result = self.result
+        return result is not None and result.query_vector is not None and \
+            worth_locating(seconds, result.query_duration)
+
+    def where_it_matches(self, hit: SearchHit, wave: np.ndarray, sr: int, stop=None) -> Match | None:
+        """Where in ``hit`` (its audio, as loaded to be heard) the list's query matches best
+        (blocking: about 15 ms a window, :mod:`qvi_app.ranking.where`). None for a sound too short
+        to need it, or when ``stop()`` turned true. The last few are kept: going up and down the
+        list finds them again at once."""
+        result, session = self.result, self._session()
+        if not self.locates(len(wave) / sr):
+            return None
+        key = (hash(result.query_vector.tobytes()), result.query_duration, hit.relpath)
+        with self._matches_lock:
+            if key in self._matches:
+                return self._matches[key]
+        match = session.where_it_matches(result, wave, sr, stop)
+        if match is not None:
+            with self._matches_lock:
+                self._matches[key] = match
+                while len(self._matches) > MATCHES_KEPT:
+                    del self._matches[next(iter(self._matches))]
+        return match
 
     def close(self) -> None:
         with self._parts_lock:

@@ -55,6 +55,32 @@ def test_search_by_length():
     assert none.returncode == 0 and "no sound in birds lasting 900 s or more" in none.stderr
 
 
+def test_search_says_where_each_long_result_matches(tmp_path):
+    """--where: each result several times as long as the imitation gets the part it matches best
+    (as long as the imitation, inside the sound), in the JSON and on its text line; a short one
+    none; a sound gone from the folder is a warning and the list still comes."""
+    wave, sr = sf.read(DEMO_LIBRARY / "ambience" / "amb_port_02.ogg", dtype="float32")
+    query = write(tmp_path / "take.wav", wave[3 * sr: 5 * sr], sr)
+    r = qvi("search", query, "--length", "3-", "--top", "6", "--where", "--json")
+    assert r.returncode == 0, r.stderr
+    hits = json.loads(r.stdout)
+    long = [h for h in hits if h["duration"] >= 4.0]
+    assert long and all("match" in h for h in long) and not any("match" in h for h in hits if h["duration"] < 4.0)
+    for h in long:
+        start, end = h["match"]
+        assert 0 <= start < end <= h["duration"] + 0.01 and end - start == pytest.approx(2.0, abs=0.02)
+    text = qvi("search", query, "--length", "3-", "--top", "6", "--where")
+    assert text.returncode == 0 and f"(matches at {long[0]['match'][0]:.1f}–" in text.stdout.splitlines()[0]
+
+    lib = tmp_path / "lib"
+    shutil.copytree(DEMO_LIBRARY / "ambience", lib / "ambience")
+    assert qvi("index", lib, "--index", tmp_path / "ix", "--quiet").returncode == 0
+    (lib / "ambience" / "amb_port_02.ogg").unlink()
+    r = qvi("search", query, "--index", tmp_path / "ix", "--top", "3", "--where")
+    assert r.returncode == 0 and "warning: where the query matches was not found" in r.stderr
+    assert len(r.stdout.splitlines()) == 3
+
+
 def test_search_and_similar_by_name_as_well(capsys):
     """--name keeps the sounds whose path holds every word, in any case; none is said in a line."""
     query = DEMO_LIBRARY / "birds" / sorted(p.name for p in (DEMO_LIBRARY / "birds").iterdir())[0]

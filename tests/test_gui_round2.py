@@ -362,7 +362,7 @@ def test_help_lists_every_key_the_window_answers(window):
     win.show_keys()
     pump(root, lambda: hasattr(win, "details_window"), 5)
     listed = "\n".join(win.details_window.children["!listbox"].get(0, "end"))
-    names = {"<Key-space>": "Space", "<Key-Escape>": "Esc", "+": "+", "-": "-", "m": "M", "q": "Q", "l": "L",
+    names = {"<Key-space>": "Space", "<Key-Escape>": "Esc", "+": "+", "-": "-", "m": "M", "q": "Q", "l": "L", "j": "J",
              "<Key-Up>": "↑", "<Key-Down>": "↓", "<Control-Key-o>": "Ctrl+O", "<Control-Key-l>": "Ctrl+L",
              "<Control-Key-q>": "Ctrl+Q", "<Control-Key-c>": "Ctrl+C", "<Control-Key-f>": "Ctrl+F",
              "<Control-Key-s>": "Ctrl+S", "<Alt-Key-Left>": "Alt+←", "<Alt-Key-Right>": "Alt+→",
@@ -978,6 +978,57 @@ def test_a_part_dragged_across_the_waveform_plays_and_is_saved_on_its_own(window
     pump(root, lambda: win.message.startswith("more like "), 10, "more like the part")
     assert f"s of {hit.path.name}" in win.message
     assert win.bench.similar_part == pytest.approx((start, end), abs=0.05)
+
+
+def test_a_long_result_shows_where_the_query_matches_and_j_plays_that_part(window, desktop, tmp_path):
+    """A rooster crowing 4 s into a 10 s farmyard recording, searched with the rooster: the
+    farmyard's waveform outlines where it crows, and J selects and plays that part (to drag out
+    or save). A short result has no match to play, and says so."""
+    from qvi_app.app import build_index
+    from qvi_app.audio import resample
+
+    def demo(name):
+        return resample(*load_audio(DEMO_LIBRARY / name), 44100)
+
+    lib = tmp_path / "lib"
+    rooster = demo("birds/rooster_01.ogg")
+    farmyard = np.concatenate([demo("ambience/amb_trade_01.ogg")[: 4 * 44100], rooster,
+                               demo("ambience/amb_farm_01.ogg")[: 4 * 44100]])
+    (lib / "field").mkdir(parents=True)
+    sf.write(lib / "field" / "farmyard.wav", farmyard, 44100)
+    for name in ("birds/crow_01.ogg", "farm_animals/horse_02.ogg", "foley/hoe_04.ogg"):
+        (lib / name).parent.mkdir(parents=True, exist_ok=True)
+        sf.write(lib / name.replace(".ogg", ".wav"), demo(name), 44100)
+    build_index(lib, tmp_path / "ix", show_progress=False)
+    query = tmp_path / "rooster.wav"
+    sf.write(query, rooster, 44100)
+    root, open_window = window
+    win = open_window(index_dir=tmp_path / "ix")
+    _searched(root, win, query)
+    (row,) = [i for i, h in enumerate(win.results.hits) if h.relpath == "field/farmyard.wav"]
+    win.results.tree.selection_set(str(row))
+    hit = win.results.hits[row]
+    view = win.spectrograms.wave
+    pump(root, lambda: win._shown_wave is not None and win._shown_wave[0] is hit, 10, "the waveform")
+    pump(root, lambda: view.match is not None, 10, "where it matches")
+    start, end = view.match.best
+    crows = 4.0, 4.0 + len(rooster) / 44100
+    assert crows[0] <= view.match.centre <= crows[1] and end - start == pytest.approx(crows[1] - crows[0], abs=0.05)
+    assert "best match" in " ".join(view.itemcget(i, "text") for i in view.find_all()
+                                     if view.type(i) == "text")
+    win.stop_playing()
+    press(root, desktop, win, "j")
+    pump(root, lambda: view.selection is not None and win.playing is hit, 5, "the match to play")
+    assert view.selection == (start, end) and win.spectrograms.part_handle.winfo_ismapped()
+    assert win.player._end == int(end * win._shown_wave[2])                   # only that part is heard
+    win.stop_playing()
+
+    short = next(i for i, h in enumerate(win.results.hits) if h.duration < 3.0)
+    win.results.tree.selection_set(str(short))
+    pump(root, lambda: win._shown_wave[0] is win.results.hits[short], 10, "the short result")
+    assert view.match is None
+    press(root, desktop, win, "j")
+    assert win.message.startswith("J plays where a long result matches")
 
 
 def test_alt_left_goes_back_to_the_list_before(window, desktop):

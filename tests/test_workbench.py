@@ -453,3 +453,23 @@ def test_time_left_follows_the_pace_since_work_began_and_says_it_plainly():
     assert left(10, 20) is None                                            # a new job: a new pace
     assert [say_duration(s) for s in (4, 44, 95, 61 * 60, 4 * 3600 + 50 * 60)] == \
         ["a few seconds", "about 40 s", "about 2 min", "about 1 h 1 min", "about 4 h 50 min"]
+
+
+def test_where_a_long_result_matches_is_found_once_per_query_and_sound(bench, monkeypatch):
+    """Only a result several times as long as the query is searched for its match; going back
+    to it finds the match kept, until another query."""
+    import numpy as np
+
+    hit = _search(bench).hits[0]                     # a 1.2 s query: 1.2 s windows
+    assert not bench.locates(2.0) and bench.locates(2.4)
+    assert bench.where_it_matches(hit, tone(230.0, 2.0), SR) is None
+    calls = []
+    real = bench.session.where_it_matches
+    monkeypatch.setattr(bench.session, "where_it_matches", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    wave = np.concatenate([tone(2500.0, 3.0), 0 * tone(1, 3.0), tone(230.0, 1.2)])
+    first = bench.where_it_matches(hit, wave, SR)
+    assert first is not None and len(first.centres) > 5 and np.isneginf(first.scores).any()   # the silence
+    assert bench.where_it_matches(hit, wave, SR) is first and len(calls) == 1
+    assert bench.where_it_matches(hit, wave, SR, stop=lambda: True) is first           # kept: nothing to stop
+    _search(bench, 700.0)
+    assert bench.where_it_matches(bench.result.hits[0], wave, SR, stop=lambda: True) is None and len(calls) == 2

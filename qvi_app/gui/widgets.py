@@ -352,6 +352,7 @@ class SpectrogramPanel(ttk.Frame):
         super().__init__(master)
         self.on_select_query = on_select_query
         self._span = None
+        self._match_span = None                         # where the query matches, outlined on the result
         self.figure = Figure(figsize=(5.2, 4.4), dpi=100, layout="constrained")
         self.ax_query = self.figure.add_subplot(2, 1, 1)
         self.ax_result = self.figure.add_subplot(2, 1, 2, sharey=self.ax_query)
@@ -374,6 +375,8 @@ class SpectrogramPanel(ttk.Frame):
         time axis's name, its last part on a line of its own when one line has no room."""
         ax = self.ax_query if which == "query" else self.ax_result
         ax.clear()
+        if which == "result":
+            self._match_span = None                 # cleared with the plot
         self.titles[which] = title
         self._fit_title(ax.set_title(title, fontsize=9, loc="left"))
         ax.set_ylabel("mel band", fontsize=8)
@@ -450,6 +453,18 @@ class SpectrogramPanel(ttk.Frame):
     def move_playhead(self, seconds: float | None) -> None:
         self.wave.move_playhead(seconds)
 
+    def show_match(self, match, finding: bool = False) -> None:
+        """Where the query matches in the result shown (a Match), outlined on its waveform and on
+        its spectrogram alike; or, with ``finding``, that it is being found."""
+        self.wave.show_match(match, finding)
+        if self._match_span is not None:
+            self._match_span.remove()
+            self._match_span = None
+        if match is not None:
+            start, end = match.best
+            self._match_span = self.ax_result.axvspan(start, end, fill=False, edgecolor="#e8710a", linewidth=2)
+        self.canvas.draw_idle()
+
     def _align_wave(self, _event=None) -> None:
         """The waveform's time axis under the result plot's (the layout moves that one with the
         plot's numbers and the window's width; the waveform had its own, up to a tenth of the sound off)."""
@@ -464,7 +479,8 @@ class WaveformView(tk.Canvas):
 
     A click plays from there (``on_seek(seconds)``); a drag selects a part (``selection``, seconds,
     shaded); a click, or another sound, clears it. ``on_select(part)`` hears each change: the
-    part (start, end), or None."""
+    part (start, end), or None. In a long sound, where the query matches (:meth:`show_match`) is
+    outlined, under a line of how well each stretch of it matches."""
 
     DRAG_PX = 4                                  # less is a click, not a selection
 
@@ -479,6 +495,8 @@ class WaveformView(tk.Canvas):
         self._head = None
         self._press_x: int | None = None
         self._span: tuple[int, int] | None = None     # the pixels of 0 s and of the end; None: the edges
+        self.match = None                             # where the query matches (ranking.where.Match)
+        self._finding = False                         # ... being found
         self.bind("<Configure>", lambda e: self._draw())
         self.bind("<ButtonPress-1>", self._pressed)
         self.bind("<B1-Motion>", self._dragged)
@@ -488,6 +506,7 @@ class WaveformView(tk.Canvas):
         import numpy as np
 
         self._select(None)
+        self.match, self._finding = None, False
         if wave is None or not sr or not len(wave):
             self.seconds, self._env = 0.0, None
         else:
@@ -514,9 +533,41 @@ class WaveformView(tk.Canvas):
         self.create_polygon(*[c for p in points for c in p], fill="#1a73e8", outline="")
         self.create_text(w - 4, h - 2, anchor="se", fill="#5f6368", font=("TkDefaultFont", 7),
                          text=f"{self.seconds:.1f} s · click: play from there · drag: a part")
+        self._draw_match(w, h)
         self._head = self.create_line(0, 0, 0, h, fill="#d93025", width=2, state="hidden")
         if self.selection is not None:
             self._shade_seconds(*self.selection)
+
+    def show_match(self, match, finding: bool = False) -> None:
+        """Mark where the query matches (a Match of this sound), or say it is being found."""
+        self.match, self._finding = match, finding
+        self._draw()
+
+    def _draw_match(self, w: int, h: int) -> None:
+        import numpy as np
+
+        if self._finding:
+            self.create_text(4, 2, anchor="nw", fill="#5f6368", font=("TkDefaultFont", 7),
+                             text="finding where it matches…")
+        if self.match is None:
+            return
+        m = self.match
+        scores = np.where(np.isfinite(m.scores), m.scores, np.nan)
+        low, high = np.nanmin(scores), np.nanmax(scores)
+        band = h / 3                                            # how well each stretch matches: the top third
+        points = [(self._x(c), 2 + band * (1 - (v - low) / max(high - low, 1e-9)))
+                  for c, v in zip(m.centres, scores) if np.isfinite(v)]
+        if len(points) > 1:
+            self.create_line(*[c for p in points for c in p], fill="#e8710a", width=1)
+        start, end = m.best
+        self.create_rectangle(self._x(start), 1, self._x(end), h - 1, outline="#e8710a", width=2)
+        self.create_text(4, 2, anchor="nw", fill="#b06000", font=("TkDefaultFont", 7),
+                         text=f"best match {start:.1f}–{end:.1f} s · J plays it")
+
+    def select_part(self, part: tuple[float, float]) -> None:
+        """Select ``part`` (start, end seconds) as a drag across it would: shaded, and heard."""
+        self._select(part)
+        self._shade_seconds(*part)
 
     def move_playhead(self, seconds: float | None) -> None:
         if self._head is None:

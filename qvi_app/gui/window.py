@@ -61,6 +61,7 @@ class QviWindow:
         self._quiet_hit = None   # the best match, selected for display after a search, not auditioned
         self._shown_wave: tuple[app.SearchHit, np.ndarray, int] | None = None
         self._part_ahead: tuple | None = None        # the part last written ahead of a drag (play_part)
+        self._match_token = 0                         # the long result whose match is being found
         self._nothing_note = ""                       # the banner's line for a list its filters emptied
 
         root.title("qvi — find sounds by imitating them")
@@ -734,8 +735,37 @@ class QviWindow:
                                about)
         self.spectrograms.show_wave(wave, sr)
         self._shown_wave = (hit, wave, sr)
+        self._find_match(hit, wave, sr)
         if play:
             self._play(hit, wave, sr)
+
+    def _find_match(self, hit, wave, sr: int) -> None:
+        """A long result: where in it the query matches, found on a worker (about 15 ms a stretch of
+        it, a minute's sound in a second) and outlined on its waveform; J plays it."""
+        self._match_token += 1
+        token = self._match_token
+        if not self.bench.locates(len(wave) / sr):
+            return
+        self.spectrograms.show_match(None, finding=True)
+        self.tasks.submit(lambda: self.bench.where_it_matches(hit, wave, sr, stop=lambda: token != self._match_token),
+                          lambda match: self._match_found(token, hit, match),
+                          lambda exc: self._match_found(token, hit, None, exc))
+
+    def _match_found(self, token: int, hit, match, exc: BaseException | None = None) -> None:
+        if token != self._match_token or not self._showing_selected() or self._shown_wave[0] is not hit:
+            return                                  # another sound is shown now
+        self.spectrograms.show_match(match)
+        if exc is not None:
+            self._failed(exc, "Where the query matches in this sound was not found: ")
+
+    def play_match(self) -> None:
+        """J: the part of a long result where the query matches best, selected (to drag out, save
+        with Ctrl+S or search more like it with M) and played."""
+        match = self.spectrograms.wave.match if self._showing_selected() else None
+        if match is None:
+            self.say("J plays where a long result matches the query: select one several times as long as the query")
+            return
+        self.spectrograms.wave.select_part(match.best)
 
     def _showing_selected(self) -> bool:
         """The waveform shown is the selected result's (not another's, the selected one loading)."""

@@ -334,6 +334,16 @@ class ReferenceIndex:
             penalties = {name: pen[:, j] for j, name in enumerate(names)}
         return fused_scores({name: per_block[:, j] for j, name in enumerate(names)}, self.ranking, penalties)
 
+    def scores_of(self, vectors: np.ndarray, query: np.ndarray) -> np.ndarray:
+        """Scores of embeddings that are not in the index (the windows of one sound, see
+        :mod:`qvi_app.ranking.where`), ranked as the index ranks its own rows but without their
+        hubness penalties, which are a sound's, not a window's."""
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if self.ranking is None:
+            return self._checked(_scores(vectors, query))
+        per_block = self._checked(_block_scores(vectors, query, self.blocks))
+        return fused_scores({name: per_block[:, j] for j, (name, _, _) in enumerate(self.blocks)}, self.ranking)
+
     def _checked(self, cosines: np.ndarray) -> np.ndarray:
         if not (np.isfinite(cosines).all() and np.abs(cosines).max(initial=0) <= 1.01):
             raise LibraryIndexError(self._damage("similarities out of range (its embeddings are corrupt)"))

@@ -1,0 +1,121 @@
+"""Where in a long library sound the query matches: the bark in a minute of farmyard.
+
+The index has one embedding per sound, so a 45 s ambience is found, but not the seconds of it
+that were imitated. Here the sound is cut into short overlapping windows, each embedded as a
+library sound is (role "reference", no cut: a window is heard as it is) and scored against the
+query as the index scores sounds. The best window's middle is where the query matches; the part
+offered to play, drag out or save is as long as the query, around it.
+
+Measured on real voices (``scripts/measure_where.py``, docs/TRAINING.md "Where it matches"):
+each of the 42 gen-1 imitations of ../shared/real-imitations-dev was searched in three made-up
+scenes (its reference among 3 demo-library sounds at random levels; seeds 0-2, 378 scenes). The
+best window's middle fell inside the reference in 71% of them with 0.5 s windows, 62% with 1 s,
+51% with windows as long as the query; the loudest window 19%, chance (the reference's share of
+a scene) 21%. Windows of the query's length added to the short ones find an exact copy of a
+sound more often (96% against 90% of 120 scenes) but real imitations less often (68% against
+75% of 126 other scenes), so they are not. Averaging neighbouring windows did not help (70%),
+nor did one pass of the CNN over the whole sound pooled per window (42% at the query's length):
+each window is peak-normalised on its own, as a sound is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+#: How long a window scored is (s), and how far apart windows start (a share of it).
+WINDOW_S = 0.5
+HOP = 0.5
+#: The windows one pass scores, at most. Each costs about 13 ms on 2 cores whatever its length
+#: (the CNN pads a short one to 100 frames), so a sound of up to 30 s is scanned in 1.6 s. A
+#: longer one is scanned first in longer windows that still cover it, then its best stretch
+#: again in 0.5 s windows: a ten-minute field recording in two passes, about 3 s.
+MOST_WINDOWS = 120
+#: The part played (and dragged out) is as long as the query's imitation, within these bounds
+#: (s); a list with no query length ("more like this" a whole sound) plays :data:`PART_NO_QUERY_S`.
+PART_S = (1.0, 5.0)
+PART_NO_QUERY_S = 2.0
+#: A sound is searched for its match when it is at least this many parts long; a shorter one is
+#: heard whole in about the time a match takes to find.
+LONGER_THAN = 2.0
+#: A window quieter than this (peak, about -80 dBFS) is digital silence: not embedded, never the match.
+SILENT_PEAK = 1e-4
+
+
+@dataclass(frozen=True)
+class Match:
+    """How well each stretch of a sound of ``seconds`` matches (the ``scores`` of windows whose
+    middles are ``centres``, s; -inf where it is silent), and where it matches best (``centre``,
+    s, found finely in a long sound)."""
+
+    centres: np.ndarray
+    scores: np.ndarray
+    centre: float
+    part_s: float
+    seconds: float
+
+    @property
+    def best(self) -> tuple[float, float]:
+        """The part to hear (start, end seconds): ``part_s`` around ``centre``, inside the sound."""
+        start = min(max(self.centre - self.part_s / 2, 0.0), max(self.seconds - self.part_s, 0.0))
+        return start, min(start + self.part_s, self.seconds)
+
+
+def part_seconds(query_s: float | None) -> float:
+    if not query_s:
+        return PART_NO_QUERY_S
+    return float(min(max(query_s, PART_S[0]), PART_S[1]))
+
+
+def worth_locating(sound_s: float, query_s: float | None) -> bool:
+    return sound_s >= LONGER_THAN * part_seconds(query_s)
+
+
+def window_starts(start: float, end: float, window_s: float, most: int = MOST_WINDOWS) -> np.ndarray:
+    """Evenly spaced window starts from ``start`` to the last full window before ``end``,
+    ``HOP`` windows apart or further."""
+    span = end - start - window_s
+    if span <= 0:
+        return np.array([float(start)])
+    return start + np.linspace(0.0, span, min(most, int(np.ceil(span / (HOP * window_s))) + 1))
+
+
+def locate(wave: np.ndarray, sr: int, query_s: float | None, embed: Callable[[np.ndarray], np.ndarray],
+           score: Callable[[np.ndarray], np.ndarray], stop: Callable[[], bool] | None = None) -> Match | None:
+    """Where in ``wave`` (mono) the query matches: ``embed(part)`` gives a part's unit vector as
+    the library's are made, ``score(vectors)`` their scores as the index ranks sounds. None when
+    ``stop()`` turns true between windows (another sound was selected)."""
+    seconds = len(wave) / sr
+    window = max(WINDOW_S, seconds / (HOP * MOST_WINDOWS))      # every stretch of the sound in a window
+    starts = window_starts(0.0, seconds, window)
+    scores = _scores(wave, sr, starts, window, embed, score, stop)
+    if scores is None:
+        return None
+    best = int(np.argmax(scores))
+    centre = float(starts[best]) + window / 2
+    if window > WINDOW_S and np.isfinite(scores[best]):      # a long sound: its best stretch again, finely
+        fine_starts = window_starts(max(0.0, centre - window), min(seconds, centre + window), WINDOW_S)
+        fine = _scores(wave, sr, fine_starts, WINDOW_S, embed, score, stop)
+        if fine is None:
+            return None
+        centre = float(fine_starts[int(np.argmax(fine))]) + WINDOW_S / 2
+    return Match(starts + window / 2, scores, centre, part_seconds(query_s), seconds)
+
+
+def _scores(wave, sr, starts, window_s, embed, score, stop) -> np.ndarray | None:
+    """Each window's score; -inf for a silent one."""
+    n = int(round(window_s * sr))
+    vectors, kept = [], []
+    for i, start in enumerate(starts):
+        if stop is not None and stop():
+            return None
+        part = wave[int(round(start * sr)): int(round(start * sr)) + n]
+        if len(part) and float(np.abs(part).max()) >= SILENT_PEAK:
+            vectors.append(embed(part))
+            kept.append(i)
+    scores = np.full(len(starts), -np.inf)
+    if kept:
+        scores[kept] = np.asarray(score(np.stack(vectors)), dtype=np.float64)
+    return scores
