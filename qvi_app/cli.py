@@ -72,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     se.add_argument("--no-adapter", action="store_true", help="ignore the adapter learned from your ratings")
     se.add_argument("--where", action="store_true",
                     help="for each result several times as long as the imitation, where in it the imitation "
-                         "matches best (about 13 ms per half second of sound; JSON: match [start, end])")
+                         "matches best (about 1.5 s per 30 s sound on 2 cores; JSON: match [start, end])")
 
     si = sub.add_parser("similar", help="more like this: rank the library by one of its sounds (no re-embedding)")
     si.add_argument("sound", type=Path, metavar="PATH", help="a library sound, as qvi search prints it")

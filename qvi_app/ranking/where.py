@@ -28,10 +28,10 @@ import numpy as np
 #: How long a window scored is (s), and how far apart windows start (a share of it).
 WINDOW_S = 0.5
 HOP = 0.5
-#: The windows one pass scores, at most. Each costs about 13 ms on 2 cores whatever its length
-#: (the CNN pads a short one to 100 frames), so a sound of up to 30 s is scanned in 1.6 s. A
-#: longer one is scanned first in longer windows that still cover it, then its best stretch
-#: again in 0.5 s windows: a ten-minute field recording in two passes, about 3 s.
+#: The windows one pass scores, at most. A window of up to 2 s costs about 13 ms on 2 cores (the
+#: CNN pads a short one to 100 frames), so a sound of up to 30 s is scanned in 1.5 s. A longer one
+#: is scanned first in longer windows that still cover it, then its best stretch again in 0.5 s
+#: windows: a minute in 1.6 s, a ten-minute field recording in 7.3 s (10 s windows cost more).
 MOST_WINDOWS = 120
 #: The part played (and dragged out) is as long as the query's imitation, within these bounds
 #: (s); a list with no query length ("more like this" a whole sound) plays :data:`PART_NO_QUERY_S`.
