@@ -1022,6 +1022,7 @@ def test_a_long_result_shows_where_the_query_matches_and_j_plays_that_part(windo
     assert view.selection == (start, end) and win.spectrograms.part_handle.winfo_ismapped()
     assert win.player._end == int(end * win._shown_wave[2])                   # only that part is heard
     win.stop_playing()
+    screenshot(root, root, desktop, "where_it_matches.png")
 
     short = next(i for i, h in enumerate(win.results.hits) if h.duration < 3.0)
     win.results.tree.selection_set(str(short))
