@@ -65,3 +65,14 @@ def test_adapter_bench_learns_from_300_rated_queries_and_reports_its_time():
     startup = {"window_ready_s": 1.0, "import_and_load_s": 1.0, "import_to_first_query_s": 1.0}
     table = format_table({"query": [], "indexing": [], "ranking": [], "adapter": row, "startup": startup})
     assert "learning an adapter (`qvi adapt`)" in table and "300 rated queries" in table
+
+
+def test_where_bench_times_the_scan_of_long_sounds():
+    from qvi_app.bench.run import BenchConfig, bench_where, format_table
+
+    rows = bench_where(BenchConfig(quick=True))
+    assert [r["sound_s"] for r in rows] == [10, 30, 60] and all(r["seconds"] > 0 for r in rows)
+    assert rows[1]["windows"] > rows[0]["windows"]                       # 30 s: more windows than 10 s
+    startup = {"window_ready_s": 1.0, "import_and_load_s": 1.0, "import_to_first_query_s": 1.0}
+    table = format_table({"query": [], "indexing": [], "ranking": [], "where": rows, "startup": startup})
+    assert "where a 2 s query matches in a long sound" in table and "60 s of sound in" in table

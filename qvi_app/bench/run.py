@@ -282,6 +282,23 @@ def bench_ranking(cfg: BenchConfig, limits: dict) -> list[dict]:
     return rows
 
 
+def bench_where(cfg: BenchConfig) -> list[dict]:
+    """Seconds to find where a 2 s query matches in long sounds (demo clips end to end; the
+    window does it on a worker when a long result is selected): one scan each, no cache."""
+    session = QviSession()
+    sr = 44100
+    clips = [load_audio(session.library_root / it.path, target_sr=sr)[0] for it in session.index.items[:60]]
+    query = session.search_wave(clips[0][: 2 * sr], sr, top_k=1)
+    rows = []
+    for seconds in (10, 30, 60) if cfg.quick else (10, 30, 60, 600):
+        wave = np.concatenate(clips * (1 + int(seconds * sr) // sum(len(c) for c in clips)))[: seconds * sr]
+        t0 = time.perf_counter()
+        match = session.where_it_matches(query, wave, sr)
+        rows.append({"sound_s": seconds, "seconds": time.perf_counter() - t0, "windows": len(match.centres)})
+        print(f"  where it matches: {seconds} s of sound in {rows[-1]['seconds']:.2f} s", flush=True)
+    return rows
+
+
 def bench_startup() -> dict:
     """Seconds from ``python main.py`` to a usable window, and from import to the first answer."""
     py = sys.executable
@@ -333,6 +350,7 @@ def run(cfg: BenchConfig, json_path: Path | None) -> dict:
                   "simulator": bench_simulator(cfg),
                   "adapter": bench_adapter(cfg),
                   "ranking": bench_ranking(cfg, limits),
+                  "where": bench_where(cfg),
                   "startup": bench_startup()}
     print()
     print(format_table(report))
@@ -369,6 +387,9 @@ def format_table(r: dict) -> str:
     if sim:
         lines += ["", f"imitation simulator: {sim['imitations_per_s']:.1f} imitations/s in one process "
                       f"({sim['clips']} demo clips, {sim['mean_clip_s']:.1f} s on average)"]
+    if r.get("where"):
+        lines += ["", "where a 2 s query matches in a long sound (J in the window, `qvi search --where`): " +
+                  ", ".join(f"{w['sound_s']} s of sound in {w['seconds']:.2f} s" for w in r["where"])]
     s = r["startup"]
     window = f"{s['window_ready_s']:.1f} s" if s.get("window_ready_s") else f"skipped ({s.get('window_skipped')})"
     lines += ["", f"start-up: main.py → window ready {window}; import → model and index loaded "
