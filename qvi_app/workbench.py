@@ -155,6 +155,8 @@ class Workbench:
         True when there is a query to search again in this one."""
         self.session = session
         self.base = self.result = None
+        with self._matches_lock:
+            self._matches.clear()               # a sound of this library may sit where one of the last did
         self.similar_to = self.similar_part = None
         self.ratings = {}
         self.history, self.future = [], []      # their hits belong to the library before
@@ -505,9 +507,10 @@ class Workbench:
         sound too short to need it, or when ``stop()`` turned true. The last few are kept: going
         up and down the list finds them again at once."""
         result, session = self.result, self._session()
-        if not self.locates(len(wave) / sr):
+        if result is None or result.query_vector is None or not worth_locating(len(wave) / sr,
+                                                                                result.query_duration):
             return None
-        key = (hash(result.query_vector.tobytes()), result.query_duration, hit.relpath)
+        key = (hash(result.query_vector.tobytes()), result.query_duration, hit.path)
         with self._matches_lock:
             if key in self._matches:
                 return self._matches[key]

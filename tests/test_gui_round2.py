@@ -3,6 +3,7 @@ null sink: ratings that re-rank, more like this, and each problem a new user met
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -1006,10 +1007,21 @@ def test_a_long_result_shows_where_the_query_matches_and_j_plays_that_part(windo
     win = open_window(index_dir=tmp_path / "ix")
     _searched(root, win, query)
     (row,) = [i for i, h in enumerate(win.results.hits) if h.relpath == "field/farmyard.wav"]
+    held, finding = threading.Event(), win.bench.where_it_matches
+
+    def held_back(*args, **kw):                      # the scan takes its time: J meanwhile says so
+        held.wait(10)
+        return finding(*args, **kw)
+
+    win.bench.where_it_matches = held_back
     win.results.tree.selection_set(str(row))
     hit = win.results.hits[row]
     view = win.spectrograms.wave
     pump(root, lambda: win._shown_wave is not None and win._shown_wave[0] is hit, 10, "the waveform")
+    assert view.finding and view.match is None
+    press(root, desktop, win, "j")
+    assert win.message.startswith("still finding where the query matches") and view.selection is None
+    held.set()
     pump(root, lambda: view.match is not None, 10, "where it matches")
     start, end = view.match.best
     crows = 4.0, 4.0 + len(rooster) / 44100

@@ -471,5 +471,8 @@ def test_where_a_long_result_matches_is_found_once_per_query_and_sound(bench, mo
     assert first is not None and len(first.centres) > 5 and np.isneginf(first.scores).any()   # the silence
     assert bench.where_it_matches(hit, wave, SR) is first and len(calls) == 1
     assert bench.where_it_matches(hit, wave, SR, stop=lambda: True) is first           # kept: nothing to stop
+    bench.opened(bench.session)                      # the library opened again (re-indexed, say): found anew
+    bench.searched(bench.search(tone(230.0, 1.2), SR), SR, "again")
+    assert bench.where_it_matches(hit, wave, SR) is not first and len(calls) == 2
     _search(bench, 700.0)
-    assert bench.where_it_matches(bench.result.hits[0], wave, SR, stop=lambda: True) is None and len(calls) == 2
+    assert bench.where_it_matches(bench.result.hits[0], wave, SR, stop=lambda: True) is None and len(calls) == 3

@@ -496,7 +496,7 @@ class WaveformView(tk.Canvas):
         self._press_x: int | None = None
         self._span: tuple[int, int] | None = None     # the pixels of 0 s and of the end; None: the edges
         self.match = None                             # where the query matches (ranking.where.Match)
-        self._finding = False                         # ... being found
+        self.finding = False                         # ... being found
         self.bind("<Configure>", lambda e: self._draw())
         self.bind("<ButtonPress-1>", self._pressed)
         self.bind("<B1-Motion>", self._dragged)
@@ -506,7 +506,7 @@ class WaveformView(tk.Canvas):
         import numpy as np
 
         self._select(None)
-        self.match, self._finding = None, False
+        self.match, self.finding = None, False
         if wave is None or not sr or not len(wave):
             self.seconds, self._env = 0.0, None
         else:
@@ -540,13 +540,13 @@ class WaveformView(tk.Canvas):
 
     def show_match(self, match, finding: bool = False) -> None:
         """Mark where the query matches (a Match of this sound), or say it is being found."""
-        self.match, self._finding = match, finding
+        self.match, self.finding = match, finding
         self._draw()
 
     def _draw_match(self, w: int, h: int) -> None:
         import numpy as np
 
-        if self._finding:
+        if self.finding:
             self.create_text(4, 2, anchor="nw", fill="#5f6368", font=("TkDefaultFont", 7),
                              text="finding where it matches…")
         if self.match is None:

@@ -761,9 +761,11 @@ class QviWindow:
     def play_match(self) -> None:
         """J: the part of a long result where the query matches best, selected (to drag out, save
         with Ctrl+S or search more like it with M) and played."""
-        match = self.spectrograms.wave.match if self._showing_selected() else None
+        wave = self.spectrograms.wave
+        match = wave.match if self._showing_selected() else None
         if match is None:
-            self.say("J plays where a long result matches the query: select one several times as long as the query")
+            self.say("still finding where the query matches in this sound…" if self._showing_selected() and wave.finding
+                     else "J plays where a long result matches the query: select one several times as long as the query")
             return
         self.spectrograms.wave.select_part(match.best)
 
