@@ -1042,6 +1042,14 @@ def test_a_long_result_shows_where_the_query_matches_and_j_plays_that_part(windo
     assert view.match is None
     press(root, desktop, win, "j")
     assert win.message.startswith("J plays where a long result matches")
+    import warnings
+
+    from qvi_app.ranking.where import Match
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                # a sound silent all through: outlined, no line, no warning
+        view.show_match(Match(np.array([0.25, 0.5]), np.full(2, -np.inf), 0.25, 0.5, view.seconds))
+    assert any(view.type(i) == "rectangle" and view.itemcget(i, "outline") == "#e8710a" for i in view.find_all())
 
 
 def test_alt_left_goes_back_to_the_list_before(window, desktop):

@@ -552,11 +552,11 @@ class WaveformView(tk.Canvas):
         if self.match is None:
             return
         m = self.match
-        scores = np.where(np.isfinite(m.scores), m.scores, np.nan)
-        low, high = np.nanmin(scores), np.nanmax(scores)
+        heard = np.isfinite(m.scores)                           # silent windows have no score
+        low, high = (m.scores[heard].min(), m.scores[heard].max()) if heard.any() else (0.0, 1.0)
         band = h / 3                                            # how well each stretch matches: the top third
         points = [(self._x(c), 2 + band * (1 - (v - low) / max(high - low, 1e-9)))
-                  for c, v in zip(m.centres, scores) if np.isfinite(v)]
+                  for c, v in zip(m.centres[heard], m.scores[heard])]
         if len(points) > 1:
             self.create_line(*[c for p in points for c in p], fill="#e8710a", width=1)
         start, end = m.best
