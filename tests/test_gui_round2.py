@@ -367,7 +367,7 @@ def test_help_lists_every_key_the_window_answers(window):
              "<Key-Up>": "↑", "<Key-Down>": "↓", "<Control-Key-o>": "Ctrl+O", "<Control-Key-l>": "Ctrl+L",
              "<Control-Key-q>": "Ctrl+Q", "<Control-Key-c>": "Ctrl+C", "<Control-Key-f>": "Ctrl+F",
              "<Control-Key-s>": "Ctrl+S", "<Alt-Key-Left>": "Alt+←", "<Alt-Key-Right>": "Alt+→",
-             "<Control-Key-a>": "Ctrl+A"}
+             "<Control-Key-a>": "Ctrl+A", "z": "Z"}
     aliases = {"=", "<Key-KP_Add>", "<Key-KP_Subtract>", "<Destroy>", "<MouseWheel>", "<Button>"}   # same action, or not keys
     bound = set(root.bind()) - aliases
     assert bound <= set(names), bound - set(names)                          # a new key must be named here, and in help
@@ -981,10 +981,9 @@ def test_a_part_dragged_across_the_waveform_plays_and_is_saved_on_its_own(window
     assert win.bench.similar_part == pytest.approx((start, end), abs=0.05)
 
 
-def test_a_long_result_shows_where_the_query_matches_and_j_plays_that_part(window, desktop, tmp_path):
-    """A rooster crowing 4 s into a 10 s farmyard recording, searched with the rooster: the
-    farmyard's waveform outlines where it crows, and J selects and plays that part (to drag out
-    or save). A short result has no match to play, and says so."""
+def _farmyard(tmp_path) -> tuple[Path, Path, float]:
+    """A made-up library with a 10 s farmyard recording, a rooster crowing 4 s into it, and three
+    short sounds, indexed; and the rooster alone as a query: (index folder, query, its seconds)."""
     from qvi_app.app import build_index
     from qvi_app.audio import resample
 
@@ -1003,8 +1002,16 @@ def test_a_long_result_shows_where_the_query_matches_and_j_plays_that_part(windo
     build_index(lib, tmp_path / "ix", show_progress=False)
     query = tmp_path / "rooster.wav"
     sf.write(query, rooster, 44100)
+    return tmp_path / "ix", query, len(rooster) / 44100
+
+
+def test_a_long_result_shows_where_the_query_matches_and_j_plays_that_part(window, desktop, tmp_path):
+    """A rooster crowing 4 s into a 10 s farmyard recording, searched with the rooster: the
+    farmyard's waveform outlines where it crows, and J selects and plays that part (to drag out
+    or save). A short result has no match to play, and says so."""
+    index_dir, query, crowing = _farmyard(tmp_path)
     root, open_window = window
-    win = open_window(index_dir=tmp_path / "ix")
+    win = open_window(index_dir=index_dir)
     _searched(root, win, query)
     (row,) = [i for i, h in enumerate(win.results.hits) if h.relpath == "field/farmyard.wav"]
     held, finding = threading.Event(), win.bench.where_it_matches
@@ -1024,7 +1031,7 @@ def test_a_long_result_shows_where_the_query_matches_and_j_plays_that_part(windo
     held.set()
     pump(root, lambda: view.match is not None, 10, "where it matches")
     start, end = view.match.best
-    crows = 4.0, 4.0 + len(rooster) / 44100
+    crows = 4.0, 4.0 + crowing
     assert crows[0] <= view.match.centre <= crows[1] and end - start == pytest.approx(crows[1] - crows[0], abs=0.05)
     assert "best match" in " ".join(view.itemcget(i, "text") for i in view.find_all()
                                      if view.type(i) == "text")
@@ -1050,6 +1057,90 @@ def test_a_long_result_shows_where_the_query_matches_and_j_plays_that_part(windo
         warnings.simplefilter("error")                # a sound silent all through: outlined, no line, no warning
         view.show_match(Match(np.array([0.25, 0.5]), np.full(2, -np.inf), 0.25, 0.5, view.seconds))
     assert any(view.type(i) == "rectangle" and view.itemcget(i, "outline") == "#e8710a" for i in view.find_all())
+
+
+def test_the_wheel_zooms_a_long_result_and_z_shows_its_match_or_part_up_close(window, desktop, tmp_path):
+    """Ten seconds of farmyard across the plot give each pixel 20 ms; ten minutes, a second. The
+    wheel over the waveform (or the spectrogram above it) zooms both around the pointer,
+    Shift+wheel moves along, a drag in the zoom selects what is seen there, and Z goes to the
+    match (or the part dragged) and back to the whole sound. Another result is shown whole."""
+    index_dir, query, crowing = _farmyard(tmp_path)
+    root, open_window = window
+    win = open_window(index_dir=index_dir)
+    _searched(root, win, query)
+    (row,) = [i for i, h in enumerate(win.results.hits) if h.relpath == "field/farmyard.wav"]
+    win.results.tree.selection_set(str(row))
+    hit = win.results.hits[row]
+    panel, view = win.spectrograms, win.spectrograms.wave
+    pump(root, lambda: view.match is not None, 20, "where it matches")
+    win.stop_playing()
+    wait(root, 0.3)
+    assert panel.view.is_whole and panel.view.total == pytest.approx(hit.duration, abs=0.01)
+
+    def seen():                                          # what the spectrogram shows, and the waveform
+        wait(root, 0.2)                                  # (whole: to its last frame's end, within a frame)
+        assert panel.ax_result.get_xlim() == pytest.approx((panel.view.start, panel.view.end), abs=0.015)
+        return panel.view
+
+    def over_wave(share):                                # the screen point a share of the way along the waveform
+        left, right = view._ends()
+        return view.winfo_rootx() + round(left + share * (right - left)), view.winfo_rooty() + view.winfo_height() // 2
+
+    x, y = over_wave(0.75)
+    moment = view._at(x - view.winfo_rootx())
+    xdo(root, desktop, "mousemove", str(x), str(y), "click", "4", "click", "4", "click", "4")
+    zoomed = seen()
+    assert zoomed.seconds == pytest.approx(hit.duration / 1.5 ** 3, rel=0.02)
+    assert (moment - zoomed.start) / zoomed.seconds == pytest.approx(0.75, abs=0.02)   # still under the pointer
+    xdo(root, desktop, "keydown", "shift", "click", "5", "keyup", "shift")             # Shift: moved along
+    moved = seen()
+    assert moved.seconds == pytest.approx(zoomed.seconds) and moved.start > zoomed.start
+
+    # A drag across the middle half of the zoomed waveform selects that much of the sound, not of all of it.
+    (x0, y), (x1, _) = over_wave(0.25), over_wave(0.75)
+    xdo(root, desktop, "mousemove", str(x0), str(y), "mousedown", "1")
+    xdo(root, desktop, "mousemove", str((x0 + x1) // 2), str(y))
+    xdo(root, desktop, "mousemove", str(x1), str(y), "mouseup", "1")
+    pump(root, lambda: view.selection is not None and win.playing is hit, 5, "the part to play")
+    start, end = view.selection
+    assert start == pytest.approx(moved.start + 0.25 * moved.seconds, abs=0.05 * moved.seconds)
+    assert end == pytest.approx(moved.start + 0.75 * moved.seconds, abs=0.05 * moved.seconds)
+    assert win.player._end == int(end * win._shown_wave[2])
+    win.stop_playing()
+
+    press(root, desktop, win, "z")                        # from a zoom: the whole sound
+    assert seen().is_whole and panel.ax_result.get_xlim()[1] >= hit.duration
+    press(root, desktop, win, "z")                        # then the part dragged, with a margin
+    close = seen()
+    assert close.start < start < end < close.end and close.seconds == pytest.approx(1.5 * (end - start), rel=0.01)
+    press(root, desktop, win, "z")
+    view.select_part(view.match.best)                     # J's part, as J selects it
+    win.stop_playing()
+    view._select(None)
+    press(root, desktop, win, "z")                        # nothing dragged: where it matches
+    best = view.match.best
+    assert seen().start < best[0] < best[1] < panel.view.end
+    assert any(view.type(i) == "rectangle" and view.itemcget(i, "outline") == "#e8710a" for i in view.find_all())
+    assert "Shift+wheel: move · Z: all" in " ".join(view.itemcget(i, "text") for i in view.find_all()
+                                                       if view.type(i) == "text")
+    screenshot(root, root, desktop, "zoomed_to_the_match.png")
+
+    # The wheel over the spectrogram zooms too: out, until the whole sound shows.
+    plot = panel.canvas.get_tk_widget()
+    px, py = panel.ax_result.transData.transform((panel.view.start + 0.5 * panel.view.seconds, 40))
+    xdo(root, desktop, "mousemove", str(plot.winfo_rootx() + round(px)), str(plot.winfo_rooty() + plot.winfo_height()
+                                                                             - round(py)), *["click", "5"] * 12)
+    assert seen().is_whole
+
+    xdo(root, desktop, "mousemove", str(x), str(y), "click", "4")
+    assert not seen().is_whole
+    short = next(i for i, h in enumerate(win.results.hits) if h.duration < 3.0)
+    win.results.tree.selection_set(str(short))
+    pump(root, lambda: win._shown_wave[0] is win.results.hits[short], 10, "the short result")
+    win.stop_playing()
+    assert seen().is_whole and panel.view.total == pytest.approx(win.results.hits[short].duration, abs=0.01)
+    press(root, desktop, win, "z")                        # nothing dragged, no match: said what Z is for
+    assert win.message.startswith("Z zooms into a result's plots") and panel.view.is_whole
 
 
 def test_alt_left_goes_back_to_the_list_before(window, desktop):

@@ -33,6 +33,8 @@ KEYS = (("Space", "record an imitation; it stops 2 s after you do (Audio menu), 
         ("+ / -", "rate the selected result good or poor: the list re-ranks at once; again: take it back"),
         ("M", "more like the selected result (or the part dragged across its waveform)"),
         ("J", "a long result: play the part where it matches the query best (outlined on its waveform)"),
+        ("Z", "zoom the result's spectrogram and waveform to the part dragged across it, or to where it matches; "
+              "again: the whole sound (the mouse wheel over them zooms anywhere, Shift+wheel moves along)"),
         ("Alt+← / Alt+→", "back to the list before, or forward again (the mouse's back and forward buttons too)"),
         ("Ctrl+F", "filter the list by name"),
         ("Ctrl+C", "copy the selected results' paths, one a line"),
@@ -66,6 +68,7 @@ def build_menu(win) -> None:
     result.add_command(label="Play the query", accelerator="Q", command=win.replay_query)
     result.add_command(label="Stop playing", accelerator="Esc", command=win.stop_playing)
     result.add_command(label="Play where it matches", accelerator="J", command=win.play_match)
+    result.add_command(label="Zoom to the part / the whole sound", accelerator="Z", command=win.zoom)
     win.loop_var = tk.BooleanVar(value=win.settings.loop_playback)
     result.add_checkbutton(label="Loop playback", accelerator="L", variable=win.loop_var,
                            command=win.switch_loop)
@@ -123,6 +126,7 @@ def bind_keys(win) -> None:
         r.bind(key, lambda e, s=step: win.step_list(e, s))
     r.bind("<m>", lambda e: unless_typing(e, win.more_like_selected))
     r.bind("<j>", lambda e: unless_typing(e, win.play_match))
+    r.bind("<z>", lambda e: unless_typing(e, win.zoom))
     r.bind("<l>", lambda e: unless_typing(e, lambda: (win.loop_var.set(not win.loop_var.get()),
                                                              win.switch_loop())))
     r.bind("<q>", lambda e: unless_typing(e, win.replay_query))     # then Enter: the result, to compare

@@ -16,6 +16,7 @@ from matplotlib.widgets import SpanSelector  # noqa: E402
 
 from qvi_app.app import PART_MIN_S  # noqa: E402
 from qvi_app.features.display import DisplaySpectrogram  # noqa: E402  (a data class; nothing is computed here)
+from qvi_app.gui.timeview import PAN_SHARE, WHEEL_FACTOR, TimeView  # noqa: E402
 from qvi_app.index import SearchHit  # noqa: E402
 
 RATING_TEXT = {1: "▲ up", -1: "▼ down", 0: ""}
@@ -346,13 +347,15 @@ class SpectrogramPanel(ttk.Frame):
     beside a 3.7 s result was cut at 3.7 s on a shared one), and under them the result's waveform
     with a playhead (:class:`WaveformView`): a click on it plays from there, a drag across it hands
     that part of the result to ``on_select_part``. A drag across the query's spectrogram hands the
-    part selected (its start and end, seconds) to ``on_select_query``."""
+    part selected (its start and end, seconds) to ``on_select_query``. The mouse wheel over the
+    result's spectrogram or its waveform zooms both alike (:meth:`set_view`)."""
 
     def __init__(self, master, on_seek=None, on_select_query=None, on_select_part=None):
         super().__init__(master)
         self.on_select_query = on_select_query
         self._span = None
         self._match_span = None                         # where the query matches, outlined on the result
+        self._result_end = 0.0                          # the right end of the result's spectrogram, seconds
         self.figure = Figure(figsize=(5.2, 4.4), dpi=100, layout="constrained")
         self.ax_query = self.figure.add_subplot(2, 1, 1)
         self.ax_result = self.figure.add_subplot(2, 1, 2, sharey=self.ax_query)
@@ -361,11 +364,12 @@ class SpectrogramPanel(ttk.Frame):
         # part out as a file of its own; the waveform's own drags select.
         self.part_handle = ttk.Label(self, text="⇲ drag this part out (or Ctrl+S to save it)", style="Status.TLabel",
                                      cursor="fleur")
-        self.wave = WaveformView(self, on_seek=on_seek, on_select=self._part_changed)
+        self.wave = WaveformView(self, on_seek=on_seek, on_select=self._part_changed, on_view=self.set_view)
         self.wave.pack(side="bottom", fill="x", padx=(6, 6), pady=(2, 4))     # first: a short window keeps it
         self.canvas = FigureCanvasTkAgg(self.figure, master=self)
         self.canvas.get_tk_widget().pack(fill="both", expand=True)
         self.canvas.mpl_connect("draw_event", self._align_wave)
+        self.canvas.mpl_connect("scroll_event", self._scrolled)
         self.titles = {"query": "", "result": ""}
         self.show("query", None, "Query: press Space and imitate a sound")
         self.show("result", None, "Result: select one in the list")
@@ -377,6 +381,7 @@ class SpectrogramPanel(ttk.Frame):
         ax.clear()
         if which == "result":
             self._match_span = None                 # cleared with the plot
+            self._result_end = spec.extent[1] if spec is not None else 0.0
         self.titles[which] = title
         self._fit_title(ax.set_title(title, fontsize=9, loc="left"))
         ax.set_ylabel("mel band", fontsize=8)
@@ -465,6 +470,30 @@ class SpectrogramPanel(ttk.Frame):
             self._match_span = self.ax_result.axvspan(start, end, fill=False, edgecolor="#e8710a", linewidth=2)
         self.canvas.draw_idle()
 
+    @property
+    def view(self) -> TimeView:
+        """The stretch of the result shown."""
+        return self.wave.view
+
+    def set_view(self, view: TimeView) -> None:
+        """Show ``view``'s stretch of the result on its spectrogram and its waveform alike."""
+        self.wave.set_view(view)
+        if self._result_end:
+            # The whole sound as the plot first showed it: the spectrogram's last frame ends a
+            # little after the sound does.
+            self.ax_result.set_xlim((0.0, self._result_end) if view.is_whole else (view.start, view.end))
+            self.canvas.draw_idle()
+
+    def _scrolled(self, event) -> None:
+        """The wheel over the result's spectrogram: as over its waveform."""
+        if event.inaxes is not self.ax_result or not self.wave.seconds or event.xdata is None:
+            return
+        back = event.step > 0
+        if event.key == "shift":
+            self.set_view(self.view.panned(-PAN_SHARE if back else PAN_SHARE))
+        else:
+            self.set_view(self.view.zoomed(event.xdata, WHEEL_FACTOR ** event.step))
+
     def _align_wave(self, _event=None) -> None:
         """The waveform's time axis under the result plot's (the layout moves that one with the
         plot's numbers and the window's width; the waveform had its own, up to a tenth of the sound off)."""
@@ -480,18 +509,30 @@ class WaveformView(tk.Canvas):
     A click plays from there (``on_seek(seconds)``); a drag selects a part (``selection``, seconds,
     shaded); a click, or another sound, clears it. ``on_select(part)`` hears each change: the
     part (start, end), or None. In a long sound, where the query matches (:meth:`show_match`) is
-    outlined, under a line of how well each stretch of it matches."""
+    outlined, under a line of how well each stretch of it matches.
+
+    It shows :attr:`view` (a :class:`~qvi_app.gui.timeview.TimeView`): the mouse wheel zooms
+    around the pointer, Shift+wheel moves along; each change goes to ``on_view`` (the panel shows
+    the spectrogram above at the same stretch) or, without one, to :meth:`set_view`."""
 
     DRAG_PX = 4                                  # less is a click, not a selection
+    #: The sound is kept as the peaks of 1 ms blocks: a ten-minute recording in 2.4 MB, and the
+    #: narrowest view (0.1 s) still 100 of them.
+    PEAK_S = 0.001
+    #: At most this many peaks are drawn, whatever the view (a polygon of 2,400 points).
+    POINTS = 1200
 
-    def __init__(self, master, on_seek=None, on_select=None, height: int = 56):
+    def __init__(self, master, on_seek=None, on_select=None, on_view=None, height: int = 56):
         super().__init__(master, height=round(height * ui_scale(master)), background="#f8f9fa", highlightthickness=0,
                          cursor="hand2")
         self.on_seek = on_seek
         self.on_select = on_select
+        self.on_view = on_view
         self.seconds = 0.0
+        self.view = TimeView.whole(0.0)
         self.selection: tuple[float, float] | None = None
-        self._env = None
+        self._peaks = None                            # the louder channel's peak in each PEAK_S block
+        self._peak_s = self.PEAK_S
         self._head = None
         self._press_x: int | None = None
         self._span: tuple[int, int] | None = None     # the pixels of 0 s and of the end; None: the edges
@@ -501,6 +542,10 @@ class WaveformView(tk.Canvas):
         self.bind("<ButtonPress-1>", self._pressed)
         self.bind("<B1-Motion>", self._dragged)
         self.bind("<ButtonRelease-1>", self._released)
+        # The wheel: on X11 (Tk 8.6) buttons 4 and 5 (up, down) and 6 and 7 (left, right, which
+        # Tk 8.6 will not name in a binding); elsewhere, and in Tk 9, <MouseWheel>.
+        self.bind("<Button>", self._wheel)
+        self.bind("<MouseWheel>", self._wheel)
 
     def show(self, wave, sr: int) -> None:
         import numpy as np
@@ -508,31 +553,50 @@ class WaveformView(tk.Canvas):
         self._select(None)
         self.match, self.finding = None, False
         if wave is None or not sr or not len(wave):
-            self.seconds, self._env = 0.0, None
+            self.seconds, self._peaks = 0.0, None
         else:
             self.seconds = len(wave) / sr
             peak = np.abs(np.asarray(wave))
             peak = peak.max(axis=1) if peak.ndim == 2 else peak              # a stereo sound: the louder channel
-            step = max(1, len(peak) // 1200)
-            self._env = peak[: len(peak) // step * step].reshape(-1, step).max(axis=1)
+            step = max(1, min(round(sr * self.PEAK_S), len(peak)))
+            self._peaks = peak[: len(peak) // step * step].reshape(-1, step).max(axis=1)
+            self._peak_s = step / sr
+        self.view = TimeView.whole(self.seconds)
         self._draw()
+
+    def set_view(self, view: TimeView) -> None:
+        """Show ``view``'s stretch of the sound (the playhead, the part and the match with it)."""
+        self.view = view
+        self._draw()
+
+    def _shown_peaks(self):
+        """The peaks of the stretch in view, at most :data:`POINTS` of them (the largest of each run)."""
+        first = min(int(self.view.start / self._peak_s), len(self._peaks) - 1)
+        last = max(first + 1, int(-(-self.view.end // self._peak_s)))
+        seg = self._peaks[first:last]
+        run = -(-len(seg) // self.POINTS)
+        if run > 1:
+            seg = seg[: len(seg) // run * run].reshape(-1, run).max(axis=1)
+        return seg
 
     def _draw(self) -> None:
         self.delete("all")
         w, h = max(self.winfo_width(), 2), int(self["height"])
-        if self._env is None:
+        if self._peaks is None:
             self.create_text(8, h // 2, anchor="w", fill="#80868b", text="the selected sound's waveform")
             self._head = self._shade = None
             return
-        env = self._env / max(float(self._env.max()), 1e-9)
+        env = self._shown_peaks() / max(float(self._peaks.max()), 1e-9)      # heights re the whole sound's peak
         left, right = self._ends()
         xs = [int(left + i * (right - left) / max(len(env) - 1, 1)) for i in range(len(env))]
         points = [(x, h / 2 - e * (h / 2 - 3)) for x, e in zip(xs, env)] + \
                  [(x, h / 2 + e * (h / 2 - 3)) for x, e in zip(reversed(xs), env[::-1])]
         self._shade = self.create_rectangle(0, 0, 0, h, fill="#8ab4f8", outline="#1a73e8", state="hidden")
         self.create_polygon(*[c for p in points for c in p], fill="#1a73e8", outline="")
-        self.create_text(w - 4, h - 2, anchor="se", fill="#5f6368", font=("TkDefaultFont", 7),
-                         text=f"{self.seconds:.1f} s · click: play from there · drag: a part")
+        v = self.view
+        about = (f"{self.seconds:.1f} s · click: play from there · drag: a part · wheel: zoom" if v.is_whole else
+                 f"{v.start:.2f}–{v.end:.2f} of {self.seconds:.1f} s · Shift+wheel: move · Z: all")
+        self.create_text(w - 4, h - 2, anchor="se", fill="#5f6368", font=("TkDefaultFont", 7), text=about)
         self._draw_match(w, h)
         self._head = self.create_line(0, 0, 0, h, fill="#d93025", width=2, state="hidden")
         if self.selection is not None:
@@ -555,12 +619,14 @@ class WaveformView(tk.Canvas):
         heard = np.isfinite(m.scores)                           # silent windows have no score
         low, high = (m.scores[heard].min(), m.scores[heard].max()) if heard.any() else (0.0, 1.0)
         band = h / 3                                            # how well each stretch matches: the top third
+        seen = heard & (m.centres >= self.view.start) & (m.centres <= self.view.end)
         points = [(self._x(c), 2 + band * (1 - (v - low) / max(high - low, 1e-9)))
-                  for c, v in zip(m.centres[heard], m.scores[heard])]
+                  for c, v in zip(m.centres[seen], m.scores[seen])]
         if len(points) > 1:
             self.create_line(*[c for p in points for c in p], fill="#e8710a", width=1)
         start, end = m.best
-        self.create_rectangle(self._x(start), 1, self._x(end), h - 1, outline="#e8710a", width=2)
+        if self.view.overlaps(start, end):
+            self.create_rectangle(self._x(start), 1, self._x(end), h - 1, outline="#e8710a", width=2)
         self.create_text(4, 2, anchor="nw", fill="#b06000", font=("TkDefaultFont", 7),
                          text=f"best match {start:.1f}–{end:.1f} s · J plays it")
 
@@ -572,7 +638,7 @@ class WaveformView(tk.Canvas):
     def move_playhead(self, seconds: float | None) -> None:
         if self._head is None:
             return
-        if seconds is None or not self.seconds:
+        if seconds is None or not self.seconds or not self.view.start <= seconds <= self.view.end:
             self.itemconfigure(self._head, state="hidden")
             return
         x = int(self._x(seconds))
@@ -594,12 +660,26 @@ class WaveformView(tk.Canvas):
         return left, max(left + 1, min(self._span[1], width - 1))
 
     def _x(self, seconds: float) -> float:
+        """The pixel of ``seconds`` (at an edge, for a moment out of view)."""
         left, right = self._ends()
-        return left + max(0.0, min(seconds / self.seconds, 1.0)) * (right - left)
+        v = self.view
+        return left + (max(0.0, min((seconds - v.start) / v.seconds, 1.0)) if v.seconds > 0 else 0.0) * (right - left)
 
     def _at(self, x: int) -> float:
         left, right = self._ends()
-        return max(0.0, min((x - left) / (right - left), 1.0)) * self.seconds
+        return self.view.start + max(0.0, min((x - left) / (right - left), 1.0)) * self.view.seconds
+
+    def _wheel(self, event) -> None:
+        """Zoom around the pointer (wheel), or move along (Shift+wheel, or a wheel's sideways tilt)."""
+        button = getattr(event, "num", None)
+        if not self.seconds or (button not in (4, 5, 6, 7) and not getattr(event, "delta", 0)):
+            return                                                      # another button: not the wheel
+        back = button in (4, 6) or (button not in (5, 7) and event.delta > 0)    # up, or left
+        if button in (6, 7) or event.state & 0x1:                        # Shift
+            view = self.view.panned(-PAN_SHARE if back else PAN_SHARE)
+        else:
+            view = self.view.zoomed(self._at(event.x), WHEEL_FACTOR if back else 1 / WHEEL_FACTOR)
+        (self.on_view or self.set_view)(view)
 
     def _shade_seconds(self, start: float, end: float) -> None:
         self.coords(self._shade, self._x(start), 0, self._x(end), int(self["height"]))

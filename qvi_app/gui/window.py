@@ -769,6 +769,19 @@ class QviWindow:
             return
         self.spectrograms.wave.select_part(match.best)
 
+    def zoom(self) -> None:
+        """Z: the result's spectrogram and waveform zoomed to the part dragged across it (or where a
+        long result matches), to see and drag across what is a few pixels of the whole sound;
+        again: the whole sound. The wheel over them zooms anywhere."""
+        wave = self.spectrograms.wave
+        part = wave.selection or (wave.match.best if wave.match is not None else None)
+        view = self.spectrograms.view.toggled(part) if self._showing_selected() and wave.seconds else None
+        if view is None:
+            self.say("Z zooms into a result's plots: drag across its waveform first (a long result's best match "
+                     "needs no drag), or turn the mouse wheel over them")
+            return
+        self.spectrograms.set_view(view)
+
     def _showing_selected(self) -> bool:
         """The waveform shown is the selected result's (not another's, the selected one loading)."""
         return self._shown_wave is not None and self._shown_wave[0] is self.results.selected()
