@@ -1132,6 +1132,22 @@ def test_the_wheel_zooms_a_long_result_and_z_shows_its_match_or_part_up_close(wi
                                                                              - round(py)), *["click", "5"] * 12)
     assert seen().is_whole
 
+    # Playing in a zoom: a playhead that starts out of view leaves the view alone, one that runs
+    # off the right edge turns the page (and the spectrogram turns with it).
+    from qvi_app.gui.timeview import TimeView
+
+    end_part = TimeView.whole(hit.duration).around(7.0, 8.0)
+    panel.set_view(end_part)
+    win.play_selected_from(0.0)
+    wait(root, 0.6)
+    assert win.playing is hit and seen() == end_part
+    win.stop_playing()
+    panel.set_view(TimeView.whole(hit.duration).around(0.5, 1.5))
+    win.play_selected_from(0.5)
+    pump(root, lambda: panel.view.start > 1.5, 5, "the page to turn")
+    assert seen().seconds == pytest.approx(1.5) and view.itemcget(view._head, "state") == "normal"
+    win.stop_playing()
+
     xdo(root, desktop, "mousemove", str(x), str(y), "click", "4")
     assert not seen().is_whole
     short = next(i for i, h in enumerate(win.results.hits) if h.duration < 3.0)

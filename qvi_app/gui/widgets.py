@@ -534,6 +534,7 @@ class WaveformView(tk.Canvas):
         self._peaks = None                            # the louder channel's peak in each PEAK_S block
         self._peak_s = self.PEAK_S
         self._head = None
+        self._head_seen = False                       # the playhead was in view at its last move
         self._press_x: int | None = None
         self._span: tuple[int, int] | None = None     # the pixels of 0 s and of the end; None: the edges
         self.match = None                             # where the query matches (ranking.where.Match)
@@ -636,11 +637,23 @@ class WaveformView(tk.Canvas):
         self._shade_seconds(*part)
 
     def move_playhead(self, seconds: float | None) -> None:
+        """The playhead at ``seconds`` (None: hidden). In a zoom, a playhead that runs off the
+        right edge turns the page, as an editor follows playback; one that starts out of view
+        (Enter from the start while zoomed on the end) leaves the view where it is."""
         if self._head is None:
             return
-        if seconds is None or not self.seconds or not self.view.start <= seconds <= self.view.end:
+        seen, self._head_seen = self._head_seen, False
+        if seconds is None or not self.seconds:
             self.itemconfigure(self._head, state="hidden")
             return
+        v = self.view
+        if seen and seconds > v.end and not v.is_whole:
+            (self.on_view or self.set_view)(v.panned((seconds - v.start) / v.seconds))
+            v = self.view
+        if not v.start <= seconds <= v.end:
+            self.itemconfigure(self._head, state="hidden")
+            return
+        self._head_seen = True
         x = int(self._x(seconds))
         self.coords(self._head, x, 0, x, int(self["height"]))
         self.itemconfigure(self._head, state="normal")
