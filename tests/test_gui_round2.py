@@ -692,6 +692,29 @@ def test_a_drag_across_the_query_searches_that_part(window, desktop, tmp_path):
     wait(root, 1.0)
     assert win.bench.query.label == "part of peacock_call_01.ogg" and "at least" not in win.banner.text
 
+    # The wheel over the query zooms it (the result's plot stays whole), and a drag in the zoom
+    # selects what is seen there.
+    _searched(root, win, DEMO_LIBRARY / REFERENCE)
+    (x, y), = ax.transData.transform([(0.5 * whole, 40)])
+    xdo(root, desktop, "mousemove", str(canvas.winfo_rootx() + int(x)), str(canvas.winfo_rooty() + canvas.winfo_height()
+                                                                            - int(y)), "click", "4", "click", "4")
+    wait(root, 0.3)
+    zoom = win.spectrograms.query_view
+    assert zoom.seconds == pytest.approx(whole / 1.5 ** 2, rel=0.02) and zoom.start < 0.5 * whole < zoom.end
+    assert ax.get_xlim() == pytest.approx((zoom.start, zoom.end)) and win.spectrograms.view.is_whole
+    (x0, y), (x1, _) = ax.transData.transform([(zoom.start + 0.1 * zoom.seconds, 40), (zoom.end - 0.1 * zoom.seconds, 40)])
+    top = canvas.winfo_height() - y
+    xdo(root, desktop, "mousemove", str(canvas.winfo_rootx() + int(x0)), str(canvas.winfo_rooty() + int(top)),
+        "mousedown", "1")
+    for f in (0.25, 0.5, 0.75, 1.0):
+        xdo(root, desktop, "mousemove", str(canvas.winfo_rootx() + int(x0 + f * (x1 - x0))),
+            str(canvas.winfo_rooty() + int(top)))
+    xdo(root, desktop, "mouseup", "1")
+    pump(root, lambda: win.bench.query.label == "part of peacock_call_01.ogg" and win.result is not None
+         and not win.busy.winfo_ismapped(), 30, "the part seen in the zoom to be searched")
+    assert win.bench.query.seconds == pytest.approx(0.8 * zoom.seconds, rel=0.1)
+    assert win.spectrograms.query_view.is_whole                            # the part, shown whole
+
 
 def test_a_clipped_recording_is_said_with_what_to_do(window, desktop, tmp_path):
     """An imitation shouted into the microphone past full scale loses its match (real imitations

@@ -348,14 +348,16 @@ class SpectrogramPanel(ttk.Frame):
     with a playhead (:class:`WaveformView`): a click on it plays from there, a drag across it hands
     that part of the result to ``on_select_part``. A drag across the query's spectrogram hands the
     part selected (its start and end, seconds) to ``on_select_query``. The mouse wheel over the
-    result's spectrogram or its waveform zooms both alike (:meth:`set_view`)."""
+    result's spectrogram or its waveform zooms both alike (:meth:`set_view`); over the query's,
+    that one (a part of a long query is then dragged across what is seen)."""
 
     def __init__(self, master, on_seek=None, on_select_query=None, on_select_part=None):
         super().__init__(master)
         self.on_select_query = on_select_query
         self._span = None
         self._match_span = None                         # where the query matches, outlined on the result
-        self._result_end = 0.0                          # the right end of the result's spectrogram, seconds
+        self._ends = {"query": 0.0, "result": 0.0}      # each spectrogram's right end, seconds
+        self.query_view = TimeView.whole(0.0)           # the stretch of the query shown
         self.figure = Figure(figsize=(5.2, 4.4), dpi=100, layout="constrained")
         self.ax_query = self.figure.add_subplot(2, 1, 1)
         self.ax_result = self.figure.add_subplot(2, 1, 2, sharey=self.ax_query)
@@ -381,7 +383,9 @@ class SpectrogramPanel(ttk.Frame):
         ax.clear()
         if which == "result":
             self._match_span = None                 # cleared with the plot
-            self._result_end = spec.extent[1] if spec is not None else 0.0
+        else:
+            self.query_view = TimeView.whole(spec.duration if spec is not None else 0.0)
+        self._ends[which] = spec.extent[1] if spec is not None else 0.0
         self.titles[which] = title
         self._fit_title(ax.set_title(title, fontsize=9, loc="left"))
         ax.set_ylabel("mel band", fontsize=8)
@@ -478,21 +482,37 @@ class SpectrogramPanel(ttk.Frame):
     def set_view(self, view: TimeView) -> None:
         """Show ``view``'s stretch of the result on its spectrogram and its waveform alike."""
         self.wave.set_view(view)
-        if self._result_end:
-            # The whole sound as the plot first showed it: the spectrogram's last frame ends a
-            # little after the sound does.
-            self.ax_result.set_xlim((0.0, self._result_end) if view.is_whole else (view.start, view.end))
-            self.canvas.draw_idle()
+        self._limit("result", view)
+
+    def set_query_view(self, view: TimeView) -> None:
+        """Show ``view``'s stretch of the query on its spectrogram."""
+        self.query_view = view
+        self._limit("query", view)
+
+    def _limit(self, which: str, view: TimeView) -> None:
+        if not self._ends[which]:
+            return
+        # The whole sound as the plot first showed it: the spectrogram's last frame ends a little
+        # after the sound does.
+        ax = self.ax_query if which == "query" else self.ax_result
+        ax.set_xlim((0.0, self._ends[which]) if view.is_whole else (view.start, view.end))
+        self.canvas.draw_idle()
 
     def _scrolled(self, event) -> None:
-        """The wheel over the result's spectrogram: as over its waveform."""
-        if event.inaxes is not self.ax_result or not self.wave.seconds or event.xdata is None:
+        """The wheel over a spectrogram: the result's as over its waveform, the query's alone."""
+        if event.inaxes is self.ax_result:
+            view, show = self.view, self.set_view
+        elif event.inaxes is self.ax_query:
+            view, show = self.query_view, self.set_query_view
+        else:
+            return
+        if not view.total or event.xdata is None:
             return
         back = event.step > 0
         if event.key == "shift":
-            self.set_view(self.view.panned(-PAN_SHARE if back else PAN_SHARE))
+            show(view.panned(-PAN_SHARE if back else PAN_SHARE))
         else:
-            self.set_view(self.view.zoomed(event.xdata, WHEEL_FACTOR ** event.step))
+            show(view.zoomed(event.xdata, WHEEL_FACTOR ** event.step))
 
     def _align_wave(self, _event=None) -> None:
         """The waveform's time axis under the result plot's (the layout moves that one with the
