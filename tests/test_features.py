@@ -78,3 +78,17 @@ def test_2dft_magnitude_is_exactly_invariant_to_circular_shifts():
     b = torch.fft.fft2(torch.roll(spec, shifts=(3, 40), dims=(0, 1))).abs()
     assert torch.allclose(a, b, atol=1e-3)
     assert TwoDFTSettings().dim == 63 * 25
+
+
+@pytest.mark.parametrize("freq", [150.0, 1000.0, 6000.0])
+def test_the_display_spectrogram_names_hertz_where_a_tone_is_drawn(freq):
+    """The window's plots label their vertical axis in Hz (band_at): a tone's brightest band
+    is the one that place falls in, at any input rate."""
+    from qvi_app.features.display import display_spectrogram
+
+    for sr in (16000, 44100):
+        t = np.arange(sr) / sr
+        spec = display_spectrogram(np.sin(2 * np.pi * freq * t).astype(np.float32), sr)
+        # band i is drawn from i to i + 1; 1 kHz falls between two centres, and both are as bright
+        assert abs(spec.db.mean(axis=1).argmax() + 0.5 - spec.band_at(freq)) <= 0.51
+    assert spec.band_at(spec.f_max) == pytest.approx(spec.db.shape[0] + 0.5)

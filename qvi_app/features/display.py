@@ -23,6 +23,14 @@ class DisplaySpectrogram:
         """(left, right, bottom, top) for matplotlib's imshow: seconds and mel-band index."""
         return 0.0, self.db.shape[1] * self.hop_s, 0.0, float(self.db.shape[0])
 
+    def band_at(self, hz: float) -> float:
+        """Where ``hz`` lies on the plot's vertical axis (band ``i`` drawn from i to i + 1): the
+        HTK mel scale torchaudio's filters use, their centres evenly spaced from 0 to ``f_max``."""
+        def mel(f):
+            return 2595.0 * np.log10(1.0 + f / 700.0)
+
+        return float(mel(hz) * (self.db.shape[0] + 1) / mel(self.f_max) - 0.5)
+
 
 _SR, _N_FFT, _HOP, _N_MELS, _TOP_DB = 22050, 1024, 256, 80, 80.0
 _MEL = torchaudio.transforms.MelSpectrogram(_SR, n_fft=_N_FFT, hop_length=_HOP, n_mels=_N_MELS, f_max=_SR / 2)

@@ -20,6 +20,8 @@ from qvi_app.gui.timeview import PAN_SHARE, WHEEL_FACTOR, TimeView  # noqa: E402
 from qvi_app.index import SearchHit  # noqa: E402
 
 RATING_TEXT = {1: "▲ up", -1: "▼ down", 0: ""}
+#: The frequencies named on the spectrograms' vertical axis.
+HZ_TICKS = ((250, "250"), (500, "500"), (1000, "1k"), (2000, "2k"), (4000, "4k"), (8000, "8k"))
 
 
 def ui_scale(widget) -> float:
@@ -388,7 +390,7 @@ class SpectrogramPanel(ttk.Frame):
         self._ends[which] = spec.extent[1] if spec is not None else 0.0
         self.titles[which] = title
         self._fit_title(ax.set_title(title, fontsize=9, loc="left"))
-        ax.set_ylabel("mel band", fontsize=8)
+        ax.set_ylabel("Hz", fontsize=8)
         ax.tick_params(labelsize=7)
         selectable = which == "query" and spec is not None
         xlabel = "seconds · drag across it to search a part" if selectable else "seconds"
@@ -400,6 +402,10 @@ class SpectrogramPanel(ttk.Frame):
             ax.set_facecolor("#000004")
             ax.imshow(spec.db, origin="lower", aspect="auto", extent=spec.extent, vmin=-80, vmax=0,
                       cmap="magma", interpolation="nearest")
+            # Hertz, not band numbers, on the mel scale the plot is drawn in (a sound designer
+            # reads "a hiss above 4k"; "band 50" told nothing).
+            ticks = [(spec.band_at(hz), label) for hz, label in HZ_TICKS if hz < spec.f_max]
+            ax.set_yticks([y for y, _ in ticks], [label for _, label in ticks])
         else:
             ax.set_facecolor("#f1f3f4")
             ax.set_xticks([])
