@@ -621,7 +621,7 @@ class WaveformView(tk.Canvas):
         self._shade = self.create_rectangle(0, 0, 0, h, fill="#8ab4f8", outline="#1a73e8", state="hidden")
         self.create_polygon(*[c for p in points for c in p], fill="#1a73e8", outline="")
         v = self.view
-        about = (f"{self.seconds:.1f} s · click: play from there · drag: a part · wheel: zoom" if v.is_whole else
+        about = (f"{self.seconds:.1f} s · click: play · drag: a part · wheel: zoom" if v.is_whole else
                  f"{v.start:.2f}–{v.end:.2f} of {self.seconds:.1f} s · Shift+wheel: move · Z: all")
         self.create_text(w - 4, h - 2, anchor="se", fill="#5f6368", font=("TkDefaultFont", 7), text=about)
         self._draw_match(w, h)
