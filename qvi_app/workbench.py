@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from qvi_app.app import PART_MIN_S, QviSession, SearchResult, size_text
-from qvi_app.audio.region import save_region
+from qvi_app.audio.region import save_region, write_wav
 from qvi_app.credits import append_attribution, demo_credit
 from qvi_app.errors import DeviceError, QviError, StaleIndexError, printable
 from qvi_app.feedback import FeedbackStore
@@ -50,6 +50,8 @@ HISTORY_AUDIO_BYTES = 256 << 20
 READY_FOLDER = ".ready"
 #: How many long results keep where they matched their query (a Match is a few kilobytes).
 MATCHES_KEPT = 32
+#: The name of a query recorded in the window (a file opened as the query goes by its name).
+RECORDING_LABEL = "your recording"
 
 
 class TimeLeft:
@@ -88,7 +90,7 @@ def say_duration(seconds: float) -> str:
 class Query:
     wave: np.ndarray          # the imitation as searched (trimmed), mono float32
     sr: int
-    label: str                # "your recording", a file name, "more like <name>"
+    label: str                # RECORDING_LABEL, a file name, "part of <name>", "more like <name>"
 
     @property
     def seconds(self) -> float:
@@ -444,6 +446,19 @@ class Workbench:
         tell the user."""
         dest = Path(dest)
         return self._credited(path, dest, save_region(path, start_s, end_s, dest))
+
+    def save_query(self, dest) -> str:
+        """Save the query as searched (the imitation cut out of its recording, what ▶ Query plays)
+        as a WAV file: a vocal sketch is a scratch track for an edit, or a query to search again
+        another day. 24-bit, or 32-bit float when it goes past full scale (a file opened as the
+        query may), so that nothing is clipped. Returns what to tell the user."""
+        q = self.query
+        if q is None:
+            raise QviError("there is no query to save yet: record one (Space) or open a sound file")
+        dest = Path(dest)
+        peak = float(np.abs(q.wave).max()) if len(q.wave) else 0.0
+        write_wav(q.wave, q.sr, dest, "FLOAT" if peak > 1.0 else "PCM_24", what="the query")
+        return f"saved the query ({q.seconds:.2f} s, {printable(q.label)}) as {printable(str(dest))}"
 
     def prepare_part(self, path, start_s: float, end_s: float, dest) -> None:
         """Write a part ahead of a drag (blocking: run it on a worker when the part is selected),

@@ -367,7 +367,7 @@ def test_help_lists_every_key_the_window_answers(window):
              "<Key-Up>": "↑", "<Key-Down>": "↓", "<Control-Key-o>": "Ctrl+O", "<Control-Key-l>": "Ctrl+L",
              "<Control-Key-q>": "Ctrl+Q", "<Control-Key-c>": "Ctrl+C", "<Control-Key-f>": "Ctrl+F",
              "<Control-Key-s>": "Ctrl+S", "<Alt-Key-Left>": "Alt+←", "<Alt-Key-Right>": "Alt+→",
-             "<Control-Key-a>": "Ctrl+A", "z": "Z"}
+             "<Control-Key-a>": "Ctrl+A", "z": "Z", "<Control-Key-S>": "Ctrl+Shift+S"}
     aliases = {"=", "<Key-KP_Add>", "<Key-KP_Subtract>", "<Destroy>", "<MouseWheel>", "<Button>"}   # same action, or not keys
     bound = set(root.bind()) - aliases
     assert bound <= set(names), bound - set(names)                          # a new key must be named here, and in help
@@ -1026,6 +1026,34 @@ def _farmyard(tmp_path) -> tuple[Path, Path, float]:
     query = tmp_path / "rooster.wav"
     sf.write(query, rooster, 44100)
     return tmp_path / "ix", query, len(rooster) / 44100
+
+
+def test_ctrl_shift_s_saves_the_query_as_searched(window, desktop, tmp_path, monkeypatch):
+    """A vocal sketch kept as a file (a scratch track for an edit, a query for another day): the
+    query as searched, named after its file, or after the time for a recording."""
+    from tkinter import filedialog
+
+    from qvi_app.workbench import RECORDING_LABEL
+
+    root, open_window = window
+    win = open_window()
+    asked = []
+    monkeypatch.setattr(filedialog, "asksaveasfilename",
+                        lambda **kw: asked.append(kw) or str(tmp_path / "kept" / kw["initialfile"]))
+    press(root, desktop, win, "ctrl+shift+s")
+    assert win.message.startswith("There is no query to save yet") and asked == []
+    _searched(root, win, DEMO_LIBRARY / REFERENCE)
+    press(root, desktop, win, "ctrl+shift+s")
+    pump(root, lambda: win.message.startswith("saved the query"), 10, "the query to be saved")
+    saved, sr = sf.read(tmp_path / "kept" / "peacock_call_01.wav", dtype="float32")
+    assert sr == win.bench.query.sr and np.abs(saved - win.bench.query.wave).max() < 1e-5
+    wave, sr = win.bench.query.wave, win.bench.query.sr
+    win.search(wave[: len(wave) // 2], sr, RECORDING_LABEL)
+    pump(root, lambda: win.bench.query.label == RECORDING_LABEL and win.result is not None, 30, "the recording's search")
+    press(root, desktop, win, "ctrl+shift+s")
+    pump(root, lambda: len(asked) == 2 and "your recording" in win.message, 10, "the recording to be saved")
+    assert asked[1]["initialfile"].startswith(time.strftime("imitation %Y-%m-%d "))
+    assert sf.info(tmp_path / "kept" / asked[1]["initialfile"]).duration == pytest.approx(win.bench.query.seconds)
 
 
 def test_a_long_result_shows_where_the_query_matches_and_j_plays_that_part(window, desktop, tmp_path):

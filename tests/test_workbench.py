@@ -299,6 +299,29 @@ def test_a_part_of_a_sound_is_saved_with_its_credit_when_it_is_a_demo_sound(benc
     assert "saved 0.50 s of mine.wav" in said and not (tmp_path / "own" / "ATTRIBUTION.csv").exists()
 
 
+def test_the_query_is_saved_as_searched_and_a_loud_one_is_not_clipped(bench, tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    with pytest.raises(QviError, match="no query to save yet"):
+        bench.save_query(tmp_path / "none.wav")
+    _search(bench)
+    said = bench.save_query(tmp_path / "takes" / "vroom.wav")
+    saved, sr = sf.read(tmp_path / "takes" / "vroom.wav", dtype="float32")
+    assert sr == bench.query.sr and sf.info(tmp_path / "takes" / "vroom.wav").subtype == "PCM_24"
+    assert np.abs(saved - bench.query.wave).max() < 1e-5                   # the samples searched, not the recording
+    assert said.startswith(f"saved the query ({bench.query.seconds:.2f} s, your recording)")
+    loud = 3.0 * tone(230.0, 1.2)                                        # a float file opened as the query
+    bench.searched(bench.search(loud, SR), SR, "loud.wav")
+    bench.save_query(tmp_path / "loud.wav")
+    saved, _ = sf.read(tmp_path / "loud.wav", dtype="float32")
+    assert sf.info(tmp_path / "loud.wav").subtype == "FLOAT" and np.abs(saved - bench.query.wave).max() < 1e-6
+    (tmp_path / "a file").write_text("")
+    with pytest.raises(QviError, match="cannot save the query here"):
+        bench.save_query(tmp_path / "a file" / "under it.wav")
+    assert sorted(p.name for p in tmp_path.glob("*.wav")) == ["loud.wav"]      # nothing half-written
+
+
 def test_a_part_written_ahead_is_moved_into_place_by_its_drag(bench, tmp_path, monkeypatch):
     """A part selected is written ahead (a worker's job) in parts/.ready; its drag only moves it
     (credit and all), and only the part selected last is kept there. A drag of another part, or

@@ -42,15 +42,23 @@ def save_region(src, start_s: float, end_s: float, dest) -> float:
         raise
     except (OSError, RuntimeError, sf.LibsndfileError) as exc:
         raise AudioError(src, f"cannot read the part ({exc})") from None
+    write_wav(part, sr, dest, subtype, what="the part")
+    return len(part) / sr
+
+
+def write_wav(samples, sr: int, dest, subtype: str = "PCM_24", what: str = "the sound") -> None:
+    """``samples`` (frames, or frames × channels) written to ``dest`` as a WAV file, through a
+    temporary file beside it: a failed write (a full disk, a folder not writable) leaves nothing
+    half-written and raises :class:`AudioError` saying ``what`` was not saved."""
+    dest = Path(dest)
     tmp = None
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.stem}.", suffix=".tmp.wav")
         os.close(fd)
-        sf.write(tmp, part, sr, subtype=subtype, format="WAV")
+        sf.write(tmp, samples, sr, subtype=subtype, format="WAV")
         os.replace(tmp, dest)
     except (OSError, sf.LibsndfileError) as exc:
         if tmp:
             Path(tmp).unlink(missing_ok=True)
-        raise AudioError(dest, f"cannot save the part here ({getattr(exc, 'strerror', None) or exc})") from None
-    return len(part) / sr
+        raise AudioError(dest, f"cannot save {what} here ({getattr(exc, 'strerror', None) or exc})") from None

@@ -40,6 +40,7 @@ KEYS = (("Space", "record an imitation; it stops 2 s after you do (Audio menu), 
         ("Ctrl+C", "copy the selected results' paths, one a line"),
         ("Ctrl+A", "select every result in the list, to copy or drag out together"),
         ("Ctrl+S", "save the part dragged across the result's waveform as a WAV file"),
+        ("Ctrl+Shift+S", "save the query as searched (what ▶ Query plays) as a WAV file"),
         ("Ctrl+click", "pick several results (Shift+click: a run of them), to copy or drag out together"),
         ("Ctrl+O", "open a sound file as the query"),
         ("Ctrl+L", "open a library folder"),
@@ -51,6 +52,7 @@ def build_menu(win) -> None:
     bar = tk.Menu(win.root)
     file = tk.Menu(bar, tearoff=False)
     file.add_command(label="Open query sound…", accelerator="Ctrl+O", command=win.open_query_dialog)
+    file.add_command(label="Save the query as…", accelerator="Ctrl+Shift+S", command=win.save_query_dialog)
     win.recent_menu = tk.Menu(file, tearoff=False, postcommand=win.fill_recent)
     file.add_cascade(label="Recent queries", menu=win.recent_menu)
     file.add_separator()
@@ -137,6 +139,7 @@ def bind_keys(win) -> None:
     r.bind("<Control-a>", lambda e: unless_typing(e, win.results.select_all))   # a field selects its text
     r.bind("<Control-f>", lambda e: win.find_by_name())
     r.bind("<Control-s>", lambda e: win.save_part_dialog())
+    r.bind("<Control-S>", lambda e: win.save_query_dialog())          # with Shift
     r.bind("<Alt-Left>", lambda e: unless_typing(e, win.back))      # in a field: the cursor's
     r.bind("<Alt-Right>", lambda e: unless_typing(e, win.forward))
     # A mouse's back and forward buttons: Tk 8.6 refuses "<Button-8>" in a binding, but its

@@ -35,7 +35,7 @@ from qvi_app.gui.widgets import FirstRun, LevelMeter, MessageBanner, ResultsTabl
 from qvi_app.index import NO_FILTERS, Filters
 from qvi_app.paths import data_dir
 from qvi_app.settings import AppSettings, feedback_db_path
-from qvi_app.workbench import TimeLeft, Workbench, say_duration
+from qvi_app.workbench import RECORDING_LABEL, TimeLeft, Workbench, say_duration
 
 log = logging.getLogger("qvi.gui")
 ALL = "All categories"
@@ -568,7 +568,7 @@ class QviWindow:
 
     def _recorded(self, wave, sr, clipped: float) -> None:
         self.countdown.configure(text=f"recorded {len(wave) / max(sr, 1):.1f} s")
-        self.search(wave, sr, "your recording", clipped)
+        self.search(wave, sr, RECORDING_LABEL, clipped)
 
     # -- querying --------------------------------------------------------------------------------
     def open_query_dialog(self) -> None:
@@ -829,6 +829,23 @@ class QviWindow:
         self._remember_folder(str(Path(path).parent))
         self.tasks.submit(lambda: self.bench.save_part(hit.path, start, end, path), self.say,
                           lambda exc: self._failed(exc, "The part was not saved: "))
+
+    def save_query_dialog(self) -> None:
+        """Ctrl+Shift+S: the query as searched (what ▶ Query plays) saved as a WAV file."""
+        q = self.bench.query
+        if q is None:
+            self.error("There is no query to save yet: record one (Space) or open a sound file (Ctrl+O).")
+            return
+        stem = Path(q.label).stem if q.label != RECORDING_LABEL else time.strftime("imitation %Y-%m-%d %H.%M.%S")
+        path = filedialog.asksaveasfilename(parent=self.root, title="Save the query as", defaultextension=".wav",
+                                            filetypes=[("WAV", "*.wav")],
+                                            initialdir=self.settings.last_folder or str(Path.home()),
+                                            initialfile=f"{stem}.wav")
+        if not path:
+            return
+        self._remember_folder(str(Path(path).parent))
+        self.tasks.submit(lambda: self.bench.save_query(path), self.say,
+                          lambda exc: self._failed(exc, "The query was not saved: "))
 
     def play_selected_from(self, seconds: float) -> None:
         hit = self.results.selected()
