@@ -72,7 +72,8 @@ def _parser() -> argparse.ArgumentParser:
     se.add_argument("--no-adapter", action="store_true", help="ignore the adapter learned from your ratings")
     se.add_argument("--where", action="store_true",
                     help="for each result several times as long as the imitation, where in it the imitation "
-                         "matches best (about 1.5 s per 30 s sound on 2 cores; JSON: match [start, end])")
+                         "matches best, and up to 4 other places it matches (about 1.5 s per 30 s sound on 2 "
+                         "cores; JSON: match [start, end], also [[start, end], …])")
 
     si = sub.add_parser("similar", help="more like this: rank the library by one of its sounds (no re-embedding)")
     si.add_argument("sound", type=Path, metavar="PATH", help="a library sound, as qvi search prints it")
@@ -375,24 +376,32 @@ def _warn_if_clipped(result, query=None) -> None:
         print(f"qvi: warning: {advice}", file=sys.stderr)
 
 
-def _where(session, result) -> dict[int, tuple[float, float]]:
-    """rank → the part (start, end s) of each long result where the query matches best; a sound
-    that cannot be read is said and left out."""
+def _where(session, result) -> dict[int, list[tuple[float, float]]]:
+    """rank → the parts (start, end s) of each long result where the query matches, best first
+    (Match.places); a sound that cannot be read is said and left out."""
     from qvi_app.ranking.where import worth_locating
 
     out = {}
     for h in result.hits:
         if worth_locating(h.duration, result.query_duration):
             try:
-                out[h.rank] = session.where_it_matches(result, *session.load_reference(h)).best
+                out[h.rank] = session.where_it_matches(result, *session.load_reference(h)).places()
             except QviError as exc:
                 print(f"qvi: warning: where the query matches was not found: {printable(str(exc))}", file=sys.stderr)
     return out
 
 
 def _hit_dicts(result, where: dict | None) -> list[dict]:
-    return [{**h.to_dict(), **({"match": [round(x, 2) for x in where[h.rank]]} if where and h.rank in where else {})}
-            for h in result.hits]
+    def places(parts):                      # "match": the best part; "also": the other places, best first
+        parts = [[round(x, 2) for x in part] for part in parts]
+        return {"match": parts[0], "also": parts[1:]}
+
+    return [{**h.to_dict(), **(places(where[h.rank]) if where and h.rank in where else {})} for h in result.hits]
+
+
+def _where_text(parts: list[tuple[float, float]]) -> str:
+    also = f"; also {', '.join(f'{a:.1f}–{b:.1f}' for a, b in parts[1:])} s" if len(parts) > 1 else ""
+    return f"  (matches at {parts[0][0]:.1f}–{parts[0][1]:.1f} s{also})"
 
 
 def _print_hits(result, as_json: bool, where: dict | None = None) -> int:
@@ -404,7 +413,7 @@ def _print_hits(result, as_json: bool, where: dict | None = None) -> int:
         return 0
     marks = {1: "▲", -1: "▼", 0: " "}
     for h in result.hits:
-        at = f"  (matches at {where[h.rank][0]:.1f}–{where[h.rank][1]:.1f} s)" if where and h.rank in where else ""
+        at = _where_text(where[h.rank]) if where and h.rank in where else ""
         print(f"{h.rank:3d} {marks[h.rating]} {h.score:6.3f}  {printable(h.category):<18} {h.duration:5.1f} s  "
               f"{printable(str(h.path))}{at}")
     print(f"({result.total_ms:.0f} ms: " + ", ".join(f"{k} {v:.0f}" for k, v in result.timings_ms.items()) + ")",

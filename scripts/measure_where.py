@@ -8,8 +8,13 @@ window (where qvi says it matches) lies inside the reference. Two yardsticks: th
 of the same length, and chance (the reference's share of the scene). The set is only read, never
 copied.
 
+With ``--copies N`` the reference is in each scene N times (a dog barking twice in a field
+recording) and the scene also counts as ``found_all`` when the first N places qvi offers
+(``Match.places``: J goes through them, best first) each lie in a different copy; chance of that
+is N! times the product of the copies' shares.
+
     .venv/bin/python scripts/measure_where.py ../shared/real-imitations-dev --library assets/library \\
-        [--generation 1] [--scenes 3] [--seed 0] [--out FILE.json]
+        [--generation 1] [--scenes 3] [--seed 0] [--copies 1] [--out FILE.json]
 
 The imitations are searched through the bundled model and its demo index, as the window does.
 """
@@ -44,6 +49,7 @@ def main(argv=None) -> int:
     ap.add_argument("--generation", default="1")
     ap.add_argument("--scenes", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--copies", type=int, default=1, help="the reference this many times in each scene")
     ap.add_argument("--out", type=Path)
     a = ap.parse_args(argv)
 
@@ -58,32 +64,44 @@ def main(argv=None) -> int:
         return resample(np.asarray(wave, np.float32), rate, sr)
 
     rng = random.Random(a.seed)
-    found, loudest, chance = [], [], []
+    found, loudest, chance, found_all, chance_all = [], [], [], [], []
     t0 = time.perf_counter()
     for n, pair in enumerate(pairs, 1):
         result = session.search_wave(load(a.pairs_dir / pair["imitation"]), sr, top_k=1)
         reference = load(a.pairs_dir / pair["reference"])
         for _ in range(a.scenes):
             parts = [load(p)[: int(OTHER_MAX_S * sr)] for p in rng.sample(library, OTHERS)]
-            at = rng.randrange(OTHERS + 1)
-            parts.insert(at, reference)
+            # where the copies go (one copy: drawn as before --copies, so that earlier figures reproduce)
+            at = [rng.randrange(OTHERS + 1)] if a.copies == 1 else sorted(rng.sample(range(OTHERS + a.copies), a.copies))
+            for i in at:
+                parts.insert(i, reference)
             parts = [p / (np.abs(p).max() + 1e-9) * 10 ** (rng.uniform(-12, 0) / 20) for p in parts]
             gap = np.zeros(int(GAP_S * sr), np.float32)
             scene = np.concatenate([x for p in parts for x in (p, gap)])
-            start = sum(len(p) + len(gap) for p in parts[:at]) / sr
-            end = start + len(reference) / sr
+            seconds = len(scene) / sr
+            copies = [(sum(len(p) + len(gap) for p in parts[:i]) / sr,) for i in at]
+            copies = [(s0, s0 + len(reference) / sr) for (s0,) in copies]
+
+            def inside(t):
+                return next((k for k, (s0, s1) in enumerate(copies) if s0 <= t < s1), None)
 
             match = session.where_it_matches(result, scene, sr)
-            found.append(start <= match.centre < end)
-            starts = window_starts(0.0, len(scene) / sr, WINDOW_S)
+            found.append(inside(match.centre) is not None)
+            starts = window_starts(0.0, seconds, WINDOW_S)
             rms = [float(np.sqrt(np.mean(scene[int(s * sr): int((s + WINDOW_S) * sr)] ** 2))) for s in starts]
-            loudest.append(start <= starts[int(np.argmax(rms))] + WINDOW_S / 2 < end)
-            chance.append((end - start) / (len(scene) / sr))
+            loudest.append(inside(starts[int(np.argmax(rms))] + WINDOW_S / 2) is not None)
+            shares = [(s1 - s0) / seconds for s0, s1 in copies]
+            chance.append(sum(shares))
+            hit = {inside((p0 + p1) / 2) for p0, p1 in match.places()[: a.copies]}
+            found_all.append(hit == set(range(a.copies)))
+            chance_all.append(float(np.prod(shares)) * float(np.prod(range(1, a.copies + 1))))
         print(f"\r{n}/{len(pairs)} imitations, found {np.mean(found):.2f}", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     report = {"pairs": str(a.pairs_dir), "generation": a.generation, "library": str(a.library),
               "scenes": len(found), "seed": a.seed, "found": round(float(np.mean(found)), 3),
               "loudest_window": round(float(np.mean(loudest)), 3), "chance": round(float(np.mean(chance)), 3),
+              "copies": a.copies, "found_all": round(float(np.mean(found_all)), 3),
+              "chance_all": round(float(np.mean(chance_all)), 3),
               "seconds": round(time.perf_counter() - t0, 1)}
     print(json.dumps(report, indent=2))
     if a.out:

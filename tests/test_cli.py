@@ -57,8 +57,8 @@ def test_search_by_length():
 
 def test_search_says_where_each_long_result_matches(tmp_path):
     """--where: each result several times as long as the imitation gets the part it matches best
-    (as long as the imitation, inside the sound), in the JSON and on its text line; a short one
-    none; a sound gone from the folder is a warning and the list still comes."""
+    (as long as the imitation, inside the sound) and the other places it matches, in the JSON and
+    on its text line; a short one none; a sound gone from the folder is a warning and the list still comes."""
     wave, sr = sf.read(DEMO_LIBRARY / "ambience" / "amb_port_02.ogg", dtype="float32")
     query = write(tmp_path / "take.wav", wave[3 * sr: 5 * sr], sr)
     r = qvi("search", query, "--length", "3-", "--top", "6", "--where", "--json")
@@ -67,10 +67,16 @@ def test_search_says_where_each_long_result_matches(tmp_path):
     long = [h for h in hits if h["duration"] >= 4.0]
     assert long and all("match" in h for h in long) and not any("match" in h for h in hits if h["duration"] < 4.0)
     for h in long:
-        start, end = h["match"]
-        assert 0 <= start < end <= h["duration"] + 0.01 and end - start == pytest.approx(2.0, abs=0.02)
+        places = [h["match"], *h["also"]]                     # the other places J would go to, apart
+        assert len(places) <= 5 and all(a1 <= b0 or b1 <= a0 for i, (a0, a1) in enumerate(places)
+                                        for b0, b1 in places[:i])
+        for start, end in places:
+            assert 0 <= start < end <= h["duration"] + 0.01 and end - start == pytest.approx(2.0, abs=0.02)
+    assert any(h["also"] for h in long)
     text = qvi("search", query, "--length", "3-", "--top", "6", "--where")
-    assert text.returncode == 0 and f"(matches at {long[0]['match'][0]:.1f}–" in text.stdout.splitlines()[0]
+    first = text.stdout.splitlines()[0]
+    assert text.returncode == 0 and f"(matches at {long[0]['match'][0]:.1f}–" in first
+    assert (f"; also {long[0]['also'][0][0]:.1f}–" in first) == bool(long[0]["also"])
 
     lib = tmp_path / "lib"
     shutil.copytree(DEMO_LIBRARY / "ambience", lib / "ambience")

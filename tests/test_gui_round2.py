@@ -1004,9 +1004,10 @@ def test_a_part_dragged_across_the_waveform_plays_and_is_saved_on_its_own(window
     assert win.bench.similar_part == pytest.approx((start, end), abs=0.05)
 
 
-def _farmyard(tmp_path) -> tuple[Path, Path, float]:
-    """A made-up library with a 10 s farmyard recording, a rooster crowing 4 s into it, and three
-    short sounds, indexed; and the rooster alone as a query: (index folder, query, its seconds)."""
+def _farmyard(tmp_path, again: bool = False) -> tuple[Path, Path, float]:
+    """A made-up library with a 10 s farmyard recording, a rooster crowing 4 s into it (``again``:
+    and 4 s after that, then 2 s more of the first ambience), and three short sounds, indexed; and
+    the rooster alone as a query: (index folder, query, its seconds)."""
     from qvi_app.app import build_index
     from qvi_app.audio import resample
 
@@ -1016,7 +1017,8 @@ def _farmyard(tmp_path) -> tuple[Path, Path, float]:
     lib = tmp_path / "lib"
     rooster = demo("birds/rooster_01.ogg")
     farmyard = np.concatenate([demo("ambience/amb_trade_01.ogg")[: 4 * 44100], rooster,
-                               demo("ambience/amb_farm_01.ogg")[: 4 * 44100]])
+                               demo("ambience/amb_farm_01.ogg")[: 4 * 44100]]
+                              + ([rooster, demo("ambience/amb_trade_01.ogg")[4 * 44100: 6 * 44100]] if again else []))
     (lib / "field").mkdir(parents=True)
     sf.write(lib / "field" / "farmyard.wav", farmyard, 44100)
     for name in ("birds/crow_01.ogg", "farm_animals/horse_02.ogg", "foley/hoe_04.ogg"):
@@ -1108,6 +1110,51 @@ def test_a_long_result_shows_where_the_query_matches_and_j_plays_that_part(windo
         warnings.simplefilter("error")                # a sound silent all through: outlined, no line, no warning
         view.show_match(Match(np.array([0.25, 0.5]), np.full(2, -np.inf), 0.25, 0.5, view.seconds))
     assert any(view.type(i) == "rectangle" and view.itemcget(i, "outline") == "#e8710a" for i in view.find_all())
+
+
+def test_j_again_goes_to_the_next_place_it_matches_and_back_to_the_best(window, desktop, tmp_path):
+    """A rooster that crows twice in a farmyard recording: both crows are outlined (the best
+    boldly), J plays the best and J again the other crow, moving a zoom there, and after the last
+    place J comes back to the best."""
+    index_dir, query, crowing = _farmyard(tmp_path, again=True)
+    crows = [(4.0, 4.0 + crowing), (8.0 + crowing, 8.0 + 2 * crowing)]
+    root, open_window = window
+    win = open_window(index_dir=index_dir)
+    _searched(root, win, query)
+    (row,) = [i for i, h in enumerate(win.results.hits) if h.relpath == "field/farmyard.wav"]
+    win.results.tree.selection_set(str(row))
+    hit = win.results.hits[row]
+    panel, view = win.spectrograms, win.spectrograms.wave
+    pump(root, lambda: view.match is not None, 20, "where it matches")
+    win.stop_playing()
+    places = view.match.places()
+
+    def crow_of(part):
+        return next((k for k, (a, b) in enumerate(crows) if a <= (part[0] + part[1]) / 2 <= b), None)
+
+    assert len(places) >= 2 and {crow_of(places[0]), crow_of(places[1])} == {0, 1}
+    dashed = [i for i in view.find_all() if view.type(i) == "rectangle" and view.itemcget(i, "dash")]
+    assert len(dashed) == len(places) - 1
+    assert f"again the next of {len(places)}" in " ".join(view.itemcget(i, "text") for i in view.find_all()
+                                                          if view.type(i) == "text")
+    press(root, desktop, win, "j")
+    pump(root, lambda: view.selection == places[0] and win.playing is hit, 5, "the best match to play")
+    assert win.message.startswith("best match: ") and "J: the next" in win.message
+    win.stop_playing()
+    press(root, desktop, win, "z")                        # zoomed to the best crow…
+    assert not (panel.view.start <= places[1][0] and places[1][1] <= panel.view.end)
+    press(root, desktop, win, "j")                        # …J: the other crow, and the zoom goes with it
+    pump(root, lambda: view.selection == places[1] and win.playing is hit, 5, "the next match to play")
+    assert win.message.startswith(f"match 2 of {len(places)}: {places[1][0]:.1f}–")
+    assert panel.view.start <= places[1][0] and places[1][1] <= panel.view.end and not panel.view.is_whole
+    assert win.player._end == int(places[1][1] * win._shown_wave[2])
+    for _ in places[2:]:
+        win.stop_playing()
+        press(root, desktop, win, "j")
+    win.stop_playing()
+    press(root, desktop, win, "j")                        # after the last: the best again
+    pump(root, lambda: view.selection == places[0] and win.playing is hit, 5, "the best match again")
+    win.stop_playing()
 
 
 def test_the_wheel_zooms_a_long_result_and_z_shows_its_match_or_part_up_close(window, desktop, tmp_path):

@@ -50,3 +50,14 @@ def test_z_zooms_to_the_part_and_again_to_the_whole_sound():
     assert part.toggled((10.0, 12.0)) == whole                  # again: the whole sound
     assert whole.zoomed(at=30.0, factor=2).toggled(None) == whole
     assert whole.toggled(None) is None                           # nothing to zoom to: said, not done
+
+
+def test_j_to_a_place_out_of_a_zoom_moves_the_view_there_at_the_same_width():
+    view = TimeView.whole(60.0).around(10.0, 12.0)               # 9.5–12.5 s
+    assert view.showing(10.5, 11.5) == view                       # already in view: nothing moves
+    moved = view.showing(40.0, 42.0)
+    assert (moved.start, moved.end) == pytest.approx((39.5, 42.5)) and moved.seconds == pytest.approx(view.seconds)
+    assert view.showing(58.0, 60.0).end == 60.0                   # at the end: kept inside
+    wider = view.showing(20.0, 25.0)                               # wider than the zoom: around it
+    assert wider.start <= 20.0 and wider.end >= 25.0
+    assert TimeView.whole(60.0).showing(40.0, 42.0) == TimeView.whole(60.0)

@@ -32,7 +32,8 @@ KEYS = (("Space", "record an imitation; it stops 2 s after you do (Audio menu), 
         ("L", "loop playback on or off: a result plays again and again until stopped"),
         ("+ / -", "rate the selected result good or poor: the list re-ranks at once; again: take it back"),
         ("M", "more like the selected result (or the part dragged across its waveform)"),
-        ("J", "a long result: play the part where it matches the query best (outlined on its waveform)"),
+        ("J", "a long result: play the part where it matches the query best (outlined on its waveform); "
+              "again: the next place it matches (dashed), back to the best after the last"),
         ("Z", "zoom the result's spectrogram and waveform to the part dragged across it, or to where it matches; "
               "again: the whole sound (the mouse wheel over them zooms anywhere, Shift+wheel moves along)"),
         ("Alt+← / Alt+→", "back to the list before, or forward again (the mouse's back and forward buttons too)"),

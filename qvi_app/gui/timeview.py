@@ -59,6 +59,15 @@ class TimeView:
         width = min(max((end - start) * (1 + 2 * MARGIN_SHARE), min(MIN_SECONDS, self.total)), self.total)
         return self._placed((start + end) / 2 - width / 2, width)
 
+    def showing(self, start: float, end: float) -> "TimeView":
+        """This view when it shows all of ``start``–``end``; else one as wide, centred on it (or
+        :meth:`around` it, when it is wider than this view)."""
+        if self.start <= start and end <= self.end:
+            return self
+        if end - start > self.seconds:
+            return self.around(start, end)
+        return self._placed((start + end) / 2 - self.seconds / 2, self.seconds)
+
     def toggled(self, part: tuple[float, float] | None) -> "TimeView | None":
         """Z: from a zoom, the whole sound again; from the whole sound, ``part`` (None: there is
         no part to zoom to)."""

@@ -564,6 +564,7 @@ class WaveformView(tk.Canvas):
         self._press_x: int | None = None
         self._span: tuple[int, int] | None = None     # the pixels of 0 s and of the end; None: the edges
         self.match = None                             # where the query matches (ranking.where.Match)
+        self._places: list[tuple[float, float]] = []  # its places, best first (J goes through them)
         self.finding = False                         # ... being found
         self.bind("<Configure>", lambda e: self._draw())
         self.bind("<ButtonPress-1>", self._pressed)
@@ -578,7 +579,7 @@ class WaveformView(tk.Canvas):
         import numpy as np
 
         self._select(None)
-        self.match, self.finding = None, False
+        self.match, self.finding, self._places = None, False, []
         if wave is None or not sr or not len(wave):
             self.seconds, self._peaks = 0.0, None
         else:
@@ -632,6 +633,7 @@ class WaveformView(tk.Canvas):
     def show_match(self, match, finding: bool = False) -> None:
         """Mark where the query matches (a Match of this sound), or say it is being found."""
         self.match, self.finding = match, finding
+        self._places = match.places() if match is not None else []
         self._draw()
 
     def _draw_match(self, w: int, h: int) -> None:
@@ -651,11 +653,16 @@ class WaveformView(tk.Canvas):
                   for c, v in zip(m.centres[seen], m.scores[seen])]
         if len(points) > 1:
             self.create_line(*[c for p in points for c in p], fill="#e8710a", width=1)
+        for start, end in self._places[1:]:                     # the other places J goes to: thinner
+            if self.view.overlaps(start, end):
+                self.create_rectangle(self._x(start), 1, self._x(end), h - 1, outline="#e8710a", width=1,
+                                      dash=(3, 2))
         start, end = m.best
         if self.view.overlaps(start, end):
             self.create_rectangle(self._x(start), 1, self._x(end), h - 1, outline="#e8710a", width=2)
+        more = f", again the next of {len(self._places)}" if len(self._places) > 1 else ""
         self.create_text(4, 2, anchor="nw", fill="#b06000", font=("TkDefaultFont", 7),
-                         text=f"best match {start:.1f}–{end:.1f} s · J plays it")
+                         text=f"best match {start:.1f}–{end:.1f} s · J plays it{more}")
 
     def select_part(self, part: tuple[float, float]) -> None:
         """Select ``part`` (start, end seconds) as a drag across it would: shaded, and heard."""

@@ -760,14 +760,23 @@ class QviWindow:
 
     def play_match(self) -> None:
         """J: the part of a long result where the query matches best, selected (to drag out, save
-        with Ctrl+S or search more like it with M) and played."""
+        with Ctrl+S or search more like it with M) and played; J again: the next place it matches
+        (a dog that barks three times in a minute of farmyard), back to the best after the last."""
         wave = self.spectrograms.wave
         match = wave.match if self._showing_selected() else None
         if match is None:
             self.say("still finding where the query matches in this sound…" if self._showing_selected() and wave.finding
                      else "J plays where a long result matches the query: select one several times as long as the query")
             return
-        self.spectrograms.wave.select_part(match.best)
+        k, (start, end) = match.place_after(wave.selection)
+        view = self.spectrograms.view
+        if view.showing(start, end) != view:                  # zoomed elsewhere: the view goes to the place
+            self.spectrograms.set_view(view.showing(start, end))
+        wave.select_part((start, end))
+        many = len(match.places())
+        if many > 1 and self.playing is self._shown_wave[0]:
+            self.say(f"{'best match' if k == 0 else f'match {k + 1} of {many}'}: {start:.1f}–{end:.1f} s of "
+                     f"{self._shown_wave[0].path.name}  ·  J: the next  ·  Ctrl+S saves it")
 
     def zoom(self) -> None:
         """Z: the result's spectrogram and waveform zoomed to the part dragged across it (or where a

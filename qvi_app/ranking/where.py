@@ -42,6 +42,8 @@ PART_NO_QUERY_S = 2.0
 LONGER_THAN = 2.0
 #: A window quieter than this (peak, about -80 dBFS) is digital silence: not embedded, never the match.
 SILENT_PEAK = 1e-4
+#: How many places a sound offers where it matches (J goes from one to the next, best first).
+MOST_PLACES = 5
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,34 @@ class Match:
     @property
     def best(self) -> tuple[float, float]:
         """The part to hear (start, end seconds): ``part_s`` around ``centre``, inside the sound."""
-        start = min(max(self.centre - self.part_s / 2, 0.0), max(self.seconds - self.part_s, 0.0))
+        return self._part(self.centre)
+
+    def places(self, most: int = MOST_PLACES) -> list[tuple[float, float]]:
+        """Where it matches, best first: :attr:`best`, then the parts around the next best-scoring
+        windows that are peaks of the score line (no lower than a neighbour) and overlap no part
+        already chosen; up to ``most``. In a sound scanned coarsely (over 30 s) only the best
+        place was found again finely: the others are as precise as the coarse windows."""
+        chosen = [self.best]
+        heard = np.flatnonzero(np.isfinite(self.scores))
+        s = self.scores
+        peaks = [i for i in heard if (i == 0 or s[i] >= s[i - 1]) and (i == len(s) - 1 or s[i] >= s[i + 1])]
+        for i in sorted(peaks, key=lambda i: -s[i]):
+            if len(chosen) >= most:
+                break
+            part = self._part(float(self.centres[i]))
+            if all(part[1] <= a or part[0] >= b for a, b in chosen):
+                chosen.append(part)
+        return chosen
+
+    def place_after(self, part: tuple[float, float] | None) -> tuple[int, tuple[float, float]]:
+        """J: the place after ``part`` among :meth:`places` (its number from 0, and the place),
+        back to the best after the last; the best when ``part`` is none of them (a drag)."""
+        places = self.places()
+        at = places.index(part) + 1 if part in places else 0
+        return at % len(places), places[at % len(places)]
+
+    def _part(self, centre: float) -> tuple[float, float]:
+        start = min(max(centre - self.part_s / 2, 0.0), max(self.seconds - self.part_s, 0.0))
         return start, min(start + self.part_s, self.seconds)
 
 
