@@ -1135,7 +1135,7 @@ def test_j_again_goes_to_the_next_place_it_matches_and_back_to_the_best(window, 
     assert len(places) >= 2 and {crow_of(places[0]), crow_of(places[1])} == {0, 1}
     dashed = [i for i in view.find_all() if view.type(i) == "rectangle" and view.itemcget(i, "dash")]
     assert len(dashed) == len(places) - 1
-    assert f"again the next of {len(places)}" in " ".join(view.itemcget(i, "text") for i in view.find_all()
+    assert f"J again: {len(places) - 1} more" in " ".join(view.itemcget(i, "text") for i in view.find_all()
                                                           if view.type(i) == "text")
     press(root, desktop, win, "j")
     pump(root, lambda: view.selection == places[0] and win.playing is hit, 5, "the best match to play")

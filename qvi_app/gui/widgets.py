@@ -660,9 +660,11 @@ class WaveformView(tk.Canvas):
         start, end = m.best
         if self.view.overlaps(start, end):
             self.create_rectangle(self._x(start), 1, self._x(end), h - 1, outline="#e8710a", width=2)
-        more = f", again the next of {len(self._places)}" if len(self._places) > 1 else ""
-        self.create_text(4, 2, anchor="nw", fill="#b06000", font=("TkDefaultFont", 7),
-                         text=f"best match {start:.1f}–{end:.1f} s · J plays it{more}")
+        more = f" · J again: {len(self._places) - 1} more" if len(self._places) > 1 else ""
+        label = self.create_text(4, 2, anchor="nw", fill="#b06000", font=("TkDefaultFont", 7),
+                                 text=f"best match {start:.1f}–{end:.1f} s · J plays it{more}")
+        backing = self.create_rectangle(*self.bbox(label), fill=self["background"], outline="", stipple="gray50")
+        self.tag_lower(backing, label)                          # legible over the waveform and the part shaded
 
     def select_part(self, part: tuple[float, float]) -> None:
         """Select ``part`` (start, end seconds) as a drag across it would: shaded, and heard."""
