@@ -741,7 +741,7 @@ class QviWindow:
 
     def _find_match(self, hit, wave, sr: int) -> None:
         """A long result: where in it the query matches, found on a worker (1.5 s for 30 s of sound,
-        7 s for ten minutes, on 2 cores) and outlined on its waveform; J plays it."""
+        9 s for ten minutes, on 2 cores) and outlined on its waveform; J plays it."""
         self._match_token += 1
         token = self._match_token
         if not self.bench.locates(len(wave) / sr):

@@ -20,7 +20,7 @@ each window is peak-normalised on its own, as a sound is.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -31,7 +31,8 @@ HOP = 0.5
 #: The windows one pass scores, at most. A window of up to 2 s costs about 13 ms on 2 cores (the
 #: CNN pads a short one to 100 frames), so a sound of up to 30 s is scanned in 1.5 s. A longer one
 #: is scanned first in longer windows that still cover it, then its best stretch again in 0.5 s
-#: windows: a minute in 1.6 s, a ten-minute field recording in 7.3 s (10 s windows cost more).
+#: windows, and so are the other places J goes to: a minute in 2.1 s (1.7 s for the best place
+#: alone), a ten-minute field recording in 9.4 s (7.3 s; 10 s windows cost more).
 MOST_WINDOWS = 120
 #: The part played (and dragged out) is as long as the query's imitation, within these bounds
 #: (s); a list with no query length ("more like this" a whole sound) plays :data:`PART_NO_QUERY_S`.
@@ -44,6 +45,9 @@ LONGER_THAN = 2.0
 SILENT_PEAK = 1e-4
 #: How many places a sound offers where it matches (J goes from one to the next, best first).
 MOST_PLACES = 5
+#: In a long sound scanned coarsely, how many of its other places are found again finely, at
+#: most (each a pass of a coarse window's length: 0.5 s for 10 s, on 2 cores).
+REFINED_MORE = 2 * (MOST_PLACES - 1)
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,9 @@ class Match:
     centre: float
     part_s: float
     seconds: float
+    #: In a long sound scanned coarsely: a coarse window's index → where, scanned again finely in
+    #: 0.5 s windows, its stretch matches best (the windows that :meth:`places` offers).
+    fine: dict = field(default_factory=dict)
 
     @property
     def best(self) -> tuple[float, float]:
@@ -68,15 +75,20 @@ class Match:
         windows that overlap no part already chosen; up to ``most``. Only peaks of the score line
         were tried too: with the reference twice in real-voice scenes both copies came first less
         often (0.397, 0.437, gen-2 0.383 against 0.413, 0.460, 0.392; three copies 0.278 against
-        0.333; docs/TRAINING.md "Where it matches"). In a sound scanned coarsely (over 30 s) only
-        the best place was found again finely: the others are as precise as the coarse windows."""
-        chosen = [self.best]
+        0.333; docs/TRAINING.md "Where it matches"). In a long sound scanned coarsely each place is
+        where its coarse window was found again finely (:attr:`fine`; past ``REFINED_MORE`` passes,
+        as coarse as its window)."""
+        return [part for _, part in self._chosen(most)]
+
+    def _chosen(self, most: int) -> list[tuple[int | None, tuple[float, float]]]:
+        """The places with the index of the window each comes from (None: the best)."""
+        chosen: list[tuple[int | None, tuple[float, float]]] = [(None, self.best)]
         for i in np.argsort(-self.scores, kind="stable"):
             if len(chosen) >= most or not np.isfinite(self.scores[i]):
                 break
-            part = self._part(float(self.centres[i]))
-            if all(part[1] <= a or part[0] >= b for a, b in chosen):
-                chosen.append(part)
+            part = self._part(self.fine.get(int(i), float(self.centres[i])))
+            if all(part[1] <= a or part[0] >= b for _, (a, b) in chosen):
+                chosen.append((int(i), part))
         return chosen
 
     def place_after(self, part: tuple[float, float] | None) -> tuple[int, tuple[float, float]]:
@@ -123,13 +135,30 @@ def locate(wave: np.ndarray, sr: int, query_s: float | None, embed: Callable[[np
         return None
     best = int(np.argmax(scores))
     centre = float(starts[best]) + window / 2
-    if window > WINDOW_S and np.isfinite(scores[best]):      # a long sound: its best stretch again, finely
-        fine_starts = window_starts(max(0.0, centre - window), min(seconds, centre + window), WINDOW_S)
-        fine = _scores(wave, sr, fine_starts, WINDOW_S, embed, score, stop)
-        if fine is None:
+    match = Match(starts + window / 2, scores, centre, part_seconds(query_s), seconds)
+    if window > WINDOW_S and np.isfinite(scores[best]):      # a long sound: its places again, finely
+        def finely(start: float, end: float) -> float | None:
+            fine_starts = window_starts(max(0.0, start), min(seconds, end), WINDOW_S)
+            fine = _scores(wave, sr, fine_starts, WINDOW_S, embed, score, stop)
+            return None if fine is None else float(fine_starts[int(np.argmax(fine))]) + WINDOW_S / 2
+
+        centre = finely(centre - window, centre + window)
+        if centre is None:
             return None
-        centre = float(fine_starts[int(np.argmax(fine))]) + WINDOW_S / 2
-    return Match(starts + window / 2, scores, centre, part_seconds(query_s), seconds)
+        match = Match(match.centres, scores, centre, match.part_s, seconds)
+        # J's next places: each coarse window offered is found again finely (its own stretch and
+        # a fine window either side); one that then falls on a place already offered (the coarse
+        # neighbour of a howl, on the howl) gives way to the next, within a bounded number of passes.
+        for _ in range(REFINED_MORE):
+            todo = [i for i, _ in match._chosen(MOST_PLACES)[1:] if i not in match.fine]
+            if not todo:
+                break
+            at = float(match.centres[todo[0]])
+            found = finely(at - window / 2 - WINDOW_S, at + window / 2 + WINDOW_S)
+            if found is None:
+                return None
+            match = Match(match.centres, scores, centre, match.part_s, seconds, {**match.fine, todo[0]: found})
+    return match
 
 
 def _scores(wave, sr, starts, window_s, embed, score, stop) -> np.ndarray | None:
