@@ -1135,6 +1135,8 @@ def test_j_again_goes_to_the_next_place_it_matches_and_back_to_the_best(window, 
     assert len(places) >= 2 and {crow_of(places[0]), crow_of(places[1])} == {0, 1}
     dashed = [i for i in view.find_all() if view.type(i) == "rectangle" and view.itemcget(i, "dash")]
     assert len(dashed) == len(places) - 1
+    spans = panel._match_spans                           # and on the spectrogram above it
+    assert [s.get_linestyle() for s in spans] == ["-"] + ["--"] * (len(places) - 1)
     assert f"J again: {len(places) - 1} more" in " ".join(view.itemcget(i, "text") for i in view.find_all()
                                                           if view.type(i) == "text")
     press(root, desktop, win, "j")

@@ -70,7 +70,7 @@ def build_menu(win) -> None:
     result.add_command(label="Play", accelerator="Enter", command=win.play_selected)
     result.add_command(label="Play the query", accelerator="Q", command=win.replay_query)
     result.add_command(label="Stop playing", accelerator="Esc", command=win.stop_playing)
-    result.add_command(label="Play where it matches", accelerator="J", command=win.play_match)
+    result.add_command(label="Play where it matches (again: the next place)", accelerator="J", command=win.play_match)
     result.add_command(label="Zoom to the part / the whole sound", accelerator="Z", command=win.zoom)
     win.loop_var = tk.BooleanVar(value=win.settings.loop_playback)
     result.add_checkbutton(label="Loop playback", accelerator="L", variable=win.loop_var,

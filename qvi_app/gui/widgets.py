@@ -357,7 +357,7 @@ class SpectrogramPanel(ttk.Frame):
         super().__init__(master)
         self.on_select_query = on_select_query
         self._span = None
-        self._match_span = None                         # where the query matches, outlined on the result
+        self._match_spans = []                          # where the query matches, outlined on the result
         self._ends = {"query": 0.0, "result": 0.0}      # each spectrogram's right end, seconds
         self.query_view = TimeView.whole(0.0)           # the stretch of the query shown
         self.figure = Figure(figsize=(5.2, 4.4), dpi=100, layout="constrained")
@@ -384,7 +384,7 @@ class SpectrogramPanel(ttk.Frame):
         ax = self.ax_query if which == "query" else self.ax_result
         ax.clear()
         if which == "result":
-            self._match_span = None                 # cleared with the plot
+            self._match_spans = []                  # cleared with the plot
         else:
             self.query_view = TimeView.whole(spec.duration if spec is not None else 0.0)
         self._ends[which] = spec.extent[1] if spec is not None else 0.0
@@ -472,12 +472,13 @@ class SpectrogramPanel(ttk.Frame):
         """Where the query matches in the result shown (a Match), outlined on its waveform and on
         its spectrogram alike; or, with ``finding``, that it is being found."""
         self.wave.show_match(match, finding)
-        if self._match_span is not None:
-            self._match_span.remove()
-            self._match_span = None
-        if match is not None:
-            start, end = match.best
-            self._match_span = self.ax_result.axvspan(start, end, fill=False, edgecolor="#e8710a", linewidth=2)
+        for span in self._match_spans:
+            span.remove()
+        self._match_spans = []
+        if match is not None:                         # the best boldly, the other places J goes to dashed
+            self._match_spans = [self.ax_result.axvspan(start, end, fill=False, edgecolor="#e8710a",
+                                                        linewidth=2 if k == 0 else 1, linestyle="-" if k == 0 else "--")
+                                 for k, (start, end) in enumerate(match.places())]
         self.canvas.draw_idle()
 
     @property
