@@ -1030,6 +1030,19 @@ def _farmyard(tmp_path, again: bool = False) -> tuple[Path, Path, float]:
     return tmp_path / "ix", query, len(rooster) / 44100
 
 
+def _farmyard_shown(window, index_dir, query):
+    """The farmyard library open, searched with the rooster, the farmyard selected and where it
+    matches found, its playing stopped: (root, window, its hit)."""
+    root, open_window = window
+    win = open_window(index_dir=index_dir)
+    _searched(root, win, query)
+    (row,) = [i for i, h in enumerate(win.results.hits) if h.relpath == "field/farmyard.wav"]
+    win.results.tree.selection_set(str(row))
+    pump(root, lambda: win.spectrograms.wave.match is not None, 20, "where it matches")
+    win.stop_playing()
+    return root, win, win.results.hits[row]
+
+
 def test_ctrl_shift_s_saves_the_query_as_searched(window, desktop, tmp_path, monkeypatch):
     """A vocal sketch kept as a file (a scratch track for an edit, a query for another day): the
     query as searched, named after its file, or after the time for a recording."""
@@ -1118,15 +1131,8 @@ def test_j_again_goes_to_the_next_place_it_matches_and_back_to_the_best(window, 
     place J comes back to the best."""
     index_dir, query, crowing = _farmyard(tmp_path, again=True)
     crows = [(4.0, 4.0 + crowing), (8.0 + crowing, 8.0 + 2 * crowing)]
-    root, open_window = window
-    win = open_window(index_dir=index_dir)
-    _searched(root, win, query)
-    (row,) = [i for i, h in enumerate(win.results.hits) if h.relpath == "field/farmyard.wav"]
-    win.results.tree.selection_set(str(row))
-    hit = win.results.hits[row]
+    root, win, hit = _farmyard_shown(window, index_dir, query)
     panel, view = win.spectrograms, win.spectrograms.wave
-    pump(root, lambda: view.match is not None, 20, "where it matches")
-    win.stop_playing()
     places = view.match.places()
 
     def crow_of(part):
@@ -1165,15 +1171,8 @@ def test_the_wheel_zooms_a_long_result_and_z_shows_its_match_or_part_up_close(wi
     Shift+wheel moves along, a drag in the zoom selects what is seen there, and Z goes to the
     match (or the part dragged) and back to the whole sound. Another result is shown whole."""
     index_dir, query, crowing = _farmyard(tmp_path)
-    root, open_window = window
-    win = open_window(index_dir=index_dir)
-    _searched(root, win, query)
-    (row,) = [i for i, h in enumerate(win.results.hits) if h.relpath == "field/farmyard.wav"]
-    win.results.tree.selection_set(str(row))
-    hit = win.results.hits[row]
+    root, win, hit = _farmyard_shown(window, index_dir, query)
     panel, view = win.spectrograms, win.spectrograms.wave
-    pump(root, lambda: view.match is not None, 20, "where it matches")
-    win.stop_playing()
     wait(root, 0.3)
     assert panel.view.is_whole and panel.view.total == pytest.approx(hit.duration, abs=0.01)
 
