@@ -79,8 +79,8 @@ def main(argv=None) -> int:
             gap = np.zeros(int(GAP_S * sr), np.float32)
             scene = np.concatenate([x for p in parts for x in (p, gap)])
             seconds = len(scene) / sr
-            copies = [(sum(len(p) + len(gap) for p in parts[:i]) / sr,) for i in at]
-            copies = [(s0, s0 + len(reference) / sr) for (s0,) in copies]
+            copies = [(s0, s0 + len(reference) / sr) for s0 in (sum(len(p) + len(gap) for p in parts[:i]) / sr
+                                                                for i in at)]
 
             def inside(t):
                 return next((k for k, (s0, s1) in enumerate(copies) if s0 <= t < s1), None)
