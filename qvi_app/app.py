@@ -302,14 +302,15 @@ class QviSession:
                                        "re-index the library to update the list")
         return load_audio(hit.path, stereo=stereo)
 
-    def where_it_matches(self, result: SearchResult, wave: np.ndarray, sr: int, stop=None) -> Match | None:
+    def where_it_matches(self, result: SearchResult, wave: np.ndarray, sr: int, stop=None,
+                         on_best=None) -> Match | None:
         """Where in a library sound (its audio ``wave``, stereo or mono, at ``sr`` Hz) the query
-        of ``result`` matches best (:mod:`qvi_app.ranking.where`); None when ``stop()`` turned
-        true first."""
+        of ``result`` matches best (:mod:`qvi_app.ranking.where`, ``on_best`` as there); None
+        when ``stop()`` turned true first."""
         if result.query_vector is None:
             raise ValueError("this result has no query vector to match")
         return locate(to_mono(wave), sr, result.query_duration, lambda part: self.encoder.embed(part, sr),
-                      lambda vectors: self.index.scores_of(vectors, result.query_vector), stop)
+                      lambda vectors: self.index.scores_of(vectors, result.query_vector), stop, on_best)
 
 
 @dataclass(frozen=True)

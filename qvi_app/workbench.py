@@ -516,11 +516,11 @@ class Workbench:
         return result is not None and result.query_vector is not None and \
             worth_locating(seconds, result.query_duration)
 
-    def where_it_matches(self, hit: SearchHit, wave: np.ndarray, sr: int, stop=None) -> Match | None:
+    def where_it_matches(self, hit: SearchHit, wave: np.ndarray, sr: int, stop=None, on_best=None) -> Match | None:
         """Where in ``hit`` (its audio, as loaded to be heard) the list's query matches best
         (blocking: 1.5 s for 30 s of sound on 2 cores, :mod:`qvi_app.ranking.where`). None for a
         sound too short to need it, or when ``stop()`` turned true. The last few are kept: going
-        up and down the list finds them again at once."""
+        up and down the list finds them again at once. ``on_best``: see :func:`ranking.where.locate`."""
         result, session = self.result, self._session()
         if result is None or result.query_vector is None or not worth_locating(len(wave) / sr,
                                                                                 result.query_duration):
@@ -529,7 +529,7 @@ class Workbench:
         with self._matches_lock:
             if key in self._matches:
                 return self._matches[key]
-        match = session.where_it_matches(result, wave, sr, stop)
+        match = session.where_it_matches(result, wave, sr, stop, on_best)
         if match is not None:
             with self._matches_lock:
                 self._matches[key] = match

@@ -1165,6 +1165,50 @@ def test_j_again_goes_to_the_next_place_it_matches_and_back_to_the_best(window, 
     win.stop_playing()
 
 
+def test_a_long_results_best_place_shows_while_its_other_places_are_found(window, desktop, tmp_path):
+    """In ten minutes of sound the other places take ~2 s more to find finely: the best is shown
+    (and J plays it) meanwhile, alone, saying more are being found; then the others appear."""
+    from qvi_app.ranking.where import Match
+
+    index_dir, query, crowing = _farmyard(tmp_path, again=True)
+    root, open_window = window
+    win = open_window(index_dir=index_dir)
+    _searched(root, win, query)
+    held, finding = threading.Event(), win.bench.where_it_matches
+
+    def best_first(hit, wave, sr, stop=None, on_best=None):   # as locate does in a long sound, held back
+        match = finding(hit, wave, sr, stop)
+        on_best(Match(match.centres, match.scores, match.centre, match.part_s, match.seconds))
+        held.wait(10)
+        return match
+
+    win.bench.where_it_matches = best_first
+    (row,) = [i for i, h in enumerate(win.results.hits) if h.relpath == "field/farmyard.wav"]
+    win.results.tree.selection_set(str(row))
+    hit, panel, view = win.results.hits[row], win.spectrograms, win.spectrograms.wave
+    pump(root, lambda: view.match is not None, 20, "the best place")
+    win.stop_playing()
+
+    def drawn():
+        texts = " ".join(view.itemcget(i, "text") for i in view.find_all() if view.type(i) == "text")
+        dashed = [i for i in view.find_all() if view.type(i) == "rectangle" and view.itemcget(i, "dash")]
+        return texts, len(dashed), len(panel._match_spans)
+
+    assert view.finding and view.places == [view.match.best]
+    assert drawn()[1:] == (0, 1) and "best match" in drawn()[0] and "finding more" in drawn()[0]
+    press(root, desktop, win, "j")                              # J meanwhile: the best
+    pump(root, lambda: view.selection == view.match.best and win.playing is hit, 5, "the best place to play")
+    win.stop_playing()
+    held.set()
+    pump(root, lambda: not view.finding, 10, "the other places")
+    places = view.match.places()
+    assert len(places) > 1 and view.places == places and drawn()[1:] == (len(places) - 1, len(places))
+    assert f"J again: {len(places) - 1} more" in drawn()[0]
+    press(root, desktop, win, "j")                              # then J goes on from the best it played
+    pump(root, lambda: view.selection == places[1] and win.playing is hit, 5, "the next place to play")
+    win.stop_playing()
+
+
 def test_the_wheel_zooms_a_long_result_and_z_shows_its_match_or_part_up_close(window, desktop, tmp_path):
     """Ten seconds of farmyard across the plot give each pixel 20 ms; ten minutes, a second. The
     wheel over the waveform (or the spectrogram above it) zooms both around the pointer,

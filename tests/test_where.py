@@ -85,7 +85,8 @@ def test_silence_is_never_the_match_and_stop_ends_the_search(session):
 def test_a_sound_in_ten_minutes_is_found_in_two_passes(session):
     """A long field recording is scanned in longer windows that cover it, then its places finely:
     the work stays bounded, and a coyote that howls twice is found at both howls, each to within
-    a fine window (a coarse window is 10 s here, twice as long as the part played)."""
+    a fine window (a coarse window is 10 s here, twice as long as the part played). The best
+    place is handed over (to be shown) before the others are found."""
     import time
 
     sr = session.encoder.sample_rate
@@ -99,9 +100,13 @@ def test_a_sound_in_ten_minutes_is_found_in_two_passes(session):
     embedded = []
     real = session.encoder.embed
     t0 = time.perf_counter()
+    early = []                                       # the best place, handed over before the others are found
     match = locate(wave, sr, result.query_duration, lambda p: embedded.append(1) or real(p, sr),
-                   lambda v: session.index.scores_of(v, result.query_vector))
+                   lambda v: session.index.scores_of(v, result.query_vector),
+                   on_best=lambda m: early.append((m, len(embedded))))
     took = time.perf_counter() - t0
+    ((first_seen, windows_then),) = early
+    assert first_seen.best == match.best and not first_seen.fine and windows_then < len(embedded)
     assert np.diff(match.centres).max() <= 5.0 + 1e-6                          # 10 s windows cover it
     assert len(embedded) <= MOST_WINDOWS + 80 + REFINED_MORE * 45, len(embedded)
     seconds = len(coyote) / sr

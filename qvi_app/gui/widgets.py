@@ -475,10 +475,10 @@ class SpectrogramPanel(ttk.Frame):
         for span in self._match_spans:
             span.remove()
         self._match_spans = []
-        if match is not None:                         # the best boldly, the other places J goes to dashed
-            self._match_spans = [self.ax_result.axvspan(start, end, fill=False, edgecolor="#e8710a",
-                                                        linewidth=2 if k == 0 else 1, linestyle="-" if k == 0 else "--")
-                                 for k, (start, end) in enumerate(match.places())]
+        # the best boldly, the other places J goes to dashed
+        self._match_spans = [self.ax_result.axvspan(start, end, fill=False, edgecolor="#e8710a",
+                                                    linewidth=2 if k == 0 else 1, linestyle="-" if k == 0 else "--")
+                             for k, (start, end) in enumerate(self.wave.places)]
         self.canvas.draw_idle()
 
     @property
@@ -565,7 +565,7 @@ class WaveformView(tk.Canvas):
         self._press_x: int | None = None
         self._span: tuple[int, int] | None = None     # the pixels of 0 s and of the end; None: the edges
         self.match = None                             # where the query matches (ranking.where.Match)
-        self._places: list[tuple[float, float]] = []  # its places, best first (J goes through them)
+        self.places: list[tuple[float, float]] = []   # its places, best first (J goes through them)
         self.finding = False                         # ... being found
         self.bind("<Configure>", lambda e: self._draw())
         self.bind("<ButtonPress-1>", self._pressed)
@@ -580,7 +580,7 @@ class WaveformView(tk.Canvas):
         import numpy as np
 
         self._select(None)
-        self.match, self.finding, self._places = None, False, []
+        self.match, self.finding, self.places = None, False, []
         if wave is None or not sr or not len(wave):
             self.seconds, self._peaks = 0.0, None
         else:
@@ -632,18 +632,19 @@ class WaveformView(tk.Canvas):
             self._shade_seconds(*self.selection)
 
     def show_match(self, match, finding: bool = False) -> None:
-        """Mark where the query matches (a Match of this sound), or say it is being found."""
+        """Mark where the query matches (a Match of this sound), or say it is being found (with a
+        match: its best place is, the others are still being found)."""
         self.match, self.finding = match, finding
-        self._places = match.places() if match is not None else []
+        self.places = [] if match is None else [match.best] if finding else match.places()
         self._draw()
 
     def _draw_match(self, w: int, h: int) -> None:
         import numpy as np
 
-        if self.finding:
-            self.create_text(4, 2, anchor="nw", fill="#5f6368", font=("TkDefaultFont", 7),
-                             text="finding where it matches…")
         if self.match is None:
+            if self.finding:
+                self.create_text(4, 2, anchor="nw", fill="#5f6368", font=("TkDefaultFont", 7),
+                                 text="finding where it matches…")
             return
         m = self.match
         heard = np.isfinite(m.scores)                           # silent windows have no score
@@ -654,14 +655,15 @@ class WaveformView(tk.Canvas):
                   for c, v in zip(m.centres[seen], m.scores[seen])]
         if len(points) > 1:
             self.create_line(*[c for p in points for c in p], fill="#e8710a", width=1)
-        for start, end in self._places[1:]:                     # the other places J goes to: thinner
+        for start, end in self.places[1:]:                     # the other places J goes to: thinner
             if self.view.overlaps(start, end):
                 self.create_rectangle(self._x(start), 1, self._x(end), h - 1, outline="#e8710a", width=1,
                                       dash=(3, 2))
         start, end = m.best
         if self.view.overlaps(start, end):
             self.create_rectangle(self._x(start), 1, self._x(end), h - 1, outline="#e8710a", width=2)
-        more = f" · J again: {len(self._places) - 1} more" if len(self._places) > 1 else ""
+        more = (" · finding more…" if self.finding else
+                f" · J again: {len(self.places) - 1} more" if len(self.places) > 1 else "")
         label = self.create_text(4, 2, anchor="nw", fill="#b06000", font=("TkDefaultFont", 7),
                                  text=f"best match {start:.1f}–{end:.1f} s · J plays it{more}")
         backing = self.create_rectangle(*self.bbox(label), fill=self["background"], outline="", stipple="gray50")

@@ -123,10 +123,13 @@ def window_starts(start: float, end: float, window_s: float, most: int = MOST_WI
 
 
 def locate(wave: np.ndarray, sr: int, query_s: float | None, embed: Callable[[np.ndarray], np.ndarray],
-           score: Callable[[np.ndarray], np.ndarray], stop: Callable[[], bool] | None = None) -> Match | None:
+           score: Callable[[np.ndarray], np.ndarray], stop: Callable[[], bool] | None = None,
+           on_best: Callable[[Match], None] | None = None) -> Match | None:
     """Where in ``wave`` (mono) the query matches: ``embed(part)`` gives a part's unit vector as
     the library's are made, ``score(vectors)`` their scores as the index ranks sounds. None when
-    ``stop()`` turns true between windows (another sound was selected)."""
+    ``stop()`` turns true between windows (another sound was selected). In a long sound whose
+    other places are still to be found finely, ``on_best(match)`` is handed the match as soon as
+    its best place is (its other places still coarse), to be shown meanwhile."""
     seconds = len(wave) / sr
     window = max(WINDOW_S, seconds / (HOP * MOST_WINDOWS))      # every stretch of the sound in a window
     starts = window_starts(0.0, seconds, window)
@@ -146,6 +149,8 @@ def locate(wave: np.ndarray, sr: int, query_s: float | None, embed: Callable[[np
         if centre is None:
             return None
         match = Match(match.centres, scores, centre, match.part_s, seconds)
+        if on_best is not None:
+            on_best(match)
         # J's next places: each coarse window offered is found again finely (its own stretch and
         # a fine window either side); one that then falls on a place already offered (the coarse
         # neighbour of a howl, on the howl) gives way to the next, within a bounded number of passes.
