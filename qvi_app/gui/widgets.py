@@ -474,7 +474,6 @@ class SpectrogramPanel(ttk.Frame):
         self.wave.show_match(match, finding)
         for span in self._match_spans:
             span.remove()
-        self._match_spans = []
         # the best boldly, the other places J goes to dashed
         self._match_spans = [self.ax_result.axvspan(start, end, fill=False, edgecolor="#e8710a",
                                                     linewidth=2 if k == 0 else 1, linestyle="-" if k == 0 else "--")

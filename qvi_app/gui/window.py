@@ -741,7 +741,8 @@ class QviWindow:
 
     def _find_match(self, hit, wave, sr: int) -> None:
         """A long result: where in it the query matches, found on a worker (1.5 s for 30 s of sound,
-        9 s for ten minutes, on 2 cores) and outlined on its waveform; J plays it."""
+        7 s for ten minutes to the best place, 9 s to all, on 2 cores) and outlined on its
+        waveform; J plays it."""
         self._match_token += 1
         token = self._match_token
         if not self.bench.locates(len(wave) / sr):
@@ -774,8 +775,8 @@ class QviWindow:
             return
         k, (start, end) = (0, match.best) if wave.finding else match.place_after(wave.selection)
         view = self.spectrograms.view
-        if view.showing(start, end) != view:                  # zoomed elsewhere: the view goes to the place
-            self.spectrograms.set_view(view.showing(start, end))
+        if (there := view.showing(start, end)) != view:       # zoomed elsewhere: the view goes to the place
+            self.spectrograms.set_view(there)
         wave.select_part((start, end))
         many = len(wave.places)
         if many > 1 and self.playing is self._shown_wave[0]:
