@@ -113,3 +113,22 @@ def test_leftovers_of_another_model_are_not_reused(library, tmp_path):
                     on_progress=lambda *a: cancel.set())
     report = build_index(small, tmp_path / "ix", "cnn", show_progress=False, workers=1)
     assert report.resumed == 0 and report.embedded == 3
+
+
+def test_an_update_that_finds_every_file_by_its_content_ends(library, uninterrupted, tmp_path):
+    """Every file touched (a library copied, restored from a backup, checked out again): each is
+    hashed, found by its content and kept, so no worker process ever starts. The update used to
+    write the index and then never exit: the runtime's networks handed to the workers sat in a
+    queue nobody read, and the interpreter waited at exit for the queue's thread to send them."""
+    lib, ix = tmp_path / "lib", tmp_path / "ix"
+    shutil.copytree(library, lib)
+    shutil.copytree(uninterrupted.index_dir, ix)
+    later = time.time() + 60
+    for f in lib.rglob("*.ogg"):
+        os.utime(f, (later, later))
+    run = subprocess.run([sys.executable, "-m", "qvi_app", "index", str(lib), "--index", str(ix), "--workers", "2",
+                          "--runtime", "onnx", "--quiet"], cwd=REPO_ROOT, capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "0 embedded" in run.stdout + run.stderr, run.stdout + run.stderr
+    _same_index(ReferenceIndex.open(ix), uninterrupted)

@@ -112,21 +112,30 @@ def embed_files(encoder, paths: Iterable[Path], workers: int, runtime: str = "to
     and loading the model before their first file; this one has both already and works through
     those seconds (demo library, 2 processes: 12.9 -> 11.3 s), and makes the runtime's networks while
     they start (-> 10.9 s; 154-165x real time, docs/BENCHMARKS.md)."""
-    if workers <= 1:
+    paths = iter(paths)
+    # The files still to embed are known only as they come (an update hashes each and keeps
+    # those it already has): the first few decide whether worker processes are worth starting.
+    first = list(itertools.islice(paths, IN_FLIGHT * max(workers - 1, 1)))
+    if workers <= 1 or len(first) < workers - 1:
+        # Fewer files than processes to start. Each process started also takes one handover of
+        # the runtime below: with none started (every touched file found by its content), the
+        # handovers were never read and the process could not exit.
         with _in_process(encoder, runtime, None):
-            for p in paths:
+            for p in itertools.chain(first, paths):
                 yield embed_file(encoder, p)
         return
     ctx = mp.get_context("spawn")            # fork after torch has started threads can deadlock
     handoff = ctx.Queue()
+    # What a worker does not take is not needed: the interpreter must not wait at exit to send it.
+    handoff.cancel_join_thread()
     with ProcessPoolExecutor(workers - 1, mp_context=ctx, initializer=_init,
                              initargs=(encoder.name, getattr(encoder, "checkpoint_path", None), os.getpid(),
                                        runtime, handoff)) as pool:
         pending: deque = deque()             # futures and this process's own results, in path order
-        paths = iter(paths)
-        # The first files start the workers; they import torch while this process makes the
-        # runtime's networks (ONNX export 0.4 s, int8 quantising about 6 s) and hands them over.
-        for p in itertools.islice(paths, IN_FLIGHT * (workers - 1)):
+        # The first files start the workers (one each, submitted at once, so every worker starts);
+        # they import torch while this process makes the runtime's networks (ONNX export 0.4 s,
+        # int8 quantising about 6 s) and hands them over.
+        for p in first:
             pending.append(pool.submit(_work, str(p)))
         try:
             prepared = prepared_runtime(encoder, runtime)
