@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from qvi_app import __version__
+from qvi_app.audio.tags import shortened
 from qvi_app.encoders import DEFAULT_ENCODER, ENCODER_NAMES
 from qvi_app.encoders.onnx_runtime import RUNTIMES
 from qvi_app.errors import QviError, printable
@@ -61,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     se.add_argument("--keep", type=Path, metavar="FILE.wav", help="with --record: also save the take as a WAV file")
     _index_args(se)
     se.add_argument("--category", help="only this category (see: qvi categories)")
-    se.add_argument("--name", metavar="WORDS", help="only sounds whose path holds every one of these words (any case)")
+    se.add_argument("--name", metavar="WORDS", help="only sounds whose path or description (the file's title, comment or BWF description tags) holds every one of these words (any case)")
     se.add_argument("--length", metavar="SECONDS", help=_LENGTH_HELP)
     se.add_argument("--top", type=_positive_int, default=10, metavar="N", help="how many results (default 10)")
     se.add_argument("--json", action="store_true", help="print a JSON list of {rank, path, category, score, duration}")
@@ -81,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="more like this part of it only (seconds), as a drag across its waveform in the window")
     _index_args(si)
     si.add_argument("--category", help="only this category")
-    si.add_argument("--name", metavar="WORDS", help="only sounds whose path holds every one of these words (any case)")
+    si.add_argument("--name", metavar="WORDS", help="only sounds whose path or description holds every one of these words (any case)")
     si.add_argument("--length", metavar="SECONDS", help=_LENGTH_HELP)
     si.add_argument("--top", type=_positive_int, default=10, metavar="N", help="how many results (default 10)")
     si.add_argument("--json", action="store_true", help="print a JSON list of {rank, path, category, score, duration}")
@@ -414,8 +415,9 @@ def _print_hits(result, as_json: bool, where: dict | None = None) -> int:
     marks = {1: "▲", -1: "▼", 0: " "}
     for h in result.hits:
         at = _where_text(where[h.rank]) if where and h.rank in where else ""
+        told = f"  · {printable(shortened(h.description, 60))}" if h.description else ""
         print(f"{h.rank:3d} {marks[h.rating]} {h.score:6.3f}  {printable(h.category):<18} {h.duration:5.1f} s  "
-              f"{printable(str(h.path))}{at}")
+              f"{printable(str(h.path))}{told}{at}")
     print(f"({result.total_ms:.0f} ms: " + ", ".join(f"{k} {v:.0f}" for k, v in result.timings_ms.items()) + ")",
           file=sys.stderr)
     return 0

@@ -390,7 +390,9 @@ class Workbench:
         s = self.session
         if s is None:
             return "no library open"
-        parts = [f"{len(s.index)} sounds in {len(s.categories())} categories", f"library {s.library_root}",
+        sounds, kinds = len(s.index), len(s.categories())
+        parts = [f"{sounds:,} sound{'s' * (sounds != 1)} in {kinds} {'category' if kinds == 1 else 'categories'}",
+                 f"library {s.library_root}",
                  f"model: {s.model_name}" + (", adapted to your voice" if s.adapter is not None else "")]
         if last_ms is not None:
             parts.append(f"last query {last_ms:.0f} ms")

@@ -52,6 +52,6 @@ def test_what_an_empty_list_says_names_every_filter():
     assert Filters("birds").nothing_found() == "no sound in birds"
     assert Filters(length=Length(None, 1.0)).nothing_found() == "no sound lasting under 1 s"
     assert Filters("birds", " owl ", Length(10.0, None)).nothing_found() == \
-        "no sound in birds lasting 10 s or more has 'owl' in its name or folder"
+        "no sound in birds lasting 10 s or more has 'owl' in its name, folder or description"
     assert Filters(name="   ") == NO_FILTERS                        # a blank name field filters nothing
     assert Filters("birds").but(category=None, name="owl") == Filters(name="owl")

@@ -1415,7 +1415,7 @@ def test_filters_that_keep_nothing_say_so_and_one_click_shows_every_sound(window
     win.filter_row.length_var.set("10 s or more")
     win.filter_row.length_box.event_generate("<<ComboboxSelected>>")
     pump(root, lambda: win.result.hits == [], 5, "the empty list")
-    said = "no sound in birds lasting 10 s or more has 'o' in its name or folder"
+    said = "no sound in birds lasting 10 s or more has 'o' in its name, folder or description"
     assert win.spectrograms.titles["result"] == f"Result: {said}"
     pump(root, lambda: win.banner.text.startswith(said[0].upper() + said[1:]), 5, "the note")
     button = win.banner.action
@@ -1682,3 +1682,30 @@ def test_a_result_opens_in_the_default_application_or_its_folder(window, tmp_pat
     win.open_selected()
     assert "copied" in win.banner.text and str(hit.path) in win.banner.text
     assert root.clipboard_get() == str(hit.path)
+
+
+def test_words_of_a_sounds_own_description_find_it_and_are_shown_with_it(window, desktop, tmp_path):
+    """A field recorder's files are named ZOOM0042.WAV; what they are is in their BWF description.
+    Typed in the name field, "gate" keeps that take, and its description is under its plot."""
+    from qvi_app.app import build_index
+    from qvi_app.audio import resample
+    from tests.test_tags import bwf, tagged
+
+    lib = tmp_path / "lib"
+    horse = resample(*load_audio(DEMO_LIBRARY / "farm_animals/horse_02.ogg"), 22050)
+    bwf(lib / "ZOOM0042.WAV", resample(*load_audio(DEMO_LIBRARY / "doors_gates/doors_fencegate_close_01.ogg"), 22050),
+        b"iron gate slam, close")
+    tagged(lib / "take_07.flac", horse, title="Horse neigh", comment="stable, morning")
+    build_index(lib, tmp_path / "ix", "2dft", show_progress=False)
+    root, open_window = window
+    win = open_window(index_dir=tmp_path / "ix")
+    _searched(root, win, lib / "take_07.flac")
+    assert len(win.results.row_values()) == 2
+    click(root, desktop, win.filter_row.name_entry, 10, 8)
+    xdo(root, desktop, "type", "--delay", "40", "GATE")
+    pump(root, lambda: [r["name"] for r in win.results.row_values()] == ["ZOOM0042.WAV"], 10, "the list to narrow")
+    assert win.filter_row.name_count.cget("text") == "1 sound"
+    win.results.tree.selection_set(win.results.tree.get_children()[0])
+    pump(root, lambda: win._showing_selected() and win._shown_wave[0].relpath == "ZOOM0042.WAV", 10, "the take")
+    assert "“iron gate slam, close”" in win.spectrograms.ax_result.get_xlabel()
+    win.stop_playing()

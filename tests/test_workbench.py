@@ -256,9 +256,13 @@ def test_device_errors_are_plain_words():
     assert device_advice(DeviceError("no microphone found")) == "no microphone found"
 
 
-def test_the_status_line_names_the_model_in_words(bench):
+def test_the_status_line_names_the_model_in_words(bench, tmp_path):
     line = bench.status_line(12.0)
     assert "model: CQT/2DFT" in line and "12 sounds in 3 categories" in line and "last query 12 ms" in line
+    write(tmp_path / "single" / "take.wav", tone(440, 1.0))                  # a field recorder's one take
+    build_index(tmp_path / "single", tmp_path / "ix-single", "2dft", show_progress=False)
+    bench.opened(bench.open(tmp_path / "ix-single"))
+    assert bench.status_line().startswith("1 sound in 1 category  ·  "), bench.status_line()
 
 
 def test_a_damaged_settings_file_keeps_what_is_usable_and_defaults_the_rest(data_dir):

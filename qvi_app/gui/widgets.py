@@ -341,7 +341,8 @@ class FirstRun(ttk.Frame):
             "part).\n\n"
             "Or open a sound file as the query (Ctrl+O), or drop one on the window; drop a folder to search "
             "it instead.\n\n"
-            f"This library: {sounds} sounds in {len(categories)} categories ({cats})."))
+            f"This library: {sounds} sound{'s' * (sounds != 1)} in {len(categories)} "
+            f"{'category' if len(categories) == 1 else 'categories'} ({cats})."))
 
 
 class SpectrogramPanel(ttk.Frame):

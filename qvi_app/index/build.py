@@ -14,6 +14,7 @@ import numpy as np
 from tqdm import tqdm
 
 from qvi_app.audio.load import CUT_ABOVE_FLOOR_DB, unread_format
+from qvi_app.audio.tags import file_description
 from qvi_app.encoders import Encoder
 from qvi_app.errors import LibraryIndexError, QviError, StaleIndexError, printable
 from qvi_app.index.scan import nothing_found, scan_library
@@ -218,6 +219,7 @@ class _Update:
         self.library, self.files, self.old, self.partial, self.report = library, files, old, partial, report
         self.slots: list = [None] * len(files)
         self.old_rows: dict[int, int] = {}      # slot → row of the old index it was taken from
+        self.described: dict[int, str] = {}    # slot → its file's own description, once read
         self.queued: deque = deque()            # (slot, digest) of each file handed on, in order
         self.done = 0
         self.by_hash = {it.content_hash: row for row, it in enumerate(old.items)} if old else {}
@@ -269,6 +271,8 @@ class _Update:
             if digest in self.by_hash:
                 self._reuse(i, self.by_hash[digest], digest)
                 continue
+            # read while the file is in the page cache from hashing (0.3 ms a file)
+            self.described[i] = file_description(self.library / f.relpath)
             self.queued.append((i, digest))
             yield self.library / f.relpath
 
@@ -296,9 +300,18 @@ class _Update:
         report.total = len(items)
         emb = np.stack([self.slots[i][1] for i in kept]).astype(np.float32) if kept else \
             np.zeros((0, encoder.dim), np.float32)
+        # A description is in the file's bytes, so a sound kept from the old index (by path or by
+        # content) keeps its description. Files resumed from an interrupted run, or kept from an
+        # index made before descriptions were stored, are read now (0.3 ms a file).
+        if self.old is not None and self.old.items.described:
+            old = self.old.items.descriptions(self.old_rows.values())
+            self.described.update((i, old.get(row, "")) for i, row in self.old_rows.items())
+        descriptions = [self.described[i] if i in self.described else
+                        file_description(self.library / self.files[i].relpath) for i in kept]
         write_index(index_dir, encoder=encoder.describe(), library_root=self.library, items=items,
                     embeddings=emb, skipped=report.skipped, ann=ann, query_banks=encoder.query_banks(),
-                    penalties=_known_penalties(self.old, [self.old_rows.get(i) for i in kept]))
+                    penalties=_known_penalties(self.old, [self.old_rows.get(i) for i in kept]),
+                    descriptions=descriptions)
 
 
 def _update(library: Path, index_dir: Path, encoder: Encoder, files, report: BuildReport, embedder: Embedder,

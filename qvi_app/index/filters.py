@@ -75,8 +75,9 @@ LENGTH_PRESETS = (Length(None, 1.0), Length(1.0, 3.0), Length(3.0, 10.0), Length
 
 @dataclass(frozen=True)
 class Filters:
-    """Only the sounds of ``category``, whose path holds every word of ``name`` (any case), and
-    whose file lasts ``length``; each left out (None) keeps every sound."""
+    """Only the sounds of ``category``, whose path or own description (audio.tags) holds every
+    word of ``name`` (any case), and whose file lasts ``length``; each left out (None) keeps every
+    sound."""
 
     category: str | None = None
     name: str | None = None
@@ -96,7 +97,7 @@ class Filters:
         where = f" in {self.category}" if self.category else ""
         lasting = f" lasting {self.length.describe()}" if self.length else ""
         if self.name:
-            return f"no sound{where}{lasting} has {self.name.strip()!r} in its name or folder"
+            return f"no sound{where}{lasting} has {self.name.strip()!r} in its name, folder or description"
         return f"no sound{where}{lasting}" if (where or lasting) else "no sound to show"
 
 

@@ -58,12 +58,15 @@ class ItemTable(Sequence):
 
     Safe to share between threads (the window searches on a worker thread)."""
 
-    def __init__(self, con: sqlite3.Connection, count: int, where: str = "?"):
+    def __init__(self, con: sqlite3.Connection, count: int, where: str = "?", described: bool = False):
         self._con = con
         self._count = count
         self._where = where                  # the index folder, for messages
         self._lock = threading.Lock()
-        con.create_function("qvi_fold", 1, _folded, deterministic=True)
+        #: Whether the index holds its files' own descriptions (``descriptions`` table: written
+        #: since 0.19; an older index is filtered by path alone until it is updated).
+        self.described = described
+        con.create_function("qvi_fold", 2, _folded, deterministic=True)
 
     def _query(self, sql: str, params=()) -> list[tuple]:
         """Rows of one query. A file damaged after the index was opened is reported as such,
@@ -117,15 +120,38 @@ class ItemTable(Sequence):
         return int(r[0][0]) if r else None
 
     def rows_named(self, words: tuple[str, ...]) -> np.ndarray:
-        """The rows (sorted, int64) whose case-folded path holds every one of ``words`` (folded
-        already, as :func:`name_words` gives them): one pass over the table in SQL, each path folded
+        """The rows (sorted, int64) whose case-folded path or description holds every one of
+        ``words`` (folded already, as :func:`name_words` gives them; one word may be in the
+        name and another in the description): one pass over the table in SQL, each text folded
         by Python as SQLite hands it over (``LIKE`` folds ASCII letters only: "STRASSE" would not
         find "Straße")."""
         if not words:
             return np.arange(self._count, dtype=np.int64)
-        test = " AND ".join(["instr(qvi_fold(path), ?) > 0"] * len(words))
-        found = self._query(f"SELECT row FROM items WHERE {test} ORDER BY row", tuple(words))
+        if self.described:
+            # path and description as one text; "\n" between them, so no word spans the two
+            text, source = "qvi_fold(path, text)", "items LEFT JOIN descriptions USING (row)"
+        else:
+            text, source = "qvi_fold(path, NULL)", "items"
+        test = " AND ".join([f"instr({text}, ?) > 0"] * len(words))
+        found = self._query(f"SELECT row FROM {source} WHERE {test} ORDER BY row", tuple(words))
         return np.fromiter((r[0] for r in found), np.int64, count=len(found))
+
+    def described_count(self) -> int:
+        """How many items carry a description (0 for an index without them)."""
+        return self._query("SELECT COUNT(*) FROM descriptions")[0][0] if self.described else 0
+
+    def descriptions(self, rows) -> dict[int, str]:
+        """The files' own descriptions of those ``rows`` that have one (empty for an index
+        without them)."""
+        rows = sorted({int(r) for r in rows})
+        if not self.described or not rows:
+            return {}
+        found: dict[int, str] = {}
+        for start in range(0, len(rows), 500):               # SQLite's bound-parameter limit
+            part = rows[start:start + 500]
+            marks = ",".join("?" * len(part))
+            found.update(self._query(f"SELECT row, text FROM descriptions WHERE row IN ({marks})", part))
+        return found
 
     def skipped(self) -> list[SkippedFile]:
         return [SkippedFile(path_from_db(r[0]), *r[1:])
@@ -148,12 +174,12 @@ class ItemTable(Sequence):
         self._con.close()
 
 
-def _folded(value: str | bytes) -> str:
-    """A stored path as the name filter compares it. A name that is not UTF-8 (kept as bytes)
-    is read with U+FFFD for its stray bytes: SQLite cannot hold the lone surrogates Python would
-    give, and a word typed on a keyboard cannot contain them either."""
-    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-    return text.casefold()
+def _folded(path: str | bytes, description: str | None) -> str:
+    """A stored path (and description) as the name filter compares it. A name that is not UTF-8
+    (kept as bytes) is read with U+FFFD for its stray bytes: SQLite cannot hold the lone
+    surrogates Python would give, and a word typed on a keyboard cannot contain them either."""
+    text = path.decode("utf-8", "replace") if isinstance(path, bytes) else path
+    return f"{text}\n{description}".casefold() if description else text.casefold()
 
 
 #: Words a name filter may hold. Each is one test in the SQL query, and SQLite refuses a query

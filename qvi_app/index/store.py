@@ -64,6 +64,7 @@ CREATE TABLE items (row INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE, category
                     mtime REAL NOT NULL, content_hash TEXT NOT NULL);
 CREATE TABLE skipped (path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime REAL NOT NULL,
                       reason TEXT NOT NULL);
+CREATE TABLE descriptions (row INTEGER PRIMARY KEY, text TEXT NOT NULL);
 """
 
 
@@ -77,6 +78,7 @@ class SearchHit:
     duration: float
     row: int = -1         # the item's row in its index (its stored embedding)
     rating: int = 0       # +1 / -1 when the user rated it for this query (the list keeps it pinned)
+    description: str = ""  # the file's own words about itself (audio.tags), as indexed
 
     def to_dict(self) -> dict:
         out = {"rank": self.rank, "path": str(self.path), "category": self.category,
@@ -84,6 +86,8 @@ class SearchHit:
                "duration": round(self.duration, 3)}
         if self.rating:
             out["rating"] = self.rating
+        if self.description:
+            out["description"] = self.description
         return out
 
 
@@ -140,7 +144,7 @@ class ReferenceIndex:
         con = None
         try:
             gen, con, meta, count = _live_meta(index_dir)
-            items = ItemTable(con, count, str(index_dir))
+            items = ItemTable(con, count, str(index_dir), described=meta.get("descriptions") == "1")
             embeddings = np.load(gen / "embeddings.npy", mmap_mode="r")
             penalties = np.load(gen / "penalties.npy") if (gen / "penalties.npy").exists() else None
             dim, created = int(meta["dim"]), float(meta["created"])
@@ -389,14 +393,16 @@ class ReferenceIndex:
 
     def _hits(self, rows, scores) -> list[SearchHit]:
         """Ranked hits for ``rows`` (best first) with their ``scores``: one metadata query for all."""
-        items = self.items.rows(rows)
-        return [SearchHit(rank, self.library_root / it.path, it.path, it.category, float(score), it.duration, int(row))
+        items, told = self.items.rows(rows), self.items.descriptions(rows)
+        return [SearchHit(rank, self.library_root / it.path, it.path, it.category, float(score), it.duration, int(row),
+                          description=told.get(int(row), ""))
                 for rank, (it, row, score) in enumerate(zip(items, rows, scores), 1)]
 
     def hit(self, rank: int, row: int, score: float) -> SearchHit:
         """The search result for ``row`` at ``rank`` with ``score`` (for rankings made outside :meth:`search`)."""
         it = self.items[row]
-        return SearchHit(rank, self.library_root / it.path, it.path, it.category, score, it.duration, row)
+        return SearchHit(rank, self.library_root / it.path, it.path, it.category, score, it.duration, row,
+                         description=self.items.descriptions([row]).get(row, ""))
 
     def row_of(self, path) -> int:
         """The row of a sound given as printed by a search (absolute path) or relative to the library."""
@@ -600,14 +606,19 @@ def file_sha256(path: Path) -> str:
 
 def write_index(index_dir, *, encoder: dict, library_root: Path, items: list[IndexItem],
                 embeddings: np.ndarray, skipped: list[SkippedFile], ann: AnnSettings = AnnSettings(),
-                query_banks: dict[str, np.ndarray] | None = None, penalties: np.ndarray | None = None) -> Path:
+                query_banks: dict[str, np.ndarray] | None = None, penalties: np.ndarray | None = None,
+                descriptions: list[str] | None = None) -> Path:
     """Write a new generation and make it live atomically; old generations are then removed.
     ``query_banks``: the encoder's (:meth:`Encoder.query_banks`), for a ranking that needs them;
-    ``penalties``: rows already measured by this encoder, NaN elsewhere (:func:`library_penalties`)."""
+    ``penalties``: rows already measured by this encoder, NaN elsewhere (:func:`library_penalties`);
+    ``descriptions``: each item's own description ("" for none; :mod:`qvi_app.audio.tags`), for the
+    name filter; without them the index is filtered by path alone."""
     index_dir = Path(index_dir)
+    if descriptions is not None and len(descriptions) != len(items):
+        raise ValueError(f"{len(descriptions)} descriptions for {len(items)} items")
     try:
         return _write_generation(index_dir, encoder, library_root, items, embeddings, skipped, ann, query_banks,
-                                 penalties)
+                                 penalties, descriptions)
     except OSError as exc:
         hint = " (the disk is full)" if exc.errno == errno.ENOSPC else ""
         raise LibraryIndexError(f"cannot write the index at {index_dir}: {exc.strerror or exc}{hint}; "
@@ -616,7 +627,8 @@ def write_index(index_dir, *, encoder: dict, library_root: Path, items: list[Ind
 
 def _write_generation(index_dir: Path, encoder: dict, library_root: Path, items: list[IndexItem],
                       embeddings: np.ndarray, skipped: list[SkippedFile], ann: AnnSettings,
-                      query_banks: dict[str, np.ndarray] | None, penalties: np.ndarray | None) -> Path:
+                      query_banks: dict[str, np.ndarray] | None, penalties: np.ndarray | None,
+                      descriptions: list[str] | None) -> Path:
     index_dir.mkdir(parents=True, exist_ok=True)
     embeddings = np.ascontiguousarray(embeddings, dtype=np.float32).reshape(len(items), int(encoder["dim"]))
     gen = index_dir / f"gen-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
@@ -648,6 +660,8 @@ def _write_generation(index_dir: Path, encoder: dict, library_root: Path, items:
             meta.update(ann_threshold=ann.threshold, ann_nprobe=ann.nprobe, ann_filter_min=ann.filter_min)
         if ranking is not None:
             meta.update(ranking=json.dumps(ranking.to_dict()), blocks=json.dumps(encoder["blocks"]))
+        if descriptions is not None:
+            meta.update(descriptions=1)
         con = sqlite3.connect(gen / "meta.sqlite")
         try:
             con.executescript(_SCHEMA)
@@ -657,6 +671,8 @@ def _write_generation(index_dir: Path, encoder: dict, library_root: Path, items:
                               it.content_hash) for i, it in enumerate(items)])
             con.executemany("INSERT INTO skipped VALUES (?, ?, ?, ?)",
                             [(path_to_db(s.path), s.size, s.mtime, s.reason) for s in skipped])
+            con.executemany("INSERT INTO descriptions VALUES (?, ?)",
+                            [(i, text) for i, text in enumerate(descriptions or ()) if text])
             con.commit()
         finally:
             con.close()
@@ -703,7 +719,16 @@ def describe(index: ReferenceIndex) -> dict:
             "skipped": len(index.skipped), "categories": len(index.categories()),
             "encoder": index.encoder_id, "built": time.strftime("%Y-%m-%d %H:%M:%S",
                                                               time.localtime(float(index.meta["created"]))),
-            "search": _search_kind(index)}
+            "search": _search_kind(index), "described": _described(index)}
+
+
+def _described(index: ReferenceIndex) -> str:
+    """What the name filter knows of the sounds' own descriptions (audio.tags), in words."""
+    if not index.items.described:
+        return (f"not read (an index made before qvi 0.19): qvi index {index.library_root} reads them, "
+                "embedding nothing again")
+    return (f"{index.items.described_count()} of {len(index)} sounds carry a description (title, comment or BWF "
+            "tags; the name filter searches them)")
 
 
 def _search_kind(index: ReferenceIndex) -> str:

@@ -1,0 +1,88 @@
+"""The words a sound file carries about itself: its title, comment, album and genre tags, and
+a Broadcast WAV file's description.
+
+Sound libraries are described inside their files more than in their names: a field recorder
+writes the take's note into the BWF ``bext`` chunk, a library tool writes a title and a comment
+into RIFF INFO, Vorbis comments or ID3. The name filter searches these words with the path, so
+"gate" finds ``ZOOM0042.WAV`` whose description says "iron gate slam".
+
+Everything here reads a file a user received, so it is bounded and passive: the tags come from
+libsndfile's string fields (which it caps itself), the ``bext`` description from at most
+:data:`MAX_CHUNKS` chunk headers and its first 256 bytes; nothing is interpreted but text, and a
+damaged or hostile file gives no description, never an error.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import soundfile as sf
+
+#: The tag fields that describe a sound (not who made it, when, or under which licence).
+FIELDS = ("title", "album", "genre", "comment")
+#: At most this many characters are kept of one file's description (a BWF description is 256
+#: bytes; a pasted essay in a comment tag need not be searched whole).
+MAX_DESCRIPTION = 500
+#: Chunk headers walked looking for ``bext``; a RIFF file has a handful (fmt, bext, iXML, data…).
+MAX_CHUNKS = 64
+_BEXT_DESCRIPTION = 256
+
+
+def file_description(path) -> str:
+    """The file's own description, its tags joined by " · " in the order of :data:`FIELDS`
+    then the BWF description, each once; "" when it has none or cannot be read."""
+    parts: list[str] = []
+    try:
+        with open(path, "rb") as fh:
+            try:
+                with sf.SoundFile(fh) as snd:
+                    parts.extend(getattr(snd, field, "") or "" for field in FIELDS)
+            except Exception:  # soundfile raises LibsndfileError, RuntimeError, TypeError...
+                pass
+            fh.seek(0)
+            parts.append(bext_description(fh))
+    except (OSError, ValueError):
+        return ""
+    return join_parts(parts)
+
+
+def join_parts(parts) -> str:
+    """Non-empty ``parts`` as one line: control characters and runs of spaces made one space,
+    repeats left out (a title copied into the comment), cut at :data:`MAX_DESCRIPTION`."""
+    seen, kept = set(), []
+    for part in parts:
+        text = " ".join("".join(c if c.isprintable() else " " for c in str(part)).split())
+        if text and text.casefold() not in seen:
+            seen.add(text.casefold())
+            kept.append(text)
+    return " · ".join(kept)[:MAX_DESCRIPTION]
+
+
+def shortened(text: str, most: int) -> str:
+    """``text`` cut to ``most`` characters with an ellipsis, for a line that has room for a part."""
+    return text if len(text) <= most else text[:most - 1].rstrip() + "…"
+
+
+def bext_description(fh) -> str:
+    """The Description field of a RIFF/RF64 file's ``bext`` chunk ("" without one), read from
+    ``fh`` (a binary file at its start). Stops at the data chunk when its size is unknown (RF64)
+    and after :data:`MAX_CHUNKS` chunks; a chunk size past the end ends the walk."""
+    head = fh.read(12)
+    if len(head) < 12 or head[:4] not in (b"RIFF", b"RF64", b"BW64") or head[8:12] != b"WAVE":
+        return ""
+    for _ in range(MAX_CHUNKS):
+        header = fh.read(8)
+        if len(header) < 8:
+            return ""
+        cid, size = header[:4], struct.unpack("<I", header[4:])[0]
+        if cid == b"bext":
+            raw = fh.read(min(size, _BEXT_DESCRIPTION))
+            return raw.split(b"\0", 1)[0].decode("utf-8", "replace") if len(raw) == min(size, _BEXT_DESCRIPTION) \
+                else ""
+        if cid == b"data" and size == 0xFFFFFFFF:          # RF64: the real size is in ds64
+            return ""
+        fh.seek(size + (size & 1), 1)                      # chunks are word-aligned
+    return ""
+
+
+__all__ = ["FIELDS", "MAX_DESCRIPTION", "bext_description", "file_description", "join_parts", "shortened"]

@@ -1,0 +1,188 @@
+"""A sound file's own description (title, comment, album, genre tags; a Broadcast WAV file's
+description) read, bounded and searched by the name filter with the path."""
+
+from __future__ import annotations
+
+import io
+import struct
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from qvi_app.app import QviSession, build_index
+from qvi_app.audio.tags import MAX_DESCRIPTION, bext_description, file_description
+from qvi_app.encoders import load_encoder
+from qvi_app.index import Filters, ReferenceIndex
+from qvi_app.index.store import describe, write_index
+from tests.conftest import SR, tone, write
+
+
+def tagged(path, wave, **tags):
+    """``wave`` written to ``path`` with soundfile's tag fields (title=..., comment=...)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with sf.SoundFile(path, "w", SR, 1) as snd:
+        for field, text in tags.items():
+            setattr(snd, field, text)
+        snd.write(wave)
+    return path
+
+
+def chunk(cid: bytes, body: bytes) -> bytes:
+    return cid + struct.pack("<I", len(body)) + body + (b"\0" if len(body) % 2 else b"")
+
+
+def bwf(path, wave, description: bytes, before: bytes = b"", head: bytes = b"RIFF", data_size=None):
+    """A Broadcast WAV file: ``before`` (other chunks), a ``bext`` chunk holding ``description``,
+    then the fmt and data chunks of ``wave`` as soundfile writes them."""
+    plain = io.BytesIO()
+    sf.write(plain, wave, SR, format="WAV", subtype="PCM_16")
+    body = plain.getvalue()[12:]
+    if data_size is not None:                         # an RF64 file's data chunk, its size in ds64
+        at = body.index(b"data")
+        body = body[:at + 4] + struct.pack("<I", data_size) + body[at + 8:]
+    bext = description.ljust(256, b"\0") + b"\0" * 346
+    chunks = before + chunk(b"bext", bext) if data_size is None else body + chunk(b"bext", bext)
+    if data_size is None:
+        chunks += body
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(head + struct.pack("<I", 4 + len(chunks)) + b"WAVE" + chunks)
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["wav", "flac", "ogg", "aiff", "mp3"])
+def test_tags_of_every_format_libsndfile_writes_them_in(tmp_path, fmt):
+    if fmt.upper() not in sf.available_formats() and fmt != "aiff":
+        pytest.skip(f"this libsndfile does not write {fmt}")
+    path = tagged(tmp_path / f"take.{fmt}", tone(440), title="Door wood creak", comment="slow, squeaky hinge")
+    assert file_description(path) == "Door wood creak · slow, squeaky hinge"
+
+
+def test_album_and_genre_are_words_of_the_sound_but_not_the_artist_or_date(tmp_path):
+    path = tagged(tmp_path / "a.flac", tone(440), title="Gate", album="Iron Works", genre="METLImpt",
+                  artist="Jane Recordist", date="2024-05-01")
+    assert file_description(path) == "Gate · Iron Works · METLImpt"
+
+
+def test_a_broadcast_wav_files_description_is_read(tmp_path):
+    path = bwf(tmp_path / "ZOOM0042.WAV", tone(300), b"iron gate slam, close")
+    assert sf.info(str(path)).frames == SR                            # still a sound file to libsndfile
+    assert file_description(path) == "iron gate slam, close"
+    # after an odd-sized chunk (padded to an even size, as RIFF wants), and with a title tag too
+    path = bwf(tmp_path / "odd.wav", tone(300), b"door knock x3", before=chunk(b"junk", b"abc"))
+    assert file_description(path) == "door knock x3"
+
+
+def test_repeats_control_characters_and_length_are_tidied(tmp_path):
+    path = tagged(tmp_path / "t.wav", tone(440), title="Rain\ton  roof", comment="rain on roof")
+    assert file_description(path) == "Rain on roof"                 # the comment repeats the title
+    path = tagged(tmp_path / "long.flac", tone(440), comment="wind " * 400)
+    assert len(file_description(path)) == MAX_DESCRIPTION
+    path = bwf(tmp_path / "latin.wav", tone(300), b"caf\xe9 ambience\r\nsTAKE=3")
+    assert file_description(path) == "caf\ufffd ambience sTAKE=3"
+
+
+def test_hostile_or_unreadable_files_have_no_description_and_raise_nothing(tmp_path):
+    wave = tone(300)
+    cases = {
+        "not audio": (tmp_path / "text.wav").write_bytes(b"hello, not a sound") and tmp_path / "text.wav",
+        "empty": (tmp_path / "empty.wav").write_bytes(b"") or tmp_path / "empty.wav",
+        "missing": tmp_path / "missing.wav",
+        "a folder": tmp_path,
+    }
+    # a bext chunk that claims more than the file holds
+    whole = bwf(tmp_path / "cut.wav", wave, b"cut short").read_bytes()
+    at = whole.index(b"bext")
+    (tmp_path / "cut.wav").write_bytes(whole[:at + 8 + 20])
+    cases["bext cut short"] = tmp_path / "cut.wav"
+    # a chunk size pointing 4 GB on
+    (tmp_path / "huge.wav").write_bytes(b"RIFF\xff\xff\xff\xffWAVEjunk\xff\xff\xff\xff" + b"\0" * 64)
+    cases["huge chunk"] = tmp_path / "huge.wav"
+    # more chunks than a RIFF file has before its bext: the walk gives up (bounded)
+    many = b"".join(chunk(b"junk", b"") for _ in range(10_000))
+    cases["10,000 chunks"] = bwf(tmp_path / "many.wav", wave, b"never reached", before=many)
+    for why, path in cases.items():
+        assert file_description(path) == "", why
+
+
+def test_an_rf64_files_description_after_its_data_is_not_searched_for(tmp_path):
+    """RF64 puts the data chunk's size in ds64 (0xFFFFFFFF in the chunk): the walk cannot step over
+    it, and stops rather than read gigabytes."""
+    path = bwf(tmp_path / "big.wav", tone(300), b"after the data", head=b"RF64", data_size=0xFFFFFFFF)
+    with open(path, "rb") as fh:
+        assert bext_description(fh) == ""
+
+
+def test_the_name_filter_finds_sounds_by_their_description_kept_across_updates(tmp_path):
+    """`qvi search --name gate` finds ZOOM0042.WAV, whose BWF description says "iron gate"; one
+    word may be in the name and another in the description; a description never joins a path's
+    words across the two. An update keeps the descriptions of sounds it does not embed again, and
+    reads those of new or changed files."""
+    lib = tmp_path / "lib"
+    bwf(lib / "ZOOM0042.WAV", tone(300, 1.5), b"iron gate slam")
+    tagged(lib / "doors/take_07.flac", tone(500), title="Wooden door creak", comment="old barn")
+    write(lib / "doors/gate_latch.wav", tone(700))
+    write(lib / "plain.wav", tone(900))
+    build_index(lib, tmp_path / "ix", "2dft", show_progress=False)
+    idx = ReferenceIndex.open(tmp_path / "ix")
+    assert idx.items.described
+    assert describe(idx)["described"].startswith("2 of 4 sounds carry a description")       # qvi info
+    q = np.asarray(idx.embeddings[0], np.float32)
+
+    def found(name, index=None):
+        return sorted(h.relpath for h in (index or idx).search(q, Filters(name=name), top_k=20))
+
+    assert found("gate") == ["ZOOM0042.WAV", "doors/gate_latch.wav"]
+    assert found("IRON slam") == ["ZOOM0042.WAV"]
+    assert found("doors creak") == ["doors/take_07.flac"]             # folder + description
+    assert found("barn door") == ["doors/take_07.flac"]
+    assert found("wav iron") == ["ZOOM0042.WAV"]
+    assert found("flacwooden") == []                                   # no word across the two
+    hits = {h.relpath: h for h in idx.search(q, top_k=20)}
+    assert hits["ZOOM0042.WAV"].description == "iron gate slam"
+    assert hits["ZOOM0042.WAV"].to_dict()["description"] == "iron gate slam"
+    assert "description" not in hits["plain.wav"].to_dict()
+
+    tagged(lib / "plain.wav", tone(900), title="Thunder roll")       # changed: read again
+    report = build_index(lib, tmp_path / "ix", "2dft", show_progress=False)
+    assert report.embedded == 1 and report.reused == 3
+    again = ReferenceIndex.open(tmp_path / "ix")
+    assert found("thunder", again) == ["plain.wav"] and found("iron gate", again) == ["ZOOM0042.WAV"]
+
+
+def test_an_index_from_before_descriptions_filters_by_path_and_gets_them_at_its_update(tmp_path):
+    lib = tmp_path / "lib"
+    bwf(lib / "ZOOM0001.WAV", tone(300), b"thunder far away")
+    write(lib / "thunder_close.wav", tone(600))
+    build_index(lib, tmp_path / "ix", "2dft", show_progress=False)
+    new = ReferenceIndex.open(tmp_path / "ix")
+    # the same index written as qvi 0.18 wrote it: no descriptions table in its meta
+    write_index(tmp_path / "old", encoder=load_encoder("2dft").describe(), library_root=lib, items=list(new.items),
+                embeddings=np.asarray(new.embeddings), skipped=[])
+    old = ReferenceIndex.open(tmp_path / "old")
+    assert not old.items.described and describe(old)["described"].startswith("not read")
+    q = np.asarray(old.embeddings[0], np.float32)
+    assert [h.relpath for h in old.search(q, Filters(name="thunder"), top_k=5)] == ["thunder_close.wav"]
+    assert all(h.description == "" for h in old.search(q, top_k=5))
+    report = build_index(lib, tmp_path / "old", "2dft", show_progress=False)
+    assert report.embedded == 0 and report.reused == 2                # nothing embedded again
+    updated = ReferenceIndex.open(tmp_path / "old")
+    assert sorted(h.relpath for h in updated.search(q, Filters(name="thunder"), top_k=5)) == \
+        ["ZOOM0001.WAV", "thunder_close.wav"]
+
+
+def test_qvi_search_prints_a_results_description_and_finds_by_it(tmp_path):
+    lib = tmp_path / "lib"
+    bwf(lib / "ZOOM0042.WAV", tone(300, 1.5), b"iron gate slam")
+    write(lib / "hum.wav", tone(120, 1.5))
+    build_index(lib, tmp_path / "ix", "2dft", show_progress=False)
+    query = write(tmp_path / "q.wav", tone(310, 1.2))
+    run = subprocess.run([sys.executable, "-m", "qvi_app", "search", str(query), "--index", str(tmp_path / "ix"),
+                          "--name", "gate"], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.strip().splitlines()
+    assert len(lines) == 1 and lines[0].endswith("ZOOM0042.WAV  · iron gate slam")
+    session = QviSession(tmp_path / "ix")
+    assert [h.relpath for h in session.search_file(query, Filters(name="slam"), 5).hits] == ["ZOOM0042.WAV"]
