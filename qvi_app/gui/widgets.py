@@ -53,11 +53,17 @@ class LevelMeter(tk.Canvas):
         self.itemconfigure(self._bar, fill=colour)
 
 
+def _sound_text(hit: SearchHit) -> str:
+    """A result's Sound cell: its file name, and the file's own description after it (a field
+    recorder's ZOOM0042.WAV says nothing; "ZOOM0042.WAV · iron gate slam" does)."""
+    return f"{hit.path.name} · {hit.description}" if hit.description else hit.path.name
+
+
 class ResultsTable(ttk.Frame):
     """Ranked results: rank, name, category, duration, score, rating; the playing row is marked.
 
     Columns sort by a click on their heading (again: the other way); long names end in "…"
-    and the full path shows in a tooltip."""
+    and the full path (and the file's description) shows in a tooltip."""
 
     # Each column with the widest text it shows, its heading with a sort arrow included: widths are
     # measured in the fonts they are drawn in. Pixel widths set for 96 dpi cut ranks from 10 on,
@@ -172,7 +178,7 @@ class ResultsTable(ttk.Frame):
         for i, h in enumerate(self.hits):
             tags = ("liked",) if h.rating > 0 else ("disliked",) if h.rating < 0 else ()
             self.tree.insert("", "end", iid=str(i), tags=tags, values=(
-                "", h.rank, self._fit(h.path.name), h.category, f"{h.duration:.1f} s", f"{h.score:.3f}",
+                "", h.rank, self._fit(_sound_text(h)), h.category, f"{h.duration:.1f} s", f"{h.score:.3f}",
                 RATING_TEXT[h.rating]))
         for key, title, _ in self.COLUMNS:
             arrow = (" ▼" if self.sorted_by[1] else " ▲") if self.sorted_by[0] == key and key != "rank" else ""
@@ -195,11 +201,14 @@ class ResultsTable(ttk.Frame):
             return
         self._fit_width = width
         for iid in self.tree.get_children():
-            self.tree.set(iid, "name", self._fit(self.hits[int(iid)].path.name))
+            self.tree.set(iid, "name", self._fit(_sound_text(self.hits[int(iid)])))
 
     def _tip_text(self, x: int, y: int) -> str | None:
         row = self.tree.identify_row(y)
-        return str(self.hits[int(row)].path) if row else None
+        if not row:
+            return None
+        hit = self.hits[int(row)]
+        return f"{hit.path}\n{hit.description}" if hit.description else str(hit.path)
 
     def _current(self) -> str | None:
         """The row last clicked or moved to, when it is selected; else the first selected one."""
