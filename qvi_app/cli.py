@@ -425,7 +425,7 @@ def _print_hits(result, as_json: bool, where: dict | None = None) -> int:
 
 def _cmd_liked(a) -> int:
     from qvi_app.feedback import FeedbackStore
-    from qvi_app.feedback.liked import copy_liked_sounds, liked_paths
+    from qvi_app.feedback.liked import copy_liked_sounds, liked_paths, nothing_liked
     from qvi_app.settings import feedback_db_path
 
     if not feedback_db_path().is_file():
@@ -433,8 +433,13 @@ def _cmd_liked(a) -> int:
     store = FeedbackStore(feedback_db_path())
     try:
         if a.copy_to is not None:
-            print(copy_liked_sounds(store, a.copy_to).summary())
+            report = copy_liked_sounds(store, a.copy_to)
+            print(f"qvi: {report.summary()}" if report.nothing else report.summary(),
+                  file=sys.stderr if report.nothing else sys.stdout)
             return 0
+        nothing = nothing_liked(store)
+        if nothing:
+            print(f"qvi: {nothing}", file=sys.stderr)
         for path in liked_paths(store):
             print(printable(str(path)))
         return 0

@@ -259,7 +259,16 @@ def test_liked_lists_the_thumbs_up_and_copies_them(tmp_path, data_dir, capsys):
     assert main(["liked"]) == 2 and "no ratings yet" in capsys.readouterr().err
     birds = sorted((DEMO_LIBRARY / "birds").glob("*.ogg"))[:3]
     store = FeedbackStore(feedback_db_path())
-    for path, rating in zip(birds, (1, -1, 1)):
+    store.rate(wave=tone(440), sr=SR, result_path=str(birds[1]), rank=1, score=0.5, rating=-1,
+               category_filter=None, model_id="m")
+    # ratings, but no thumbs up: said, not an empty answer
+    assert main(["liked"]) == 0
+    said = capsys.readouterr()
+    assert said.out == "" and said.err == "qvi: no sound has a thumbs up yet (1 rating, all thumbs down)\n"
+    assert main(["liked", "--copy-to", str(tmp_path / "none")]) == 0
+    assert capsys.readouterr().err == "qvi: no sound has a thumbs up yet (1 rating, all thumbs down): nothing copied\n"
+    assert not (tmp_path / "none").exists()
+    for path, rating in zip(birds[::2], (1, 1)):
         store.rate(wave=tone(440), sr=SR, result_path=str(path), rank=1, score=0.5, rating=rating,
                    category_filter=None, model_id="m")
     store.close()

@@ -23,8 +23,11 @@ class LikedCopy:
     already: int         # liked sounds the folder already held (the same bytes)
     missing: int         # liked sounds whose file is gone
     attributed: int      # rows added to ATTRIBUTION.csv
+    nothing: str = ""    # why nothing was copied: no sound has a thumbs up (nothing_liked)
 
     def summary(self) -> str:
+        if self.nothing:
+            return f"{self.nothing}: nothing copied"
         parts = [f"copied {self.copied} liked sound{'' if self.copied == 1 else 's'} to {printable(str(self.folder))}"]
         if self.already:
             parts.append(f"{self.already} were there already")
@@ -44,10 +47,23 @@ def liked_paths(store: FeedbackStore) -> list[Path]:
     return [Path(p) for p in seen]
 
 
+def nothing_liked(store: FeedbackStore) -> str:
+    """Why there is no liked sound to list or copy, in words; "" when there is one. An empty
+    answer said nothing: was it the wrong data folder, or were the ratings all ▼?"""
+    ratings = store.ratings()
+    if any(r.rating > 0 for r in ratings):
+        return ""
+    n = len(ratings)
+    return "no sound has a thumbs up yet" + (f" ({n} rating{'s' * (n != 1)}, all thumbs down)" if n else "")
+
+
 def copy_liked_sounds(store: FeedbackStore, folder) -> LikedCopy:
     """Copy every liked sound into ``folder`` (made if needed). A name already taken by other
     bytes gets ``-2``, ``-3``...; a file already there with the same bytes is not copied again."""
     folder = Path(folder)
+    nothing = nothing_liked(store)
+    if nothing:
+        return LikedCopy(folder, 0, 0, 0, 0, nothing=nothing)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
