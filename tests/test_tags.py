@@ -186,3 +186,21 @@ def test_qvi_search_prints_a_results_description_and_finds_by_it(tmp_path):
     assert len(lines) == 1 and lines[0].endswith("ZOOM0042.WAV  · iron gate slam")
     session = QviSession(tmp_path / "ix")
     assert [h.relpath for h in session.search_file(query, Filters(name="slam"), 5).hits] == ["ZOOM0042.WAV"]
+
+
+def test_a_received_index_with_a_huge_description_is_read_no_longer_than_qvi_writes_one(tmp_path):
+    """An index folder may come from anyone: 8 MB of description in one row is shown and
+    searched as its first 500 characters."""
+    lib = tmp_path / "lib"
+    write(lib / "a.wav", tone(300))
+    write(lib / "b.wav", tone(600))
+    build_index(lib, tmp_path / "ix", "2dft", show_progress=False)
+    idx = ReferenceIndex.open(tmp_path / "ix")
+    huge = "gate " * 100 + "hidden " * 1_600_000
+    write_index(tmp_path / "got", encoder=load_encoder("2dft").describe(), library_root=lib, items=list(idx.items),
+                embeddings=np.asarray(idx.embeddings), skipped=[], descriptions=[huge, ""])
+    got = ReferenceIndex.open(tmp_path / "got")
+    q = np.asarray(got.embeddings[0], np.float32)
+    hits = got.search(q, Filters(name="gate"), top_k=5)
+    assert [h.relpath for h in hits] == ["a.wav"] and hits[0].description == huge[:MAX_DESCRIPTION]
+    assert got.search(q, Filters(name="hidden"), top_k=5) == []

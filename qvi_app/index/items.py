@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qvi_app.audio.tags import MAX_DESCRIPTION
 from qvi_app.errors import LibraryIndexError, QviError, printable
 from qvi_app.index.scan import path_from_db, path_to_db
 
@@ -128,8 +129,10 @@ class ItemTable(Sequence):
         if not words:
             return np.arange(self._count, dtype=np.int64)
         if self.described:
-            # path and description as one text; "\n" between them, so no word spans the two
-            text, source = "qvi_fold(path, text)", "items LEFT JOIN descriptions USING (row)"
+            # path and description as one text ("\n" between them, so no word spans the two), the
+            # description no longer than qvi writes one (see descriptions)
+            text = f"qvi_fold(path, substr(text, 1, {MAX_DESCRIPTION}))"
+            source = "items LEFT JOIN descriptions USING (row)"
         else:
             text, source = "qvi_fold(path, NULL)", "items"
         test = " AND ".join([f"instr({text}, ?) > 0"] * len(words))
@@ -142,7 +145,8 @@ class ItemTable(Sequence):
 
     def descriptions(self, rows) -> dict[int, str]:
         """The files' own descriptions of those ``rows`` that have one (empty for an index
-        without them)."""
+        without them). Read, like the name filter reads them, no longer than qvi writes them: an
+        index folder received from anyone may hold a description of any size."""
         rows = sorted({int(r) for r in rows})
         if not self.described or not rows:
             return {}
@@ -150,7 +154,8 @@ class ItemTable(Sequence):
         for start in range(0, len(rows), 500):               # SQLite's bound-parameter limit
             part = rows[start:start + 500]
             marks = ",".join("?" * len(part))
-            found.update(self._query(f"SELECT row, text FROM descriptions WHERE row IN ({marks})", part))
+            found.update(self._query(f"SELECT row, substr(text, 1, {MAX_DESCRIPTION}) FROM descriptions "
+                                     f"WHERE row IN ({marks})", part))
         return found
 
     def skipped(self) -> list[SkippedFile]:
