@@ -24,7 +24,7 @@ from qvi_app import __version__, app
 from qvi_app.audio.devices import Player, Recorder, list_devices
 from qvi_app.audio.endpoint import QUIET_S
 from qvi_app.audio.load import file_facts, to_mono
-from qvi_app.audio.tags import file_description, shortened
+from qvi_app.audio.tags import shortened
 from qvi_app.credits import credit_line
 from qvi_app.errors import QviError, sentence
 from qvi_app.gui.dialogs import DEFAULT_DEVICE, ask_devices, ask_folder, show_lines
@@ -725,8 +725,8 @@ class QviWindow:
     def _load_hit(self, hit):
         """A result's audio as it is heard (a stereo file in stereo), its plot and its facts."""
         wave, sr = self.session.load_reference(hit, stereo=True)
-        told = file_description(hit.path)
-        about = tuple(x for x in (file_facts(hit.path), credit_line(hit.path), told and f"“{shortened(told, 90)}”") if x)
+        told = hit.description and f"“{shortened(hit.description, 90)}”"      # as indexed, as the list shows it
+        about = tuple(x for x in (file_facts(hit.path), credit_line(hit.path), told) if x)
         return wave, sr, app.spectrogram(to_mono(wave), sr), about
 
     def _hit_loaded(self, hit, loaded, play: bool) -> None:
