@@ -75,6 +75,20 @@ def test_a_broadcast_wav_files_description_is_read(tmp_path):
     assert file_description(path) == "door knock x3"
 
 
+def test_a_field_recorders_description_is_its_note_scene_take_and_tracks(tmp_path):
+    """Recorders write the bext description as one xKEY=value line per field; the note a
+    recordist typed comes after speed, user bits and firmware, and would be cut off in the list."""
+    sound_devices = (b"sSPEED=024.000-ND\r\nsTAKE=03\r\nsUBITS=$00000000\r\nsSWVER=2.67\r\nsSCENE=12A\r\n"
+                     b"sTRK1=Boom\r\nsTRK2=Lav\r\nsTRK3=\r\nsNOTE=door slam, heavy oak\r\n")
+    path = bwf(tmp_path / "T003.WAV", tone(300), sound_devices)
+    assert file_description(path) == "door slam, heavy oak · scene 12A · take 03 · Boom · Lav"
+    path = bwf(tmp_path / "ZOOM0001.WAV", tone(300), b"zSPEED=48.000\nzTAKE=1\n")           # no note typed
+    assert file_description(path) == "take 1"
+    # a description in words, even with an "=" in it, is left as written
+    path = bwf(tmp_path / "eq.wav", tone(300), b"EQ=flat, mic 2 m from the door\r\nsecond line")
+    assert file_description(path) == "EQ=flat, mic 2 m from the door second line"
+
+
 def test_repeats_control_characters_and_length_are_tidied(tmp_path):
     path = tagged(tmp_path / "t.wav", tone(440), title="Rain\ton  roof", comment="rain on roof")
     assert file_description(path) == "Rain on roof"                 # the comment repeats the title

@@ -14,6 +14,7 @@ damaged or hostile file gives no description, never an error.
 
 from __future__ import annotations
 
+import re
 import struct
 
 import soundfile as sf
@@ -40,7 +41,7 @@ def file_description(path) -> str:
             except Exception:  # soundfile raises LibsndfileError, RuntimeError, TypeError...
                 pass
             fh.seek(0)
-            parts.append(bext_description(fh))
+            parts.append(recorder_note(bext_description(fh)))
     except (OSError, ValueError):
         return ""
     return join_parts(parts)
@@ -56,6 +57,28 @@ def join_parts(parts) -> str:
             seen.add(text.casefold())
             kept.append(text)
     return " · ".join(kept)[:MAX_DESCRIPTION]
+
+
+#: A field recorder's description: one ``xKEY=value`` line per field, ``x`` a maker's letter
+#: (Sound Devices ``s``, Zoom ``z``...): "sSPEED=024.000-ND\r\nsTAKE=03\r\n...\r\nsNOTE=door slam".
+_RECORDER_LINE = re.compile(r"[a-z]([A-Z][A-Z0-9_]*)=(.*)")
+#: Of those fields, what says what was recorded, in this order; the rest (speed, user bits,
+#: firmware, time code rate...) would fill the line before the note is reached.
+_RECORDER_FIELDS = ("NOTE", "SCENE", "TAKE", "TAPE", "PROJECT")
+
+
+def recorder_note(text: str) -> str:
+    """A field recorder's ``xKEY=value`` description as words: its note, "scene 12", "take 3",
+    the tape and project, then its tracks' names ("Boom", "Lav"); any other text as it is."""
+    lines = [line.strip() for line in text.replace("\r", "\n").split("\n") if line.strip()]
+    fields = [_RECORDER_LINE.fullmatch(line) for line in lines]
+    if not lines or not all(fields):
+        return text
+    found = {m[1]: m[2].strip() for m in fields}
+    words = [found["NOTE"]] if found.get("NOTE") else []
+    words += [f"{key.lower()} {found[key]}" for key in _RECORDER_FIELDS[1:] if found.get(key)]
+    words += [value for key, value in found.items() if re.fullmatch(r"TRK\d+", key) and value]
+    return " · ".join(words)
 
 
 def shortened(text: str, most: int) -> str:
@@ -85,4 +108,4 @@ def bext_description(fh) -> str:
     return ""
 
 
-__all__ = ["FIELDS", "MAX_DESCRIPTION", "bext_description", "file_description", "join_parts", "shortened"]
+__all__ = ["FIELDS", "MAX_DESCRIPTION", "bext_description", "file_description", "join_parts", "recorder_note", "shortened"]
