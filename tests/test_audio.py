@@ -339,6 +339,51 @@ def test_a_part_plays_and_loops_as_a_part_on_the_whole_sound_s_time():
     assert list(out[:, 0]) == [5, 6, 0, 0]
 
 
+def test_a_result_played_faster_is_sent_at_a_higher_rate_or_stretched_for_a_device_that_takes_none(monkeypatch):
+    """Tape-like pitch ([ and ] in the window): the device is asked for the sound's rate times the
+    speed; a device that refuses that rate gets the sound stretched instead. Either way the part
+    played, its loop start and the playhead stay on the sound's own time."""
+    import sounddevice as sd
+
+    from qvi_app.audio.devices import Player
+
+    class Stream:
+        active = True
+
+        def start(self):
+            pass
+
+        def abort(self):
+            pass
+
+        def close(self):
+            pass
+
+    asked = []
+
+    def opened(player, sd_module, on_done, refuse_odd=False):
+        asked.append(player._rate)
+        if refuse_odd and player._rate != 1000:
+            raise sd.PortAudioError("Invalid sample rate")
+        return Stream()
+
+    wave = np.arange(2000, dtype=np.float32) / 2000                  # 2 s at 1 kHz
+    player = Player()
+    monkeypatch.setattr(Player, "_open", lambda self, sd_, done: opened(self, sd_, done))
+    player.play(wave, 1000, start_s=0.5, end_s=1.5, loop_from_s=0.25, speed=2.0)
+    assert asked == [2000] and len(player._wave) == 2000                # the device plays it twice as fast
+    assert (player._pos, player._end, player._loop_from) == (500, 1500, 250) and player.position_s == 0.5
+    asked.clear()
+    monkeypatch.setattr(Player, "_open", lambda self, sd_, done: opened(self, sd_, done, refuse_odd=True))
+    player.play(np.stack([wave, -wave], axis=1), 1000, start_s=0.5, end_s=1.5, speed=2.0)
+    assert asked == [2000, 1000]                                         # refused, then its own rate
+    assert player._wave.shape == (1000, 2) and player._wave[0, 1] == 0 and player._wave[-1, 0] == wave[-1]
+    assert (player._pos, player._end, player._loop_from) == (250, 750, 250) and player.position_s == 0.5
+    out = np.zeros((4, 2), np.float32)
+    player._callback(out, 4, None, None)
+    assert player.position_s == pytest.approx(0.508)                     # 4 frames of a sound made half as long
+
+
 def test_a_files_facts_name_its_rate_channels_and_format(tmp_path):
     """What a sound designer checks before using a sound: its rate, channels and depth or codec."""
     from qvi_app.audio.load import file_facts

@@ -367,7 +367,7 @@ def test_help_lists_every_key_the_window_answers(window):
              "<Key-Up>": "↑", "<Key-Down>": "↓", "<Control-Key-o>": "Ctrl+O", "<Control-Key-l>": "Ctrl+L",
              "<Control-Key-q>": "Ctrl+Q", "<Control-Key-c>": "Ctrl+C", "<Control-Key-f>": "Ctrl+F",
              "<Control-Key-s>": "Ctrl+S", "<Alt-Key-Left>": "Alt+←", "<Alt-Key-Right>": "Alt+→",
-             "<Control-Key-a>": "Ctrl+A", "z": "Z", "<Control-Key-S>": "Ctrl+Shift+S"}
+             "<Control-Key-a>": "Ctrl+A", "z": "Z", "<Control-Key-S>": "Ctrl+Shift+S", "[": "[", "]": "]", "\\": "\\"}
     aliases = {"=", "<Key-KP_Add>", "<Key-KP_Subtract>", "<Destroy>", "<MouseWheel>", "<Button>"}   # same action, or not keys
     bound = set(root.bind()) - aliases
     assert bound <= set(names), bound - set(names)                          # a new key must be named here, and in help
@@ -1715,3 +1715,53 @@ def test_words_of_a_sounds_own_description_find_it_and_are_shown_with_it(window,
     pump(root, lambda: win._showing_selected() and win._shown_wave[0].relpath == "ZOOM0042.WAV", 10, "the take")
     assert "“iron gate slam, close”" in win.spectrograms.ax_result.get_xlabel()
     win.stop_playing()
+
+
+def test_results_play_higher_or_lower_like_tape_with_the_bracket_keys(window, desktop, tmp_path):
+    """A roar auditioned an octave down before it goes into an edit: ] and [ move the pitch results
+    play at by a semitone (said under the waveform), \\ puts it back. Heard for real: a 440 Hz tone
+    of 2 s, an octave up, reaches the output device at 880 Hz for 1 s; the query still plays as
+    recorded."""
+    from qvi_app.app import build_index
+    from tests.conftest import tone, write
+
+    lib = tmp_path / "lib"
+    write(lib / "tone.wav", tone(440, 2.0, sr=44100), 44100)
+    write(lib / "hum.wav", tone(120, 2.0, sr=44100), 44100)
+    build_index(lib, tmp_path / "ix", "2dft", show_progress=False)
+    root, open_window = window
+    win = open_window(index_dir=tmp_path / "ix")
+    _searched(root, win, lib / "tone.wav")
+    win.stop_playing()
+    wave = win.spectrograms.wave
+
+    def caption():
+        return " ".join(wave.itemcget(i, "text") for i in wave.find_all() if wave.type(i) == "text")
+
+    press(root, desktop, win, "bracketright")
+    pump(root, lambda: win.pitch == 1, 5, "a semitone up")
+    assert caption().startswith("plays +1 st · 2.0 s · click: play"), caption()
+    press(root, desktop, win, "bracketleft")
+    press(root, desktop, win, "bracketleft")
+    pump(root, lambda: win.pitch == -1 and caption().startswith("plays -1 st · "), 5, "a semitone down")
+    press(root, desktop, win, "backslash")
+    pump(root, lambda: win.pitch == 0 and caption().startswith("2.0 s · click: play"), 5, "its own pitch")
+    win.change_pitch(12)
+    assert win.message.startswith("results play 12 semitones up")
+
+    capture = desktop.record_output(tmp_path / "played.wav")
+    wait(root, 0.5)
+    assert win.results.selected().relpath == "tone.wav"                  # the best match, shown
+    press(root, desktop, win, "Return")                                  # played
+    pump(root, lambda: win.playing is not None, 10, "playback to start")
+    pump(root, lambda: win.playing is None, 10, "playback to end")
+    wait(root, 0.3)
+    capture.terminate()
+    capture.wait(5)
+    heard, rate = sf.read(tmp_path / "played.wav")
+    heard = heard.mean(axis=1) if heard.ndim == 2 else heard
+    loud = np.flatnonzero(np.abs(heard) > 0.05)
+    assert abs((loud[-1] - loud[0]) / rate - 1.0) < 0.15, (loud[-1] - loud[0]) / rate
+    part = heard[loud[0]: loud[-1]]
+    spectrum = np.abs(np.fft.rfft(part * np.hanning(len(part))))
+    assert abs(np.argmax(spectrum) * rate / len(part) - 880) < 10

@@ -155,6 +155,16 @@ class Recorder:
         return remove_offset(wave, self.sample_rate) if self.sample_rate else wave, self.sample_rate
 
 
+def _stretched(wave: np.ndarray, factor: float) -> np.ndarray:
+    """``wave`` (frames, or frames x channels) made ``factor`` times as long by linear interpolation."""
+    n = max(1, round(len(wave) * factor))
+    at = np.linspace(0, len(wave) - 1, n)
+    if wave.ndim == 1:
+        return np.interp(at, np.arange(len(wave)), wave).astype(np.float32)
+    return np.stack([np.interp(at, np.arange(len(wave)), wave[:, c]) for c in range(wave.shape[1])],
+                    axis=1).astype(np.float32)
+
+
 class Player:
     """Plays one waveform at a time on an output device; ``play`` replaces what is playing.
 
@@ -169,7 +179,8 @@ class Player:
         self._stream = None
         self._wave = np.zeros(0, np.float32)
         self._pos = self._end = self._loop_from = 0
-        self._sr = 1
+        self._sr = 1                  # frames of _wave per second of the sound
+        self._rate = 1                # frames per second sent to the device
 
     @property
     def position_s(self) -> float:
@@ -180,26 +191,39 @@ class Player:
         return self._stream is not None and self._stream.active
 
     def play(self, wave: np.ndarray, sr: int, on_done: Callable[[], None] | None = None,
-             start_s: float = 0.0, loop: bool = False, end_s: float | None = None) -> None:
+             start_s: float = 0.0, loop: bool = False, end_s: float | None = None,
+             loop_from_s: float | None = None, speed: float = 1.0) -> None:
         """Start playing (mono, or stereo as (frames, 2); float) from ``start_s``; ``on_done`` runs
         on the audio thread when it ends or is stopped. With ``end_s``, only the part from
-        ``start_s`` to ``end_s`` plays (and loops); ``position_s`` stays on the whole sound's time."""
+        ``start_s`` (or ``loop_from_s``, where a loop goes back to) to ``end_s`` plays (and loops);
+        ``position_s`` stays on the whole sound's time. ``speed``: played faster or slower like
+        tape, its pitch with it (2: an octave up)."""
         self.stop()
         self.loop = loop
         sd = _sd()
         self._wave = np.ascontiguousarray(wave, dtype=np.float32)
-        self._sr = int(sr)
-        self._pos = min(max(0, int(start_s * sr)), len(self._wave))
-        self._end = len(self._wave) if end_s is None else min(max(self._pos, int(end_s * sr)), len(self._wave))
-        self._loop_from = 0 if end_s is None else self._pos          # a sound loops whole, a part as a part
+        self._sr = self._rate = int(sr)
+        if speed != 1.0:
+            self._rate = max(1, round(sr * speed))               # the device plays it faster or slower
         try:
             try:
                 self._stream = self._open(sd, on_done)
             except (sd.PortAudioError, ValueError):
-                if self._wave.ndim == 1:
+                if self._rate != sr:
+                    # A device that takes no rate but its own: the sound stretched here instead
+                    # (linear interpolation: a preview of the pitch, not a render of it).
+                    self._wave, self._sr, self._rate = _stretched(self._wave, 1.0 / speed), sr / speed, int(sr)
+                elif self._wave.ndim == 1:
                     raise
-                self._wave = np.ascontiguousarray(self._wave.mean(axis=1))   # a speaker with one channel
+                else:
+                    self._wave = np.ascontiguousarray(self._wave.mean(axis=1))   # a speaker with one channel
                 self._stream = self._open(sd, on_done)
+            self._pos = min(max(0, int(start_s * self._sr)), len(self._wave))
+            self._end = len(self._wave) if end_s is None else \
+                min(max(self._pos, int(end_s * self._sr)), len(self._wave))
+            # a sound loops whole, a part as a part (from its start)
+            self._loop_from = 0 if end_s is None else \
+                min(self._pos, int((start_s if loop_from_s is None else loop_from_s) * self._sr))
             self._stream.start()
         except (sd.PortAudioError, ValueError) as exc:
             self._stream = None
@@ -207,7 +231,7 @@ class Player:
 
     def _open(self, sd, on_done):
         channels = 1 if self._wave.ndim == 1 else self._wave.shape[1]
-        return sd.OutputStream(device=self.device, channels=channels, samplerate=self._sr, dtype="float32",
+        return sd.OutputStream(device=self.device, channels=channels, samplerate=self._rate, dtype="float32",
                                callback=self._callback, finished_callback=on_done or (lambda: None))
 
     def _callback(self, outdata, frames, time, status):

@@ -30,6 +30,8 @@ KEYS = (("Space", "record an imitation; it stops 2 s after you do (Audio menu), 
         ("Q", "play the query, to compare it with the result"),
         ("Esc", "stop playing (in a field: clear it)"),
         ("L", "loop playback on or off: a result plays again and again until stopped"),
+        ("[ / ] / \\", "results play a semitone lower or higher, like tape (faster or slower with it), or at their "
+                       "own pitch again (the query always plays as recorded)"),
         ("+ / -", "rate the selected result good or poor: the list re-ranks at once; again: take it back"),
         ("M", "more like the selected result (or the part dragged across its waveform)"),
         ("J", "a long result: play the part where it matches the query best (outlined on its waveform); "
@@ -98,6 +100,10 @@ def build_menu(win) -> None:
     win.stop_when_quiet_var = tk.BooleanVar(value=win.settings.stop_when_quiet)
     audio.add_checkbutton(label="Stop recording when I stop", variable=win.stop_when_quiet_var,
                           command=win.switch_stop_when_quiet)
+    audio.add_separator()
+    audio.add_command(label="Play results a semitone higher", accelerator="]", command=lambda: win.change_pitch(1))
+    audio.add_command(label="Play results a semitone lower", accelerator="[", command=lambda: win.change_pitch(-1))
+    audio.add_command(label="Play results at their own pitch", accelerator="\\", command=lambda: win.change_pitch(0))
     bar.add_cascade(label="Audio", menu=audio)
     model = tk.Menu(bar, tearoff=False)
     model.add_command(label="Learn from my ratings…", command=win.learn_from_ratings)
@@ -133,6 +139,8 @@ def bind_keys(win) -> None:
     r.bind("<l>", lambda e: unless_typing(e, lambda: (win.loop_var.set(not win.loop_var.get()),
                                                              win.switch_loop())))
     r.bind("<q>", lambda e: unless_typing(e, win.replay_query))     # then Enter: the result, to compare
+    for key, step in (("<bracketright>", 1), ("<bracketleft>", -1), ("<backslash>", 0)):
+        r.bind(key, lambda e, s=step: unless_typing(e, lambda: win.change_pitch(s)))
     r.bind("<Control-o>", lambda e: win.open_query_dialog())
     r.bind("<Control-l>", lambda e: win.open_library_dialog())
     r.bind("<Control-q>", lambda e: win.close())

@@ -576,6 +576,7 @@ class WaveformView(tk.Canvas):
         self.match = None                             # where the query matches (ranking.where.Match)
         self.places: list[tuple[float, float]] = []   # its places, best first (J goes through them)
         self.finding = False                         # ... being found
+        self.pitch_note = ""                          # how results play when not at their own pitch ("+3 st")
         self.bind("<Configure>", lambda e: self._draw())
         self.bind("<ButtonPress-1>", self._pressed)
         self.bind("<B1-Motion>", self._dragged)
@@ -600,6 +601,11 @@ class WaveformView(tk.Canvas):
             self._peaks = peak[: len(peak) // step * step].reshape(-1, step).max(axis=1)
             self._peak_s = step / sr
         self.view = TimeView.whole(self.seconds)
+        self._draw()
+
+    def show_pitch(self, note: str) -> None:
+        """Say in the caption at which pitch the sound plays ("" when at its own)."""
+        self.pitch_note = note
         self._draw()
 
     def set_view(self, view: TimeView) -> None:
@@ -634,6 +640,8 @@ class WaveformView(tk.Canvas):
         v = self.view
         about = (f"{self.seconds:.1f} s · click: play · drag: a part · wheel: zoom" if v.is_whole else
                  f"{v.start:.2f}–{v.end:.2f} of {self.seconds:.1f} s · Shift+wheel: move · Z: all")
+        if self.pitch_note:
+            about = f"plays {self.pitch_note} · {about}"
         self.create_text(w - 4, h - 2, anchor="se", fill="#5f6368", font=("TkDefaultFont", 7), text=about)
         self._draw_match(w, h)
         self._head = self.create_line(0, 0, 0, h, fill="#d93025", width=2, state="hidden")

@@ -42,6 +42,10 @@ log = logging.getLogger("qvi.gui")
 ALL = "All categories"
 
 
+#: How far [ and ] go: two octaves either way (a quarter and four times the speed).
+MAX_PITCH = 24
+
+
 def library_name(index_dir: Path, library: Path) -> str:
     """What a library is called in the title and the Libraries menu: its folder's name."""
     return "Demo library" if index_dir == app.DEMO_INDEX else library.name or str(library)
@@ -58,6 +62,10 @@ class QviWindow:
         self._search_token = 0
         self._learning = False                  # an adapter is being learned (one at a time)
         self._play_token = 0
+        #: Semitones results play up (+) or down (-) at, like tape (their length with it): a
+        #: roar auditioned an octave down before it is pulled into an edit. Not remembered.
+        self.pitch = 0
+        self._playing_args: tuple | None = None   # what _play last started, to play on at another pitch
         self._cancel_indexing: threading.Event | None = None
         self._quiet_hit = None   # the best match, selected for display after a search, not auditioned
         self._shown_wave: tuple[app.SearchHit, np.ndarray, int] | None = None
@@ -873,23 +881,46 @@ class QviWindow:
         self.tasks.submit(lambda: self.session.load_reference(hit, stereo=True),
                           lambda loaded: self._play(hit, *loaded, start_s=seconds), self._search_failed)
 
-    def _play(self, hit, wave, sr, start_s: float = 0.0, end_s: float | None = None) -> bool:
-        """Play a result (levelled, looped with L); False when it could not start."""
+    def _play(self, hit, wave, sr, start_s: float = 0.0, end_s: float | None = None,
+              loop_from_s: float | None = None) -> bool:
+        """Play a result (levelled, looped with L, at the pitch chosen with [ and ]); False when
+        it could not start."""
         if self.recorder is not None:
             return False  # never play into a recording
         self._play_token += 1
         token = self._play_token
         try:
             self.player.play(self._leveled(wave, sr), sr, on_done=lambda: self.tasks.post(self._play_ended, token),
-                             start_s=start_s, loop=self.settings.loop_playback, end_s=end_s)
+                             start_s=start_s, loop=self.settings.loop_playback, end_s=end_s,
+                             loop_from_s=loop_from_s, speed=2.0 ** (self.pitch / 12))
         except QviError as exc:
             self._failed(exc, "Cannot play: ")
             return False
+        self._playing_args = (hit, wave, sr, end_s, start_s if loop_from_s is None else loop_from_s)
         self.playing = hit
         self.results.mark_playing(hit)
-        self.say(f"playing {hit.relpath}")
+        self.say(f"playing {hit.relpath}" + (f" {self._pitch_words()}" if self.pitch else ""))
         self._tick_playhead(token)
         return True
+
+    def change_pitch(self, step: int) -> None:
+        """Results play ``step`` semitones higher (lower when negative; 0: at their own pitch
+        again), within two octaves; what is playing goes on from where it is at the new pitch."""
+        pitch = 0 if step == 0 else max(-MAX_PITCH, min(MAX_PITCH, self.pitch + step))
+        if pitch == self.pitch:
+            return
+        self.pitch = pitch
+        # said in the waveform's caption: the row of buttons has no room left at 1024 px
+        self.spectrograms.wave.show_pitch(f"{pitch:+d} st" if pitch else "")
+        if self.playing is not None and self._playing_args is not None and self.player.playing:
+            hit, wave, sr, end_s, loop_from_s = self._playing_args
+            self._play(hit, wave, sr, start_s=self.player.position_s, end_s=end_s, loop_from_s=loop_from_s)
+        else:
+            self.say(f"results play {self._pitch_words()}" if pitch else "results play at their own pitch")
+
+    def _pitch_words(self) -> str:
+        n = abs(self.pitch)
+        return f"{n} semitone{'s' * (n != 1)} {'up' if self.pitch > 0 else 'down'} ([ ] to change, \\ to reset)"
 
     def _leveled(self, wave, sr: int):
         """``wave`` at one loudness (Audio ▸ Play at one loudness): a quiet match heard as well as a
