@@ -1765,3 +1765,12 @@ def test_results_play_higher_or_lower_like_tape_with_the_bracket_keys(window, de
     part = heard[loud[0]: loud[-1]]
     spectrum = np.abs(np.fft.rfft(part * np.hanning(len(part))))
     assert abs(np.argmax(spectrum) * rate / len(part) - 880) < 10
+
+    # changed while it plays: it goes on from where it was, at the new pitch
+    press(root, desktop, win, "Return")
+    pump(root, lambda: win.player.position_s > 0.3, 10, "playback under way")
+    before = win.player.position_s
+    press(root, desktop, win, "backslash")
+    pump(root, lambda: win.player._rate == 44100, 5, "its own pitch")
+    assert win.playing is not None and before <= win.player.position_s < before + 0.5
+    win.stop_playing()
