@@ -219,7 +219,7 @@ class _Update:
         self.library, self.files, self.old, self.partial, self.report = library, files, old, partial, report
         self.slots: list = [None] * len(files)
         self.old_rows: dict[int, int] = {}      # slot → row of the old index it was taken from
-        self.described: dict[int, str] = {}    # slot → its file's own description, once read
+        self.described: dict[int, str] = {}    # slot → its file's own description, once read (embed_file)
         self.queued: deque = deque()            # (slot, digest) of each file handed on, in order
         self.done = 0
         self.by_hash = {it.content_hash: row for row, it in enumerate(old.items)} if old else {}
@@ -271,8 +271,6 @@ class _Update:
             if digest in self.by_hash:
                 self._reuse(i, self.by_hash[digest], digest)
                 continue
-            # read while the file is in the page cache from hashing (0.3 ms a file)
-            self.described[i] = file_description(self.library / f.relpath)
             self.queued.append((i, digest))
             yield self.library / f.relpath
 
@@ -282,7 +280,7 @@ class _Update:
         i, digest = self.queued.popleft()
         f = self.files[i]
         if result[0] == "ok":
-            _, vec, duration, sr = result
+            _, vec, duration, sr, self.described[i] = result
             self._set(i, (IndexItem(f.relpath, f.category, duration, sr, f.size, f.mtime, digest), vec))
             self.partial.add(f.relpath, f.size, f.mtime, digest, duration, sr, vec)
             self.report.embedded += 1
