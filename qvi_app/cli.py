@@ -65,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     se.add_argument("--name", metavar="WORDS", help="only sounds whose path or description (the file's title, comment or BWF description tags) holds every one of these words (any case)")
     se.add_argument("--length", metavar="SECONDS", help=_LENGTH_HELP)
     se.add_argument("--top", type=_positive_int, default=10, metavar="N", help="how many results (default 10)")
-    se.add_argument("--json", action="store_true", help="print a JSON list of {rank, path, category, score, duration}")
+    se.add_argument("--json", action="store_true", help="print a JSON list of {rank, path, category, score, duration} (and description, when the file has one)")
     se.add_argument("--like", type=Path, action="append", default=[], metavar="PATH",
                     help="a result you liked (as an earlier search printed it): the list is re-ranked toward it")
     se.add_argument("--dislike", type=Path, action="append", default=[], metavar="PATH",
@@ -85,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     si.add_argument("--name", metavar="WORDS", help="only sounds whose path or description holds every one of these words (any case)")
     si.add_argument("--length", metavar="SECONDS", help=_LENGTH_HELP)
     si.add_argument("--top", type=_positive_int, default=10, metavar="N", help="how many results (default 10)")
-    si.add_argument("--json", action="store_true", help="print a JSON list of {rank, path, category, score, duration}")
+    si.add_argument("--json", action="store_true", help="print a JSON list of {rank, path, category, score, duration} (and description, when the file has one)")
 
     ad = sub.add_parser("adapt", help="learn your voice from your ratings: a query adapter, kept only if it helps")
     _index_args(ad)

@@ -383,6 +383,17 @@ def test_a_result_played_faster_is_sent_at_a_higher_rate_or_stretched_for_a_devi
     player._callback(out, 4, None, None)
     assert player.position_s == pytest.approx(0.508)                     # 4 frames of a sound made half as long
 
+    def mono_only(self, sd_, done):                                      # a speaker with one channel, own rate
+        asked.append((self._rate, self._wave.ndim))
+        if self._rate != 1000 or self._wave.ndim != 1:
+            raise sd.PortAudioError("Invalid number of channels")
+        return Stream()
+
+    asked.clear()
+    monkeypatch.setattr(Player, "_open", mono_only)
+    player.play(np.stack([wave, -wave], axis=1), 1000, speed=2.0)
+    assert asked == [(2000, 2), (1000, 2), (1000, 1)] and player._wave.shape == (1000,)
+
 
 def test_a_files_facts_name_its_rate_channels_and_format(tmp_path):
     """What a sound designer checks before using a sound: its rate, channels and depth or codec."""

@@ -205,19 +205,26 @@ class Player:
         self._sr = self._rate = int(sr)
         if speed != 1.0:
             self._rate = max(1, round(sr * speed))               # the device plays it faster or slower
+        def own_rate():
+            # A device that takes no rate but its own: the sound stretched here instead (linear
+            # interpolation: a preview of the pitch, not a render of it).
+            self._wave, self._sr, self._rate = _stretched(self._wave, 1.0 / speed), sr / speed, int(sr)
+
+        def one_channel():
+            self._wave = np.ascontiguousarray(self._wave.mean(axis=1))      # a speaker with one channel
+
+        # as it is; then each way round what a device may refuse, one after the other
+        tries = [lambda: None] + ([own_rate] if self._rate != sr else []) + \
+            ([one_channel] if self._wave.ndim == 2 else [])
         try:
-            try:
-                self._stream = self._open(sd, on_done)
-            except (sd.PortAudioError, ValueError):
-                if self._rate != sr:
-                    # A device that takes no rate but its own: the sound stretched here instead
-                    # (linear interpolation: a preview of the pitch, not a render of it).
-                    self._wave, self._sr, self._rate = _stretched(self._wave, 1.0 / speed), sr / speed, int(sr)
-                elif self._wave.ndim == 1:
-                    raise
-                else:
-                    self._wave = np.ascontiguousarray(self._wave.mean(axis=1))   # a speaker with one channel
-                self._stream = self._open(sd, on_done)
+            for n, adapt in enumerate(tries, 1):
+                adapt()
+                try:
+                    self._stream = self._open(sd, on_done)
+                    break
+                except (sd.PortAudioError, ValueError):
+                    if n == len(tries):
+                        raise
             self._pos = min(max(0, int(start_s * self._sr)), len(self._wave))
             self._end = len(self._wave) if end_s is None else \
                 min(max(self._pos, int(end_s * self._sr)), len(self._wave))
