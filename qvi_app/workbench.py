@@ -120,6 +120,15 @@ class Notice:
     details: tuple[str, ...] = ()      # what that button shows
 
 
+@dataclass(frozen=True)
+class _ReadyPart:
+    """A part written ahead of a drag (Workbench.prepare_part)."""
+
+    part: tuple                        # (sound, start s, end s, dest, semitones): what it is
+    file: Path                         # where it was written
+    seconds: float
+
+
 @dataclass
 class Workbench:
     settings: AppSettings
@@ -143,7 +152,7 @@ class Workbench:
     _feedback_lock: threading.Lock = field(default_factory=threading.Lock)
     _parts_lock: threading.Lock = field(default_factory=threading.Lock)
     _part_ticket: int = 0                                   # the last part asked to be written ahead
-    _ready_part: tuple | None = None      # (sound, start, end, dest, the file written ahead, its seconds)
+    _ready_part: _ReadyPart | None = None      # the part written ahead of a drag
     _matches: dict = field(default_factory=dict)            # (query, sound) → Match, the last few
     _matches_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -442,12 +451,12 @@ class Workbench:
         """Copy every sound given a thumbs up into ``folder`` (blocking; see feedback.liked)."""
         return copy_liked_sounds(self.feedback(), folder)
 
-    def save_part(self, path, start_s: float, end_s: float, dest) -> str:
-        """Save a part of a library sound as a WAV file of its own (blocking; see audio.region);
-        a demo sound's author and licence go into ``ATTRIBUTION.csv`` beside it. Returns what to
-        tell the user."""
+    def save_part(self, path, start_s: float, end_s: float, dest, semitones: int = 0) -> str:
+        """Save a part of a library sound as a WAV file of its own (blocking; see audio.region), at
+        the pitch it was heard at; a demo sound's author and licence go into ``ATTRIBUTION.csv``
+        beside it. Returns what to tell the user."""
         dest = Path(dest)
-        return self._credited(path, dest, save_region(path, start_s, end_s, dest))
+        return self._credited(path, dest, save_region(path, start_s, end_s, dest, semitones), semitones)
 
     def save_query(self, dest) -> str:
         """Save the query as searched (the imitation cut out of its recording, what ▶ Query plays)
@@ -462,7 +471,7 @@ class Workbench:
         write_wav(q.wave, q.sr, dest, "FLOAT" if peak > 1.0 else "PCM_24", what="the query")
         return f"saved the query ({q.seconds:.2f} s, {printable(q.label)}) as {printable(str(dest))}"
 
-    def prepare_part(self, path, start_s: float, end_s: float, dest) -> None:
+    def prepare_part(self, path, start_s: float, end_s: float, dest, semitones: int = 0) -> None:
         """Write a part ahead of a drag (blocking: run it on a worker when the part is selected),
         into a hidden ``.ready`` folder beside ``dest``. A drag must name its file at once, on the
         Tk thread; :meth:`drag_part` then only moves this one into place. Only the part selected
@@ -472,36 +481,37 @@ class Workbench:
             self._part_ticket += 1
             ticket = self._part_ticket
         ahead = dest.parent / READY_FOLDER / dest.name
-        seconds = save_region(path, start_s, end_s, ahead)
+        seconds = save_region(path, start_s, end_s, ahead, semitones)
         with self._parts_lock:
             if ticket != self._part_ticket:             # another part was selected meanwhile
                 ahead.unlink(missing_ok=True)
                 return
-            self._ready_part = (Path(path), start_s, end_s, dest, ahead, seconds)
+            self._ready_part = _ReadyPart((Path(path), start_s, end_s, dest, semitones), ahead, seconds)
             for old in ahead.parent.glob("*.wav"):      # hidden temporary files (".name.tmp.wav") are others' work
                 if old != ahead and not old.name.startswith("."):
                     old.unlink(missing_ok=True)
 
-    def drag_part(self, path, start_s: float, end_s: float, dest) -> str:
+    def drag_part(self, path, start_s: float, end_s: float, dest, semitones: int = 0) -> str:
         """``dest`` written for a drag: the file :meth:`prepare_part` wrote for this very part moved
         into place (a rename: the Tk thread waits for no decoding), else written now, as
         :meth:`save_part`. Returns what to tell the user."""
         dest = Path(dest)
         with self._parts_lock:
             ready, self._ready_part = self._ready_part, None
-        if ready is not None and ready[:4] == (Path(path), start_s, end_s, dest):
+        if ready is not None and ready.part == (Path(path), start_s, end_s, dest, semitones):
             try:
-                os.replace(ready[4], dest)
-                return self._credited(path, dest, ready[5])
+                os.replace(ready.file, dest)
+                return self._credited(path, dest, ready.seconds, semitones)
             except OSError:
                 pass                                    # gone meanwhile: written now, as without it
         elif ready is not None:
-            ready[4].unlink(missing_ok=True)
-        return self.save_part(path, start_s, end_s, dest)
+            ready.file.unlink(missing_ok=True)
+        return self.save_part(path, start_s, end_s, dest, semitones)
 
-    def _credited(self, path, dest: Path, seconds: float) -> str:
+    def _credited(self, path, dest: Path, seconds: float, semitones: int = 0) -> str:
         """What to say of a part saved at ``dest``; a demo sound's credit written beside it."""
-        said = f"saved {seconds:.2f} s of {printable(Path(path).name)} as {printable(str(dest))}"
+        heard = f" ({semitones:+d} st, as heard)" if semitones else ""
+        said = f"saved {seconds:.2f} s of {printable(Path(path).name)}{heard} as {printable(str(dest))}"
         credit = demo_credit(path)
         if credit:
             try:
@@ -543,7 +553,7 @@ class Workbench:
         with self._parts_lock:
             ready, self._ready_part = self._ready_part, None
         if ready is not None:
-            ready[4].unlink(missing_ok=True)
+            ready.file.unlink(missing_ok=True)
         if self._feedback is not None:
             self._feedback.close()
             self._feedback = None

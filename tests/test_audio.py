@@ -305,6 +305,26 @@ def test_a_part_of_a_sound_is_saved_as_it_is_in_the_file(tmp_path, ext, kw, subt
     assert np.max(np.abs(part - whole[rate: rate + len(part)])) < tolerance
 
 
+def test_a_part_is_saved_at_the_pitch_it_was_heard_at(tmp_path):
+    """Auditioned an octave up ([ and ] in the window), a part is saved as heard: half as long,
+    an octave higher, at the file's own rate, channels and depth."""
+    from qvi_app.audio.region import save_region
+
+    rate = 48000
+    src = write(tmp_path / "src.wav", np.stack([tone(440, 3.0, sr=rate), tone(660, 3.0, sr=rate)], axis=1), rate,
+                subtype="PCM_24")
+    assert save_region(src, 1.0, 3.0, tmp_path / "up.wav", semitones=12) == pytest.approx(1.0, abs=1e-3)
+    assert save_region(src, 1.0, 2.0, tmp_path / "down.wav", semitones=-7) == pytest.approx(2 ** (7 / 12), abs=1e-3)
+    for name, left in (("up.wav", 880), ("down.wav", 440 * 2 ** (-7 / 12))):
+        info = sf.info(tmp_path / name)
+        assert (info.samplerate, info.channels, info.subtype) == (rate, 2, "PCM_24")
+        part, _ = sf.read(tmp_path / name, dtype="float32")
+        middle = part[len(part) // 4: 3 * len(part) // 4]
+        for channel, want in ((0, left), (1, left * 1.5)):
+            spectrum = np.abs(np.fft.rfft(middle[:, channel] * np.hanning(len(middle))))
+            assert abs(np.argmax(spectrum) * rate / len(middle) - want) < 3, (name, channel)
+
+
 def test_a_part_past_the_end_or_nowhere_to_write_is_one_clear_error(tmp_path):
     from qvi_app.audio.region import save_region
 

@@ -1717,7 +1717,8 @@ def test_words_of_a_sounds_own_description_find_it_and_are_shown_with_it(window,
     win.stop_playing()
 
 
-def test_results_play_higher_or_lower_like_tape_with_the_bracket_keys(window, desktop, tmp_path):
+def test_results_play_higher_or_lower_like_tape_with_the_bracket_keys(window, desktop, tmp_path, data_dir,
+                                                                     monkeypatch):
     """A roar auditioned an octave down before it goes into an edit: ] and [ move the pitch results
     play at by a semitone (said under the waveform), \\ puts it back. Heard for real: a 440 Hz tone
     of 2 s, an octave up, reaches the output device at 880 Hz for 1 s; the query still plays as
@@ -1774,3 +1775,24 @@ def test_results_play_higher_or_lower_like_tape_with_the_bracket_keys(window, de
     pump(root, lambda: win.player._rate == 44100, 5, "its own pitch")
     assert win.playing is not None and before <= win.player.position_s < before + 0.5
     win.stop_playing()
+
+    # A part kept as it was heard: an octave down, twice as long, in its name; saved or dragged out.
+    from tkinter import filedialog
+
+    win.change_pitch(-12)
+    wave._select((0.5, 1.5))                              # as a drag across the waveform ends (tested above)
+    pump(root, lambda: win.playing is not None, 5, "the part to play")
+    win.stop_playing()
+    ready = data_dir / "parts" / ".ready"
+    pump(root, lambda: [p.name for p in ready.glob("*.wav")] == ["tone 0.50-1.50 s -12 st.wav"], 10, "written ahead")
+    (dragged,) = win._drag_part()
+    assert Path(dragged).name == "tone 0.50-1.50 s -12 st.wav" and abs(sf.info(dragged).duration - 2.0) < 0.01
+    asked = {}
+    monkeypatch.setattr(filedialog, "asksaveasfilename", lambda **kw: asked.update(kw) or str(tmp_path / "low.wav"))
+    win.save_part_dialog()
+    pump(root, lambda: "(-12 st, as heard) as " + str(tmp_path / "low.wav") in win.message, 10, "the part saved")
+    assert asked["initialfile"] == "tone 0.50-1.50 s -12 st.wav" and abs(sf.info(tmp_path / "low.wav").duration - 2) < 0.01
+    press(root, desktop, win, "backslash")                           # its own pitch: the part written ahead again
+    pump(root, lambda: [p.name for p in ready.glob("*.wav")] == ["tone 0.50-1.50 s.wav"], 10, "written ahead again")
+    (dragged,) = win._drag_part()
+    assert abs(sf.info(dragged).duration - 1.0) < 0.01

@@ -360,6 +360,19 @@ def test_a_part_written_ahead_is_moved_into_place_by_its_drag(bench, tmp_path, m
     bench.prepare_part(peacock, 0.3, 1.3, first)
     (parts / ".ready" / first.name).unlink()                    # gone meanwhile: written now
     assert "saved 1.00 s" in bench.drag_part(peacock, 0.3, 1.3, first) and first.is_file()
+    # heard an octave down: the part written ahead is the one heard, and one at another pitch is not it
+    low = parts / "peacock 0.50-1.00 s -12 st.wav"
+    bench.prepare_part(peacock, 0.5, 1.0, low, -12)
+    monkeypatch.setattr(wb, "save_region", lambda *a: decoded.append(a) or 0.0)
+    said = bench.drag_part(peacock, 0.5, 1.0, low, -12)
+    assert len(decoded) == 1 and abs(sf.info(low).duration - 1.0) < 0.01
+    assert "saved 1.00 s of peacock_call_01.ogg (-12 st, as heard)" in said
+    monkeypatch.undo()
+    bench.prepare_part(peacock, 0.5, 1.0, second, -12)
+    monkeypatch.setattr(wb, "save_region", lambda *a: decoded.append(a) or 0.0)
+    bench.drag_part(peacock, 0.5, 1.0, second)                  # at its own pitch now: written now
+    assert len(decoded) == 2 and decoded[1][1:] == (0.5, 1.0, second, 0)
+    monkeypatch.undo()
     bench.prepare_part(peacock, 0.5, 1.0, second)
     bench.close()
     assert list((parts / ".ready").iterdir()) == []

@@ -15,16 +15,18 @@ from pathlib import Path
 
 import soundfile as sf
 
-from qvi_app.audio.load import MAX_DECODED_BYTES
+from qvi_app.audio.load import MAX_DECODED_BYTES, resample
 from qvi_app.errors import AudioError
 
 #: Source subtypes written as they are; anything else (Vorbis, MP3, 8-bit…) as 24-bit.
 KEPT_SUBTYPES = ("PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE")
 
 
-def save_region(src, start_s: float, end_s: float, dest) -> float:
+def save_region(src, start_s: float, end_s: float, dest, semitones: int = 0) -> float:
     """Write ``src`` from ``start_s`` to ``end_s`` (seconds; clipped to the sound) to ``dest`` as
-    WAV; returns the seconds written. Raises :class:`AudioError` with a reason."""
+    WAV; returns the seconds written. ``semitones``: the part as it was heard played that much
+    higher (or lower), like tape: shorter (longer) with it, at the file's own rate (band-limited
+    resampling). Raises :class:`AudioError` with a reason."""
     src, dest = Path(src), Path(dest)
     try:
         with open(src, "rb") as fh, sf.SoundFile(fh) as snd:
@@ -42,6 +44,9 @@ def save_region(src, start_s: float, end_s: float, dest) -> float:
         raise
     except (OSError, RuntimeError, sf.LibsndfileError) as exc:
         raise AudioError(src, f"cannot read the part ({exc})") from None
+    if semitones:
+        speed = 2.0 ** (semitones / 12)
+        part = resample(part.T, max(1, round(sr * speed)), sr).T   # as if its samples came that much faster
     write_wav(part, sr, dest, subtype, what="the part")
     return len(part) / sr
 

@@ -46,6 +46,11 @@ ALL = "All categories"
 MAX_PITCH = 24
 
 
+def _part_name(hit, part: tuple[float, float], semitones: int) -> str:
+    """A saved part's file name: "dog_bark 1.20-2.05 s", "dog_bark 1.20-2.05 s -12 st"."""
+    return f"{hit.path.stem} {part[0]:.2f}-{part[1]:.2f} s" + (f" {semitones:+d} st" if semitones else "")
+
+
 def library_name(index_dir: Path, library: Path) -> str:
     """What a library is called in the title and the Libraries menu: its folder's name."""
     return "Demo library" if index_dir == app.DEMO_INDEX else library.name or str(library)
@@ -69,7 +74,7 @@ class QviWindow:
         self._cancel_indexing: threading.Event | None = None
         self._quiet_hit = None   # the best match, selected for display after a search, not auditioned
         self._shown_wave: tuple[app.SearchHit, np.ndarray, int] | None = None
-        self._part_ahead: tuple | None = None        # the part last written ahead of a drag (play_part)
+        self._part_ahead: tuple | None = None        # the part (and pitch) last written ahead of a drag
         self._match_token = 0                         # the long result whose match is being found
         self._nothing_note = ""                       # the banner's line for a list its filters emptied
 
@@ -280,19 +285,19 @@ class QviWindow:
         if part is None:
             return ()
         hit = self._shown_wave[0]
-        dest = self._part_file(hit, part)
+        dest = self._part_file(hit, part, self.pitch)
         try:
-            self.say(self.bench.drag_part(hit.path, *part, dest))
+            self.say(self.bench.drag_part(hit.path, *part, dest, self.pitch))
         except QviError as exc:
             self._failed(exc, "The part cannot be dragged out: ")
             return ()
         return (str(dest),)
 
     @staticmethod
-    def _part_file(hit, part: tuple[float, float]) -> Path:
+    def _part_file(hit, part: tuple[float, float], semitones: int = 0) -> Path:
         """Where a part dragged out is written: the data folder's parts/ (kept there: an editor may
         use a dropped file where it lies)."""
-        return data_dir() / "parts" / f"{hit.path.stem} {part[0]:.2f}-{part[1]:.2f} s.wav"
+        return data_dir() / "parts" / f"{_part_name(hit, part, semitones)}.wav"
 
     def dropped(self, paths) -> None:
         """A sound dropped on the window is searched for; a folder becomes the library (indexed or
@@ -831,10 +836,16 @@ class QviWindow:
         if self._play(hit, wave, sr, start_s=start_s, end_s=end_s):
             self.say(f"playing {end_s - start_s:.2f} s of {hit.path.name} from {start_s:.2f} s  ·  "
                      "Ctrl+S saves this part as a file")
-        if self._part_ahead != (hit, start_s, end_s):   # written ahead, for a drag of its handle
-            self._part_ahead = (hit, start_s, end_s)
-            dest = self._part_file(hit, (start_s, end_s))
-            self.tasks.submit(lambda: self.bench.prepare_part(hit.path, start_s, end_s, dest), lambda _: None,
+        self._write_part_ahead(hit, start_s, end_s)
+
+    def _write_part_ahead(self, hit, start_s: float, end_s: float) -> None:
+        """The part selected, written on a worker for a drag of its handle (as heard: at the pitch
+        results play at)."""
+        pitch = self.pitch
+        if self._part_ahead != (hit, start_s, end_s, pitch):
+            self._part_ahead = (hit, start_s, end_s, pitch)
+            dest = self._part_file(hit, (start_s, end_s), pitch)
+            self.tasks.submit(lambda: self.bench.prepare_part(hit.path, start_s, end_s, dest, pitch), lambda _: None,
                               lambda exc: log.info("the part was not written ahead of a drag: %s", exc))
 
     def save_part_dialog(self) -> None:
@@ -843,15 +854,15 @@ class QviWindow:
         if part is None:
             self.error("Drag across the result's waveform (under the plots) to select the part to save.")
             return
-        hit, (start, end) = self._shown_wave[0], part
+        hit, (start, end), pitch = self._shown_wave[0], part, self.pitch
         path = filedialog.asksaveasfilename(parent=self.root, title="Save the selected part as",
                                             defaultextension=".wav", filetypes=[("WAV", "*.wav")],
                                             initialdir=self.settings.last_folder or str(Path.home()),
-                                            initialfile=f"{hit.path.stem} {start:.2f}-{end:.2f} s.wav")
+                                            initialfile=f"{_part_name(hit, part, pitch)}.wav")
         if not path:
             return
         self._remember_folder(str(Path(path).parent))
-        self.tasks.submit(lambda: self.bench.save_part(hit.path, start, end, path), self.say,
+        self.tasks.submit(lambda: self.bench.save_part(hit.path, start, end, path, pitch), self.say,
                           lambda exc: self._failed(exc, "The part was not saved: "))
 
     def save_query_dialog(self) -> None:
@@ -912,6 +923,9 @@ class QviWindow:
         self.pitch = pitch
         # said in the waveform's caption: the row of buttons has no room left at 1024 px
         self.spectrograms.wave.show_pitch(f"{pitch:+d} st" if pitch else "")
+        part = self._part_selected()
+        if part is not None:                    # a drag of its handle gives the part as now heard
+            self._write_part_ahead(self._shown_wave[0], *part)
         if self.playing is not None and self._playing_args is not None and self.player.playing:
             hit, wave, sr, end_s, loop_from_s = self._playing_args
             self._play(hit, wave, sr, start_s=self.player.position_s, end_s=end_s, loop_from_s=loop_from_s)
