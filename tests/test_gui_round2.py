@@ -1705,6 +1705,7 @@ def test_words_of_a_sounds_own_description_find_it_and_are_shown_with_it(window,
     xdo(root, desktop, "type", "--delay", "40", "GATE")
     pump(root, lambda: len(win.results.row_values()) == 1, 10, "the list to narrow")
     assert win.filter_row.name_count.cget("text") == "1 sound"
+    assert "own description" in win.filter_row._name_tip.text(5, 5)         # the field says what it matches
     # the take's name says nothing: its description follows it in the list, whole in the tooltip
     (row,) = win.results.row_values()
     assert row["name"].startswith("ZOOM0042.WAV · iron"), row

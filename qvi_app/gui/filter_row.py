@@ -13,11 +13,16 @@ from tkinter import ttk
 
 from qvi_app.errors import QviError, sentence
 from qvi_app.gui.tasks import TaskRunner
+from qvi_app.gui.widgets import Tooltip
 from qvi_app.index import LENGTH_PRESETS, Filters, Length
 
 ANY_LENGTH = "Any length"
 #: The name filter re-ranks when typing pauses this long, not at every key.
 NAME_PAUSE_MS = 250
+#: What the name field matches, said when the pointer rests on it (a recorder's ZOOM0042.WAV is
+#: found by its description, which the label's "Name" does not say).
+NAME_TIP = ("Words of a sound's file or folder name, or of its own description (title, comment, "
+            "a recorder's note), in any order and case")
 
 
 class FilterRow(ttk.Frame):
@@ -41,6 +46,7 @@ class FilterRow(ttk.Frame):
         self.name_var = tk.StringVar()
         self.name_entry = ttk.Entry(self, textvariable=self.name_var)
         self.name_entry.pack(side="left", fill="x", expand=True, padx=(6, 0))
+        self._name_tip = Tooltip(self.name_entry, lambda x, y: NAME_TIP)
         self.name_count = ttk.Label(self, text="", style="Status.TLabel")   # as wide as its text: no gap
         self.name_count.pack(side="left", padx=(6, 0))
         ttk.Label(self, text="Length").pack(side="left", padx=(6, 0))
