@@ -305,7 +305,7 @@ def test_a_part_of_a_sound_is_saved_as_it_is_in_the_file(tmp_path, ext, kw, subt
     assert np.max(np.abs(part - whole[rate: rate + len(part)])) < tolerance
 
 
-def test_a_part_is_saved_at_the_pitch_it_was_heard_at(tmp_path):
+def test_a_part_is_saved_at_the_pitch_it_was_heard_at(tmp_path, monkeypatch):
     """Auditioned an octave up ([ and ] in the window), a part is saved as heard: half as long,
     an octave higher, at the file's own rate, channels and depth."""
     from qvi_app.audio.region import save_region
@@ -323,6 +323,13 @@ def test_a_part_is_saved_at_the_pitch_it_was_heard_at(tmp_path):
         for channel, want in ((0, left), (1, left * 1.5)):
             spectrum = np.abs(np.fft.rfft(middle[:, channel] * np.hanning(len(middle))))
             assert abs(np.argmax(spectrum) * rate / len(middle) - want) < 3, (name, channel)
+    # memory stays bounded by what is written: two octaves down, a part is four times as long
+    import qvi_app.audio.region as region
+
+    monkeypatch.setattr(region, "MAX_DECODED_BYTES", 2 * rate * 2 * 4)            # 2 s of stereo float
+    assert save_region(src, 0.0, 1.0, tmp_path / "ok.wav") == pytest.approx(1.0, abs=1e-3)
+    with pytest.raises(AudioError, match="too large"):
+        save_region(src, 0.0, 1.0, tmp_path / "deep.wav", semitones=-24)
 
 
 def test_a_part_past_the_end_or_nowhere_to_write_is_one_clear_error(tmp_path):

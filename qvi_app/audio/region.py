@@ -28,6 +28,7 @@ def save_region(src, start_s: float, end_s: float, dest, semitones: int = 0) -> 
     higher (or lower), like tape: shorter (longer) with it, at the file's own rate (band-limited
     resampling). Raises :class:`AudioError` with a reason."""
     src, dest = Path(src), Path(dest)
+    speed = 2.0 ** (semitones / 12)
     try:
         with open(src, "rb") as fh, sf.SoundFile(fh) as snd:
             sr, channels = snd.samplerate, snd.channels
@@ -35,7 +36,7 @@ def save_region(src, start_s: float, end_s: float, dest, semitones: int = 0) -> 
             last = min(snd.frames, int(round(end_s * sr)))
             if last <= first:
                 raise AudioError(src, f"nothing to save between {start_s:.2f} s and {end_s:.2f} s")
-            if (last - first) * channels * 4 > MAX_DECODED_BYTES:
+            if (last - first) * channels * 4 * max(1.0, 1 / speed) > MAX_DECODED_BYTES:   # two octaves down: 4x
                 raise AudioError(src, "the part is too large to save at once; select a shorter one")
             subtype = snd.subtype if snd.subtype in KEPT_SUBTYPES else "PCM_24"
             snd.seek(first)
@@ -45,7 +46,6 @@ def save_region(src, start_s: float, end_s: float, dest, semitones: int = 0) -> 
     except (OSError, RuntimeError, sf.LibsndfileError) as exc:
         raise AudioError(src, f"cannot read the part ({exc})") from None
     if semitones:
-        speed = 2.0 ** (semitones / 12)
         part = resample(part.T, max(1, round(sr * speed)), sr).T   # as if its samples came that much faster
     write_wav(part, sr, dest, subtype, what="the part")
     return len(part) / sr

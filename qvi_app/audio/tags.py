@@ -108,4 +108,5 @@ def bext_description(fh) -> str:
     return ""
 
 
-__all__ = ["FIELDS", "MAX_DESCRIPTION", "bext_description", "file_description", "join_parts", "recorder_note", "shortened"]
+__all__ = ["FIELDS", "MAX_DESCRIPTION", "bext_description", "file_description", "join_parts", "recorder_note",
+           "shortened"]
