@@ -34,9 +34,10 @@ def chunk(cid: bytes, body: bytes) -> bytes:
     return cid + struct.pack("<I", len(body)) + body + (b"\0" if len(body) % 2 else b"")
 
 
-def bwf(path, wave, description: bytes, before: bytes = b"", head: bytes = b"RIFF", data_size=None):
+def bwf(path, wave, description: bytes, before: bytes = b"", head: bytes = b"RIFF", data_size=None,
+        after: bytes = b""):
     """A Broadcast WAV file: ``before`` (other chunks), a ``bext`` chunk holding ``description``,
-    then the fmt and data chunks of ``wave`` as soundfile writes them."""
+    then the fmt and data chunks of ``wave`` as soundfile writes them, then ``after``."""
     plain = io.BytesIO()
     sf.write(plain, wave, SR, format="WAV", subtype="PCM_16")
     body = plain.getvalue()[12:]
@@ -47,6 +48,7 @@ def bwf(path, wave, description: bytes, before: bytes = b"", head: bytes = b"RIF
     chunks = before + chunk(b"bext", bext) if data_size is None else body + chunk(b"bext", bext)
     if data_size is None:
         chunks += body
+    chunks += after
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(head + struct.pack("<I", 4 + len(chunks)) + b"WAVE" + chunks)
     return path
@@ -87,6 +89,25 @@ def test_a_field_recorders_description_is_its_note_scene_take_and_tracks(tmp_pat
     # a description in words, even with an "=" in it, is left as written
     path = bwf(tmp_path / "eq.wav", tone(300), b"EQ=flat, mic 2 m from the door\r\nsecond line")
     assert file_description(path) == "EQ=flat, mic 2 m from the door second line"
+
+
+def test_a_recorders_ixml_note_is_read_and_nothing_in_it_is_expanded(tmp_path):
+    """iXML (written by field recorders beside, or instead of, the bext lines; here after the
+    audio, where some put it): its note, scene, take and track names. Read by pattern: a DTD's
+    entities are left as written, and a megabyte of it is read as its first 64 KB."""
+    ixml = (b'<?xml version="1.0"?><!DOCTYPE BWFXML [<!ENTITY lol "lololol">]><BWFXML><IXML_VERSION>2.1'
+            b'</IXML_VERSION><PROJECT>Barn</PROJECT><SCENE>12A</SCENE><TAKE>3</TAKE><NOTE>door slam &amp; latch &lol;'
+            b'</NOTE><TRACK_LIST><TRACK_COUNT>2</TRACK_COUNT><TRACK><CHANNEL_INDEX>1</CHANNEL_INDEX><NAME>Boom</NAME>'
+            b'</TRACK><TRACK><CHANNEL_INDEX>2</CHANNEL_INDEX><NAME>Lav</NAME></TRACK></TRACK_LIST></BWFXML>')
+    path = bwf(tmp_path / "T012.WAV", tone(300), b"", after=chunk(b"iXML", ixml))
+    assert file_description(path) == "door slam & latch &lol; · scene 12A · take 3 · project Barn · Boom · Lav"
+    # the same words in the bext lines too: said once
+    path = bwf(tmp_path / "both.WAV", tone(300), b"sTAKE=3\r\nsSCENE=12A\r\nsNOTE=door slam",
+               after=chunk(b"iXML", b"<BWFXML><SCENE>12A</SCENE><TAKE>3</TAKE><NOTE>door slam</NOTE></BWFXML>"))
+    assert file_description(path) == "door slam · scene 12A · take 3"
+    path = bwf(tmp_path / "big.WAV", tone(300), b"", after=chunk(b"iXML", b"<BWFXML>" + b" " * (1 << 20)
+                                                                  + b"<NOTE>too far</NOTE></BWFXML>"))
+    assert file_description(path) == ""
 
 
 def test_repeats_control_characters_and_length_are_tidied(tmp_path):

@@ -1,5 +1,5 @@
-"""The words a sound file carries about itself: its title, comment, album and genre tags, and
-a Broadcast WAV file's description.
+"""The words a sound file carries about itself: its title, comment, album and genre tags, a
+Broadcast WAV file's description and a recorder's iXML note.
 
 Sound libraries are described inside their files more than in their names: a field recorder
 writes the take's note into the BWF ``bext`` chunk, a library tool writes a title and a comment
@@ -7,13 +7,14 @@ into RIFF INFO, Vorbis comments or ID3. The name filter searches these words wit
 "gate" finds ``ZOOM0042.WAV`` whose description says "iron gate slam".
 
 Everything here reads a file a user received, so it is bounded and passive: the tags come from
-libsndfile's string fields (which it caps itself), the ``bext`` description from at most
-:data:`MAX_CHUNKS` chunk headers and its first 256 bytes; nothing is interpreted but text, and a
-damaged or hostile file gives no description, never an error.
+libsndfile's string fields (which it caps itself), the ``bext`` description and ``iXML`` text from
+at most :data:`MAX_CHUNKS` chunk headers, 256 bytes and :data:`MAX_IXML` bytes; nothing is
+interpreted but text, and a damaged or hostile file gives no description, never an error.
 """
 
 from __future__ import annotations
 
+import html
 import re
 import struct
 
@@ -27,6 +28,8 @@ MAX_DESCRIPTION = 500
 #: Chunk headers walked looking for ``bext``; a RIFF file has a handful (fmt, bext, iXML, data…).
 MAX_CHUNKS = 64
 _BEXT_DESCRIPTION = 256
+#: Bytes of an iXML chunk read (a recorder's is a few kilobytes; its words come first).
+MAX_IXML = 64 << 10
 
 
 def file_description(path) -> str:
@@ -41,7 +44,8 @@ def file_description(path) -> str:
             except Exception:  # soundfile raises LibsndfileError, RuntimeError, TypeError...
                 pass
             fh.seek(0)
-            parts.append(recorder_note(bext_description(fh)))
+            bext, ixml = riff_descriptions(fh)
+            parts += [recorder_note(bext), ixml_note(ixml)]
     except (OSError, ValueError):
         return ""
     return join_parts(parts)
@@ -88,25 +92,57 @@ def shortened(text: str, most: int) -> str:
 
 def bext_description(fh) -> str:
     """The Description field of a RIFF/RF64 file's ``bext`` chunk ("" without one), read from
-    ``fh`` (a binary file at its start). Stops at the data chunk when its size is unknown (RF64)
-    and after :data:`MAX_CHUNKS` chunks; a chunk size past the end ends the walk."""
+    ``fh`` (a binary file at its start); see :func:`riff_descriptions`."""
+    return riff_descriptions(fh)[0]
+
+
+def riff_descriptions(fh) -> tuple[str, str]:
+    """(the ``bext`` chunk's Description field, the ``iXML`` chunk's text) of a RIFF/RF64 file
+    read from ``fh`` (a binary file at its start), "" for one it has not. Stops at the data chunk
+    when its size is unknown (RF64) and after :data:`MAX_CHUNKS` chunks; a chunk size past the
+    end ends the walk; at most :data:`MAX_IXML` bytes of iXML are read."""
+    bext = ixml = ""
     head = fh.read(12)
     if len(head) < 12 or head[:4] not in (b"RIFF", b"RF64", b"BW64") or head[8:12] != b"WAVE":
-        return ""
+        return bext, ixml
     for _ in range(MAX_CHUNKS):
         header = fh.read(8)
         if len(header) < 8:
-            return ""
+            break
         cid, size = header[:4], struct.unpack("<I", header[4:])[0]
-        if cid == b"bext":
-            raw = fh.read(min(size, _BEXT_DESCRIPTION))
-            return raw.split(b"\0", 1)[0].decode("utf-8", "replace") if len(raw) == min(size, _BEXT_DESCRIPTION) \
-                else ""
-        if cid == b"data" and size == 0xFFFFFFFF:          # RF64: the real size is in ds64
-            return ""
-        fh.seek(size + (size & 1), 1)                      # chunks are word-aligned
-    return ""
+        if cid in (b"bext", b"iXML"):
+            want = min(size, _BEXT_DESCRIPTION if cid == b"bext" else MAX_IXML)
+            raw = fh.read(want)
+            if len(raw) < want:                            # cut short: the file ends inside it
+                break
+            text = raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+            bext, ixml = (text, ixml) if cid == b"bext" else (bext, text)
+            fh.seek(size - want, 1)
+        elif cid == b"data" and size == 0xFFFFFFFF:        # RF64: the real size is in ds64
+            break
+        else:
+            fh.seek(size, 1)
+        fh.seek(size & 1, 1)                               # chunks are word-aligned
+    return bext, ixml
 
 
-__all__ = ["FIELDS", "MAX_DESCRIPTION", "bext_description", "file_description", "join_parts", "recorder_note",
-           "shortened"]
+#: iXML elements that say what was recorded (the iXML 2.x names recorders write), in this order.
+_IXML_FIELDS = ("NOTE", "SCENE", "TAKE", "TAPE", "PROJECT")
+
+
+def ixml_note(xml: str) -> str:
+    """The words of an iXML chunk, as :func:`recorder_note` gives a bext description's: the note,
+    "scene 12", "take 3", the tape, the project and the tracks' names. Read by pattern, not by an
+    XML parser: nothing in it (entities, a DTD) is expanded or fetched, only the five XML escapes."""
+    def first(tag: str, within: str = xml) -> str:
+        m = re.search(rf"<{tag}>([^<]*)</{tag}>", within)
+        return html.unescape(m[1]).strip() if m else ""
+
+    words = [first("NOTE")] if first("NOTE") else []
+    words += [f"{tag.lower()} {first(tag)}" for tag in _IXML_FIELDS[1:] if first(tag)]
+    words += [name for track in re.findall(r"<TRACK>(.*?)</TRACK>", xml, re.S) if (name := first("NAME", track))]
+    return " · ".join(words)
+
+
+__all__ = ["FIELDS", "MAX_DESCRIPTION", "bext_description", "file_description", "ixml_note", "join_parts",
+           "recorder_note", "riff_descriptions", "shortened"]
