@@ -40,6 +40,12 @@ def sentence(line: str) -> str:
     return line[:1].upper() + line[1:] + "."
 
 
+def counted(n: int, word: str, plural: str | None = None) -> str:
+    """ "1 sound", "604 sounds", "1,200 categories" (``plural`` for a word that is not made so
+    with an s): one spelling of a count for every line that says one."""
+    return f"{n:,} {word if n == 1 else plural or word + 's'}"
+
+
 def printable(name: str) -> str:
     """A name safe to print: control characters (terminal escapes, tabs, newlines) and bytes
     that are not UTF-8 shown as escapes, so a file name cannot drive the terminal or break

@@ -24,7 +24,7 @@ import numpy as np
 from qvi_app.app import PART_MIN_S, QviSession, SearchResult, size_text
 from qvi_app.audio.region import save_region, write_wav
 from qvi_app.credits import append_attribution, demo_credit
-from qvi_app.errors import DeviceError, QviError, StaleIndexError, printable
+from qvi_app.errors import DeviceError, QviError, StaleIndexError, counted, printable
 from qvi_app.feedback import FeedbackStore
 from qvi_app.feedback.adapter import AdaptSettings
 from qvi_app.feedback.liked import LikedCopy, copy_liked_sounds
@@ -399,8 +399,7 @@ class Workbench:
         s = self.session
         if s is None:
             return "no library open"
-        sounds, kinds = len(s.index), len(s.categories())
-        parts = [f"{sounds:,} sound{'s' * (sounds != 1)} in {kinds} {'category' if kinds == 1 else 'categories'}",
+        parts = [f"{counted(len(s.index), 'sound')} in {counted(len(s.categories()), 'category', 'categories')}",
                  f"library {s.library_root}",
                  f"model: {s.model_name}" + (", adapted to your voice" if s.adapter is not None else "")]
         if last_ms is not None:

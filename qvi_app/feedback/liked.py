@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qvi_app.credits import append_attribution, demo_credit
-from qvi_app.errors import QviError, printable
+from qvi_app.errors import QviError, counted, printable
 from qvi_app.feedback.store import FeedbackStore
 
 
@@ -28,7 +28,7 @@ class LikedCopy:
     def summary(self) -> str:
         if self.nothing:
             return f"{self.nothing}: nothing copied"
-        parts = [f"copied {self.copied} liked sound{'' if self.copied == 1 else 's'} to {printable(str(self.folder))}"]
+        parts = [f"copied {counted(self.copied, 'liked sound')} to {printable(str(self.folder))}"]
         if self.already:
             parts.append(f"{self.already} were there already")
         if self.attributed:
@@ -54,7 +54,7 @@ def nothing_liked(store: FeedbackStore) -> str:
     if any(r.rating > 0 for r in ratings):
         return ""
     n = len(ratings)
-    return "no sound has a thumbs up yet" + (f" ({n} rating{'s' * (n != 1)}, all thumbs down)" if n else "")
+    return "no sound has a thumbs up yet" + (f" ({counted(n, 'rating')}, all thumbs down)" if n else "")
 
 
 def copy_liked_sounds(store: FeedbackStore, folder) -> LikedCopy:

@@ -11,7 +11,7 @@ import tkinter as tk
 from collections.abc import Callable
 from tkinter import ttk
 
-from qvi_app.errors import QviError, sentence
+from qvi_app.errors import QviError, counted, sentence
 from qvi_app.gui.tasks import TaskRunner
 from qvi_app.gui.widgets import Tooltip
 from qvi_app.index import LENGTH_PRESETS, Filters, Length
@@ -154,5 +154,5 @@ class FilterRow(ttk.Frame):
         next pause answers)."""
         if self.name_var.get() != name:
             return False
-        self.name_count.configure(text="" if count is None else f"{count:,} sound{'s' * (count != 1)}")
+        self.name_count.configure(text="" if count is None else counted(count, "sound"))
         return True

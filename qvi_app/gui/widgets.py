@@ -15,6 +15,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.widgets import SpanSelector  # noqa: E402
 
 from qvi_app.app import PART_MIN_S  # noqa: E402
+from qvi_app.errors import counted  # noqa: E402
 from qvi_app.features.display import DisplaySpectrogram  # noqa: E402  (a data class; nothing is computed here)
 from qvi_app.gui.timeview import PAN_SHARE, WHEEL_FACTOR, TimeView  # noqa: E402
 from qvi_app.index import SearchHit  # noqa: E402
@@ -350,8 +351,8 @@ class FirstRun(ttk.Frame):
             "part).\n\n"
             "Or open a sound file as the query (Ctrl+O), or drop one on the window; drop a folder to search "
             "it instead.\n\n"
-            f"This library: {sounds} sound{'s' * (sounds != 1)} in {len(categories)} "
-            f"{'category' if len(categories) == 1 else 'categories'} ({cats})."))
+            f"This library: {counted(sounds, 'sound')} in {counted(len(categories), 'category', 'categories')} "
+            f"({cats})."))
 
 
 class SpectrogramPanel(ttk.Frame):

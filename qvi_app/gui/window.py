@@ -26,7 +26,7 @@ from qvi_app.audio.endpoint import QUIET_S
 from qvi_app.audio.load import file_facts, to_mono
 from qvi_app.audio.tags import shortened
 from qvi_app.credits import credit_line
-from qvi_app.errors import QviError, sentence
+from qvi_app.errors import QviError, counted, sentence
 from qvi_app.gui.dialogs import DEFAULT_DEVICE, ask_devices, ask_folder, show_lines
 from qvi_app.gui.filter_row import FilterRow
 from qvi_app.gui.menus import KEYS, bind_keys, build_menu, is_text_field
@@ -934,7 +934,7 @@ class QviWindow:
 
     def _pitch_words(self) -> str:
         n = abs(self.pitch)
-        return f"{n} semitone{'s' * (n != 1)} {'up' if self.pitch > 0 else 'down'} ([ ] to change, \\ to reset)"
+        return f"{counted(n, 'semitone')} {'up' if self.pitch > 0 else 'down'} ([ ] to change, \\ to reset)"
 
     def _leveled(self, wave, sr: int):
         """``wave`` at one loudness (Audio ▸ Play at one loudness): a quiet match heard as well as a
@@ -1137,8 +1137,8 @@ class QviWindow:
         for known in libraries:
             name = library_name(known.index_dir, known.library)
             gone = "" if known.library.is_dir() else ", folder not found"
-            menu.add_command(label=f"{'✓' if known.index_dir == current else '  '} {name}  ({known.sounds:,} sound"
-                                   f"{'s' * (known.sounds != 1)}{gone})  {known.library}",
+            menu.add_command(label=f"{'✓' if known.index_dir == current else '  '} {name}  ({counted(known.sounds, 'sound')}"
+                                   f"{gone})  {known.library}",
                              command=lambda d=known.index_dir: self.open_library(d, remember=True))
         if not hasattr(self, "forget_menu"):                 # made once, filled each time
             self.forget_menu = tk.Menu(menu, tearoff=False)
