@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 
 from qvi_app.app import QviSession, build_index
-from qvi_app.audio.tags import MAX_DESCRIPTION, bext_description, file_description
+from qvi_app.audio.tags import MAX_DESCRIPTION, file_description, riff_descriptions
 from qvi_app.encoders import load_encoder
 from qvi_app.index import Filters, ReferenceIndex
 from qvi_app.index.store import describe, write_index
@@ -147,7 +147,7 @@ def test_an_rf64_files_description_after_its_data_is_not_searched_for(tmp_path):
     it, and stops rather than read gigabytes."""
     path = bwf(tmp_path / "big.wav", tone(300), b"after the data", head=b"RF64", data_size=0xFFFFFFFF)
     with open(path, "rb") as fh:
-        assert bext_description(fh) == ""
+        assert riff_descriptions(fh) == ("", "")
 
 
 def test_the_name_filter_finds_sounds_by_their_description_kept_across_updates(tmp_path):

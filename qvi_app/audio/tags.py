@@ -66,8 +66,9 @@ def join_parts(parts) -> str:
 #: A field recorder's description: one ``xKEY=value`` line per field, ``x`` a maker's letter
 #: (Sound Devices ``s``, Zoom ``z``...): "sSPEED=024.000-ND\r\nsTAKE=03\r\n...\r\nsNOTE=door slam".
 _RECORDER_LINE = re.compile(r"[a-z]([A-Z][A-Z0-9_]*)=(.*)")
-#: Of those fields, what says what was recorded, in this order; the rest (speed, user bits,
-#: firmware, time code rate...) would fill the line before the note is reached.
+#: Of those fields (and of iXML's elements, named alike), what says what was recorded, in this
+#: order; the rest (speed, user bits, firmware, time code rate...) would fill the line before the
+#: note is reached.
 _RECORDER_FIELDS = ("NOTE", "SCENE", "TAKE", "TAPE", "PROJECT")
 
 
@@ -79,21 +80,20 @@ def recorder_note(text: str) -> str:
     if not lines or not all(fields):
         return text
     found = {m[1]: m[2].strip() for m in fields}
+    return _recorded(found, [value for key, value in found.items() if re.fullmatch(r"TRK\d+", key)])
+
+
+def _recorded(found: dict[str, str], tracks: list[str]) -> str:
+    """What a recorder says was recorded (bext lines or iXML alike): the note, "scene 12",
+    "take 3", the tape and project (of :data:`_RECORDER_FIELDS` in ``found``), the tracks' names."""
     words = [found["NOTE"]] if found.get("NOTE") else []
     words += [f"{key.lower()} {found[key]}" for key in _RECORDER_FIELDS[1:] if found.get(key)]
-    words += [value for key, value in found.items() if re.fullmatch(r"TRK\d+", key) and value]
-    return " · ".join(words)
+    return " · ".join(words + [name for name in tracks if name])
 
 
 def shortened(text: str, most: int) -> str:
     """``text`` cut to ``most`` characters with an ellipsis, for a line that has room for a part."""
     return text if len(text) <= most else text[:most - 1].rstrip() + "…"
-
-
-def bext_description(fh) -> str:
-    """The Description field of a RIFF/RF64 file's ``bext`` chunk ("" without one), read from
-    ``fh`` (a binary file at its start); see :func:`riff_descriptions`."""
-    return riff_descriptions(fh)[0]
 
 
 def riff_descriptions(fh) -> tuple[str, str]:
@@ -126,23 +126,18 @@ def riff_descriptions(fh) -> tuple[str, str]:
     return bext, ixml
 
 
-#: iXML elements that say what was recorded (the iXML 2.x names recorders write), in this order.
-_IXML_FIELDS = ("NOTE", "SCENE", "TAKE", "TAPE", "PROJECT")
-
-
 def ixml_note(xml: str) -> str:
     """The words of an iXML chunk, as :func:`recorder_note` gives a bext description's: the note,
     "scene 12", "take 3", the tape, the project and the tracks' names. Read by pattern, not by an
-    XML parser: nothing in it (entities, a DTD) is expanded or fetched, only the five XML escapes."""
+    XML parser: no entity a DTD defines is expanded and nothing is fetched; only character
+    references (``&amp;``, ``&#233;``) are read as the characters they stand for."""
     def first(tag: str, within: str = xml) -> str:
         m = re.search(rf"<{tag}>([^<]*)</{tag}>", within)
         return html.unescape(m[1]).strip() if m else ""
 
-    words = [first("NOTE")] if first("NOTE") else []
-    words += [f"{tag.lower()} {first(tag)}" for tag in _IXML_FIELDS[1:] if first(tag)]
-    words += [name for track in re.findall(r"<TRACK>(.*?)</TRACK>", xml, re.S) if (name := first("NAME", track))]
-    return " · ".join(words)
+    return _recorded({tag: first(tag) for tag in _RECORDER_FIELDS},
+                     [first("NAME", track) for track in re.findall(r"<TRACK>(.*?)</TRACK>", xml, re.S)])
 
 
-__all__ = ["FIELDS", "MAX_DESCRIPTION", "bext_description", "file_description", "ixml_note", "join_parts",
-           "recorder_note", "riff_descriptions", "shortened"]
+__all__ = ["FIELDS", "MAX_DESCRIPTION", "file_description", "ixml_note", "join_parts", "recorder_note",
+           "riff_descriptions", "shortened"]

@@ -97,12 +97,8 @@ class ItemTable(Sequence):
         rows = [int(r) for r in rows]
         if not rows:
             return []
-        found: dict[int, IndexItem] = {}
-        for start in range(0, len(rows), 500):               # SQLite's bound-parameter limit
-            part = sorted(set(rows[start:start + 500]))
-            marks = ",".join("?" * len(part))
-            for r in self._query(f"SELECT row, {_COLUMNS} FROM items WHERE row IN ({marks})", part):
-                found[r[0]] = IndexItem(path_from_db(r[1]), *r[2:])
+        found = {r[0]: IndexItem(path_from_db(r[1]), *r[2:])
+                 for r in self._rows_in(f"SELECT row, {_COLUMNS} FROM items WHERE row IN", rows)}
         missing = [r for r in rows if r not in found]
         if missing:
             raise LibraryIndexError(f"index at {printable(self._where)} is damaged (its metadata has no row "
@@ -147,15 +143,19 @@ class ItemTable(Sequence):
         """The files' own descriptions of those ``rows`` that have one (empty for an index
         without them). Read, like the name filter reads them, no longer than qvi writes them: an
         index folder received from anyone may hold a description of any size."""
-        rows = sorted({int(r) for r in rows})
-        if not self.described or not rows:
+        if not self.described:
             return {}
-        found: dict[int, str] = {}
-        for start in range(0, len(rows), 500):               # SQLite's bound-parameter limit
+        return dict(self._rows_in(f"SELECT row, substr(text, 1, {MAX_DESCRIPTION}) FROM descriptions WHERE row IN",
+                                  rows))
+
+    def _rows_in(self, select: str, rows) -> list[tuple]:
+        """``select`` (a query ending in "WHERE row IN") for the distinct ``rows``, 500 at a time
+        (SQLite's bound-parameter limit)."""
+        rows = sorted({int(r) for r in rows})
+        found: list[tuple] = []
+        for start in range(0, len(rows), 500):
             part = rows[start:start + 500]
-            marks = ",".join("?" * len(part))
-            found.update(self._query(f"SELECT row, substr(text, 1, {MAX_DESCRIPTION}) FROM descriptions "
-                                     f"WHERE row IN ({marks})", part))
+            found += self._query(f"{select} ({','.join('?' * len(part))})", part)
         return found
 
     def skipped(self) -> list[SkippedFile]:
