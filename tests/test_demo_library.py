@@ -2,6 +2,7 @@
 
 import csv
 
+from qvi_app.audio.tags import READER
 from qvi_app.encoders import load_encoder
 from qvi_app.index import ReferenceIndex, scan_library
 from qvi_app.paths import ASSETS_DIR, DEMO_INDEX, DEMO_LIBRARY
@@ -36,3 +37,5 @@ def test_bundled_index_is_fresh_for_the_bundled_model():
     assert {it.path for it in idx.items} == set(on_disk)
     assert all(on_disk[it.path].size == it.size for it in idx.items)
     assert idx.library_root.resolve() == DEMO_LIBRARY.resolve()
+    assert not idx.cut_outdated
+    assert idx.items.reader == READER                     # its files' descriptions read by today's reader

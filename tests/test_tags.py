@@ -4,6 +4,7 @@ description) read, bounded and searched by the name filter with the path."""
 from __future__ import annotations
 
 import io
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -13,10 +14,10 @@ import pytest
 import soundfile as sf
 
 from qvi_app.app import QviSession, build_index
-from qvi_app.audio.tags import MAX_DESCRIPTION, file_description, riff_descriptions
+from qvi_app.audio.tags import MAX_DESCRIPTION, MAX_IXML, file_description, riff_descriptions
 from qvi_app.encoders import load_encoder
 from qvi_app.index import Filters, ReferenceIndex
-from qvi_app.index.store import describe, write_index
+from qvi_app.index.store import current_generation, describe, write_index
 from tests.conftest import SR, tone, write
 
 
@@ -110,6 +111,47 @@ def test_a_recorders_ixml_note_is_read_and_nothing_in_it_is_expanded(tmp_path):
     assert file_description(path) == ""
 
 
+def test_what_a_library_tool_wrote_into_ixml_and_riff_info_is_read(tmp_path):
+    """Commercial libraries carry their words in iXML written by library tools: Soundminer and
+    BaseHead in <USER> (FXNAME, DESCRIPTION, KEYWORDS, CATEGORY...), the ASWG extension in <ASWG>
+    (fxName, category, subCategory, notes, library), and in RIFF INFO keywords and subject,
+    which libsndfile does not read. A sound named ``Track 07.wav`` is found by "creak"."""
+    soundminer = (b"<BWFXML><USER><EMBEDDER>Soundminer</EMBEDDER><CATEGORY>DOORS</CATEGORY>"
+                  b"<SUBCATEGORY>WOOD</SUBCATEGORY><CATID>DOORWood</CATID><CATEGORYFULL>DOORS-WOOD</CATEGORYFULL>"
+                  b"<FXNAME>Barn Door Creak</FXNAME><DESCRIPTION>Old barn door, slow creak &amp; latch</DESCRIPTION>"
+                  b"<KEYWORDS>hinge, squeak</KEYWORDS><MICROPHONE>MKH 416</MICROPHONE><DESIGNER>J. Doe</DESIGNER>"
+                  b"<LIBRARY>Farm Foley</LIBRARY><NOTES></NOTES></USER></BWFXML>")
+    path = bwf(tmp_path / "Track 07.wav", tone(300), b"Old barn door, slow creak & latch",
+               after=chunk(b"iXML", soundminer))
+    assert file_description(path) == ("Old barn door, slow creak & latch · Barn Door Creak · hinge, squeak"
+                                      " · DOORS-WOOD · Farm Foley")
+    aswg = (b"<BWFXML><ASWG><contentType>sfx</contentType><category>WEAPONS</category><subCategory>SWORD"
+            b"</subCategory><catId>WEAPSwrd</catId><fxName>Sword Unsheathe</fxName><notes>steel on leather</notes>"
+            b"<micType>MKH 8040</micType><isDesigned>false</isDesigned></ASWG></BWFXML>")
+    path = bwf(tmp_path / "a.wav", tone(300), b"", after=chunk(b"iXML", aswg))
+    assert file_description(path) == "Sword Unsheathe · WEAPONS-SWORD · steel on leather"
+    info = chunk(b"LIST", b"INFO" + chunk(b"INAM", b"Gravel steps\0") + chunk(b"IKEY", b"footsteps; gravel; boots\0")
+                 + chunk(b"ISBJ", b"walking slowly\0") + chunk(b"IART", b"J. Doe\0"))
+    path = bwf(tmp_path / "b.wav", tone(300), b"", after=info)
+    assert file_description(path) == "Gravel steps · footsteps; gravel; boots · walking slowly"
+
+
+def test_hostile_ixml_and_info_lists_give_no_words(tmp_path):
+    """64 KB of unclosed <TRACK>, <USER> or <ASWG> openings, and LIST chunks that are not INFO,
+    are cut short or hold 10,000 entries, give no words and no error. (How long they take is
+    in docs/RELIABILITY.md row 23, not timed here: a lazy pattern tried at each unclosed
+    <TRACK> took 1.9 s a file; the reader now goes once over the text.)"""
+    for opening in (b"<TRACK>", b"<USER>", b"<ASWG>", b"<USER><A>"):
+        xml = (opening * (MAX_IXML // len(opening)))[:MAX_IXML]
+        path = bwf(tmp_path / "h.wav", tone(300), b"", after=chunk(b"iXML", xml))
+        assert file_description(path) == ""
+    # LIST chunks: not INFO, cut short, or with 10,000 empty entries before the keywords
+    for body in (b"adtl" + chunk(b"labl", b"\0\0\0\0door"), b"INFO" + b"IKEY\xff\xff\x00\x00door",
+                 b"INFO" + b"".join(chunk(b"IXXX", b"") for _ in range(10_000)) + chunk(b"IKEY", b"door")):
+        path = bwf(tmp_path / "l.wav", tone(300), b"", after=chunk(b"LIST", body))
+        assert file_description(path) == ""
+
+
 def test_repeats_control_characters_and_length_are_tidied(tmp_path):
     path = tagged(tmp_path / "t.wav", tone(440), title="Rain\ton  roof", comment="rain on roof")
     assert file_description(path) == "Rain on roof"                 # the comment repeats the title
@@ -147,7 +189,7 @@ def test_an_rf64_files_description_after_its_data_is_not_searched_for(tmp_path):
     it, and stops rather than read gigabytes."""
     path = bwf(tmp_path / "big.wav", tone(300), b"after the data", head=b"RF64", data_size=0xFFFFFFFF)
     with open(path, "rb") as fh:
-        assert riff_descriptions(fh) == ("", "")
+        assert riff_descriptions(fh) == ("", "", ())
 
 
 def test_the_name_filter_finds_sounds_by_their_description_kept_across_updates(tmp_path):
@@ -206,6 +248,37 @@ def test_an_index_from_before_descriptions_filters_by_path_and_gets_them_at_its_
     updated = ReferenceIndex.open(tmp_path / "old")
     assert sorted(h.relpath for h in updated.search(q, Filters(name="thunder"), top_k=5)) == \
         ["ZOOM0001.WAV", "thunder_close.wav"]
+
+
+def test_descriptions_read_by_an_older_qvi_are_read_again_at_the_update(tmp_path):
+    """An index whose descriptions were read by 0.19 (before library tools' iXML and RIFF INFO
+    keywords were read) keeps its embeddings, and its update reads every kept file's
+    description again, so "creak" finds the Soundminer-tagged ``Track 07.wav`` afterwards."""
+    lib = tmp_path / "lib"
+    bwf(lib / "Track 07.wav", tone(300), b"", after=chunk(b"iXML", b"<BWFXML><USER><FXNAME>Barn Door Creak"
+                                                                  b"</FXNAME></USER></BWFXML>"))
+    bwf(lib / "ZOOM0042.WAV", tone(500), b"iron gate slam")
+    build_index(lib, tmp_path / "ix", "2dft", show_progress=False)
+    gen = current_generation(tmp_path / "ix")
+    with sqlite3.connect(gen / "meta.sqlite") as con:                # as 0.19 wrote it
+        con.execute("UPDATE meta SET value = '1' WHERE key = 'descriptions'")
+        con.execute("DELETE FROM descriptions WHERE text = 'Barn Door Creak'")
+    con.close()
+    old = ReferenceIndex.open(tmp_path / "ix")
+    q = np.asarray(old.embeddings[0], np.float32)
+    assert [h.relpath for h in old.search(q, Filters(name="creak"), top_k=5)] == []
+    assert [h.relpath for h in old.search(q, Filters(name="gate"), top_k=5)] == ["ZOOM0042.WAV"]
+    assert "before qvi 0.20" in describe(old)["described"] and "qvi index" in describe(old)["described"]
+    report = build_index(lib, tmp_path / "ix", "2dft", show_progress=False)
+    assert report.embedded == 0 and report.reused == 2
+    new = ReferenceIndex.open(tmp_path / "ix")
+    assert [h.relpath for h in new.search(q, Filters(name="creak"), top_k=5)] == ["Track 07.wav"]
+    assert describe(new)["described"].startswith("2 of 2 sounds")
+    # a received index whose meta says anything else is read as having none
+    with sqlite3.connect(current_generation(tmp_path / "ix") / "meta.sqlite") as con:
+        con.execute("UPDATE meta SET value = 'x9' WHERE key = 'descriptions'")
+    con.close()
+    assert not ReferenceIndex.open(tmp_path / "ix").items.described
 
 
 def test_qvi_search_prints_a_results_description_and_finds_by_it(tmp_path):

@@ -1,15 +1,18 @@
 """The words a sound file carries about itself: its title, comment, album and genre tags, a
-Broadcast WAV file's description and a recorder's iXML note.
+Broadcast WAV file's description, a recorder's iXML note and what a library tool wrote.
 
 Sound libraries are described inside their files more than in their names: a field recorder
 writes the take's note into the BWF ``bext`` chunk, a library tool writes a title and a comment
-into RIFF INFO, Vorbis comments or ID3. The name filter searches these words with the path, so
-"gate" finds ``ZOOM0042.WAV`` whose description says "iron gate slam".
+into RIFF INFO, Vorbis comments or ID3, and its name, description, keywords and category into
+iXML (Soundminer and BaseHead in ``<USER>``, the ASWG extension in ``<ASWG>``). The name filter
+searches these words with the path, so "gate" finds ``ZOOM0042.WAV`` whose description says
+"iron gate slam", and "creak" finds ``Track 07.wav`` whose FXNAME is "Barn Door Creak".
 
 Everything here reads a file a user received, so it is bounded and passive: the tags come from
-libsndfile's string fields (which it caps itself), the ``bext`` description and ``iXML`` text from
-at most :data:`MAX_CHUNKS` chunk headers, 256 bytes and :data:`MAX_IXML` bytes; nothing is
-interpreted but text, and a damaged or hostile file gives no description, never an error.
+libsndfile's string fields (which it caps itself), the ``bext`` description, ``iXML`` text and
+RIFF INFO keywords from at most :data:`MAX_CHUNKS` chunk headers, 256 bytes, :data:`MAX_IXML`
+and :data:`MAX_INFO` bytes, each text gone over once; nothing is interpreted but text, and a
+damaged or hostile file gives no description, never an error.
 """
 
 from __future__ import annotations
@@ -17,9 +20,14 @@ from __future__ import annotations
 import html
 import re
 import struct
+from typing import NamedTuple
 
 import soundfile as sf
 
+#: Which reader wrote an index's descriptions (its meta ``descriptions``): 1 in 0.19; 2 reads
+#: library tools' iXML and RIFF INFO keywords too. An index read by an older one is read again
+#: at its next update (nothing embedded again).
+READER = 2
 #: The tag fields that describe a sound (not who made it, when, or under which licence).
 FIELDS = ("title", "album", "genre", "comment")
 #: At most this many characters are kept of one file's description (a BWF description is 256
@@ -30,11 +38,16 @@ MAX_CHUNKS = 64
 _BEXT_DESCRIPTION = 256
 #: Bytes of an iXML chunk read (a recorder's is a few kilobytes; its words come first).
 MAX_IXML = 64 << 10
+#: Bytes of a RIFF ``LIST`` chunk read for its INFO keywords and subject (each a line or two).
+MAX_INFO = 8 << 10
+#: RIFF INFO entries libsndfile does not give and that say what the sound is: keywords, subject.
+_INFO_IDS = (b"IKEY", b"ISBJ")
 
 
 def file_description(path) -> str:
-    """The file's own description, its tags joined by " · " in the order of :data:`FIELDS`
-    then the BWF description, each once; "" when it has none or cannot be read."""
+    """The file's own description, joined by " · ", each part once: its tags in the order of
+    :data:`FIELDS`, the BWF description, a library tool's iXML words, RIFF INFO keywords and
+    subject, then a recorder's iXML note; "" when it has none or cannot be read."""
     parts: list[str] = []
     try:
         with open(path, "rb") as fh:
@@ -44,8 +57,8 @@ def file_description(path) -> str:
             except Exception:  # soundfile raises LibsndfileError, RuntimeError, TypeError...
                 pass
             fh.seek(0)
-            bext, ixml = riff_descriptions(fh)
-            parts += [recorder_note(bext), ixml_note(ixml)]
+            riff = riff_descriptions(fh)
+            parts += [recorder_note(riff.bext), *library_words(riff.ixml), *riff.info, ixml_note(riff.ixml)]
     except (OSError, ValueError):
         return ""
     return join_parts(parts)
@@ -96,34 +109,77 @@ def shortened(text: str, most: int) -> str:
     return text if len(text) <= most else text[:most - 1].rstrip() + "…"
 
 
-def riff_descriptions(fh) -> tuple[str, str]:
-    """(the ``bext`` chunk's Description field, the ``iXML`` chunk's text) of a RIFF/RF64 file
-    read from ``fh`` (a binary file at its start), "" for one it has not. Stops at the data chunk
-    when its size is unknown (RF64) and after :data:`MAX_CHUNKS` chunks; a chunk size past the
-    end ends the walk; at most :data:`MAX_IXML` bytes of iXML are read."""
-    bext = ixml = ""
+class RiffText(NamedTuple):
+    """The words a RIFF/RF64 file holds outside libsndfile's tags ("" or () where it has none)."""
+    bext: str = ""                 # the bext chunk's Description field
+    ixml: str = ""                 # the iXML chunk's text
+    info: tuple[str, ...] = ()     # RIFF INFO keywords and subject (of :data:`_INFO_IDS`)
+
+
+def riff_descriptions(fh) -> RiffText:
+    """The :class:`RiffText` of a RIFF/RF64 file read from ``fh`` (a binary file at its start).
+    Stops at the data chunk when its size is unknown (RF64) and after :data:`MAX_CHUNKS` chunks;
+    a chunk size past the end ends the walk; at most :data:`MAX_IXML` bytes of iXML and
+    :data:`MAX_INFO` of each LIST chunk are read."""
+    found = {}
     head = fh.read(12)
     if len(head) < 12 or head[:4] not in (b"RIFF", b"RF64", b"BW64") or head[8:12] != b"WAVE":
-        return bext, ixml
+        return RiffText()
     for _ in range(MAX_CHUNKS):
         header = fh.read(8)
         if len(header) < 8:
             break
         cid, size = header[:4], struct.unpack("<I", header[4:])[0]
-        if cid in (b"bext", b"iXML"):
-            want = min(size, _BEXT_DESCRIPTION if cid == b"bext" else MAX_IXML)
+        most = {b"bext": _BEXT_DESCRIPTION, b"iXML": MAX_IXML, b"LIST": MAX_INFO}.get(cid)
+        if most is not None:
+            want = min(size, most)
             raw = fh.read(want)
             if len(raw) < want:                            # cut short: the file ends inside it
                 break
-            text = raw.split(b"\0", 1)[0].decode("utf-8", "replace")
-            bext, ixml = (text, ixml) if cid == b"bext" else (bext, text)
+            if cid == b"LIST":
+                found.update(_info_entries(raw))
+            else:
+                found[cid] = raw.split(b"\0", 1)[0].decode("utf-8", "replace")
             fh.seek(size - want, 1)
         elif cid == b"data" and size == 0xFFFFFFFF:        # RF64: the real size is in ds64
             break
         else:
             fh.seek(size, 1)
         fh.seek(size & 1, 1)                               # chunks are word-aligned
-    return bext, ixml
+    return RiffText(found.get(b"bext", ""), found.get(b"iXML", ""),
+                    tuple(found[key] for key in _INFO_IDS if found.get(key)))
+
+
+def _info_entries(raw: bytes) -> dict[bytes, str]:
+    """The :data:`_INFO_IDS` entries of a ``LIST`` chunk's body when it is an INFO list; an entry
+    cut short by the end of what was read ends the list."""
+    found, at = {}, 4
+    if raw[:4] != b"INFO":
+        return found
+    while at + 8 <= len(raw):
+        eid, size = raw[at:at + 4], struct.unpack("<I", raw[at + 4:at + 8])[0]
+        if at + 8 + size > len(raw):
+            break
+        if eid in _INFO_IDS:
+            found[eid] = raw[at + 8:at + 8 + size].split(b"\0", 1)[0].decode("utf-8", "replace")
+        at += 8 + size + (size & 1)
+    return found
+
+
+def _element(tag: str, within: str) -> str:
+    """The text of the first ``<tag>text</tag>`` in ``within``, character references read
+    (``&amp;``, ``&#233;``); "" for none. ``[^<]*`` stops at the next tag: one pass."""
+    m = re.search(rf"<{tag}>([^<]*)</{tag}>", within)
+    return html.unescape(m[1]).strip() if m else ""
+
+
+def _blocks(xml: str, tag: str):
+    """The text inside each closed ``<tag>…</tag>`` of ``xml``, found by splitting, so that
+    64 KB of unclosed openings is gone over once (a lazy pattern tried at each took 1.9 s)."""
+    for piece in xml.split(f"<{tag}>")[1:]:
+        inside, closed, _ = piece.partition(f"</{tag}>")
+        if closed:
+            yield inside
 
 
 def ixml_note(xml: str) -> str:
@@ -131,13 +187,32 @@ def ixml_note(xml: str) -> str:
     "scene 12", "take 3", the tape, the project and the tracks' names. Read by pattern, not by an
     XML parser: no entity a DTD defines is expanded and nothing is fetched; only character
     references (``&amp;``, ``&#233;``) are read as the characters they stand for."""
-    def first(tag: str, within: str = xml) -> str:
-        m = re.search(rf"<{tag}>([^<]*)</{tag}>", within)
-        return html.unescape(m[1]).strip() if m else ""
-
-    return _recorded({tag: first(tag) for tag in _RECORDER_FIELDS},
-                     [first("NAME", track) for track in re.findall(r"<TRACK>(.*?)</TRACK>", xml, re.S)])
+    return _recorded({tag: _element(tag, xml) for tag in _RECORDER_FIELDS},
+                     [_element("NAME", track) for track in _blocks(xml, "TRACK")])
 
 
-__all__ = ["FIELDS", "MAX_DESCRIPTION", "file_description", "ixml_note", "join_parts", "recorder_note",
-           "riff_descriptions", "shortened"]
+#: What a library tool's iXML block says a sound is, in this order (element names compared in
+#: capitals: Soundminer writes FXNAME, the ASWG extension fxName); its microphone, designer,
+#: rights and loudness say how it was made, not what it is.
+_LIBRARY_FIELDS = ("FXNAME", "TRACKTITLE", "DESCRIPTION", "KEYWORDS", "CATEGORYFULL", "CATEGORY",
+                   "SUBCATEGORY", "NOTES", "LIBRARY")
+
+
+def library_words(xml: str) -> list[str]:
+    """The words a library tool wrote into iXML: of its first ``<USER>`` (Soundminer, BaseHead)
+    and ``<ASWG>`` blocks, the effect's name, title, description, keywords, category
+    ("DOORS-WOOD"), notes and library. Read by pattern like :func:`ixml_note`."""
+    words = []
+    for block in filter(None, (next(_blocks(xml, "USER"), ""), next(_blocks(xml, "ASWG"), ""))):
+        found = {tag.upper(): html.unescape(text).strip()
+                 for tag, text in reversed(re.findall(r"<([A-Za-z]+)>([^<]*)</\1>", block))}
+        if not found.get("CATEGORYFULL") and found.get("CATEGORY"):
+            found["CATEGORYFULL"] = "-".join(filter(None, (found["CATEGORY"], found.get("SUBCATEGORY"))))
+        found.pop("CATEGORY", None)
+        found.pop("SUBCATEGORY", None)
+        words += [found[key] for key in _LIBRARY_FIELDS if found.get(key)]
+    return words
+
+
+__all__ = ["FIELDS", "MAX_DESCRIPTION", "MAX_INFO", "MAX_IXML", "READER", "RiffText", "file_description", "ixml_note",
+           "join_parts", "library_words", "recorder_note", "riff_descriptions", "shortened"]

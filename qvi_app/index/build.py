@@ -14,7 +14,7 @@ import numpy as np
 from tqdm import tqdm
 
 from qvi_app.audio.load import CUT_ABOVE_FLOOR_DB, unread_format
-from qvi_app.audio.tags import file_description
+from qvi_app.audio.tags import READER, file_description
 from qvi_app.encoders import Encoder
 from qvi_app.errors import LibraryIndexError, QviError, StaleIndexError, printable
 from qvi_app.index.scan import nothing_found, scan_library
@@ -300,8 +300,9 @@ class _Update:
             np.zeros((0, encoder.dim), np.float32)
         # A description is in the file's bytes, so a sound kept from the old index (by path or by
         # content) keeps its description. Files resumed from an interrupted run, or kept from an
-        # index made before descriptions were stored, are read now (0.3 ms a file).
-        if self.old is not None and self.old.items.described:
+        # index whose descriptions were not read, or read by an older reader, are read now
+        # (0.3 ms a file).
+        if self.old is not None and self.old.items.reader == READER:
             old = self.old.items.descriptions(self.old_rows.values())
             self.described.update((i, old.get(row, "")) for i, row in self.old_rows.items())
         descriptions = [self.described[i] if i in self.described else

@@ -59,15 +59,20 @@ class ItemTable(Sequence):
 
     Safe to share between threads (the window searches on a worker thread)."""
 
-    def __init__(self, con: sqlite3.Connection, count: int, where: str = "?", described: bool = False):
+    def __init__(self, con: sqlite3.Connection, count: int, where: str = "?", reader: int = 0):
         self._con = con
         self._count = count
         self._where = where                  # the index folder, for messages
         self._lock = threading.Lock()
-        #: Whether the index holds its files' own descriptions (``descriptions`` table: written
-        #: since 0.19; an older index is filtered by path alone until it is updated).
-        self.described = described
+        #: Which description reader (:data:`qvi_app.audio.tags.READER`) wrote the ``descriptions``
+        #: table: 0 for none (an index from before 0.19, filtered by path alone until updated).
+        self.reader = reader
         con.create_function("qvi_fold", 2, _folded, deterministic=True)
+
+    @property
+    def described(self) -> bool:
+        """Whether the index holds its files' own descriptions (written since 0.19)."""
+        return self.reader > 0
 
     def _query(self, sql: str, params=()) -> list[tuple]:
         """Rows of one query. A file damaged after the index was opened is reported as such,

@@ -36,6 +36,7 @@ import torch
 
 from qvi_app import __version__
 from qvi_app.audio.load import CUT_ABOVE_FLOOR_DB
+from qvi_app.audio.tags import READER
 from qvi_app.errors import LibraryIndexError, StaleIndexError, printable
 from qvi_app.index.ann import AnnSettings, IvfIndex
 from qvi_app.index.filters import NO_FILTERS, Filters
@@ -144,7 +145,7 @@ class ReferenceIndex:
         con = None
         try:
             gen, con, meta, count = _live_meta(index_dir)
-            items = ItemTable(con, count, str(index_dir), described=meta.get("descriptions") == "1")
+            items = ItemTable(con, count, str(index_dir), reader=_reader(meta.get("descriptions")))
             embeddings = np.load(gen / "embeddings.npy", mmap_mode="r")
             penalties = np.load(gen / "penalties.npy") if (gen / "penalties.npy").exists() else None
             dim, created = int(meta["dim"]), float(meta["created"])
@@ -661,7 +662,7 @@ def _write_generation(index_dir: Path, encoder: dict, library_root: Path, items:
         if ranking is not None:
             meta.update(ranking=json.dumps(ranking.to_dict()), blocks=json.dumps(encoder["blocks"]))
         if descriptions is not None:
-            meta.update(descriptions=1)
+            meta.update(descriptions=READER)
         con = sqlite3.connect(gen / "meta.sqlite")
         try:
             con.executescript(_SCHEMA)
@@ -722,13 +723,23 @@ def describe(index: ReferenceIndex) -> dict:
             "search": _search_kind(index), "described": _described(index)}
 
 
+def _reader(value) -> int:
+    """The description reader named by an index's meta (:data:`READER`); 0 for none, or for
+    anything but a small whole number (a received index's meta is data, not trusted)."""
+    return int(value) if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 4 else 0
+
+
 def _described(index: ReferenceIndex) -> str:
     """What the name filter knows of the sounds' own descriptions (audio.tags), in words."""
     if not index.items.described:
         return (f"not read (an index made before qvi 0.19): qvi index {index.library_root} reads them, "
                 "embedding nothing again")
-    return (f"{index.items.described_count()} of {len(index)} sounds carry a description (title, comment or BWF "
-            "tags; the name filter searches them)")
+    told = (f"{index.items.described_count()} of {len(index)} sounds carry a description (tags, BWF, iXML; "
+            "the name filter searches them)")
+    if index.items.reader < READER:
+        told += (f"; read before qvi 0.20 read library tools' iXML and RIFF keywords: qvi index "
+                 f"{index.library_root} reads them again, embedding nothing again")
+    return told
 
 
 def _search_kind(index: ReferenceIndex) -> str:
