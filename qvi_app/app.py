@@ -45,6 +45,7 @@ class SearchResult:
     filters: Filters = NO_FILTERS               # what the list was narrowed to
     query_wave: np.ndarray | None = None        # the trimmed query audio (for replay, display, feedback)
     clipped: float = 0.0                        # the query's share of flat tops (audio.clipped_share)
+    listed: int | None = None                   # a list without a query: how many sounds the filters keep
 
     @property
     def total_ms(self) -> float:
@@ -227,6 +228,13 @@ class QviSession:
             root = printable(str(self.index.library_root))
             raise QviError(f"the library {root} has no sounds: add sound files to it, then index it again "
                            f"(qvi index {root}, or File > Open library folder)")
+
+    def listing(self, filters: Filters, top_k: int = 20) -> SearchResult:
+        """The sounds ``filters`` keep, in the library's order, with no query to rank them by
+        (browsing by name, category or length); ``listed`` is how many they keep."""
+        t0 = time.perf_counter()
+        hits, total = self.index.listing(filters, top_k)
+        return SearchResult(hits, 0.0, {"list": (time.perf_counter() - t0) * 1000}, filters=filters, listed=total)
 
     def similar(self, path, filters: Filters = NO_FILTERS, top_k: int = 20) -> SearchResult:
         """"More like this": the library ranked by a library sound's stored embedding (no audio

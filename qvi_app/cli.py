@@ -101,6 +101,14 @@ def _parser() -> argparse.ArgumentParser:
                     help="delete the index of this library (its folder of sounds, or its index folder); "
                          "the sounds are not touched")
 
+    ls = sub.add_parser("list", help="list the library's sounds that a category, words or a length keep (no query)")
+    ls.add_argument("--index", type=Path, metavar="INDEX_DIR", help="index folder (default: the bundled demo index)")
+    ls.add_argument("--category", help="only this category")
+    ls.add_argument("--name", metavar="WORDS", help="only sounds whose path or description holds every one of these words (any case)")
+    ls.add_argument("--length", metavar="SECONDS", help=_LENGTH_HELP)
+    ls.add_argument("--top", type=_positive_int, metavar="N", help="at most N sounds (default: every one kept)")
+    ls.add_argument("--json", action="store_true", help="print a JSON list of {rank, path, category, score (null), duration} (and description)")
+
     ca = sub.add_parser("categories", help="list the library's categories")
     _index_args(ca)
 
@@ -490,6 +498,43 @@ def _cmd_adapt(a) -> int:
     return 0
 
 
+#: Sounds read from the index at a time by ``qvi list``: a million-sound library is printed
+#: without holding a million results.
+_LIST_CHUNK = 10_000
+
+
+def _cmd_list(a) -> int:
+    """The sounds the filters keep, by path, as ``qvi search`` prints results (no score)."""
+    from qvi_app.index import ReferenceIndex
+    from qvi_app.paths import DEMO_INDEX
+
+    filters = _filters(a)
+    index = ReferenceIndex.open(a.index or DEMO_INDEX)
+    if not index.library_root.is_dir():
+        print(f"qvi: warning: the library folder {printable(str(index.library_root))} no longer exists: "
+              "its sounds are listed but cannot be played", file=sys.stderr)
+    start, most, printed = 0, a.top, 0
+    print("[" if a.json else "", end="")
+    while True:
+        hits, total = index.listing(filters, min(_LIST_CHUNK, (most or _LIST_CHUNK)), start)
+        most = None if most is None else most - len(hits)
+        for h in hits:
+            if a.json:
+                print(("," if printed else "") + "\n  " + json.dumps(h.to_dict(), allow_nan=False), end="")
+            else:
+                told = f"  · {printable(shortened(h.description, 60))}" if h.description else ""
+                print(f"{h.rank:3d}  {printable(h.category):<18} {h.duration:5.1f} s  {printable(str(h.path))}{told}")
+            printed += 1
+        start += len(hits)
+        if not hits or start >= total or most == 0:
+            break
+    if a.json:
+        print("\n]" if printed else "]")
+    elif not printed:
+        print(f"qvi: {filters.nothing_found()}", file=sys.stderr)
+    return 0
+
+
 def _cmd_categories(a) -> int:
     from qvi_app.app import QviSession
 
@@ -631,7 +676,7 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     handler = {"index": _cmd_index, "search": _cmd_search, "similar": _cmd_similar, "adapt": _cmd_adapt,
                "liked": _cmd_liked, "libraries": _cmd_libraries,
-               "categories": _cmd_categories,
+               "categories": _cmd_categories, "list": _cmd_list,
                "info": _cmd_info,
                "bench": _cmd_bench, "train": _cmd_train, "bank": _cmd_bank, "soup": _cmd_soup, "evaluate": _cmd_evaluate, "inspect": _cmd_inspect}
     try:

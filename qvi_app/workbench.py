@@ -232,8 +232,11 @@ class Workbench:
         self.filters = filters
         if top_n is not None:
             self.settings.top_n = max(1, min(int(top_n), 1000))
-        if self.base is None:
-            return None
+        if self.base is None or self.listing:
+            # no query: the filters list the sounds they keep (browsing); none, no list
+            narrowed = self.session is not None and filters != NO_FILTERS
+            self.base = self.result = self.session.listing(filters, self.top_n) if narrowed else None
+            return self.result
         session = self._session()
         if self.similar_to is not None and self.similar_part is None:
             self.base = session.similar(self.similar_to.path, self.filters, self.top_n)
@@ -260,7 +263,7 @@ class Workbench:
         of this query at once: liked sounds pinned on top, disliked at the bottom. The rating the
         sound already has takes it back (saved as such), as a thumb pressed twice does."""
         if self.base is None or self.query is None:
-            raise QviError("search first, then rate a result")
+            raise QviError("imitate a sound (Space) or open a query first, then rate how well a result matches it")
         session = self._session()
         if self.ratings.get(hit.relpath) == rating:
             self.feedback().unrate(wave=self.query.wave, sr=self.query.sr, result_path=hit.path)
@@ -281,6 +284,11 @@ class Workbench:
             return None
         self.result = self.base
         return self.result
+
+    @property
+    def listing(self) -> bool:
+        """Whether the list shown is the sounds the filters keep, with no query ranking them."""
+        return self.base is not None and self.base.listed is not None
 
     @property
     def reranked(self) -> bool:
@@ -402,7 +410,11 @@ class Workbench:
         parts = [f"{counted(len(s.index), 'sound')} in {counted(len(s.categories()), 'category', 'categories')}",
                  f"library {s.library_root}",
                  f"model: {s.model_name}" + (", adapted to your voice" if s.adapter is not None else "")]
-        if last_ms is not None:
+        if self.listing:
+            n, total = len(self.base.hits), self.base.listed
+            shown = f"{n} of {counted(total, 'sound')}" if n < total else counted(total, "sound")
+            parts.insert(0, f"{shown} kept by the filters, by name: imitate one (Space) to rank them")
+        elif last_ms is not None:
             parts.append(f"last query {last_ms:.0f} ms")
         return "  ·  ".join(parts)
 

@@ -499,3 +499,31 @@ def test_libraries_are_listed_and_one_can_be_forgotten_without_touching_its_soun
     assert [k.library for k in app.known_libraries()] == [app.peek(DEMO_INDEX)[0]]
     r = qvi("libraries", "--forget", lib)
     assert r.returncode == 2 and "no index" in r.stderr, r.stderr
+
+
+def test_qvi_list_prints_the_sounds_the_filters_keep_without_a_query(capsys, monkeypatch):
+    """Browsing without an imitation: every sound a category, words or a length keep, by path,
+    as search prints them without a score; JSON too; printed in chunks (here 2 at a time, so the
+    chunks' seams are crossed) with ranks running on; nothing kept is said in a line."""
+    import qvi_app.cli as cli
+
+    monkeypatch.setattr(cli, "_LIST_CHUNK", 2)
+    goats = sorted(str(p) for p in (DEMO_LIBRARY / "farm_animals").glob("*goat*.ogg"))
+    assert main(["list", "--name", "GOAT"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split()[-1] for line in out] == goats and [line.split()[0] for line in out] == ["1", "2", "3", "4", "5"]
+    assert all("farm_animals" in line for line in out)
+    assert main(["list", "--name", "goat", "--top", "3", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [h["path"] for h in listed] == goats[:3] and [h["rank"] for h in listed] == [1, 2, 3]
+    assert all(h["score"] is None for h in listed)
+    assert main(["list", "--category", "birds", "--length", "-0.5", "--json"]) == 0
+    short = json.loads(capsys.readouterr().out)
+    assert short and all(h["duration"] < 0.5 and h["category"] == "birds" for h in short)
+    assert main(["list", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == len(list(DEMO_LIBRARY.rglob("*.ogg")))
+    assert main(["list", "--name", "zzz"]) == 0
+    out, err = capsys.readouterr()
+    assert out == "" and err.strip() == "qvi: no sound has 'zzz' in its name, folder or description"
+    assert main(["list", "--name", "zzz", "--json"]) == 0 and json.loads(capsys.readouterr().out) == []
+    assert main(["list", "--category", "nope"]) == 2 and "unknown category 'nope'" in capsys.readouterr().err

@@ -1797,3 +1797,43 @@ def test_results_play_higher_or_lower_like_tape_with_the_bracket_keys(window, de
     pump(root, lambda: [p.name for p in ready.glob("*.wav")] == ["tone 0.50-1.50 s.wav"], 10, "written ahead again")
     (dragged,) = win._drag_part()
     assert abs(sf.info(dragged).duration - 1.0) < 0.01
+
+
+def test_words_without_an_imitation_list_the_sounds_they_keep_to_browse(window, desktop):
+    """Before any imitation, words typed in Name contains list the sounds they keep (by name,
+    no score), to hear and start More like this from; an imitation then ranks within them, Back
+    returns to the list, and an empty field brings the first-run panel back."""
+    root, open_window = window
+    win = open_window()
+    assert win.first_run.winfo_ismapped() and win.bench.result is None
+    click(root, desktop, win.filter_row.name_entry, 10, 8)
+    xdo(root, desktop, "type", "--delay", "40", "goat")
+    pump(root, lambda: len(win.results.row_values()) == 5, 10, "the goats listed")
+    rows = win.results.row_values()
+    assert [r["name"] for r in rows] == ["goat_01.ogg", "goat_02.ogg", "goat_03.ogg", "goat_04.ogg",
+                                          "mountaingoat_01.ogg"] and {r["score"] for r in rows} == {""}
+    assert not win.first_run.winfo_ismapped() and "5 sounds kept by the filters" in win.status.cget("text")
+    pump(root, lambda: win._showing_selected() and win._shown_wave[0].relpath == "farm_animals/goat_01.ogg", 10, "the first")
+    assert "goat_01.ogg · farm_animals" in win.spectrograms.titles["result"] and "nan" not in win.spectrograms.titles["result"]
+    win.results.tree.focus_set()
+    press(root, desktop, win, "plus")                                   # nothing to rate against
+    pump(root, lambda: "imitate a sound" in win.banner.text, 5, "the rating refused")
+    win.results.tree.selection_set("1")
+    pump(root, lambda: win.results.selected().rank == 2, 5)
+    press(root, desktop, win, "m")
+    pump(root, lambda: win.message.startswith("more like"), 10, "more like this")
+    assert win.results.row_values()[0]["name"] == "goat_02.ogg" and win.results.row_values()[0]["score"] != ""
+    press(root, desktop, win, "alt+Left")
+    pump(root, lambda: win.message.startswith("back to "), 5, "back")
+    assert [r["name"] for r in win.results.row_values()] == [r["name"] for r in rows]
+    _searched(root, win, DEMO_LIBRARY / "farm_animals/goat_03.ogg")              # ranked within the words
+    assert {r["name"] for r in win.results.row_values()} == {r["name"] for r in rows}
+    assert win.results.row_values()[0]["name"] == "goat_03.ogg" and win.results.row_values()[0]["score"] != ""
+    press(root, desktop, win, "alt+Left")
+    pump(root, lambda: win.message.startswith("back to "), 5, "back to the list")
+    assert win.bench.listing and win.results.row_values()[0]["score"] == ""
+    win.filter_row.name_entry.focus_set()
+    xdo(root, desktop, "key", "Escape")                                 # Esc empties the field
+    pump(root, lambda: win.first_run.winfo_ismapped(), 10, "the first-run panel")
+    assert win.bench.result is None
+    win.stop_playing()

@@ -242,7 +242,7 @@ def test_messages_clear_on_success_but_skipped_files_stay_listed(bench, tmp_path
     assert bench.notice is n                                               # still visible after the library opens
     stale = bench.library_failed(tmp_path, StaleIndexError("built by x"))
     assert stale.action == "Rebuild index"
-    with pytest.raises(QviError, match="search first"):
+    with pytest.raises(QviError, match="imitate a sound"):
         Workbench(AppSettings(), tmp_path / "fb.sqlite").rate(None, 1)
 
 
@@ -516,3 +516,28 @@ def test_where_a_long_result_matches_is_found_once_per_query_and_sound(bench, mo
     assert bench.where_it_matches(hit, wave, SR) is not first and len(calls) == 2
     _search(bench, 700.0)
     assert bench.where_it_matches(bench.result.hits[0], wave, SR, stop=lambda: True) is None and len(calls) == 3
+
+
+def test_words_or_a_category_without_an_imitation_list_the_sounds_they_keep(bench):
+    """Before any imitation, narrowing the library lists the sounds it keeps in the library's
+    order (browsing by name, category or length); clearing the filters ends the list; an
+    imitation then ranks within them, and Back returns to the list; More like this works from it."""
+    assert bench.refine(NO_FILTERS) is None and bench.result is None          # nothing to list
+    listed = bench.refine(Filters(name="high"))
+    assert [h.relpath for h in listed.hits] == [f"high/high{i}.wav" for i in range(4)]
+    assert bench.listing and listed.listed == 4 and all(h.score != h.score for h in listed.hits)   # no score
+    assert "4 sounds" in bench.status_line() and "imitate" in bench.status_line()
+    shown = bench.refine(Filters(), top_n=3)                                   # filters cleared: no list
+    assert shown is None and bench.result is None and not bench.listing
+    some = bench.refine(Filters("mid"))
+    assert [h.relpath for h in some.hits] == [f"mid/mid{i}.wav" for i in range(3)] and some.listed == 4
+    assert "3 of 4 sounds" in bench.status_line()
+    with pytest.raises(QviError, match="imitate"):                              # a rating needs a query
+        bench.rate(some.hits[0], 1)
+    like = bench.more_like(some.hits[1])
+    assert like.hits[0].relpath == "mid/mid1.wav" and not bench.listing
+    assert bench.back() is some and bench.listing
+    ranked = _search(bench, 700.0)
+    assert not bench.listing and {h.category for h in ranked.hits} == {"mid"}
+    assert bench.back() is some and bench.listing and bench.query is None
+    assert bench.refine(Filters("mid"), top_n=6).listed == 4                   # a listing refined stays one

@@ -8,6 +8,7 @@ from tkinter import font as tkfont
 from tkinter import ttk
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("TkAgg")
 from matplotlib.backends.backend_tkagg import FigureCanvasTkAgg  # noqa: E402
@@ -179,7 +180,7 @@ class ResultsTable(ttk.Frame):
         for i, h in enumerate(self.hits):
             tags = ("liked",) if h.rating > 0 else ("disliked",) if h.rating < 0 else ()
             self.tree.insert("", "end", iid=str(i), tags=tags, values=(
-                "", h.rank, self._fit(_sound_text(h)), h.category, f"{h.duration:.1f} s", f"{h.score:.3f}",
+                "", h.rank, self._fit(_sound_text(h)), h.category, f"{h.duration:.1f} s", f"{h.score:.3f}" if np.isfinite(h.score) else "",
                 RATING_TEXT[h.rating]))
         for key, title, _ in self.COLUMNS:
             arrow = (" ▼" if self.sorted_by[1] else " ▲") if self.sorted_by[0] == key and key != "rank" else ""
@@ -350,7 +351,8 @@ class FirstRun(ttk.Frame):
             "sound a quarter less often), one take per recording (or drag across the query to search a "
             "part).\n\n"
             "Or open a sound file as the query (Ctrl+O), or drop one on the window; drop a folder to search "
-            "it instead.\n\n"
+            "it instead. Or type words in Name contains (Ctrl+F), or pick a category, to list the sounds "
+            "they keep.\n\n"
             f"This library: {counted(sounds, 'sound')} in {counted(len(categories), 'category', 'categories')} "
             f"({cats})."))
 

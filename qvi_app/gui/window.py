@@ -420,6 +420,8 @@ class QviWindow:
         else:
             self.spectrograms.show("query", None, "Query: press Space and imitate a sound")
             self._show_list(False)
+            if self.bench.filters != NO_FILTERS:          # words kept from the library before: listed here
+                self.rerank()
 
     def _show_filters(self) -> None:
         """The category box and the filter row set to the workbench's filters (after a library
@@ -684,6 +686,9 @@ class QviWindow:
         if result is not None:
             self._show_result(result)
             self.say(self.bench.status_line(result.total_ms))
+        elif self.bench.query is None:          # no query, no filter: the first-run panel again
+            self._show_list(False)
+            self.say(self.bench.status_line())
 
     def _show_list(self, on: bool) -> None:
         if on and not self.results.winfo_ismapped():
@@ -746,8 +751,8 @@ class QviWindow:
         wave, sr, spec, about = loaded
         if self.results.selected() is not hit:
             return
-        self.spectrograms.show("result", spec, f"#{hit.rank} {hit.path.name} · {hit.category} · {hit.score:.3f}",
-                               about)
+        scored = f" · {hit.score:.3f}" if np.isfinite(hit.score) else ""            # a listing has no scores
+        self.spectrograms.show("result", spec, f"#{hit.rank} {hit.path.name} · {hit.category}{scored}", about)
         self.spectrograms.show_wave(wave, sr)
         self._shown_wave = (hit, wave, sr)
         self._find_match(hit, wave, sr)

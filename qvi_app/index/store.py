@@ -262,6 +262,16 @@ class ReferenceIndex:
         best = best[np.lexsort((rows[best], -scores[best]))]
         return self._hits(rows[best], scores[best])
 
+    def listing(self, filters: Filters, top_k: int, start: int = 0) -> tuple[list[SearchHit], int]:
+        """The sounds ``filters`` keep, without a query, in the index's order (by path, as
+        indexing writes them): ``top_k`` of them from the ``start``-th on (ranked from
+        ``start + 1``, their score NaN), and how many the filters keep."""
+        rows = self.kept_rows(filters)
+        total = len(self) if rows is None else len(rows)
+        end = min(start + top_k, total)
+        rows = np.arange(start, end, dtype=np.int64) if rows is None else rows[start:end]
+        return self._hits(rows, np.full(len(rows), np.nan, np.float32), start + 1), total
+
     def kept_rows(self, filters: Filters) -> np.ndarray | None:
         """The rows ``filters`` keep (sorted int64); None when they keep every row."""
         rows = None
@@ -392,12 +402,12 @@ class ReferenceIndex:
             return self._damage(f"its embeddings cannot be read ({exc.strerror or exc})")
         return None if got == want else self._damage("its embeddings do not match their checksum")
 
-    def _hits(self, rows, scores) -> list[SearchHit]:
+    def _hits(self, rows, scores, first_rank: int = 1) -> list[SearchHit]:
         """Ranked hits for ``rows`` (best first) with their ``scores``: one metadata query for all."""
         items, told = self.items.rows(rows), self.items.descriptions(rows)
         return [SearchHit(rank, self.library_root / it.path, it.path, it.category, float(score), it.duration, int(row),
                           description=told.get(int(row), ""))
-                for rank, (it, row, score) in enumerate(zip(items, rows, scores), 1)]
+                for rank, (it, row, score) in enumerate(zip(items, rows, scores), first_rank)]
 
     def hit(self, rank: int, row: int, score: float) -> SearchHit:
         """The search result for ``row`` at ``rank`` with ``score`` (for rankings made outside :meth:`search`)."""
