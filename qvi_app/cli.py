@@ -62,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     se.add_argument("--keep", type=Path, metavar="FILE.wav", help="with --record: also save the take as a WAV file")
     _index_args(se)
     se.add_argument("--category", help="only this category (see: qvi categories)")
-    se.add_argument("--name", metavar="WORDS", help="only sounds whose path or description (the file's title, comment or BWF description tags) holds every one of these words (any case)")
+    se.add_argument("--name", metavar="WORDS", help=_NAME_HELP)
     se.add_argument("--length", metavar="SECONDS", help=_LENGTH_HELP)
     se.add_argument("--top", type=_positive_int, default=10, metavar="N", help="how many results (default 10)")
     se.add_argument("--json", action="store_true", help="print a JSON list of {rank, path, category, score, duration} (and description, when the file has one)")
@@ -82,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="more like this part of it only (seconds), as a drag across its waveform in the window")
     _index_args(si)
     si.add_argument("--category", help="only this category")
-    si.add_argument("--name", metavar="WORDS", help="only sounds whose path or description holds every one of these words (any case)")
+    si.add_argument("--name", metavar="WORDS", help=_NAME_HELP)
     si.add_argument("--length", metavar="SECONDS", help=_LENGTH_HELP)
     si.add_argument("--top", type=_positive_int, default=10, metavar="N", help="how many results (default 10)")
     si.add_argument("--json", action="store_true", help="print a JSON list of {rank, path, category, score, duration} (and description, when the file has one)")
@@ -104,7 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("list", help="list the library's sounds that a category, words or a length keep (no query)")
     ls.add_argument("--index", type=Path, metavar="INDEX_DIR", help="index folder (default: the bundled demo index)")
     ls.add_argument("--category", help="only this category")
-    ls.add_argument("--name", metavar="WORDS", help="only sounds whose path or description holds every one of these words (any case)")
+    ls.add_argument("--name", metavar="WORDS", help=_NAME_HELP)
     ls.add_argument("--length", metavar="SECONDS", help=_LENGTH_HELP)
     ls.add_argument("--top", type=_positive_int, metavar="N", help="at most N sounds (default: every one kept)")
     ls.add_argument("--json", action="store_true", help="print a JSON list of {rank, path, category, score (null), duration} (and description)")
@@ -219,6 +219,8 @@ def _index_args(p):
                    help="cnn model file (default: the bundled model), or PaSST weights for a passt index")
 
 
+_NAME_HELP = ("only sounds whose path or description (the file's tags, BWF, iXML) holds every one of these words, "
+              "in any case; -word leaves out those that hold it, \"two words\" keeps a phrase: 'door -car \"slam shut\"'")
 _LENGTH_HELP = ("only sounds of this length in seconds: 0.5-2 or '0.5 to 2' (from 0.5 to under 2 s), 2- (2 s or more), "
                 "-1 (under 1 s)")
 

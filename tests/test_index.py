@@ -128,6 +128,41 @@ def test_name_filter_takes_odd_words_and_names_literally(tmp_path):
     assert found(" ".join(["done"] * 2000)) == ["100%_done.wav"]           # the same word many times is one
 
 
+def test_a_word_after_a_minus_leaves_sounds_out_and_quotes_keep_a_phrase(tmp_path):
+    """``door -car`` keeps the doors that are not car doors; ``"door slam"`` the sounds whose
+    name or description holds those words together, in that order; a lone "-" or an unclosed
+    quote while typing changes nothing yet. Checked against the definition on every term set."""
+    from tests.test_tags import tagged
+
+    lib = tmp_path / "lib"
+    names = {"house door slam.wav": "", "car door slam.wav": "", "door_creak.wav": "",
+             "car_engine.wav": "", "slam the door.wav": "", "x-ray buzz.wav": ""}
+    for i, n in enumerate(names):
+        write(lib / n, tone(300 + 90 * i))
+    tagged(lib / "take_07.flac", tone(1300), title="Heavy DOOR SLAM, barn")
+    build_index(lib, tmp_path / "ix", "2dft", show_progress=False)
+    idx = ReferenceIndex.open(tmp_path / "ix")
+    q = np.asarray(idx.embeddings[0], np.float32)
+    text = {h.relpath: f"{h.relpath}\n{h.description}".casefold() for h in idx.search(q, top_k=20)}
+
+    def found(name):
+        return sorted(h.relpath for h in idx.search(q, Filters(name=name), top_k=20))
+
+    def defined(held=(), left_out=()):
+        return sorted(p for p, t in text.items() if all(w in t for w in held) and not any(w in t for w in left_out))
+
+    assert found("door -car") == defined(["door"], ["car"]) == \
+        ["door_creak.wav", "house door slam.wav", "slam the door.wav", "take_07.flac"]
+    assert found('"door slam"') == defined(["door slam"]) == ["car door slam.wav", "house door slam.wav",
+                                                              "take_07.flac"]
+    assert found("door slam") == defined(["door", "slam"])                  # words: any order
+    assert found('-car "DOOR  slam"') == defined(["door slam"], ["car"])
+    assert found('"door sl') == defined(["door sl"])                        # the closing quote not typed yet
+    assert found("door -") == found("door") and found('door ""') == found("door")
+    assert found("-door -car") == ["x-ray buzz.wav"] and found("x-ray") == ["x-ray buzz.wav"]
+    assert Filters(name="door -car").nothing_found() == "no sound matches 'door -car' in its name, folder or description"
+
+
 def test_fused_index_ranks_as_the_brute_force_definition(tmp_path, small_library):
     """A qvi index whose model carries a fused ranking (the 0.2 default: CNN .7 + CQT+2DFT .3,
     CSLS): blocks per encoder, hubness penalties, z-score fusion, all as the ranking module

@@ -22,7 +22,8 @@ NAME_PAUSE_MS = 250
 #: What the name field matches, said when the pointer rests on it (a recorder's ZOOM0042.WAV is
 #: found by its description, which the label's "Name" does not say).
 NAME_TIP = ("Words of a sound's file or folder name, or of its own description (title, comment, "
-            "a recorder's note, a library's name, keywords and category), in any order and case")
+            "a recorder's note, a library's name, keywords and category), in any order and case; "
+            "-word leaves out what holds it, \"two words\" keeps them together: door -car \"slam shut\"")
 
 
 class FilterRow(ttk.Frame):

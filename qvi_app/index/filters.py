@@ -97,7 +97,9 @@ class Filters:
         where = f" in {self.category}" if self.category else ""
         lasting = f" lasting {self.length.describe()}" if self.length else ""
         if self.name:
-            return f"no sound{where}{lasting} has {self.name.strip()!r} in its name, folder or description"
+            plain = not any(c in self.name for c in '"-')          # words only: "has them"; else it "matches"
+            verb = "has" if plain else "matches"
+            return f"no sound{where}{lasting} {verb} {self.name.strip()!r} in its name, folder or description"
         return f"no sound{where}{lasting}" if (where or lasting) else "no sound to show"
 
 

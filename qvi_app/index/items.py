@@ -9,6 +9,7 @@ NumPy column (``categories.npy``) written with the index.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -121,12 +122,12 @@ class ItemTable(Sequence):
         r = self._query("SELECT row FROM items WHERE path = ?", (path_to_db(relpath),))
         return int(r[0][0]) if r else None
 
-    def rows_named(self, words: tuple[str, ...]) -> np.ndarray:
-        """The rows (sorted, int64) whose case-folded path or description holds every one of
-        ``words`` (folded already, as :func:`name_words` gives them; one word may be in the
-        name and another in the description): one pass over the table in SQL, each text folded
-        by Python as SQLite hands it over (``LIKE`` folds ASCII letters only: "STRASSE" would not
-        find "Straße")."""
+    def rows_named(self, words: tuple[tuple[str, bool], ...]) -> np.ndarray:
+        """The rows (sorted, int64) whose case-folded path or description holds every term of
+        ``words`` to hold and none to leave out (folded already, as :func:`name_words` gives
+        them; one word may be in the name and another in the description): one pass over the
+        table in SQL, each text folded by Python as SQLite hands it over (``LIKE`` folds ASCII
+        letters only: "STRASSE" would not find "Straße")."""
         if not words:
             return np.arange(self._count, dtype=np.int64)
         if self.described:
@@ -136,8 +137,8 @@ class ItemTable(Sequence):
             source = "items LEFT JOIN descriptions USING (row)"
         else:
             text, source = "qvi_fold(path, NULL)", "items"
-        test = " AND ".join([f"instr({text}, ?) > 0"] * len(words))
-        found = self._query(f"SELECT row FROM {source} WHERE {test} ORDER BY row", tuple(words))
+        test = " AND ".join(f"instr({text}, ?) {'>' if held else '='} 0" for _, held in words)
+        found = self._query(f"SELECT row FROM {source} WHERE {test} ORDER BY row", tuple(w for w, _ in words))
         return np.fromiter((r[0] for r in found), np.int64, count=len(found))
 
     def described_count(self) -> int:
@@ -197,13 +198,25 @@ def _folded(path: str | bytes, description: str | None) -> str:
 MAX_NAME_WORDS = 64
 
 
-def name_words(name: str | None) -> tuple[str, ...]:
-    """The words of a name filter as typed ("Wood  door" → ("wood", "door")), each once; none for
-    a blank one."""
-    words = tuple(dict.fromkeys(w.casefold() for w in (name or "").split()))
-    if len(words) > MAX_NAME_WORDS:
-        raise QviError(f"the name filter takes at most {MAX_NAME_WORDS} words ({len(words)} given)")
-    return words
+#: A term of a name filter: an optional "-" (leave out what holds it), then a "quoted phrase"
+#: (its closing quote optional: while it is being typed) or a word.
+_TERM = re.compile(r'(-?)(?:"([^"]*)"?|(\S+))')
+
+
+def name_words(name: str | None) -> tuple[tuple[str, bool], ...]:
+    """The terms of a name filter as typed, case-folded, each once: (text, True) for a word or a
+    "quoted phrase" the sound must hold, (text, False) for one after a "-" it must not hold
+    (``door -car "slam shut"``); none for a blank one. A lone "-" or empty quotes are nothing
+    yet (being typed)."""
+    terms = []
+    for minus, phrase, word in _TERM.findall(name or ""):
+        text = " ".join((phrase if phrase or not word else word).split()).casefold()
+        if text and text != "-":
+            terms.append((text, not minus))
+    terms = tuple(dict.fromkeys(terms))
+    if len(terms) > MAX_NAME_WORDS:
+        raise QviError(f"the name filter takes at most {MAX_NAME_WORDS} words ({len(terms)} given)")
+    return terms
 
 
 def category_codes(items: list[IndexItem]) -> tuple[list[str], np.ndarray]:
