@@ -286,7 +286,7 @@ def test_a_click_on_the_waveform_plays_from_that_point(window, desktop):
     pump(root, lambda: win.playing is not None, 10, "playback")
     assert win.player.position_s >= 0.55 * wave_view.seconds
     win.volume_var.set(25)
-    win._set_volume(25)
+    win.audition.set_volume(25)                      # what the scale calls
     assert win.player.volume == pytest.approx(0.25) and win.settings.volume == pytest.approx(0.25)
     win.stop_playing()
 

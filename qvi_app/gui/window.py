@@ -1,7 +1,8 @@
 """The qvi window: record an imitation, see the ranked sounds, audition, filter, rate.
 
 Wiring only: what the window knows and decides is a :class:`~qvi_app.workbench.Workbench`
-(tk-free, tested without a display); this module lays out widgets, runs the workbench's
+and what it plays an :class:`~qvi_app.audition.Audition` (both tk-free, tested without a
+display); this module lays out widgets, runs the workbench's
 blocking calls in worker threads (:class:`~qvi_app.gui.tasks.TaskRunner`) and draws what they
 return. Audio analysis happens in :mod:`qvi_app.app`, reached through the workbench.
 """
@@ -25,6 +26,7 @@ from qvi_app.audio.devices import Player, Recorder, list_devices
 from qvi_app.audio.endpoint import QUIET_S
 from qvi_app.audio.load import file_facts, to_mono
 from qvi_app.audio.tags import shortened
+from qvi_app.audition import Audition
 from qvi_app.credits import credit_line
 from qvi_app.errors import QviError, counted, sentence
 from qvi_app.gui.dialogs import DEFAULT_DEVICE, ask_devices, ask_folder, show_lines
@@ -40,10 +42,6 @@ from qvi_app.workbench import RECORDING_LABEL, TimeLeft, Workbench, say_duration
 
 log = logging.getLogger("qvi.gui")
 ALL = "All categories"
-
-
-#: How far [ and ] go: two octaves either way (a quarter and four times the speed).
-MAX_PITCH = 24
 
 
 def _part_name(hit, part: tuple[float, float], semitones: int) -> str:
@@ -62,15 +60,10 @@ class QviWindow:
         self.bench = Workbench(settings or AppSettings.load(), feedback_db_path())
         self.tasks = TaskRunner(root)
         self.recorder: Recorder | None = None
-        self.player = Player(self.settings.output_device, self.settings.volume)
-        self.playing: app.SearchHit | None = None
+        #: What is heard: the result playing, the pitch results play at (tk-free, audition.py).
+        self.audition = Audition(self.settings, lambda ticket: self.tasks.post(self._play_ended, ticket))
         self._search_token = 0
         self._learning = False                  # an adapter is being learned (one at a time)
-        self._play_token = 0
-        #: Semitones results play up (+) or down (-) at, like tape (their length with it): a
-        #: roar auditioned an octave down before it is pulled into an edit. Not remembered.
-        self.pitch = 0
-        self._playing_args: tuple | None = None   # what _play last started, to play on at another pitch
         self._cancel_indexing: threading.Event | None = None
         self._quiet_hit = None   # the best match, selected for display after a search, not auditioned
         self._shown_wave: tuple[app.SearchHit, np.ndarray, int] | None = None
@@ -101,6 +94,18 @@ class QviWindow:
     @property
     def result(self) -> app.SearchResult | None:
         return self.bench.result
+
+    @property
+    def player(self) -> Player:
+        return self.audition.player
+
+    @property
+    def playing(self) -> app.SearchHit | None:
+        return self.audition.playing
+
+    @property
+    def pitch(self) -> int:
+        return self.audition.pitch
 
     @property
     def query(self):
@@ -191,7 +196,7 @@ class QviWindow:
             b.pack(side="left", padx=(0, 4))
         self.volume_var = tk.DoubleVar(value=100 * self.settings.volume)
         self.volume = ttk.Scale(actions, from_=0, to=100, variable=self.volume_var, length=self.px(70),
-                                command=lambda v: self._set_volume(float(v)))
+                                command=lambda v: self.audition.set_volume(float(v)))
         self.volume.pack(side="right")
         ttk.Label(actions, text="Volume", style="Status.TLabel").pack(side="right", padx=(8, 2))
         panes.add(left, weight=3)
@@ -903,81 +908,63 @@ class QviWindow:
         it could not start."""
         if self.recorder is not None:
             return False  # never play into a recording
-        self._play_token += 1
-        token = self._play_token
         try:
-            self.player.play(self._leveled(wave, sr), sr, on_done=lambda: self.tasks.post(self._play_ended, token),
-                             start_s=start_s, loop=self.settings.loop_playback, end_s=end_s,
-                             loop_from_s=loop_from_s, speed=2.0 ** (self.pitch / 12))
+            ticket = self.audition.play(hit, wave, sr, start_s=start_s, end_s=end_s, loop_from_s=loop_from_s)
         except QviError as exc:
             self._failed(exc, "Cannot play: ")
             return False
-        self._playing_args = (hit, wave, sr, end_s, start_s if loop_from_s is None else loop_from_s)
-        self.playing = hit
-        self.results.mark_playing(hit)
-        self.say(f"playing {hit.relpath}" + (f" {self._pitch_words()}" if self.pitch else ""))
-        self._tick_playhead(token)
+        self._now_playing(hit, ticket)
         return True
+
+    def _now_playing(self, hit, ticket: int) -> None:
+        self.results.mark_playing(hit)
+        self.say(f"playing {hit.relpath}" + (f" {self.audition.pitch_words()}" if self.pitch else ""))
+        self._tick_playhead(ticket)
 
     def change_pitch(self, step: int) -> None:
         """Results play ``step`` semitones higher (lower when negative; 0: at their own pitch
         again), within two octaves; what is playing goes on from where it is at the new pitch."""
-        pitch = 0 if step == 0 else max(-MAX_PITCH, min(MAX_PITCH, self.pitch + step))
-        if pitch == self.pitch:
-            return
-        self.pitch = pitch
+        try:
+            if not self.audition.change_pitch(step):
+                return
+        except QviError as exc:
+            self._failed(exc, "Cannot play: ")
+        pitch = self.pitch
         # said in the waveform's caption: the row of buttons has no room left at 1024 px
         self.spectrograms.wave.show_pitch(f"{pitch:+d} st" if pitch else "")
         part = self._part_selected()
         if part is not None:                    # a drag of its handle gives the part as now heard
             self._write_part_ahead(self._shown_wave[0], *part)
-        if self.playing is not None and self._playing_args is not None and self.player.playing:
-            hit, wave, sr, end_s, loop_from_s = self._playing_args
-            self._play(hit, wave, sr, start_s=self.player.position_s, end_s=end_s, loop_from_s=loop_from_s)
+        if self.playing is not None and self.player.playing:
+            self._now_playing(self.playing, self.audition.ticket)
         else:
-            self.say(f"results play {self._pitch_words()}" if pitch else "results play at their own pitch")
+            self.say(f"results play {self.audition.pitch_words()}" if pitch else "results play at their own pitch")
 
-    def _pitch_words(self) -> str:
-        n = abs(self.pitch)
-        return f"{counted(n, 'semitone')} {'up' if self.pitch > 0 else 'down'} ([ ] to change, \\ to reset)"
-
-    def _leveled(self, wave, sr: int):
-        """``wave`` at one loudness (Audio ▸ Play at one loudness): a quiet match heard as well as a
-        loud one, and the query as loud as the results, to compare them by ear (audio/level.py)."""
-        return wave * app.audition_gain(wave, sr) if self.settings.even_loudness else wave
-
-    def _tick_playhead(self, token) -> None:
-        if token != self._play_token or self.playing is None:
+    def _tick_playhead(self, ticket: int) -> None:
+        if ticket != self.audition.ticket or self.playing is None:
             self.spectrograms.move_playhead(None)
             return
-        self.spectrograms.move_playhead(self.player.position_s)
-        self.root.after(50, lambda: self._tick_playhead(token))
+        self.spectrograms.move_playhead(self.audition.position_s)
+        self.root.after(50, lambda: self._tick_playhead(ticket))
 
-    def _play_ended(self, token) -> None:
-        if token == self._play_token:
-            self.playing = None
+    def _play_ended(self, ticket: int) -> None:
+        if self.audition.ended(ticket):
             self.results.mark_playing(None)
             self.spectrograms.move_playhead(None)
 
     def stop_playing(self) -> None:
-        self.player.stop()
-        self.playing = None
+        self.audition.stop()
         self.results.mark_playing(None)
         self.spectrograms.move_playhead(None)
-
-    def _set_volume(self, percent: float) -> None:
-        self.player.volume = self.settings.volume = max(0.0, min(percent / 100.0, 1.0))
 
     def replay_query(self) -> None:
         if self.bench.query is None or self.recorder is not None:
             return
-        self._play_token += 1
         try:
-            self.player.play(self._leveled(self.bench.query.wave, self.bench.query.sr), self.bench.query.sr)
+            self.audition.play_query(self.bench.query.wave, self.bench.query.sr)
         except QviError as exc:
             self._failed(exc, "Cannot play: ")
             return
-        self.playing = None
         self.results.mark_playing(None)
 
     def copy_selected_path(self) -> None:
@@ -1242,9 +1229,7 @@ class QviWindow:
     def switch_loop(self) -> None:
         """Loop playback (L): an ambience or a loop auditioned as it will be used. It applies to
         the result playing at once; switched off, the pass playing is the last."""
-        self.settings.loop_playback = self.loop_var.get()
-        if self.playing is not None:
-            self.player.loop = self.settings.loop_playback
+        self.audition.set_loop(self.loop_var.get())
         self._save_settings()
         self.say("results play in a loop until stopped (Esc)" if self.settings.loop_playback
                  else "results play once")
@@ -1288,9 +1273,9 @@ class QviWindow:
             return
 
         def use(microphone: str | None, speaker: str | None) -> None:
-            self.settings.input_device, self.settings.output_device = microphone, speaker
-            self.player.stop()
-            self.player = Player(self.settings.output_device, self.settings.volume)
+            self.settings.input_device = microphone
+            self.audition.use_device(speaker)
+            self.results.mark_playing(None)
             self._save_settings()
             self.say("audio devices: " + ", ".join(f"{k} {v or DEFAULT_DEVICE}" for k, v in (
                 ("microphone", microphone), ("speaker", speaker))))
@@ -1331,7 +1316,7 @@ class QviWindow:
         """Quit at once: ratings and settings are already on disk; indexing stops where it is
         (the next run resumes it)."""
         self.cancel_indexing()
-        self.player.stop()
+        self.audition.stop()
         if self.recorder is not None:
             threading.Thread(target=self.recorder.stop, daemon=True).start()
         if self.root.winfo_width() > 1:                 # mapped: its size is the user's (or ours)
