@@ -1830,8 +1830,9 @@ def test_words_without_an_imitation_list_the_sounds_they_keep_to_browse(window, 
     assert {r["name"] for r in win.results.row_values()} == {r["name"] for r in rows}
     assert win.results.row_values()[0]["name"] == "goat_03.ogg" and win.results.row_values()[0]["score"] != ""
     press(root, desktop, win, "alt+Left")
-    pump(root, lambda: win.message.startswith("back to "), 5, "back to the list")
+    pump(root, lambda: win.message.startswith("back to the sounds the filters keep"), 5, "back to the list")
     assert win.bench.listing and win.results.row_values()[0]["score"] == ""
+    assert win.spectrograms.titles["query"].startswith("Query: press Space")      # not the query it left
     win.filter_row.name_entry.focus_set()
     xdo(root, desktop, "key", "Escape")                                 # Esc empties the field
     pump(root, lambda: win.first_run.winfo_ismapped(), 10, "the first-run panel")

@@ -1041,9 +1041,12 @@ class QviWindow:
             self.tasks.submit(lambda: app.spectrogram(q.wave, q.sr),
                               lambda spec: self.bench.query is q and self._show_query(spec),
                               lambda exc: log.info("no plot of the query: %s", exc))
+        elif q is None:                                 # a list made before any query: none is shown
+            self.spectrograms.show("query", None, "Query: press Space and imitate a sound")
         self._show_result(result)
         like = self.bench.similar_to
-        what = f"more like {like.path.name}" if like else (q.label if q else "the query")
+        what = (f"more like {like.path.name}" if like else q.label if q else
+                "the sounds the filters keep" if self.bench.listing else "the query")
         self.say(f"{verb} {what}  ·  {len(self.bench.history)} before it, {len(self.bench.future)} after")
 
     def original_ranking(self) -> None:
