@@ -134,6 +134,11 @@ def test_what_a_library_tool_wrote_into_ixml_and_riff_info_is_read(tmp_path):
                  + chunk(b"ISBJ", b"walking slowly\0") + chunk(b"IART", b"J. Doe\0"))
     path = bwf(tmp_path / "b.wav", tone(300), b"", after=info)
     assert file_description(path) == "Gravel steps · footsteps; gravel; boots · walking slowly"
+    # iXML in UTF-16 (with its byte-order mark, either order) or UTF-8 with one
+    xml = "<BWFXML><USER><FXNAME>Café door creak</FXNAME></USER></BWFXML>"
+    for encoded in (xml.encode("utf-16"), xml.encode("utf-16-be").join([b"\xfe\xff", b""]), xml.encode("utf-8-sig")):
+        path = bwf(tmp_path / "u.wav", tone(300), b"", after=chunk(b"iXML", encoded + b"\0\0"))
+        assert file_description(path) == "Café door creak"
 
 
 def test_hostile_ixml_and_info_lists_give_no_words(tmp_path):

@@ -139,7 +139,7 @@ def riff_descriptions(fh) -> RiffText:
             if cid == b"LIST":
                 found.update(_info_entries(raw))
             else:
-                found[cid] = raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+                found[cid] = _text(raw)
             fh.seek(size - want, 1)
         elif cid == b"data" and size == 0xFFFFFFFF:        # RF64: the real size is in ds64
             break
@@ -148,6 +148,16 @@ def riff_descriptions(fh) -> RiffText:
         fh.seek(size & 1, 1)                               # chunks are word-aligned
     return RiffText(found.get(b"bext", ""), found.get(b"iXML", ""),
                     tuple(found[key] for key in _INFO_IDS if found.get(key)))
+
+
+def _text(raw: bytes) -> str:
+    """A chunk's text up to its first NUL: UTF-8 (its byte-order mark dropped), or UTF-16 when
+    it opens with that byte-order mark (iXML may be written in any Unicode encoding)."""
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        text = raw[:len(raw) & ~1].decode("utf-16", "replace")
+    else:
+        text = raw.removeprefix(b"\xef\xbb\xbf").decode("utf-8", "replace")
+    return text.split("\0", 1)[0]
 
 
 def _info_entries(raw: bytes) -> dict[bytes, str]:
