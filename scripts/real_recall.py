@@ -30,12 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from qvi_app.app import prepare_query  # noqa: E402
 from qvi_app.audio import isolate_sound, load_audio  # noqa: E402
 from qvi_app.data.datasets import open_datasets  # noqa: E402
-from qvi_app.data.simulate import SimulatorSettings, simulate_imitation  # noqa: E402
+from qvi_app.data.simulate import SimulatorSettings, imitation_seed, simulate_imitation  # noqa: E402
 from qvi_app.encoders import load_encoder  # noqa: E402
 from qvi_app.errors import QviError  # noqa: E402
 from qvi_app.index.ann import AnnSettings, IvfIndex  # noqa: E402
 from qvi_app.paths import DEMO_LIBRARY  # noqa: E402
-from qvi_app.training.pairs import imitation_seed  # noqa: E402
 
 
 def embed(corpus: list[Path], real_dev: Path) -> dict[str, np.ndarray]:

@@ -8,14 +8,13 @@ import torch
 from qvi_app.app import QviSession, build_index, prepare_query
 from qvi_app.audio import isolate_sound, load_audio
 from qvi_app.cli import main
-from qvi_app.data.simulate import SimulatorSettings, simulate_imitation
+from qvi_app.data.simulate import SimulatorSettings, imitation_seed, simulate_imitation
 from qvi_app.encoders import load_encoder
 from qvi_app.encoders.checkpoint import load_checkpoint, save_checkpoint
 from qvi_app.errors import EncoderError
 from qvi_app.index import ReferenceIndex
 from qvi_app.paths import BUNDLED_CNN
 from qvi_app.ranking import RankingSettings, hub_penalty
-from qvi_app.training.pairs import imitation_seed
 from tests.conftest import SR, tone, write
 
 

@@ -27,6 +27,7 @@ docs/TRAINING.md). Deterministic for a given seed. Output is mono float32 at ``s
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -127,6 +128,12 @@ def analyse(wave: np.ndarray, sr: int) -> ReferenceTracks:
     rise = level_db - np.concatenate([np.full(3, level_db[0]), level_db[:-3]])
     onset = (rise > 15) & (level_db > -30)
     return ReferenceTracks(level_db, centroid, flatness, periodicity, f0, onset)
+
+
+def imitation_seed(ref_id: str, k: int, namespace: str, seed: int) -> int:
+    """A stable seed per (reference, imitation number): the same simulated imitations on every
+    run and machine (training pairs, query banks and evaluation each in their own namespace)."""
+    return zlib.crc32(f"{namespace}/{seed}/{k}/{ref_id}".encode())
 
 
 def simulate_imitation(wave: np.ndarray, sr: int, seed: int, settings: SimulatorSettings = SimulatorSettings(),

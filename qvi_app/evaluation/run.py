@@ -25,13 +25,12 @@ from tqdm import tqdm
 from qvi_app.app import prepare_query
 from qvi_app.audio import isolate_sound, load_audio
 from qvi_app.data import open_dataset
-from qvi_app.data.simulate import SimulatorSettings, simulate_imitation
+from qvi_app.data.simulate import SimulatorSettings, imitation_seed, simulate_imitation
 from qvi_app.encoders import load_encoder
 from qvi_app.encoders.checkpoint import checkpoint_field, encoder_name_of, load_checkpoint
 from qvi_app.errors import AudioError, QviError
 from qvi_app.evaluation.metrics import hubness, paired_difference, random_mrr, retrieval_report
 from qvi_app.ranking import RankingSettings, fused_scores, hub_penalty
-from qvi_app.training.pairs import imitation_seed
 
 SPLITS = ("test", "val", "train", "all")
 

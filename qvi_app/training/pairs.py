@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,14 +10,9 @@ from tqdm import tqdm
 
 from qvi_app.audio import isolate_sound, load_audio, resample
 from qvi_app.data.datasets import Reference
-from qvi_app.data.simulate import SimulatorSettings, simulate_imitation
+from qvi_app.data.simulate import SimulatorSettings, imitation_seed, simulate_imitation
 from qvi_app.errors import AudioError
 from qvi_app.training.augment import AugmentSettings, aligned_crop, augment_logmel, augment_wave
-
-
-def imitation_seed(ref_id: str, k: int, namespace: str, seed: int) -> int:
-    """A stable seed per (reference, imitation number): the same pairs on every run and machine."""
-    return zlib.crc32(f"{namespace}/{seed}/{k}/{ref_id}".encode())
 
 
 @dataclass

@@ -22,11 +22,10 @@ from tqdm import tqdm
 
 from qvi_app.audio import isolate_sound, load_audio
 from qvi_app.data.datasets import open_datasets
-from qvi_app.data.simulate import SimulatorSettings, simulate_imitation
+from qvi_app.data.simulate import SimulatorSettings, imitation_seed, simulate_imitation
 from qvi_app.encoders.checkpoint import load_checkpoint, save_checkpoint
 from qvi_app.errors import QviError
 from qvi_app.ranking import RankingSettings
-from qvi_app.training.pairs import imitation_seed
 
 _CHECKPOINT_KEYS = ("format", "format_version", "encoder", "version", "settings", "state_dict", "digest")
 
