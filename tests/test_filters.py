@@ -54,4 +54,5 @@ def test_what_an_empty_list_says_names_every_filter():
     assert Filters("birds", " owl ", Length(10.0, None)).nothing_found() == \
         "no sound in birds lasting 10 s or more has 'owl' in its name, folder or description"
     assert Filters(name="   ") == NO_FILTERS                        # a blank name field filters nothing
+    assert Filters(name=" - ") == Filters(name="\"\"") == NO_FILTERS     # nor the start of "-car" or of a phrase
     assert Filters("birds").but(category=None, name="owl") == Filters(name="owl")

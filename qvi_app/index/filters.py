@@ -73,6 +73,34 @@ class Length:
 LENGTH_PRESETS = (Length(None, 1.0), Length(1.0, 3.0), Length(3.0, 10.0), Length(10.0, None))
 
 
+#: Words a name filter may hold. Each is one test in the SQL query, and SQLite refuses a query
+#: deeper than 1,000 terms; a paragraph pasted into the field matches no file name anyway.
+MAX_NAME_WORDS = 64
+#: A term of a name filter: an optional "-" (leave out what holds it), then a "quoted phrase"
+#: (its closing quote optional: while it is being typed) or a word.
+_TERM = re.compile(r'(-?)(?:"([^"]*)"?|(\S+))')
+
+
+def _terms(name: str | None) -> tuple[tuple[str, bool], ...]:
+    terms = []
+    for minus, phrase, word in _TERM.findall(name or ""):
+        text = " ".join((phrase if phrase or not word else word).split()).casefold()
+        if text and text != "-":
+            terms.append((text, not minus))
+    return tuple(dict.fromkeys(terms))
+
+
+def name_words(name: str | None) -> tuple[tuple[str, bool], ...]:
+    """The terms of a name filter as typed, case-folded, each once: (text, True) for a word or a
+    "quoted phrase" the sound must hold, (text, False) for one after a "-" it must not hold
+    (``door -car "slam shut"``); none for a blank one. A lone "-" or empty quotes are nothing
+    yet (being typed)."""
+    terms = _terms(name)
+    if len(terms) > MAX_NAME_WORDS:
+        raise QviError(f"the name filter takes at most {MAX_NAME_WORDS} words ({len(terms)} given)")
+    return terms
+
+
 @dataclass(frozen=True)
 class Filters:
     """Only the sounds of ``category``, whose path or own description (audio.tags) holds every
@@ -84,8 +112,8 @@ class Filters:
     length: Length | None = None
 
     def __post_init__(self):
-        if self.name is not None and not self.name.strip():
-            object.__setattr__(self, "name", None)          # a blank name filter is none
+        if self.name is not None and not _terms(self.name):
+            object.__setattr__(self, "name", None)          # a blank name filter is none (or a lone "-" typed)
 
     def but(self, **changes) -> Filters:
         """These filters with some changed: ``filters.but(category="birds")``."""

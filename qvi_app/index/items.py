@@ -9,7 +9,6 @@ NumPy column (``categories.npy``) written with the index.
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -19,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from qvi_app.audio.tags import MAX_DESCRIPTION
-from qvi_app.errors import LibraryIndexError, QviError, printable
+from qvi_app.errors import LibraryIndexError, printable
 from qvi_app.index.scan import path_from_db, path_to_db
 
 _COLUMNS = "path, category, duration, sample_rate, size, mtime, content_hash"
@@ -124,7 +123,7 @@ class ItemTable(Sequence):
 
     def rows_named(self, words: tuple[tuple[str, bool], ...]) -> np.ndarray:
         """The rows (sorted, int64) whose case-folded path or description holds every term of
-        ``words`` to hold and none to leave out (folded already, as :func:`name_words` gives
+        ``words`` to hold and none to leave out (folded already, as :func:`~qvi_app.index.filters.name_words` gives
         them; one word may be in the name and another in the description): one pass over the
         table in SQL, each text folded by Python as SQLite hands it over (``LIKE`` folds ASCII
         letters only: "STRASSE" would not find "Straße")."""
@@ -193,32 +192,6 @@ def _folded(path: str | bytes, description: str | None) -> str:
     return f"{text}\n{description}".casefold() if description else text.casefold()
 
 
-#: Words a name filter may hold. Each is one test in the SQL query, and SQLite refuses a query
-#: deeper than 1,000 terms; a paragraph pasted into the field matches no file name anyway.
-MAX_NAME_WORDS = 64
-
-
-#: A term of a name filter: an optional "-" (leave out what holds it), then a "quoted phrase"
-#: (its closing quote optional: while it is being typed) or a word.
-_TERM = re.compile(r'(-?)(?:"([^"]*)"?|(\S+))')
-
-
-def name_words(name: str | None) -> tuple[tuple[str, bool], ...]:
-    """The terms of a name filter as typed, case-folded, each once: (text, True) for a word or a
-    "quoted phrase" the sound must hold, (text, False) for one after a "-" it must not hold
-    (``door -car "slam shut"``); none for a blank one. A lone "-" or empty quotes are nothing
-    yet (being typed)."""
-    terms = []
-    for minus, phrase, word in _TERM.findall(name or ""):
-        text = " ".join((phrase if phrase or not word else word).split()).casefold()
-        if text and text != "-":
-            terms.append((text, not minus))
-    terms = tuple(dict.fromkeys(terms))
-    if len(terms) > MAX_NAME_WORDS:
-        raise QviError(f"the name filter takes at most {MAX_NAME_WORDS} words ({len(terms)} given)")
-    return terms
-
-
 def category_codes(items: list[IndexItem]) -> tuple[list[str], np.ndarray]:
     """(sorted category names, int32 code per item), as written to ``categories.npy``."""
     names = sorted({it.category for it in items})
@@ -226,4 +199,4 @@ def category_codes(items: list[IndexItem]) -> tuple[list[str], np.ndarray]:
     return names, np.fromiter((index[it.category] for it in items), np.int32, count=len(items))
 
 
-__all__ = ["IndexItem", "ItemTable", "SkippedFile", "category_codes", "connect_readonly", "name_words"]
+__all__ = ["IndexItem", "ItemTable", "SkippedFile", "category_codes", "connect_readonly"]

@@ -39,8 +39,8 @@ from qvi_app.audio.load import CUT_ABOVE_FLOOR_DB
 from qvi_app.audio.tags import READER
 from qvi_app.errors import LibraryIndexError, StaleIndexError, printable
 from qvi_app.index.ann import AnnSettings, IvfIndex
-from qvi_app.index.filters import NO_FILTERS, Filters
-from qvi_app.index.items import IndexItem, ItemTable, SkippedFile, category_codes, connect_readonly, name_words
+from qvi_app.index.filters import NO_FILTERS, Filters, name_words
+from qvi_app.index.items import IndexItem, ItemTable, SkippedFile, category_codes, connect_readonly
 from qvi_app.index.scan import path_to_db
 from qvi_app.ranking import RankingSettings, fused_scores, hub_penalty
 
