@@ -145,7 +145,7 @@ def test_hostile_ixml_and_info_lists_give_no_words(tmp_path):
     """64 KB of unclosed <TRACK>, <USER> or <ASWG> openings, and LIST chunks that are not INFO,
     are cut short or hold 10,000 entries, give no words and no error. (How long they take is
     in docs/RELIABILITY.md row 23, not timed here: a lazy pattern tried at each unclosed
-    <TRACK> took 1.9 s a file; the reader now goes once over the text.)"""
+    <TRACK> took 1.8 s a file; the reader now goes once over the text.)"""
     for opening in (b"<TRACK>", b"<USER>", b"<ASWG>", b"<USER><A>"):
         xml = (opening * (MAX_IXML // len(opening)))[:MAX_IXML]
         path = bwf(tmp_path / "h.wav", tone(300), b"", after=chunk(b"iXML", xml))
