@@ -671,11 +671,23 @@ def _cmd_inspect(a) -> int:
     return 0
 
 
+def _name_values_joined(argv: list[str]) -> list[str]:
+    """``--name -car`` as ``--name=-car``: a name filter may open with a word to leave out, which
+    argparse would take for an option and refuse ("expected one argument")."""
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1] == "--name" and arg.startswith("-"):
+            out[-1] = f"--name={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
 def main(argv=None) -> int:
     for stream in (sys.stdout, sys.stderr):         # a name the terminal's encoding lacks: escaped, not a traceback
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
-    args = _parser().parse_args(argv)
+    args = _parser().parse_args(_name_values_joined(sys.argv[1:] if argv is None else list(argv)))
     handler = {"index": _cmd_index, "search": _cmd_search, "similar": _cmd_similar, "adapt": _cmd_adapt,
                "liked": _cmd_liked, "libraries": _cmd_libraries,
                "categories": _cmd_categories, "list": _cmd_list,

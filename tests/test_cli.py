@@ -527,3 +527,7 @@ def test_qvi_list_prints_the_sounds_the_filters_keep_without_a_query(capsys, mon
     assert out == "" and err.strip() == "qvi: no sound has 'zzz' in its name, folder or description"
     assert main(["list", "--name", "zzz", "--json"]) == 0 and json.loads(capsys.readouterr().out) == []
     assert main(["list", "--category", "nope"]) == 2 and "unknown category 'nope'" in capsys.readouterr().err
+    assert main(["list", "--name", "-mountain", "--json"]) == 0                # a first word to leave out
+    listed = [h["path"] for h in json.loads(capsys.readouterr().out)]
+    assert len(listed) == len(list(DEMO_LIBRARY.rglob("*.ogg"))) - 1 and not any("mountain" in p for p in listed)
+    assert main(["list", "--name", "-mountain goat"]) == 0 and len(capsys.readouterr().out.splitlines()) == 4
