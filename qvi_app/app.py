@@ -236,11 +236,15 @@ class QviSession:
         hits, total = self.index.listing(filters, top_k)
         return SearchResult(hits, 0.0, {"list": (time.perf_counter() - t0) * 1000}, filters=filters, listed=total)
 
-    def similar(self, path, filters: Filters = NO_FILTERS, top_k: int = 20) -> SearchResult:
+    def similar(self, path, filters: Filters = NO_FILTERS, top_k: int = 20, also=()) -> SearchResult:
         """"More like this": the library ranked by a library sound's stored embedding (no audio
-        is embedded again); the sound itself comes first unless a filter leaves it out."""
+        is embedded again); the sound itself comes first unless a filter leaves it out. With
+        ``also`` (more library sounds), by the mean of their embeddings: what they share."""
         t0 = time.perf_counter()
         vec = self.index.vector(self.index.row_of(path))
+        if also:
+            vec = vec + sum(self.index.vector(self.index.row_of(p)) for p in also)
+            vec = (vec / max(float(np.linalg.norm(vec)), 1e-12)).astype(np.float32)
         hits = self.index.search(vec, filters, top_k)
         return SearchResult(hits, 0.0, {"rank": (time.perf_counter() - t0) * 1e3}, vec, filters)
 

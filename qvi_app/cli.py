@@ -77,7 +77,8 @@ def _parser() -> argparse.ArgumentParser:
                          "cores; JSON: match [start, end], also [[start, end], …])")
 
     si = sub.add_parser("similar", help="more like this: rank the library by one of its sounds (no re-embedding)")
-    si.add_argument("sound", type=Path, metavar="PATH", help="a library sound, as qvi search prints it")
+    si.add_argument("sound", type=Path, nargs="+", metavar="PATH",
+                    help="a library sound, as qvi search prints it; several: ranked by what they share")
     si.add_argument("--part", type=float, nargs=2, metavar=("START", "END"),
                     help="more like this part of it only (seconds), as a drag across its waveform in the window")
     _index_args(si)
@@ -362,9 +363,12 @@ def _cmd_similar(a) -> int:
     filters = _filters(a)
     session = QviSession(a.index, a.checkpoint)
     _warn_if_gone(session)
+    first, *also = a.sound
     if a.part:
-        return _print_hits(session.similar_part(a.sound, *a.part, filters, a.top), a.json)
-    return _print_hits(session.similar(a.sound, filters, a.top), a.json)
+        if also:
+            raise QviError("--part searches a part of one sound: give one PATH with it")
+        return _print_hits(session.similar_part(first, *a.part, filters, a.top), a.json)
+    return _print_hits(session.similar(first, filters, a.top, also=also), a.json)
 
 
 def _say_error(exc: QviError) -> None:

@@ -108,6 +108,7 @@ class View:
     filters: Filters
     similar_to: SearchHit | None
     similar_part: tuple[float, float] | None
+    similar_also: tuple[SearchHit, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,7 @@ class Workbench:
     filters: Filters = NO_FILTERS           # category, name words and length of the list
     similar_to: SearchHit | None = None     # the list is "more like" this sound
     similar_part: tuple[float, float] | None = None   # ... this part of it (seconds)
+    similar_also: tuple[SearchHit, ...] = ()            # ... and these sounds (what they share)
     notice: Notice | None = None
     history: list[View] = field(default_factory=list)        # the lists before this one, for Back
     future: list[View] = field(default_factory=list)         # the lists Back left, for Forward
@@ -169,6 +171,7 @@ class Workbench:
         with self._matches_lock:
             self._matches.clear()               # a sound of this library may sit where one of the last did
         self.similar_to = self.similar_part = None
+        self.similar_also = ()
         self.ratings = {}
         self.history, self.future = [], []      # their hits belong to the library before
         if self.filters.category not in session.categories():
@@ -210,6 +213,7 @@ class Workbench:
         self.base = self.result = result
         self.ratings = {}
         self.similar_to = self.similar_part = None
+        self.similar_also = ()
         self._succeeded()
         return result
 
@@ -239,7 +243,8 @@ class Workbench:
             return self.result
         session = self._session()
         if self.similar_to is not None and self.similar_part is None:
-            self.base = session.similar(self.similar_to.path, self.filters, self.top_n)
+            self.base = session.similar(self.similar_to.path, self.filters, self.top_n,
+                                        also=[h.path for h in self.similar_also])
         else:
             self.base = session.rerank(self.base, self.filters, self.top_n)
         self.result = session.with_feedback(self.base, self.ratings, self.top_n) if self.ratings else self.base
@@ -294,16 +299,20 @@ class Workbench:
     def reranked(self) -> bool:
         return self.result is not None and self.result is not self.base
 
-    def more_like(self, hit: SearchHit, part: tuple[float, float] | None = None) -> SearchResult:
+    def more_like(self, hit: SearchHit, part: tuple[float, float] | None = None,
+                  also: tuple[SearchHit, ...] = ()) -> SearchResult:
         """The library ranked by one of its sounds (its stored embedding): the sound first. With
-        ``part`` (start, end seconds), by that part of it (embedded now): the bird in an ambience."""
+        ``part`` (start, end seconds), by that part of it (embedded now): the bird in an ambience.
+        With ``also`` (more sounds picked with it), by what they share (their embeddings' mean)."""
         session = self._session()
-        if part is None:
-            result = session.similar(hit.path, self.filters, self.top_n)
-        else:
+        if part is not None and also:
+            raise QviError("a part is searched from one sound: pick one result to search a part of it")
+        if part is not None:
             result = session.similar_part(hit.path, *part, self.filters, self.top_n)
+        else:
+            result = session.similar(hit.path, self.filters, self.top_n, also=[h.path for h in also])
         self._remember_view()
-        self.similar_to, self.similar_part = hit, part
+        self.similar_to, self.similar_part, self.similar_also = hit, part, tuple(also)
         self.base = self.result = result
         self.ratings = {}
         self._succeeded()
@@ -313,7 +322,7 @@ class Workbench:
         if self.base is None or self.result is None:
             return None
         return View(self.query, self.base, self.result, dict(self.ratings), self.filters, self.similar_to,
-                    self.similar_part)
+                    self.similar_part, self.similar_also)
 
     def _remember_view(self) -> None:
         """A new list replaces this one: this one goes behind it, and what was ahead is dropped."""
@@ -336,6 +345,7 @@ class Workbench:
     def _show_view(self, v: View) -> SearchResult:
         self.query, self.base, self.result, self.ratings = v.query, v.base, v.result, dict(v.ratings)
         self.filters, self.similar_to, self.similar_part = v.filters, v.similar_to, v.similar_part
+        self.similar_also = v.similar_also
         return self.result
 
     def back(self) -> SearchResult | None:

@@ -108,6 +108,12 @@ def test_search_and_similar_by_name_as_well(capsys):
     part = [h["path"] for h in json.loads(capsys.readouterr().out)]
     assert len(part) == 5 and part != whole
     assert main(["similar", amb, "--part", "3.0", "3.01"]) == 2 and "longer part" in capsys.readouterr().err
+    # several sounds: ranked by what they share, both first
+    owl, cow = "birds/owl_01.ogg", "farm_animals/cow_01.ogg"
+    assert main(["similar", owl, cow, "--top", "5", "--json"]) == 0
+    shared = [h["path"] for h in json.loads(capsys.readouterr().out)]
+    assert set(shared[:2]) == {str(DEMO_LIBRARY / owl), str(DEMO_LIBRARY / cow)}
+    assert main(["similar", owl, cow, "--part", "0.1", "0.6"]) == 2 and "one PATH" in capsys.readouterr().err
     assert main(["similar", amb, "--length", "-1", "--top", "5", "--json"]) == 0      # the long one is left out
     short = json.loads(capsys.readouterr().out)
     assert len(short) == 5 and all(h["duration"] < 1 and sf.info(h["path"]).duration < 1 for h in short)

@@ -423,6 +423,18 @@ def test_several_results_are_picked_with_ctrl_and_copied_or_dragged_together(win
     pump(root, lambda: "20 paths" in win.message, 5, "the copy")
     assert root.clipboard_get() == "\n".join(str(h.path) for h in hits)
     assert win._drag_paths() == tuple(str(h.path) for h in hits)
+    # two picked, then M: more like what they share (both first), and Back to the list they came from
+    win.results.tree.selection_set("11")
+    pump(root, lambda: win.results.selected().rank == 12, 5, "one row")
+    ctrl_click(15)
+    pump(root, lambda: [h.rank for h in win.results.selected_all()] == [12, 16], 5, "two rows")
+    press(root, desktop, win, "m")
+    pump(root, lambda: "what they share" in win.message, 10, "more like these")
+    assert win.message.startswith(f"more like {hits[15].path.name} and 1 more sound")
+    assert {r["name"] for r in win.results.row_values()[:2]} == {hits[11].path.name, hits[15].path.name}
+    press(root, desktop, win, "alt+Left")
+    pump(root, lambda: win.message.startswith("back to "), 5, "back")
+    assert [h.relpath for h in win.results.hits] == [h.relpath for h in hits] and win.bench.similar_also == ()
 
 
 def test_recent_queries_and_a_dropped_file(window, tmp_path):

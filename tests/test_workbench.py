@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from conftest import SR, tone, write
@@ -213,6 +214,28 @@ def test_more_like_this_puts_the_sound_first_and_keeps_the_filter(bench):
     assert similar.hits[0].relpath == target.relpath and bench.similar_to == target
     assert all(h.category == "high" for h in bench.refine(Filters("high")).hits)
     assert bench.query.label == "your recording"            # the imitation is still there to search again
+
+
+def test_more_like_several_sounds_ranks_by_what_they_share(bench):
+    """Several results picked (Ctrl+click) and M: the library ranked by the mean of their stored
+    embeddings, the picked sounds first; the filters still apply, and Back and Forward keep it."""
+    listed = bench.refine(Filters(name="0.wav"))                      # low0, mid0, high0: no query needed
+    low, high = (next(h for h in listed.hits if h.category == c) for c in ("low", "high"))
+    both = bench.more_like(low, also=(high,))
+    assert {h.relpath for h in both.hits[:2]} == {low.relpath, high.relpath}
+    assert bench.similar_to == low and bench.similar_also == (high,) and not bench.listing
+    index = bench.session.index
+    mean = index.vector(low.row) + index.vector(high.row)
+    want = [h.relpath for h in index.search(mean / np.linalg.norm(mean), Filters(name="0.wav"), top_k=6)]
+    assert [h.relpath for h in both.hits] == want                       # as the definition ranks them
+    narrowed = bench.refine(Filters("high", "0.wav"))
+    assert [h.relpath for h in narrowed.hits] == ["high/high0.wav"] and bench.similar_also == (high,)
+    single = bench.more_like(high)
+    assert single.hits[0].relpath == high.relpath and bench.similar_also == ()
+    bench.back()
+    assert bench.similar_to == low and bench.similar_also == (high,)
+    with pytest.raises(QviError, match="one sound"):
+        bench.more_like(low, part=(0.1, 0.5), also=(high,))
 
 
 def test_space_after_the_automatic_stop_is_not_a_new_recording():

@@ -1006,21 +1006,29 @@ class QviWindow:
 
     def more_like_selected(self) -> None:
         """The library ranked by the selected sound (its stored embedding), the filter still
-        applying; by the part dragged across its waveform, when there is one."""
+        applying; by the part dragged across its waveform, when there is one; by what several
+        sounds share, when several are picked (Ctrl+click)."""
         hit = self.results.selected()
         if hit is None or self.session is None:
             return
-        part = self._part_selected()
+        picked = self.results.selected_all()
+        also = tuple(h for h in picked if h is not hit) if len(picked) > 1 else ()
+        part = None if also else self._part_selected()
         self.bench.filters, self.bench.settings.top_n = self._filters(), self._top_n()
-        self.tasks.submit(lambda: self.bench.more_like(hit, part), lambda result: self._more_like_shown(hit, result),
+        self.tasks.submit(lambda: self.bench.more_like(hit, part, also), lambda result: self._more_like_shown(hit, result),
                           self._search_failed)
 
     def _more_like_shown(self, hit, result) -> None:
         self._show_notice()
         self._show_result(result)
-        part = self.bench.similar_part
-        what = hit.path.name if part is None else f"{part[0]:.2f}–{part[1]:.2f} s of {hit.path.name}"
-        self.say(f"more like {what}  ·  " + self.bench.status_line(result.total_ms))
+        self.say(f"more like {self._similar_words()}  ·  " + self.bench.status_line(result.total_ms))
+
+    def _similar_words(self) -> str:
+        """What the list is more like: a sound, a part of it, or several sounds."""
+        hit, part, also = self.bench.similar_to, self.bench.similar_part, self.bench.similar_also
+        if also:
+            return f"{hit.path.name} and {counted(len(also), 'more sound')} (what they share)"
+        return hit.path.name if part is None else f"{part[0]:.2f}–{part[1]:.2f} s of {hit.path.name}"
 
     def back(self) -> None:
         """Alt+←: the list before this one (after More like this, or the query before), as it
@@ -1045,7 +1053,7 @@ class QviWindow:
             self.spectrograms.show("query", None, "Query: press Space and imitate a sound")
         self._show_result(result)
         like = self.bench.similar_to
-        what = (f"more like {like.path.name}" if like else q.label if q else
+        what = (f"more like {self._similar_words()}" if like else q.label if q else
                 "the sounds the filters keep" if self.bench.listing else "the query")
         self.say(f"{verb} {what}  ·  {len(self.bench.history)} before it, {len(self.bench.future)} after")
 
