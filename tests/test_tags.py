@@ -286,6 +286,38 @@ def test_descriptions_read_by_an_older_qvi_are_read_again_at_the_update(tmp_path
     assert not ReferenceIndex.open(tmp_path / "ix").items.described
 
 
+def test_a_sound_with_no_folder_or_name_category_takes_the_one_its_library_tool_wrote(tmp_path):
+    """A library indexed at its own folder (files flat, no sub-folder, no UCS name) is all
+    "uncategorized"; the UCS CatID a library tool wrote into the file (Soundminer's CATID, the
+    ASWG catId, else its category-subcategory) gives such a sound its category. A folder or a
+    CatID in the name still decides first; a category that is not a plain word is left out."""
+    def tool(cat: bytes) -> bytes:
+        return chunk(b"iXML", b"<BWFXML><USER>" + cat + b"</USER></BWFXML>")
+
+    lib = tmp_path / "lib"
+    bwf(lib / "Track 07.wav", tone(300), b"", after=tool(b"<CATID>DOORWood</CATID><FXNAME>Barn door</FXNAME>"))
+    bwf(lib / "Track 08.wav", tone(400), b"", after=chunk(b"iXML", b"<BWFXML><ASWG><category>WEAPONS</category>"
+                                                                   b"<subCategory>SWORD</subCategory></ASWG></BWFXML>"))
+    bwf(lib / "VEHCar_Engine_01.wav", tone(500), b"", after=tool(b"<CATID>DOORWood</CATID>"))
+    bwf(lib / "doors" / "creak.wav", tone(600), b"", after=tool(b"<CATID>VEHCar</CATID>"))
+    bwf(lib / "odd.wav", tone(700), b"", after=tool(b"<CATID>../../etc &lt;x&gt;</CATID>"))
+    write(lib / "plain.wav", tone(800))
+    build_index(lib, tmp_path / "ix", "2dft", show_progress=False)
+    cats = {it.path: it.category for it in ReferenceIndex.open(tmp_path / "ix").items}
+    assert cats == {"Track 07.wav": "DOORWood", "Track 08.wav": "WEAPONS-SWORD", "VEHCar_Engine_01.wav": "VEHCar",
+                    "doors/creak.wav": "doors", "odd.wav": "uncategorized", "plain.wav": "uncategorized"}
+    # an index read by 0.19 (no library tools' words, so "uncategorized") gets them at its update
+    gen = current_generation(tmp_path / "ix")
+    with sqlite3.connect(gen / "meta.sqlite") as con:
+        con.execute("UPDATE meta SET value = '1' WHERE key = 'descriptions'")
+        con.execute("UPDATE items SET category = 'uncategorized' WHERE path LIKE 'Track%'")
+    con.close()
+    report = build_index(lib, tmp_path / "ix", "2dft", show_progress=False)
+    assert report.embedded == 0
+    again = {it.path: it.category for it in ReferenceIndex.open(tmp_path / "ix").items}
+    assert again == cats
+
+
 def test_qvi_search_prints_a_results_description_and_finds_by_it(tmp_path):
     lib = tmp_path / "lib"
     bwf(lib / "ZOOM0042.WAV", tone(300, 1.5), b"iron gate slam")

@@ -44,10 +44,18 @@ MAX_INFO = 8 << 10
 _INFO_IDS = (b"IKEY", b"ISBJ")
 
 
-def file_description(path) -> str:
-    """The file's own description, joined by " · ", each part once: its tags in the order of
-    :data:`FIELDS`, the BWF description, a library tool's iXML words, RIFF INFO keywords and
-    subject, then a recorder's iXML note; "" when it has none or cannot be read."""
+class FileTags(NamedTuple):
+    """What a sound file says of itself ("" where it says nothing)."""
+    description: str = ""          # its words, as :func:`file_description` joins them
+    category: str = ""             # the UCS CatID (or category) a library tool wrote into it
+
+
+def file_tags(path) -> FileTags:
+    """The file's own description and category; empty when it has none or cannot be read.
+
+    The description is joined by " · ", each part once: its tags in the order of :data:`FIELDS`,
+    the BWF description, a library tool's iXML words, RIFF INFO keywords and subject, then a
+    recorder's iXML note. The category is :func:`library_category` of its iXML."""
     parts: list[str] = []
     try:
         with open(path, "rb") as fh:
@@ -60,8 +68,13 @@ def file_description(path) -> str:
             riff = riff_descriptions(fh)
             parts += [recorder_note(riff.bext), *library_words(riff.ixml), *riff.info, ixml_note(riff.ixml)]
     except (OSError, ValueError):
-        return ""
-    return join_parts(parts)
+        return FileTags()
+    return FileTags(join_parts(parts), library_category(riff.ixml))
+
+
+def file_description(path) -> str:
+    """The file's own description (:func:`file_tags`); "" when it has none or cannot be read."""
+    return file_tags(path).description
 
 
 def join_parts(parts) -> str:
@@ -208,6 +221,25 @@ def ixml_note(xml: str) -> str:
 _LIBRARY_FIELDS = ("FXNAME", "TRACKTITLE", "DESCRIPTION", "KEYWORDS", "CATEGORYFULL", "NOTES", "LIBRARY")
 
 
+#: A category taken from a file: a plain word, as UCS CatIDs ("DOORWood") and categories
+#: ("WEAPONS-SWORD") are; anything else a received file holds is not made a category.
+_CATEGORY = re.compile(r"[A-Za-z][A-Za-z0-9_-]{1,39}")
+
+
+def library_category(xml: str) -> str:
+    """The category a library tool wrote into iXML: the UCS CatID (Soundminer's ``CATID``, the
+    ASWG ``catId``), else its category and subcategory ("WEAPONS-SWORD"); "" for none, or for
+    one that is not a plain word."""
+    for block in filter(None, (next(_blocks(xml, "USER"), ""), next(_blocks(xml, "ASWG"), ""))):
+        found = {tag.upper(): html.unescape(text).strip()
+                 for tag, text in reversed(re.findall(r"<([A-Za-z]+)>([^<]*)</\1>", block))}
+        full = found.get("CATEGORYFULL") or "-".join(filter(None, (found.get("CATEGORY"), found.get("SUBCATEGORY"))))
+        for category in (found.get("CATID"), full):
+            if category and _CATEGORY.fullmatch(category):
+                return category
+    return ""
+
+
 def library_words(xml: str) -> list[str]:
     """The words a library tool wrote into iXML: of its first ``<USER>`` (Soundminer, BaseHead)
     and ``<ASWG>`` blocks, the effect's name, title, description, keywords, category
@@ -222,5 +254,6 @@ def library_words(xml: str) -> list[str]:
     return words
 
 
-__all__ = ["FIELDS", "MAX_DESCRIPTION", "MAX_INFO", "MAX_IXML", "READER", "RiffText", "file_description", "ixml_note",
-           "join_parts", "library_words", "recorder_note", "riff_descriptions", "shortened"]
+__all__ = ["FIELDS", "MAX_DESCRIPTION", "MAX_INFO", "MAX_IXML", "READER", "FileTags", "RiffText", "file_description",
+           "file_tags", "ixml_note", "join_parts", "library_category", "library_words", "recorder_note",
+           "riff_descriptions", "shortened"]

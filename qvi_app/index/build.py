@@ -14,10 +14,10 @@ import numpy as np
 from tqdm import tqdm
 
 from qvi_app.audio.load import CUT_ABOVE_FLOOR_DB, unread_format
-from qvi_app.audio.tags import READER, file_description
+from qvi_app.audio.tags import READER, FileTags, file_tags
 from qvi_app.encoders import Encoder
 from qvi_app.errors import LibraryIndexError, QviError, StaleIndexError, printable
-from qvi_app.index.scan import nothing_found, scan_library
+from qvi_app.index.scan import UNCATEGORIZED, nothing_found, scan_library
 from qvi_app.index.ann import AnnSettings
 from qvi_app.index.progress_store import ProgressStore
 from qvi_app.index.store import (IndexItem, ReferenceIndex, SkippedFile, current_generation, file_sha256,
@@ -219,7 +219,7 @@ class _Update:
         self.library, self.files, self.old, self.partial, self.report = library, files, old, partial, report
         self.slots: list = [None] * len(files)
         self.old_rows: dict[int, int] = {}      # slot → row of the old index it was taken from
-        self.described: dict[int, str] = {}    # slot → its file's own description, once read (embed_file)
+        self.described: dict[int, FileTags] = {}   # slot → what its file says of itself, once read (embed_file)
         self.queued: deque = deque()            # (slot, digest) of each file handed on, in order
         self.done = 0
         self.by_hash = {it.content_hash: row for row, it in enumerate(old.items)} if old else {}
@@ -299,14 +299,19 @@ class _Update:
         emb = np.stack([self.slots[i][1] for i in kept]).astype(np.float32) if kept else \
             np.zeros((0, encoder.dim), np.float32)
         # A description is in the file's bytes, so a sound kept from the old index (by path or by
-        # content) keeps its description. Files resumed from an interrupted run, or kept from an
-        # index whose descriptions were not read, or read by an older reader, are read now
-        # (0.3 ms a file).
+        # content) keeps its description (and its category). Files resumed from an interrupted
+        # run, or kept from an index whose descriptions were not read, or read by an older
+        # reader, are read now (0.3 ms a file).
         if self.old is not None and self.old.items.reader == READER:
             old = self.old.items.descriptions(self.old_rows.values())
-            self.described.update((i, old.get(row, "")) for i, row in self.old_rows.items())
-        descriptions = [self.described[i] if i in self.described else
-                        file_description(self.library / self.files[i].relpath) for i in kept]
+            self.described.update((i, FileTags(old.get(row, ""))) for i, row in self.old_rows.items())
+        tags = [self.described[i] if i in self.described else file_tags(self.library / self.files[i].relpath)
+                for i in kept]
+        # A sound neither its folder, its name nor a CSV gives a category takes the one its
+        # library tool wrote into it (a library indexed at its own folder, its files flat).
+        items = [replace(it, category=t.category) if it.category == UNCATEGORIZED and t.category else it
+                 for it, t in zip(items, tags)]
+        descriptions = [t.description for t in tags]
         write_index(index_dir, encoder=encoder.describe(), library_root=self.library, items=items,
                     embeddings=emb, skipped=report.skipped, ann=ann, query_banks=encoder.query_banks(),
                     penalties=_known_penalties(self.old, [self.old_rows.get(i) for i in kept]),

@@ -2,7 +2,9 @@
 
 Category, first match wins: an explicit CSV (columns ``path,category``, paths relative to
 the library root), a UCS CatID file-name prefix (``DOORWood_Creak_01.wav`` → ``DOORWood``),
-the first sub-folder under the root, else ``uncategorized``.
+the first sub-folder under the root, else ``uncategorized`` here; indexing then gives an
+uncategorized sound the CatID its library tool wrote into the file, if any
+(:func:`qvi_app.audio.tags.library_category`, read with the file's description).
 """
 
 from __future__ import annotations

@@ -35,15 +35,15 @@ def default_workers(n_files: int) -> int:
 
 
 def embed_file(encoder, path: Path):
-    """('ok', vector, duration, sample_rate, the file's own description) or ('skip', reason).
-    The description is read here, on whichever worker embeds the file (0.3 ms a file), not on
-    the indexing process, which also hashes every file and embeds its share."""
+    """('ok', vector, duration, sample_rate, the file's own FileTags) or ('skip', reason). The
+    tags are read here, on whichever worker embeds the file (0.3 ms a file), not on the
+    indexing process, which also hashes every file and embeds its share."""
     from qvi_app.audio import isolate_sound, load_audio
-    from qvi_app.audio.tags import file_description
+    from qvi_app.audio.tags import file_tags
 
     try:
         wave, sr = load_audio(path)
-        return "ok", encoder.embed(isolate_sound(wave, sr), sr), len(wave) / sr, sr, file_description(path)
+        return "ok", encoder.embed(isolate_sound(wave, sr), sr), len(wave) / sr, sr, file_tags(path)
     except AudioError as exc:
         return "skip", exc.reason
     except OSError as exc:
