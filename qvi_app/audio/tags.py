@@ -66,10 +66,11 @@ def file_tags(path) -> FileTags:
                 pass
             fh.seek(0)
             riff = riff_descriptions(fh)
-            parts += [recorder_note(riff.bext), *library_words(riff.ixml), *riff.info, ixml_note(riff.ixml)]
+            library = _library_blocks(riff.ixml)                # read once for words and category
+            parts += [recorder_note(riff.bext), *_words_of(library), *riff.info, ixml_note(riff.ixml)]
     except (OSError, ValueError):
         return FileTags()
-    return FileTags(join_parts(parts), library_category(riff.ixml))
+    return FileTags(join_parts(parts), _category_of(library))
 
 
 def file_description(path) -> str:
@@ -226,15 +227,30 @@ _LIBRARY_FIELDS = ("FXNAME", "TRACKTITLE", "DESCRIPTION", "KEYWORDS", "CATEGORYF
 _CATEGORY = re.compile(r"[A-Za-z][A-Za-z0-9_-]{1,39}")
 
 
+def _library_blocks(xml: str) -> list[dict[str, str]]:
+    """The elements of the first ``<USER>`` (Soundminer, BaseHead) and ``<ASWG>`` blocks of an
+    iXML text, each block as {NAME IN CAPITALS: text} (the first of a name kept), with
+    CATEGORYFULL made of CATEGORY and SUBCATEGORY where a tool wrote only those."""
+    blocks = []
+    for block in filter(None, (next(_blocks(xml, "USER"), ""), next(_blocks(xml, "ASWG"), ""))):
+        found = {tag.upper(): html.unescape(text).strip()
+                 for tag, text in reversed(re.findall(r"<([A-Za-z]+)>([^<]*)</\1>", block))}
+        if not found.get("CATEGORYFULL"):
+            found["CATEGORYFULL"] = "-".join(filter(None, (found.get("CATEGORY"), found.get("SUBCATEGORY"))))
+        blocks.append(found)
+    return blocks
+
+
 def library_category(xml: str) -> str:
     """The category a library tool wrote into iXML: the UCS CatID (Soundminer's ``CATID``, the
     ASWG ``catId``), else its category and subcategory ("WEAPONS-SWORD"); "" for none, or for
     one that is not a plain word."""
-    for block in filter(None, (next(_blocks(xml, "USER"), ""), next(_blocks(xml, "ASWG"), ""))):
-        found = {tag.upper(): html.unescape(text).strip()
-                 for tag, text in reversed(re.findall(r"<([A-Za-z]+)>([^<]*)</\1>", block))}
-        full = found.get("CATEGORYFULL") or "-".join(filter(None, (found.get("CATEGORY"), found.get("SUBCATEGORY"))))
-        for category in (found.get("CATID"), full):
+    return _category_of(_library_blocks(xml))
+
+
+def _category_of(blocks: list[dict[str, str]]) -> str:
+    for found in blocks:
+        for category in (found.get("CATID"), found["CATEGORYFULL"]):
             if category and _CATEGORY.fullmatch(category):
                 return category
     return ""
@@ -244,14 +260,11 @@ def library_words(xml: str) -> list[str]:
     """The words a library tool wrote into iXML: of its first ``<USER>`` (Soundminer, BaseHead)
     and ``<ASWG>`` blocks, the effect's name, title, description, keywords, category
     ("DOORS-WOOD"), notes and library. Read by pattern like :func:`ixml_note`."""
-    words = []
-    for block in filter(None, (next(_blocks(xml, "USER"), ""), next(_blocks(xml, "ASWG"), ""))):
-        found = {tag.upper(): html.unescape(text).strip()
-                 for tag, text in reversed(re.findall(r"<([A-Za-z]+)>([^<]*)</\1>", block))}
-        if not found.get("CATEGORYFULL"):
-            found["CATEGORYFULL"] = "-".join(filter(None, (found.get("CATEGORY"), found.get("SUBCATEGORY"))))
-        words += [found[key] for key in _LIBRARY_FIELDS if found.get(key)]
-    return words
+    return _words_of(_library_blocks(xml))
+
+
+def _words_of(blocks: list[dict[str, str]]) -> list[str]:
+    return [found[key] for found in blocks for key in _LIBRARY_FIELDS if found.get(key)]
 
 
 __all__ = ["FIELDS", "MAX_DESCRIPTION", "MAX_INFO", "MAX_IXML", "READER", "FileTags", "RiffText", "file_description",
