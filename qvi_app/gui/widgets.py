@@ -388,8 +388,12 @@ class SpectrogramPanel(ttk.Frame):
         self.canvas.mpl_connect("draw_event", self._align_wave)
         self.canvas.mpl_connect("scroll_event", self._scrolled)
         self.titles = {"query": "", "result": ""}
-        self.show("query", None, "Query: press Space and imitate a sound")
+        self.show_no_query()
         self.show("result", None, "Result: select one in the list")
+
+    def show_no_query(self) -> None:
+        """The query's plot before there is a query (or for a list made without one)."""
+        self.show("query", None, "Query: press Space and imitate a sound")
 
     def show(self, which: str, spec: DisplaySpectrogram | None, title: str, about: tuple[str, ...] = ()) -> None:
         """Plot ``spec`` under ``title``; ``about`` (the file's format, a licence) goes by the

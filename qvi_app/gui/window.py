@@ -423,7 +423,7 @@ class QviWindow:
             q = self.bench.query
             self.search(q.wave, q.sr, q.label)
         else:
-            self.spectrograms.show("query", None, "Query: press Space and imitate a sound")
+            self.spectrograms.show_no_query()
             self._show_list(False)
             if self.bench.filters != NO_FILTERS:          # words kept from the library before: listed here
                 self.rerank()
@@ -1050,7 +1050,7 @@ class QviWindow:
                               lambda spec: self.bench.query is q and self._show_query(spec),
                               lambda exc: log.info("no plot of the query: %s", exc))
         elif q is None:                                 # a list made before any query: none is shown
-            self.spectrograms.show("query", None, "Query: press Space and imitate a sound")
+            self.spectrograms.show_no_query()
         self._show_result(result)
         like = self.bench.similar_to
         what = (f"more like {self._similar_words()}" if like else q.label if q else
