@@ -467,3 +467,55 @@ def test_a_stereo_sounds_level_is_its_channels_mean_power():
     one_side = np.stack([x, np.zeros_like(x)], axis=1)                     # half the power: 3 dB lower
     assert active_level_db(one_side, SR) == pytest.approx(active_level_db(x, SR) - 3.01, abs=0.01)
     assert audition_gain(one_side, SR) == pytest.approx(audition_gain(x, SR) * 10 ** (3.01 / 20), rel=1e-3)
+
+
+def _damaged_mp3(path):
+    """An MP3 with a few frames overwritten (what a cut-short download or a bad copy leaves):
+    it still decodes, and libmpg123 reports each bad frame on the process's stderr."""
+    write(path, np.sin(np.arange(44100) / 10).astype(np.float32), 44100, format="MP3")
+    data = bytearray(path.read_bytes())
+    for i in range(1600, len(data), 700):
+        data[i:i + 4] = b"\x12\x34\x56\x78"
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_damaged_mp3_is_read_without_the_decoders_own_lines(tmp_path):
+    """The decoder's lines ("[src/libmpg123/layer3.c:...] error: dequantization failed!") went to
+    the terminal on every bad frame, through `qvi index`'s progress bar: dozens of lines for one
+    file of a library. What the process itself writes to stderr around and during it still shows."""
+    import subprocess
+    import sys
+
+    path = _damaged_mp3(tmp_path / "damaged.mp3")
+    code = ("import sys; from qvi_app.audio import load_audio; from qvi_app.audio.load import file_facts; from qvi_app.audio.tags import file_tags\n"
+            "print('before', file=sys.stderr, flush=True)\n"
+            f"w, sr = load_audio({str(path)!r}); file_facts({str(path)!r}); file_tags({str(path)!r})\n"
+            "print('after', len(w) > 0, file=sys.stderr, flush=True)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "libmpg123" not in r.stderr, r.stderr
+    assert r.stderr.split() == ["before", "after", "True"]
+
+
+def test_decoding_mp3s_in_threads_keeps_what_else_is_written_meanwhile(tmp_path):
+    """While one thread's MP3 decode holds the decoder's lines back, another thread's own lines
+    (a warning, a log line) are written as they were; the last decode out puts stderr back."""
+    import subprocess
+    import sys
+
+    path = _damaged_mp3(tmp_path / "damaged.mp3")
+    code = ("import sys, threading; from qvi_app.audio import load_audio\n"
+            "def decode():\n"
+            f"    for _ in range(15): load_audio({str(path)!r})\n"
+            "threads = [threading.Thread(target=decode) for _ in range(3)]\n"
+            "[t.start() for t in threads]\n"
+            "for i in range(200): print(f'line {i}', file=sys.stderr, flush=True)\n"
+            "[t.join() for t in threads]\n"
+            "print('end', file=sys.stderr, flush=True)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.splitlines()
+    assert "libmpg123" not in r.stderr, r.stderr[:2000]
+    assert sorted(lines) == sorted([f"line {i}" for i in range(200)] + ["end"])
+    assert lines[-1] == "end"

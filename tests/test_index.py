@@ -510,3 +510,16 @@ def test_category_column_that_does_not_fit_is_damage(tmp_path):
     np.save(current_generation(tmp_path / "ix") / "categories.npy", np.full(300, 99, np.int32))
     with pytest.raises(LibraryIndexError, match="damaged"):
         ReferenceIndex.open(tmp_path / "ix")
+
+
+def test_ranking_by_a_stored_embedding_warns_nothing():
+    """More like this ranks by a row of the read-only memory map; torch warned of a non-writable
+    array on the first such query of each process (a UserWarning in the log and the terminal).
+    Its own process: torch says it once per process, so an earlier test could hide it here."""
+    code = ("import warnings, numpy as np; warnings.simplefilter('error')\n"
+            "from qvi_app.index.store import _scores\n"
+            "m = np.ones((4, 3), np.float32)\n"
+            "q = np.ones(3, np.float32); q.flags.writeable = False\n"
+            "print(_scores(m, q).tolist())\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "[3.0, 3.0, 3.0, 3.0]", r.stderr[-800:]

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from qvi_app.audio.quiet import decoder_quiet
 from qvi_app.errors import AudioError
 
 #: What libsndfile reads, by file name: Opus, Apple's CAF, Wave64 and RF64 (WAV past 4 GB, from
@@ -65,7 +66,7 @@ def load_audio(path, target_sr: int | None = None, max_duration_s: float = MAX_D
         fh = open(path, "rb")
     except OSError as exc:
         raise AudioError(path, f"cannot open ({exc.strerror or exc})") from None
-    with fh:
+    with fh, decoder_quiet(fh):
         try:
             snd = sf.SoundFile(fh)
         except Exception as exc:  # soundfile raises LibsndfileError, RuntimeError, TypeError...
@@ -114,7 +115,7 @@ def file_facts(path) -> str:
     """A sound file's rate, channels and depth or codec, from its header ("48 kHz · stereo ·
     24-bit WAV"); "" for a file that cannot be read (nothing is decoded)."""
     try:
-        with open(path, "rb") as fh, sf.SoundFile(fh) as snd:
+        with open(path, "rb") as fh, decoder_quiet(fh), sf.SoundFile(fh) as snd:
             sr, channels, fmt, subtype = snd.samplerate, snd.channels, snd.format, snd.subtype
     except Exception:  # soundfile raises LibsndfileError, RuntimeError, TypeError...
         return ""

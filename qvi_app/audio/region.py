@@ -16,6 +16,7 @@ from pathlib import Path
 import soundfile as sf
 
 from qvi_app.audio.load import MAX_DECODED_BYTES, resample
+from qvi_app.audio.quiet import decoder_quiet
 from qvi_app.errors import AudioError
 
 #: Source subtypes written as they are; anything else (Vorbis, MP3, 8-bit…) as 24-bit.
@@ -30,7 +31,7 @@ def save_region(src, start_s: float, end_s: float, dest, semitones: int = 0) -> 
     src, dest = Path(src), Path(dest)
     speed = 2.0 ** (semitones / 12)
     try:
-        with open(src, "rb") as fh, sf.SoundFile(fh) as snd:
+        with open(src, "rb") as fh, decoder_quiet(fh), sf.SoundFile(fh) as snd:
             sr, channels = snd.samplerate, snd.channels
             first = max(0, int(round(start_s * sr)))
             last = min(snd.frames, int(round(end_s * sr)))

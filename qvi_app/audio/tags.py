@@ -24,6 +24,8 @@ from typing import NamedTuple
 
 import soundfile as sf
 
+from qvi_app.audio.quiet import decoder_quiet
+
 #: Which reader wrote an index's descriptions (its meta ``descriptions``): 1 in 0.19; 2 reads
 #: library tools' iXML and RIFF INFO keywords too. An index read by an older one is read again
 #: at its next update (nothing embedded again).
@@ -60,7 +62,7 @@ def file_tags(path) -> FileTags:
     try:
         with open(path, "rb") as fh:
             try:
-                with sf.SoundFile(fh) as snd:
+                with decoder_quiet(fh), sf.SoundFile(fh) as snd:
                     parts.extend(getattr(snd, field, "") or "" for field in FIELDS)
             except Exception:  # soundfile raises LibsndfileError, RuntimeError, TypeError...
                 pass

@@ -502,10 +502,11 @@ def _scores(matrix: np.ndarray, query: np.ndarray) -> np.ndarray:
     query, measured). The encoder and the ranking now share one pool.
     """
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)      # read-only memory map: torch only reads it
+        warnings.simplefilter("ignore", UserWarning)      # read-only memory map (or a row of it): torch only reads it
         m = torch.from_numpy(np.asarray(matrix))
+        q = torch.from_numpy(np.ascontiguousarray(query))
     with torch.inference_mode():
-        return torch.mv(m, torch.from_numpy(np.ascontiguousarray(query))).numpy()
+        return torch.mv(m, q).numpy()
 
 
 def _block_scores(matrix: np.ndarray, query: np.ndarray, blocks) -> np.ndarray:
