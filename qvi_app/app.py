@@ -16,7 +16,7 @@ from qvi_app.encoders import DEFAULT_ENCODER, Encoder, load_encoder
 from qvi_app.encoders.model import backbone
 from qvi_app.errors import AudioError, QviError, printable
 from qvi_app.features.display import DisplaySpectrogram, display_spectrogram
-from qvi_app.index import (LENGTH_PRESETS, NO_FILTERS, BuildReport, Filters, IndexingCancelled, Length,
+from qvi_app.index import (NO_FILTERS, BuildReport, Filters, IndexingCancelled, Length,
                            LibraryChanges, ReferenceIndex, SearchHit, describe, peek, pending_changes, update_index)
 from qvi_app.paths import DEMO_INDEX, data_dir, default_index_dir
 from qvi_app.ranking.feedback import FeedbackSettings, moved_query, shortlist_scores
@@ -136,8 +136,7 @@ class QviSession:
     def length_counts(self) -> dict[Length, int]:
         """How many sounds each of the window's lengths keeps (blocking the first time: every
         sound's length is read from the index, about half a second at a million)."""
-        seconds = self.index.durations()
-        return {p: int(np.count_nonzero(p.holds(seconds))) for p in LENGTH_PRESETS}
+        return self.index.facets().lengths
 
     @property
     def model_id(self) -> str:

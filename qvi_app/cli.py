@@ -110,8 +110,11 @@ def _parser() -> argparse.ArgumentParser:
     ls.add_argument("--top", type=_positive_int, metavar="N", help="at most N sounds (default: every one kept)")
     ls.add_argument("--json", action="store_true", help="print a JSON list of {rank, path, category, score (null), duration} (and description)")
 
-    ca = sub.add_parser("categories", help="list the library's categories")
+    ca = sub.add_parser("categories", help="list the library's categories, each with its number of sounds "
+                                           "(of those that --name and --length keep)")
     _index_args(ca)
+    ca.add_argument("--name", metavar="WORDS", help="count only " + _NAME_HELP.removeprefix("only "))
+    ca.add_argument("--length", metavar="SECONDS", help="count only " + _LENGTH_HELP.removeprefix("only "))
 
     inf = sub.add_parser("info", help="show the library, the encoder and counts")
     _index_args(inf)
@@ -544,8 +547,11 @@ def _cmd_list(a) -> int:
 def _cmd_categories(a) -> int:
     from qvi_app.app import QviSession
 
-    for name, n in QviSession(a.index, a.checkpoint).categories().items():
-        print(f"{printable(name)}\t{n}")
+    session = QviSession(a.index, a.checkpoint)
+    filters = _filters(argparse.Namespace(category=None, name=a.name, length=a.length))
+    for name, n in session.index.facets(filters).categories.items():
+        if n or filters.name is None and filters.length is None:
+            print(f"{printable(name)}\t{n}")
     return 0
 
 

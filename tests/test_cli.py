@@ -126,6 +126,15 @@ def test_categories_and_info(capsys):
     assert main(["categories"]) == 0
     lines = dict(line.split("\t") for line in capsys.readouterr().out.splitlines())
     assert len(lines) >= 12 and int(lines["birds"]) > 10
+    # where the words' sounds are: each category's count of the files whose path holds them
+    paths = [p.relative_to(DEMO_LIBRARY).as_posix().lower() for p in DEMO_LIBRARY.rglob("*.ogg")]
+    assert main(["categories", "--name", "-bird 02"]) == 0
+    counted = dict(line.split("\t") for line in capsys.readouterr().out.splitlines())
+    want: dict[str, int] = {}
+    for path in paths:
+        if "02" in path and "bird" not in path:
+            want[path.split("/")[0]] = want.get(path.split("/")[0], 0) + 1
+    assert {c: int(n) for c, n in counted.items()} == want and "birds" not in counted
     assert main(["info"]) == 0
     out = capsys.readouterr().out
     assert "qvi/cnn-" in out and "items" in out and str(DEMO_LIBRARY) in out

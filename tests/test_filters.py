@@ -56,3 +56,25 @@ def test_what_an_empty_list_says_names_every_filter():
     assert Filters(name="   ") == NO_FILTERS                        # a blank name field filters nothing
     assert Filters(name=" - ") == Filters(name="\"\"") == NO_FILTERS     # nor the start of "-car" or of a phrase
     assert Filters("birds").but(category=None, name="owl") == Filters(name="owl")
+
+
+@pytest.mark.parametrize("filters", [
+    NO_FILTERS, Filters(name="01"), Filters(name="bird -owl"), Filters(category="birds"),
+    Filters(length=LENGTH_PRESETS[0]), Filters("farm_animals", "02", LENGTH_PRESETS[1]), Filters(name="zzz no such"),
+])
+def test_facets_count_each_choice_among_what_the_other_filters_keep(filters):
+    """The category box and the length box count, for each of their choices, the sounds that
+    choice would keep with the other filters as they are: against the definition, sound by sound."""
+    from qvi_app.index import ReferenceIndex
+    from qvi_app.paths import DEMO_INDEX
+
+    index = ReferenceIndex.open(DEMO_INDEX)
+    kept = lambda f: set(range(len(index))) if index.kept_rows(f) is None else set(index.kept_rows(f).tolist())
+    facets = index.facets(filters)
+    assert list(facets.categories) == sorted(index.categories())
+    for category, n in facets.categories.items():
+        assert n == len(kept(filters.but(category=category))), category
+    for length, n in facets.lengths.items():
+        assert n == len(kept(filters.but(length=length))), length.describe()
+    if filters == NO_FILTERS:
+        assert facets.categories == index.categories() and sum(facets.categories.values()) == len(index)

@@ -610,6 +610,41 @@ def test_words_typed_in_the_name_field_narrow_the_list_without_searching_again(w
     pump(root, lambda: win.root.focus_get() is win.filter_row.name_entry, 5, "the name field to take the keys")
 
 
+def test_the_category_and_length_boxes_count_what_the_typed_words_keep(window, desktop):
+    """Words typed (before any imitation, to browse): the category box says how many of their
+    sounds each category holds, leaving out those that hold none, and the length box how many of
+    each length; a category chosen then narrows the lengths' counts. Emptied, the library's own."""
+    root, open_window = window
+    win = open_window()
+    index = win.session.index
+    kept = lambda f: len(index) if index.kept_rows(f) is None else len(index.kept_rows(f))
+    boxes = lambda: (list(win.category_box["values"]), list(win.filter_row.length_box["values"]))
+    pump(root, lambda: "(" in win.filter_row.length_box["values"][1], 10, "the library's lengths")
+    whole = boxes()
+    click(root, desktop, win.filter_row.name_entry, 10, 8)
+    xdo(root, desktop, "type", "--delay", "40", "02 -bird")
+    words = Filters(name="02 -bird")
+    want = [f"{c}  ({kept(words.but(category=c))})" for c in index.categories() if kept(words.but(category=c))]
+    pump(root, lambda: list(win.category_box["values"][1:]) == want, 10, "the words' counts by category")
+    assert "birds  (" not in " ".join(want) and len(want) < len(whole[0]) - 1       # none of them birds
+    lengths = [int(v.split("(")[1].rstrip(")")) for v in win.filter_row.length_box["values"][1:]]
+    assert sum(lengths) == kept(words) == int(win.filter_row.name_count.cget("text").split()[0])
+    chosen = next(v for v in win.category_box["values"] if v.startswith("farm_animals "))
+    win.category_var.set(chosen)
+    win.category_box.event_generate("<<ComboboxSelected>>")
+    farm = words.but(category="farm_animals")
+    pump(root, lambda: sum(int(v.split("(")[1].rstrip(")")) for v in win.filter_row.length_box["values"][1:])
+         == kept(farm), 10, "the lengths of the category's sounds")
+    assert win.category_var.get() == chosen and win.results.row_values()               # listed, by name
+    assert len(win.results.row_values()) == min(kept(farm), win.settings.top_n)
+    win.filter_row.name_var.set("")
+    pump(root, lambda: win.category_var.get() == f"farm_animals  ({kept(Filters('farm_animals'))})", 10,
+         "the category's own count")
+    assert list(win.category_box["values"]) == whole[0]
+    win.clear_filters()
+    pump(root, lambda: boxes() == whole, 10, "the library's own counts")
+
+
 def test_the_libraries_menu_opens_a_library_indexed_before_and_the_demo_again(window, small_library):
     from qvi_app.app import build_index
 
@@ -633,7 +668,9 @@ def test_the_libraries_menu_opens_a_library_indexed_before_and_the_demo_again(wi
     pump(root, lambda: win.filter_row.name_count.cget("text") == said, 10, "this library's count")
     assert said != in_demo and win.filter_row.name_var.get() == "01"
     pump(root, lambda: "(" in win.filter_row.length_box["values"][1], 10, "this library's lengths")
-    assert sum(int(v.split("(")[1].rstrip(")")) for v in win.filter_row.length_box["values"][1:]) == 24
+    # of the sounds the words kept keep ("01"), as the category box counts them
+    pump(root, lambda: sum(int(v.split("(")[1].rstrip(")")) for v in win.filter_row.length_box["values"][1:])
+         == held, 10, "the lengths of the words' sounds")
     win.filter_row.name_var.set("")
     assert win.settings.index_dir == str(win.session.index_dir)            # remembered for the next start
     assert root.title() == f"qvi — {small_library.name}"

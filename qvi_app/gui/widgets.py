@@ -649,7 +649,7 @@ class WaveformView(tk.Canvas):
                  f"{v.start:.2f}–{v.end:.2f} of {self.seconds:.1f} s · Shift+wheel: move · Z: all")
         if self.pitch_note:
             about = f"plays {self.pitch_note} · {about}"
-        self.create_text(w - 4, h - 2, anchor="se", fill="#5f6368", font=("TkDefaultFont", 7), text=about)
+        self._label(w - 4, h - 2, "se", "#5f6368", about)
         self._draw_match(w, h)
         self._head = self.create_line(0, 0, 0, h, fill="#d93025", width=2, state="hidden")
         if self.selection is not None:
@@ -667,8 +667,7 @@ class WaveformView(tk.Canvas):
 
         if self.match is None:
             if self.finding:
-                self.create_text(4, 2, anchor="nw", fill="#5f6368", font=("TkDefaultFont", 7),
-                                 text="finding where it matches…")
+                self._label(4, 2, "nw", "#5f6368", "finding where it matches…")
             return
         m = self.match
         heard = np.isfinite(m.scores)                           # silent windows have no score
@@ -688,10 +687,13 @@ class WaveformView(tk.Canvas):
             self.create_rectangle(self._x(start), 1, self._x(end), h - 1, outline="#e8710a", width=2)
         more = (" · finding more…" if self.finding else
                 f" · J again: {len(self.places) - 1} more" if len(self.places) > 1 else "")
-        label = self.create_text(4, 2, anchor="nw", fill="#b06000", font=("TkDefaultFont", 7),
-                                 text=f"best match {start:.1f}–{end:.1f} s · J plays it{more}")
+        self._label(4, 2, "nw", "#b06000", f"best match {start:.1f}–{end:.1f} s · J plays it{more}")
+
+    def _label(self, x: int, y: int, anchor: str, colour: str, text: str) -> None:
+        """Small text on a half-shaded backing: legible over the waveform and the part shaded."""
+        label = self.create_text(x, y, anchor=anchor, fill=colour, font=("TkDefaultFont", 7), text=text)
         backing = self.create_rectangle(*self.bbox(label), fill=self["background"], outline="", stipple="gray50")
-        self.tag_lower(backing, label)                          # legible over the waveform and the part shaded
+        self.tag_lower(backing, label)
 
     def select_part(self, part: tuple[float, float]) -> None:
         """Select ``part`` (start, end seconds) as a drag across it would: shaded, and heard."""

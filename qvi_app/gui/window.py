@@ -70,6 +70,7 @@ class QviWindow:
         self._part_ahead: tuple | None = None        # the part (and pitch) last written ahead of a drag
         self._match_token = 0                         # the long result whose match is being found
         self._nothing_note = ""                       # the banner's line for a list its filters emptied
+        self._facets_shown: Filters | None = None     # the filters the boxes' counts are for
 
         root.title("qvi — find sounds by imitating them")
         fit_to_screen(root, self.settings.window_size)
@@ -389,8 +390,9 @@ class QviWindow:
         self._set_busy(False)
         search_again = self.bench.opened(session)
         cats = session.categories()
-        self.category_box.configure(values=[ALL] + [f"{c}  ({n})" for c, n in cats.items()])
+        self.category_box.configure(values=[ALL] + [f"{c}  ({n:,})" for c, n in cats.items()])
         self.filter_row.forget_counts()                # this library's come soon
+        self._facets_shown = None
         self._show_filters()
         self.results.show([], {})
         self.first_run.show_library(len(session.index), cats)
@@ -414,9 +416,6 @@ class QviWindow:
         self.tasks.submit(session.index.verify, lambda problem: self._verified(session, problem), lambda exc: None)
         self.tasks.submit(session.library_changes, lambda changes: self._library_checked(session, changes),
                           lambda exc: log.info("could not compare the library with its index: %s", exc))
-        self.tasks.submit(session.length_counts, lambda counts: session is self.session and
-                          self.filter_row.show_counts(counts),
-                          lambda exc: log.info("could not count the library's lengths: %s", exc))
         if then_query:
             self.open_query(Path(then_query))
         elif search_again:                      # the query on screen, searched in the new library
@@ -434,6 +433,30 @@ class QviWindow:
         f = self.bench.filters
         self.category_var.set(ALL if f.category is None else self._category_label(f.category))
         self.filter_row.show(f)
+        self._count_facets()
+
+    def _count_facets(self) -> None:
+        """Each category's and each length's count among the sounds the other filters keep (with
+        `door` typed, where the doors are), counted on a worker, then shown in their boxes."""
+        session, filters = self.session, self.bench.filters
+        if session is None or filters == self._facets_shown:
+            return
+        self.tasks.submit(lambda: session.index.facets(filters),
+                          lambda facets: self._show_facets(session, filters, facets),
+                          lambda exc: log.info("could not count the filters' choices: %s", exc))
+
+    def _show_facets(self, session, filters: Filters, facets) -> None:
+        """The counts beside each choice; a category none of the kept sounds is in is left out of
+        the box (unless chosen). Counts for filters changed since are dropped: theirs follow."""
+        if session is not self.session or filters != self.bench.filters:
+            return
+        self._facets_shown = filters
+        chosen = filters.category
+        self.category_box.configure(values=[ALL] + [f"{c}  ({n:,})" for c, n in facets.categories.items()
+                                                    if n or c == chosen])
+        if chosen is not None:
+            self.category_var.set(self._category_label(chosen))
+        self.filter_row.show_counts(facets.lengths)
 
     def _show_query(self, spec) -> None:
         """The query's plot, titled with its name and length (after a search, after Back)."""
@@ -686,6 +709,7 @@ class QviWindow:
         top = self._top_n()
         changed = top != self.settings.top_n
         result = self.bench.refine(self._filters(), top)
+        self._count_facets()
         if changed:
             self._save_settings()
         if result is not None:

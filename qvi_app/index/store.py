@@ -39,7 +39,7 @@ from qvi_app.audio.load import CUT_ABOVE_FLOOR_DB
 from qvi_app.audio.tags import READER
 from qvi_app.errors import LibraryIndexError, StaleIndexError, printable
 from qvi_app.index.ann import AnnSettings, IvfIndex
-from qvi_app.index.filters import NO_FILTERS, Filters, name_words
+from qvi_app.index.filters import LENGTH_PRESETS, NO_FILTERS, Filters, Length, name_words
 from qvi_app.index.items import IndexItem, ItemTable, SkippedFile, category_codes, connect_readonly
 from qvi_app.index.scan import path_to_db
 from qvi_app.ranking import RankingSettings, fused_scores, hub_penalty
@@ -90,6 +90,15 @@ class SearchHit:
         if self.description:
             out["description"] = self.description
         return out
+
+
+@dataclass(frozen=True)
+class Facets:
+    """Counts of sounds by category (sorted by name) and by the window's lengths, each among the
+    sounds the other filters keep (:meth:`ReferenceIndex.facets`)."""
+
+    categories: dict[str, int]
+    lengths: dict[Length, int]
 
 
 class ReferenceIndex:
@@ -214,6 +223,20 @@ class ReferenceIndex:
         """Category name → number of items, sorted by name."""
         counts = np.bincount(self._category_codes, minlength=len(self._category_names))
         return {name: int(n) for name, n in zip(self._category_names, counts)}
+
+    def facets(self, filters: Filters = NO_FILTERS) -> Facets:
+        """How many sounds each category, and each of the window's lengths, holds among those the
+        *other* filters keep (faceted counts): with `door` typed, the category box says where the
+        doors are; under 1 s picked, how many of each category are that short. With no filters,
+        the library's own counts. Blocking the first time (every sound's length is read, about
+        half a second at a million sounds; a name filter's rows are kept from the last few)."""
+        rows = self.kept_rows(filters.but(category=None))
+        codes = self._category_codes if rows is None else self._category_codes[rows]
+        per = np.bincount(codes, minlength=len(self._category_names))
+        rows = self.kept_rows(filters.but(length=None))
+        seconds = self.durations() if rows is None else self.durations()[rows]
+        return Facets({name: int(n) for name, n in zip(self._category_names, per)},
+                      {p: int(np.count_nonzero(p.holds(seconds))) for p in LENGTH_PRESETS})
 
     def _known_category(self, category: str) -> str:
         """``category`` as the index names it; a spelling that differs only in case ('Birds') is
