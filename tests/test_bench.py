@@ -29,7 +29,7 @@ def test_scale_bench_measures_a_synthetic_library_end_to_end(tmp_path):
     assert row["recall_at_10"] == 1.0                                  # the exact search is the definition
     for key in ("build_s", "build_peak_rss_gb", "index_disk_gb", "cold_call_s", "cold_call_peak_rss_gb",
                 "warm_median_ms", "category_median_ms", "name_first_median_ms", "name_median_ms", "length_first_ms", "length_median_ms", "rerank_median_ms",
-                "similar_median_ms"):
+                "similar_median_ms", "facets_median_ms"):
         assert row[key] > 0, key
     assert 0.05 < row["cold_call_peak_rss_gb"] < 3                     # its own process, not this one
     assert list(tmp_path.iterdir()) == []                              # the temporary index is gone

@@ -148,11 +148,17 @@ def bench_scale(n: int, work: Path | None = None, runs: int = 20, seed: int = 0)
         row["length_first_ms"] = _ms(partial(index.search, queries[0], lasting, top_k=20))
         row.update({f"length_{k}": v for k, v in
                     stats([_ms(partial(index.search, q, lasting, top_k=20)) for q in queries]).items()})
+        # the boxes' counts (the window's worker, after each change of filters): the words and the
+        # length of the last searches, kept; then a category chosen with them
+        both = Filters(name=words[-1], length=Length(1.0, 3.0))
+        row.update({f"facets_{k}": v for k, v in
+                    stats([_ms(partial(index.facets, both.but(category=f"cat{i % CATEGORIES:02d}")))
+                           for i in range(runs)]).items()})
         print(f"  cold call {row['cold_call_s']:.2f} s ({row['cold_call_peak_rss_gb']:.2f} GB); warm 10 s query "
               f"{row['warm_median_ms']:.0f} ms; --category {row['category_median_ms']:.1f} ms; --name "
               f"{row['name_first_median_ms']:.0f} ms first, {row['name_median_ms']:.1f} ms again; --length "
               f"{row['length_first_ms']:.0f} ms first, {row['length_median_ms']:.1f} ms again; "
-              f"recall@10 {row['recall_at_10']:.3f}", flush=True)
+              f"the boxes' counts {row['facets_median_ms']:.1f} ms; recall@10 {row['recall_at_10']:.3f}", flush=True)
         del session, index, emb
     return row
 
@@ -210,14 +216,15 @@ def _name(row: dict) -> str:
 def format_scale(rows: list[dict]) -> str:
     lines = ["| refs | dim | build (from embeddings) | build peak RSS | on disk | cold `qvi search` | cold peak RSS | "
              "warm 10 s query | `--category` | `--name` (a new word / again) | `--length` (first / again) | "
-             "re-rank after a rating | more like this | approximate index RAM | recall@10 |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "re-rank after a rating | more like this | the boxes' counts | approximate index RAM | recall@10 |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['references']:,} | {r['dim']} | {r['build_s']:.0f} s | {r['build_peak_rss_gb']:.1f} GB | "
                      f"{r['index_disk_gb']:.1f} GB | {r['cold_call_s']:.2f} s | {r['cold_call_peak_rss_gb']:.2f} GB | "
                      f"{r['warm_median_ms']:.0f} ms | {r['category_median_ms']:.1f} ms | {_name(r)} | {_length(r)} | "
                      f"{_opt(r, 'rerank_median_ms')} | "
                      f"{_opt(r, 'similar_median_ms')} | "
+                     f"{_opt(r, 'facets_median_ms')} | "
                      f"{r['ann_memory_mb']:.0f} MB | {r['recall_at_10']:.3f} |")
     return "\n".join(lines)
 
