@@ -303,14 +303,24 @@ class Workbench:
                   also: tuple[SearchHit, ...] = ()) -> SearchResult:
         """The library ranked by one of its sounds (its stored embedding): the sound first. With
         ``part`` (start, end seconds), by that part of it (embedded now): the bird in an ambience.
-        With ``also`` (more sounds picked with it), by what they share (their embeddings' mean)."""
+        With ``also`` (more sounds picked with it), by what they share (their embeddings' mean).
+        Blocking: :meth:`rank_like` then :meth:`show_like`."""
+        return self.show_like(hit, part, also, self.rank_like(hit, part, also))
+
+    def rank_like(self, hit: SearchHit, part: tuple[float, float] | None = None,
+                  also: tuple[SearchHit, ...] = ()) -> SearchResult:
+        """:meth:`more_like`'s ranking, changing nothing (a worker's part: the window makes it the
+        list on its own thread with :meth:`show_like`, unless another list came meanwhile)."""
         session = self._session()
         if part is not None and also:
             raise QviError("a part is searched from one sound: pick one result to search a part of it")
         if part is not None:
-            result = session.similar_part(hit.path, *part, self.filters, self.top_n)
-        else:
-            result = session.similar(hit.path, self.filters, self.top_n, also=[h.path for h in also])
+            return session.similar_part(hit.path, *part, self.filters, self.top_n)
+        return session.similar(hit.path, self.filters, self.top_n, also=[h.path for h in also])
+
+    def show_like(self, hit: SearchHit, part: tuple[float, float] | None, also: tuple[SearchHit, ...],
+                  result: SearchResult) -> SearchResult:
+        """:meth:`rank_like`'s list made the current one; the one before goes behind it."""
         self._remember_view()
         self.similar_to, self.similar_part, self.similar_also = hit, part, tuple(also)
         self.base = self.result = result

@@ -1351,6 +1351,27 @@ def test_the_wheel_zooms_a_long_result_and_z_shows_its_match_or_part_up_close(wi
     assert win.message.startswith("Z zooms into a result's plots") and panel.view.is_whole
 
 
+def test_back_pressed_while_more_like_this_ranks_goes_back_and_drops_it(window, desktop):
+    """M ranks on a worker; Alt+← pressed before its list is shown went back, then the late list
+    arrived, found no sound it was "more like" and said "Something went wrong" (AttributeError),
+    found by random actions on the window. The list Back went to stays; nothing is said wrong."""
+    root, open_window = window
+    win = open_window()
+    _searched(root, win, DEMO_LIBRARY / REFERENCE)
+    first = [h.relpath for h in win.result.hits]
+    other = sorted((DEMO_LIBRARY / "water").glob("*.ogg"))[0]
+    _searched(root, win, other)                                            # a list before this one
+    win.results.tree.selection_set("3")
+    pump(root, lambda: win.results.selected() is not None and win.results.selected().rank == 4, 5)
+    win.more_like_selected()
+    time.sleep(3)                        # ranked on the worker; its list waits for the Tk thread
+    win.back()
+    wait(root, 1.0)
+    assert "went wrong" not in win.message and not win.banner.text, win.message
+    assert win.bench.similar_to is None and win.bench.query.label == Path(REFERENCE).name
+    assert [h.relpath for h in win.result.hits] == first == [h.relpath for h in win.results.hits]
+
+
 def test_alt_left_goes_back_to_the_list_before(window, desktop):
     """More like this replaced the imitation's list for good: Alt+← now returns to it, query,
     filter and ratings as they were."""

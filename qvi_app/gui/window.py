@@ -1039,10 +1039,16 @@ class QviWindow:
         also = tuple(h for h in picked if h is not hit) if len(picked) > 1 else ()
         part = None if also else self._part_selected()
         self.bench.filters, self.bench.settings.top_n = self._filters(), self._top_n()
-        self.tasks.submit(lambda: self.bench.more_like(hit, part, also), lambda result: self._more_like_shown(hit, result),
-                          self._search_failed)
+        before = self.bench.result
+        self.tasks.submit(lambda: self.bench.rank_like(hit, part, also),
+                          lambda result: self._more_like_ranked(before, hit, part, also, result), self._search_failed)
 
-    def _more_like_shown(self, hit, result) -> None:
+    def _more_like_ranked(self, before, hit, part, also, result) -> None:
+        """The list ranked on the worker shown, unless another came meanwhile (a search ended, Back
+        was pressed): that one stays, as the latest of two searches does."""
+        if self.bench.result is not before:
+            return
+        self.bench.show_like(hit, part, also, result)
         self._show_notice()
         self._show_result(result)
         self.say(f"more like {self._similar_words()}  ·  " + self.bench.status_line(result.total_ms))
