@@ -495,6 +495,21 @@ def test_learning_from_ratings_runs_in_the_background_and_reports(window, data_d
     assert "held-out rated queries" in (win.message + win.banner.text)
 
 
+def test_learning_from_too_few_ratings_says_how_many_more_are_needed(window, data_dir):
+    """Model ▸ Learn from my ratings… after one rated query: the reason alone, not an adapter
+    "tested on 0 held-out rated queries, MRR 0.000 before, 0.000 after"."""
+    root, open_window = window
+    win = open_window()
+    _searched(root, win, DEMO_LIBRARY / REFERENCE)
+    win.results.tree.selection_set("0")
+    pump(root, lambda: win.results.selected() is not None, 5)
+    win.rate_selected(1)
+    win.learn_from_ratings()
+    pump(root, lambda: not win.index_progress.winfo_ismapped(), 30, "the learning to give up")
+    assert win.banner.text == ("Too few ratings to learn from: 1 query has a liked result; rate at least 8 "
+                               "(a thumbs up on the right sound).")
+
+
 def test_enough_ratings_start_learning_by_themselves_and_a_refusal_is_no_alarm(window, data_dir):
     """The eighth query given a thumbs up starts learning in the background (Model ▸ Learn
     automatically, on by default); what it decides is said in the status line, not as an error,

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from qvi_app.errors import QviError
+from qvi_app.errors import QviError, counted
 
 FORMAT = "qvi-adapter"
 FORMAT_VERSION = 2                   # 2: several averaged members (1: one adapter, still read)
@@ -118,6 +118,8 @@ class AdaptReport:
     details: dict = field(default_factory=dict)
 
     def summary(self) -> str:
+        if not self.held_out:                   # refused before any training: the reason is all there is
+            return self.reason
         verdict = "kept" if self.kept else "not kept"
         return (f"adapter {verdict}: on {self.held_out} held-out rated queries (each tested by an adapter trained "
                 f"without it) the liked sounds ranked with MRR "
@@ -212,9 +214,10 @@ def train_adapter(rated: list[RatedQuery], embeddings: np.ndarray, blocks, setti
     t0 = time.perf_counter()
     usable = [r for r in rated if r.liked]
     if len(usable) < settings.min_queries:
-        return None, AdaptReport(False, f"only {len(usable)} rated queries with a liked result; rate at least "
-                                 f"{settings.min_queries} queries (a thumbs up on the right sound)", len(usable), 0,
-                                 0.0, 0.0, time.perf_counter() - t0)
+        n = len(usable)
+        return None, AdaptReport(False, f"too few ratings to learn from: {counted(n, 'query', 'queries')} "
+                                 f"{'has' if n == 1 else 'have'} a liked result; rate at least {settings.min_queries} "
+                                 "(a thumbs up on the right sound)", n, 0, 0.0, 0.0, time.perf_counter() - t0)
     rng = np.random.default_rng(settings.seed)
     torch.manual_seed(settings.seed)
     emb = embeddings if embeddings.dtype == np.float32 else np.asarray(embeddings, np.float32)

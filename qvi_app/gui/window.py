@@ -1254,6 +1254,8 @@ class QviWindow:
                 self.search(q.wave, q.sr, q.label)
         elif auto:
             self.say("Learned automatically, not kept: " + report.summary())
+        elif not report.held_out:               # too few ratings to try: the reason alone
+            self.error(sentence(report.summary()))
         else:
             self.error("Nothing was learned: " + report.summary())
 
