@@ -22,8 +22,17 @@ from qvi_app.errors import QviError, printable
 from qvi_app.index.embedders import ENGINES
 
 
+class _Parser(argparse.ArgumentParser):
+    """A usage mistake is one line, as every other bad input is: what is wrong and where the help
+    is (argparse printed its usage block first: five lines for `--top 0`). Sub-commands' parsers
+    are of this class too (argparse makes them of their parent's)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: {message} ({self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="qvi", description="Find sound effects by imitating them with your voice.")
+    p = _Parser(prog="qvi", description="Find sound effects by imitating them with your voice.")
     p.add_argument("--version", action="version", version=f"qvi {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 

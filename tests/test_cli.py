@@ -365,10 +365,19 @@ def test_names_the_terminal_cannot_show_are_escaped_not_a_traceback(tmp_path, da
     assert b"\\u65e5\\u672c/gr\\xfc\\xdfe.wav" in r.stdout, r.stdout
 
 
-def test_usage_errors_exit_2():
-    assert qvi("search").returncode == 2
-    assert qvi("index", "x", "--encoder", "nope").returncode == 2
-    assert qvi("search", "q.wav", "--top", "0").returncode == 2
+def test_usage_errors_exit_2_with_one_line():
+    """A mistyped option is one line that names it and where the help is, as every other bad
+    input is (argparse printed its whole usage block first: five lines for `--top 0`)."""
+    for args, says in [(("search",), "qvi: give a sound file"),
+                       (("index", "x", "--encoder", "nope"), "qvi index: argument --encoder: invalid choice: 'nope'"),
+                       (("search", "q.wav", "--top", "0"), "qvi search: argument --top: must be at least 1"),
+                       (("similar", "a.wav", "--part", "5-1"), "qvi similar: argument --part: expected 2 arguments"),
+                       (("nope",), "qvi: argument command: invalid choice: 'nope'")]:
+        r = qvi(*args)
+        assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, (args, r.stderr)
+        assert r.stderr.startswith(says), (args, r.stderr)
+    r = qvi("list", "--top", "-3")
+    assert r.stderr.strip().endswith("(qvi list --help)"), r.stderr
 
 
 def test_main_without_a_display_says_how_to_use_the_terminal():

@@ -342,6 +342,8 @@ def test_library_reader_and_errors(tmp_path):
     assert not ds.has_recorded_imitations
     with pytest.raises(DatasetError, match="no such folder"):
         open_dataset(tmp_path / "missing")
+    with pytest.raises(DatasetError, match="a.wav is a file, not a folder: give the folder that holds"):
+        open_dataset(tmp_path / "lib" / "doors" / "a.wav")
     (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetError, match="no reference sounds"):
         open_dataset(tmp_path / "empty")

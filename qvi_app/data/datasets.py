@@ -76,6 +76,8 @@ class QbvDataset:
 def open_dataset(root, kind: str = "auto") -> QbvDataset:
     """Read ``root`` as the given layout (``auto``: recognise it by its folders)."""
     root = Path(root)
+    if root.is_file():
+        raise DatasetError(f"{root} is a file, not a folder: give the folder that holds the sounds")
     if not root.is_dir():
         raise DatasetError(f"{root}: no such folder")
     if kind == "auto":
