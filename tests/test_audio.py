@@ -519,3 +519,32 @@ def test_decoding_mp3s_in_threads_keeps_what_else_is_written_meanwhile(tmp_path)
     assert "libmpg123" not in r.stderr, r.stderr[:2000]
     assert sorted(lines) == sorted([f"line {i}" for i in range(200)] + ["end"])
     assert lines[-1] == "end"
+
+
+def test_a_process_is_started_only_while_stderr_is_the_processs_own(tmp_path):
+    """A process started while a decode holds stderr back would inherit the held-back file for
+    good (its errors lost): :func:`unredirected` waits for the decode to end."""
+    import threading
+    import time
+
+    from qvi_app.audio.quiet import decoder_quiet, unredirected
+
+    path = _damaged_mp3(tmp_path / "damaged.mp3")
+    own = os.fstat(2)
+    inside, seen = threading.Event(), []
+
+    def decode():
+        with open(path, "rb") as fh, decoder_quiet(fh):
+            inside.set()
+            time.sleep(0.3)                                   # a long decode
+
+    t = threading.Thread(target=decode)
+    t.start()
+    inside.wait(5)
+    assert (os.fstat(2).st_ino, os.fstat(2).st_dev) != (own.st_ino, own.st_dev)    # held back now
+    start = time.monotonic()
+    with unredirected():
+        seen.append((time.monotonic() - start, os.fstat(2)))
+    t.join()
+    waited, fd2 = seen[0]
+    assert waited > 0.15 and (fd2.st_ino, fd2.st_dev) == (own.st_ino, own.st_dev)

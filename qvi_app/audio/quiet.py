@@ -14,6 +14,11 @@ Python writes a line and its newline apart, so another thread's line can be cut 
 or carry a decoder message after its start: each message is cut out from its marker to the
 end of its line, and what was held is written back before the switch back, so that the rest of
 such a line follows it. POSIX only (it reads the held text with ``os.pread``).
+
+A process started meanwhile would inherit the held-back stderr for good (its own errors lost
+in a deleted file): whatever starts one (the indexing workers) does so inside
+:func:`unredirected`, which waits for the decodes under way (milliseconds) and holds new ones
+back until the process is started.
 """
 
 from __future__ import annotations
@@ -35,7 +40,8 @@ _DECODER_MESSAGE = re.compile(rb"(?:\[src/libmpg123/|\[[\w/.]*mpg123[\w/.]*:|(?<
 #: At most this much of what was written meanwhile is looked at (a damaged hour of MP3: a few MB).
 _MAX_KEPT = 8 << 20
 
-_lock = threading.Lock()
+_lock = threading.RLock()
+_restored = threading.Condition(_lock)
 _depth = 0
 _saved_fd: int | None = None
 _capture = None
@@ -51,6 +57,15 @@ def is_mpeg(fh) -> bool:
     except (OSError, ValueError):
         return False
     return head[:3] == b"ID3" or (len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0)
+
+
+@contextlib.contextmanager
+def unredirected():
+    """While held, stderr is the process's own and no decode holds it back: for starting a
+    process, which inherits it."""
+    with _restored:
+        _restored.wait_for(lambda: _saved_fd is None)
+        yield
 
 
 @contextlib.contextmanager
@@ -107,6 +122,7 @@ def _leave() -> None:
             os.close(saved)
             late = os.pread(capture.fileno(), _MAX_KEPT, len(held))    # written during the write-back
             said.append(_write_back(late, 2))
+        _restored.notify_all()
     said = b"".join(said).decode("utf-8", "replace").strip()
     if said:
         log.debug("the MP3 decoder said: %s", said)

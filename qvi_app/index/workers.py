@@ -21,6 +21,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from qvi_app.audio.quiet import unredirected
 from qvi_app.errors import AudioError
 
 #: Below this many files to embed, starting processes costs more than it saves.
@@ -139,7 +140,8 @@ def embed_files(encoder, paths: Iterable[Path], workers: int, runtime: str = "to
         # they import torch while this process makes the runtime's networks (ONNX export 0.4 s,
         # int8 quantising about 6 s) and hands them over.
         for p in first:
-            pending.append(pool.submit(_work, str(p)))
+            with unredirected():             # a submit may start a worker: it inherits stderr
+                pending.append(pool.submit(_work, str(p)))
         try:
             prepared = prepared_runtime(encoder, runtime)
         except BaseException:
@@ -161,7 +163,8 @@ def _in_order(pool, encoder, paths, pending: deque, workers: int) -> Iterator[tu
         for p in paths:
             queued = sum(isinstance(x, Future) and not x.done() for x in pending)
             if queued < IN_FLIGHT * (workers - 1):
-                pending.append(pool.submit(_work, str(p)))
+                with unredirected():
+                    pending.append(pool.submit(_work, str(p)))
             else:
                 pending.append(embed_file(encoder, p))
             while pending and (not isinstance(pending[0], Future) or pending[0].done()
