@@ -26,6 +26,14 @@ def _searched(root, win, path):
          and win.bench.query.label == Path(path).name, 30, "the search")
 
 
+def _searched_and_first_liked(root, win):
+    """The reference searched for and its first result given a thumbs up."""
+    _searched(root, win, DEMO_LIBRARY / REFERENCE)
+    win.results.tree.selection_set("0")
+    pump(root, lambda: win.results.selected() is not None, 5)
+    win.rate_selected(1)
+
+
 def test_a_rating_reranks_at_once_and_more_like_this_puts_the_sound_first(window, desktop):
     root, open_window = window
     win = open_window()
@@ -500,10 +508,7 @@ def test_learning_from_too_few_ratings_says_how_many_more_are_needed(window, dat
     "tested on 0 held-out rated queries, MRR 0.000 before, 0.000 after"."""
     root, open_window = window
     win = open_window()
-    _searched(root, win, DEMO_LIBRARY / REFERENCE)
-    win.results.tree.selection_set("0")
-    pump(root, lambda: win.results.selected() is not None, 5)
-    win.rate_selected(1)
+    _searched_and_first_liked(root, win)
     win.learn_from_ratings()
     pump(root, lambda: not win.index_progress.winfo_ismapped(), 30, "the learning to give up")
     assert win.banner.text == ("Too few ratings to learn from: 1 query has a liked result; rate at least 8 "
@@ -813,10 +818,7 @@ def test_liked_sounds_are_copied_to_a_folder_from_the_file_menu(window, tmp_path
     background, said in the status line; the menu holds the command."""
     root, open_window = window
     win = open_window()
-    _searched(root, win, DEMO_LIBRARY / REFERENCE)
-    win.results.tree.selection_set("0")
-    pump(root, lambda: win.results.selected() is not None, 5)
-    win.rate_selected(1)
+    _searched_and_first_liked(root, win)
     file_menu = win.root.nametowidget(win.root["menu"]).winfo_children()[0]
     labels = [file_menu.entrycget(i, "label") for i in range(file_menu.index("end") + 1)
               if file_menu.type(i) == "command"]
