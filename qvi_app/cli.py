@@ -124,6 +124,7 @@ def _parser() -> argparse.ArgumentParser:
     _index_args(ca)
     ca.add_argument("--name", metavar="WORDS", help="count only " + _NAME_HELP.removeprefix("only "))
     ca.add_argument("--length", metavar="SECONDS", help="count only " + _LENGTH_HELP.removeprefix("only "))
+    ca.set_defaults(category=None)                 # each category is counted: none is chosen
 
     inf = sub.add_parser("info", help="show the library, the encoder and counts")
     _index_args(inf)
@@ -557,7 +558,7 @@ def _cmd_categories(a) -> int:
     from qvi_app.app import QviSession
 
     session = QviSession(a.index, a.checkpoint)
-    filters = _filters(argparse.Namespace(category=None, name=a.name, length=a.length))
+    filters = _filters(a)
     for name, n in session.index.facets(filters).categories.items():
         if n or filters.name is None and filters.length is None:
             print(f"{printable(name)}\t{n}")

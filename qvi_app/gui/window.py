@@ -390,7 +390,7 @@ class QviWindow:
         self._set_busy(False)
         search_again = self.bench.opened(session)
         cats = session.categories()
-        self.category_box.configure(values=[ALL] + [f"{c}  ({n:,})" for c, n in cats.items()])
+        self._show_category_counts(cats)
         self.filter_row.forget_counts()                # this library's come soon
         self._facets_shown = None
         self._show_filters()
@@ -451,12 +451,15 @@ class QviWindow:
         if session is not self.session or filters != self.bench.filters:
             return
         self._facets_shown = filters
-        chosen = filters.category
-        self.category_box.configure(values=[ALL] + [f"{c}  ({n:,})" for c, n in facets.categories.items()
-                                                    if n or c == chosen])
+        self._show_category_counts(facets.categories, filters.category)
+        self.filter_row.show_counts(facets.lengths)
+
+    def _show_category_counts(self, counts: dict[str, int], chosen: str | None = None) -> None:
+        """The category box's choices, each with its count; one holding no sound is left out,
+        unless it is the one chosen (which the box then shows with its new count)."""
+        self.category_box.configure(values=[ALL] + [f"{c}  ({n:,})" for c, n in counts.items() if n or c == chosen])
         if chosen is not None:
             self.category_var.set(self._category_label(chosen))
-        self.filter_row.show_counts(facets.lengths)
 
     def _show_query(self, spec) -> None:
         """The query's plot, titled with its name and length (after a search, after Back)."""
