@@ -556,12 +556,16 @@ def _cmd_list(a) -> int:
 
 def _cmd_categories(a) -> int:
     from qvi_app.app import QviSession
+    from qvi_app.index import NO_FILTERS
 
     session = QviSession(a.index, a.checkpoint)
     filters = _filters(a)
-    for name, n in session.index.facets(filters).categories.items():
-        if n or filters.name is None and filters.length is None:
-            print(f"{printable(name)}\t{n}")
+    if filters == NO_FILTERS:                       # every category, without reading every length
+        counts = session.categories()
+    else:
+        counts = {c: n for c, n in session.index.facets(filters).categories.items() if n}
+    for name, n in counts.items():
+        print(f"{printable(name)}\t{n}")
     return 0
 
 
