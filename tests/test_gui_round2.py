@@ -1368,6 +1368,27 @@ def test_the_wheel_zooms_a_long_result_and_z_shows_its_match_or_part_up_close(wi
     assert win.message.startswith("Z zooms into a result's plots") and panel.view.is_whole
 
 
+def test_the_score_and_rating_headings_say_what_their_numbers_mean(window, desktop):
+    """A score of -0.12 is not "bad": the pointer resting on the Score heading says what it is."""
+    root, open_window = window
+    win = open_window()
+    _searched(root, win, DEMO_LIBRARY / REFERENCE)
+    tree = win.results.tree
+    root.update()
+    left = {}
+    x = 0
+    for c in tree["columns"]:
+        left[c] = x
+        x += int(tree.column(c, "width"))
+    middle = lambda c: left[c] + int(tree.column(c, "width")) // 2
+    assert tree.identify_region(middle("score"), 5) == "heading"
+    assert "less how close the sound sits to imitations of other sounds" in win.results._tip_text(middle("score"), 5)
+    assert win.results._tip_text(middle("rating"), 5).startswith("Your rating for this imitation")
+    assert win.results._tip_text(middle("category"), 5) is None                 # nothing to explain there
+    _, y, _, height = tree.bbox(tree.get_children()[0])
+    assert win.results._tip_text(middle("score"), y + height // 2) == str(win.results.hits[0].path)
+
+
 def test_back_pressed_while_more_like_this_ranks_goes_back_and_drops_it(window, desktop):
     """M ranks on a worker; Alt+← pressed before its list is shown went back, then the late list
     arrived, found no sound it was "more like" and said "Something went wrong" (AttributeError),

@@ -61,6 +61,16 @@ def _sound_text(hit: SearchHit) -> str:
     return f"{hit.path.name} · {hit.description}" if hit.description else hit.path.name
 
 
+#: What a heading's numbers mean, said when the pointer rests on it (a score of -0.12 is not "bad").
+HEADING_TIPS = {
+    "score": ("How close the sound is to the imitation (after More like this: to that sound): the cosine of "
+              "their embeddings, less how close the sound sits to imitations of other sounds, so that sounds "
+              "that come back for any imitation rank lower. Higher is closer; it compares the sounds of one "
+              "list, not one list with another. A click sorts by it."),
+    "rating": "Your rating for this imitation: ▲ good (+), ▼ poor (-); the list re-ranks at once. A click sorts by it.",
+}
+
+
 class ResultsTable(ttk.Frame):
     """Ranked results: rank, name, category, duration, score, rating; the playing row is marked.
 
@@ -206,6 +216,11 @@ class ResultsTable(ttk.Frame):
             self.tree.set(iid, "name", self._fit(_sound_text(self.hits[int(iid)])))
 
     def _tip_text(self, x: int, y: int) -> str | None:
+        if self.tree.identify_region(x, y) == "heading":
+            column = self.tree.identify_column(x)            # "#5": the fifth shown
+            shown = self.tree["columns"]
+            index = int(column[1:]) - 1 if column[1:].isdigit() else -1
+            return HEADING_TIPS.get(shown[index]) if 0 <= index < len(shown) else None
         row = self.tree.identify_row(y)
         if not row:
             return None
