@@ -216,11 +216,8 @@ class ResultsTable(ttk.Frame):
             self.tree.set(iid, "name", self._fit(_sound_text(self.hits[int(iid)])))
 
     def _tip_text(self, x: int, y: int) -> str | None:
-        if self.tree.identify_region(x, y) == "heading":
-            column = self.tree.identify_column(x)            # "#5": the fifth shown
-            shown = self.tree["columns"]
-            index = int(column[1:]) - 1 if column[1:].isdigit() else -1
-            return HEADING_TIPS.get(shown[index]) if 0 <= index < len(shown) else None
+        if self.tree.identify_region(x, y) == "heading":   # "#5" is the fifth shown: Tk names its id
+            return HEADING_TIPS.get(self.tree.column(self.tree.identify_column(x), "id"))
         row = self.tree.identify_row(y)
         if not row:
             return None
