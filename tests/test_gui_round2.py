@@ -649,6 +649,9 @@ def test_the_category_and_length_boxes_count_what_the_typed_words_keep(window, d
     assert "birds  (" not in " ".join(want) and len(want) < len(whole[0]) - 1       # none of them birds
     lengths = [int(v.split("(")[1].rstrip(")")) for v in win.filter_row.length_box["values"][1:]]
     assert sum(lengths) == kept(words) == int(win.filter_row.name_count.cget("text").split()[0])
+    # "All categories" and "Any length" count what the words keep, as the name field does
+    assert win.category_box["values"][0] == f"All categories  ({kept(words)})" == win.category_var.get()
+    assert win.filter_row.length_box["values"][0] == f"Any length  ({kept(words)})" == win.filter_row.length_var.get()
     chosen = next(v for v in win.category_box["values"] if v.startswith("farm_animals "))
     win.category_var.set(chosen)
     win.category_box.event_generate("<<ComboboxSelected>>")
@@ -656,6 +659,9 @@ def test_the_category_and_length_boxes_count_what_the_typed_words_keep(window, d
     pump(root, lambda: sum(int(v.split("(")[1].rstrip(")")) for v in win.filter_row.length_box["values"][1:])
          == kept(farm), 10, "the lengths of the category's sounds")
     assert win.category_var.get() == chosen and win.results.row_values()               # listed, by name
+    # none of these farm sounds lasts 10 s or more: that length is left out of the box, as a category would be
+    assert [v.split("  (")[0] for v in win.filter_row.length_box["values"]] == ["Any length", "under 1 s", "1–3 s", "3–10 s"]
+    assert kept(farm.but(length=LENGTH_PRESETS[-1])) == 0
     assert len(win.results.row_values()) == min(kept(farm), win.settings.top_n)
     win.filter_row.name_var.set("")
     pump(root, lambda: win.category_var.get() == f"farm_animals  ({kept(Filters('farm_animals'))})", 10,
@@ -1457,10 +1463,11 @@ def test_the_length_box_keeps_sounds_of_that_length(window, desktop):
     win = open_window()
     _searched(root, win, DEMO_LIBRARY / REFERENCE)
     whole = list(win.result.hits)
-    assert any(h.duration >= 1 for h in whole) and win.filter_row.length_var.get() == "Any length"
+    assert any(h.duration >= 1 for h in whole) and win.filter_row.length_var.get().startswith("Any length")
     seconds = win.session.index.durations()                  # each length with its count, as the categories
     pump(root, lambda: "(" in win.filter_row.length_box["values"][1], 5, "the counts")
-    assert list(win.filter_row.length_box["values"]) == ["Any length"] + [
+    assert win.filter_row.length_var.get() == "Any length  (604)"
+    assert list(win.filter_row.length_box["values"]) == ["Any length  (604)"] + [
         f"{p.describe()}  ({int(np.count_nonzero(p.holds(seconds)))})" for p in LENGTH_PRESETS]
     assert win.filter_row.length_box["values"][1] == "under 1 s  (191)"      # qvi info's count (test_cli reads the files)
     box = win.filter_row.length_box
@@ -1523,6 +1530,11 @@ def test_filters_that_keep_nothing_say_so_and_one_click_shows_every_sound(window
     win.filter_row.length_var.set("10 s or more")
     win.filter_row.length_box.event_generate("<<ComboboxSelected>>")
     pump(root, lambda: win.result.hits == [], 5, "the empty list")
+    # The counts say it too: the length chosen keeps its 0, and "All categories" how many such sounds
+    # the other categories hold (where to look instead).
+    pump(root, lambda: win.filter_row.length_var.get() == "10 s or more  (0)", 5, "the length's count")
+    elsewhere = len(win.session.index.kept_rows(win.result.filters.but(category=None)))
+    assert elsewhere > 0 and win.category_box["values"][0] == f"All categories  ({elsewhere})"
     said = "no sound in birds lasting 10 s or more has 'o' in its name, folder or description"
     assert win.spectrograms.titles["result"] == f"Result: {said}"
     pump(root, lambda: win.banner.text.startswith(said[0].upper() + said[1:]), 5, "the note")
@@ -1530,8 +1542,10 @@ def test_filters_that_keep_nothing_say_so_and_one_click_shows_every_sound(window
     assert button.winfo_ismapped() and button.cget("text") == "Show every sound"
     click(root, desktop, button, button.winfo_width() // 2, button.winfo_height() // 2)
     pump(root, lambda: len(win.result.hits) == 20, 5, "every sound again")
-    assert win.result.filters == Filters() and win.category_var.get() == "All categories"
-    assert win.filter_row.name_var.get() == "" and win.filter_row.length_var.get() == "Any length"
+    assert win.result.filters == Filters()
+    pump(root, lambda: (win.category_var.get(), win.filter_row.length_var.get())
+         == ("All categories  (604)", "Any length  (604)"), 5, "every sound's counts")
+    assert win.filter_row.name_var.get() == ""
     assert win.filter_row.name_count.cget("text") == "" and not win.banner.text
 
 

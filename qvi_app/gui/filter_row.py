@@ -99,8 +99,11 @@ class FilterRow(ttk.Frame):
                               self._on_failed)
 
     def show_counts(self, counts: dict[Length, int]) -> None:
-        """How many sounds each length keeps, beside it, as the category box shows its counts."""
-        self.length_box.configure(values=[ANY_LENGTH] + [f"{p.describe()}  ({n:,})" for p, n in counts.items()])
+        """How many sounds each length keeps, beside it, as the category box shows its counts
+        (*Any length* with theirs, the lengths' sum); one keeping none is left out unless it is
+        the length applied."""
+        self.length_box.configure(values=[f"{ANY_LENGTH}  ({sum(counts.values()):,})"]
+                                  + [f"{p.describe()}  ({n:,})" for p, n in counts.items() if n or p == self.length])
         if self.focus_get() is not self.length_box:          # not under the user's typing
             self._show_length()
 
@@ -113,10 +116,7 @@ class FilterRow(ttk.Frame):
     # -- length -----------------------------------------------------------------------------------
     def _show_length(self) -> None:
         """The box says the length applied: its entry with its count, once the library's are known."""
-        if self.length is None:
-            self.length_var.set(ANY_LENGTH)
-            return
-        said = self.length.describe()
+        said = ANY_LENGTH if self.length is None else self.length.describe()
         self.length_var.set(next((v for v in self.length_box["values"] if v.split("  (")[0] == said), said))
 
     def _length_chosen(self) -> None:

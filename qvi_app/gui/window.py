@@ -431,7 +431,7 @@ class QviWindow:
         """The category box and the filter row set to the workbench's filters (after a library
         opens, after Back), without re-ranking."""
         f = self.bench.filters
-        self.category_var.set(ALL if f.category is None else self._category_label(f.category))
+        self.category_var.set(self._category_label(f.category))
         self.filter_row.show(f)
         self._count_facets()
 
@@ -455,19 +455,22 @@ class QviWindow:
         self.filter_row.show_counts(facets.lengths)
 
     def _show_category_counts(self, counts: dict[str, int], chosen: str | None = None) -> None:
-        """The category box's choices, each with its count; one holding no sound is left out,
-        unless it is the one chosen (which the box then shows with its new count)."""
-        self.category_box.configure(values=[ALL] + [f"{c}  ({n:,})" for c, n in counts.items() if n or c == chosen])
-        if chosen is not None:
-            self.category_var.set(self._category_label(chosen))
+        """The category box's choices, each with its count (*All categories* with theirs: what
+        the words and the length keep); one holding no sound is left out, unless it is the one
+        chosen. The box then shows the choice with its new count."""
+        self.category_box.configure(values=[f"{ALL}  ({sum(counts.values()):,})"]
+                                    + [f"{c}  ({n:,})" for c, n in counts.items() if n or c == chosen])
+        self.category_var.set(self._category_label(chosen))
 
     def _show_query(self, spec) -> None:
         """The query's plot, titled with its name and length (after a search, after Back)."""
         q = self.bench.query
         self.spectrograms.show("query", spec, f"Query: {q.label} ({q.seconds:.1f} s)")
 
-    def _category_label(self, category: str) -> str:
-        return next((v for v in self.category_box["values"] if v.split("  (")[0] == category), ALL)
+    def _category_label(self, category: str | None) -> str:
+        """A category (None: all of them) as its box lists it, with its count."""
+        said = ALL if category is None else category
+        return next((v for v in self.category_box["values"] if v.split("  (")[0] == said), ALL)
 
     def _verified(self, session, problem: str | None) -> None:
         if problem and session is self.session:
@@ -692,7 +695,7 @@ class QviWindow:
     def _filters(self) -> Filters:
         """The category, name words and length the widgets show, as one value."""
         value = self.category_var.get()
-        category = None if value == ALL else value.split("  (")[0]
+        category = None if value.split("  (")[0] == ALL else value.split("  (")[0]
         return Filters(category, self.filter_row.name, self.filter_row.length)
 
     def find_by_name(self) -> str:
@@ -757,7 +760,7 @@ class QviWindow:
 
     def clear_filters(self) -> None:
         """Every sound again: no category, no words, any length, the list re-ranked at once."""
-        self.category_var.set(ALL)
+        self.category_var.set(self._category_label(None))
         self.filter_row.show(NO_FILTERS)
         self.rerank()
 
