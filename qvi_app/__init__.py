@@ -1,3 +1,3 @@
 """qvi: find sound effects by imitating them with your voice."""
 
-__version__ = "0.21.0"
+__version__ = "0.22.0"

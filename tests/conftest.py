@@ -33,6 +33,27 @@ def write(path: Path, wave: np.ndarray, sr: int = SR, **kw) -> Path:
     return path
 
 
+def write_encoded(path: Path, wave: np.ndarray, sr: int = SR, container: str = "mp4", codec: str = "aac",
+                  tags: dict | None = None) -> Path:
+    """``wave`` (frames, or frames x channels) encoded by FFmpeg (PyAV) as a phone or a video
+    editor writes it: AAC in an M4A file by default, with ``tags`` (title, comment...)."""
+    import av
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    planar = np.ascontiguousarray(np.atleast_2d(np.asarray(wave, np.float32).T))      # (channels, frames)
+    layout = {1: "mono", 2: "stereo"}[len(planar)]
+    with av.open(str(path), "w", format=container) as out:
+        out.metadata.update(tags or {})
+        stream = out.add_stream(codec, rate=sr, layout=layout)
+        to_codec = av.AudioResampler(format=stream.codec_context.format.name, layout=layout, rate=sr)
+        frame = av.AudioFrame.from_ndarray(planar, format="fltp", layout=layout)
+        frame.sample_rate = sr
+        for converted in [*to_codec.resample(frame), *to_codec.resample(None)]:
+            out.mux(stream.encode(converted))
+        out.mux(stream.encode(None))
+    return path
+
+
 @pytest.fixture(scope="session")
 def demo_items():
     """(relpath, category) of the bundled demo library, from its bundled index."""

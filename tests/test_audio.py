@@ -1,4 +1,6 @@
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -7,7 +9,7 @@ import soundfile as sf
 from qvi_app.audio import load_audio, resample, to_mono, trim_silence
 from qvi_app.audio.transform import add_noise, pitch_shift, time_stretch
 from qvi_app.errors import AudioError
-from tests.conftest import SR, tone, write
+from tests.conftest import SR, tone, write, write_encoded
 
 
 # Every format the bundled libsndfile reads, and the rate each is written at (Opus has its own).
@@ -88,16 +90,101 @@ def test_an_unreadable_file_is_said_without_libsndfile_internals(tmp_path):
     assert err.value.reason == "not a readable audio file (format not recognised)"
 
 
-def test_a_format_qvi_does_not_read_is_named_with_what_to_do(tmp_path):
-    """A phone's voice memo (M4A) was "format not recognised", as if the file were broken."""
-    from qvi_app.audio.load import unread_format
+def test_a_phone_voice_memo_and_a_video_sound_are_read(tmp_path):
+    """A phone's voice memo (M4A) was "format not recognised", then (0.11) "not a format qvi reads:
+    convert it with ffmpeg". Decoded through FFmpeg (PyAV) now, as a WAV is: its sound, its length,
+    its channels for listening, its facts and its tags."""
+    from qvi_app.audio.load import file_facts, unread_format
+    from qvi_app.audio.tags import file_tags
 
-    memo = tmp_path / "Voice Memo 12.M4A"
-    memo.write_bytes(b"\x00\x00\x00\x20ftypM4A \x00\x00\x00\x00" + os.urandom(4000))   # an MP4 box, then noise
-    with pytest.raises(AudioError) as err:
-        load_audio(memo)
-    assert err.value.reason == "M4A (AAC) is not a format qvi reads: save it as WAV or FLAC (ffmpeg -i IN OUT.wav)"
-    assert unread_format(tmp_path / "a.webm") and unread_format(tmp_path / "a.wav") is None
+    memo = write_encoded(tmp_path / "Voice Memo 12.M4A", tone(440, 2.0), tags={"title": "door slam", "comment": "wood"})
+    wave, sr = load_audio(memo)
+    assert sr == SR and wave.ndim == 1 and abs(len(wave) / SR - 2.0) < 0.15        # an encoder's priming at most
+    spectrum = np.abs(np.fft.rfft(wave))
+    assert abs(np.argmax(spectrum) * SR / len(wave) - 440) < 5                    # the tone, not noise
+    assert file_facts(memo) == "22.05 kHz · mono · AAC (M4A)" and file_tags(memo).description == "door slam · wood"
+    clip = write_encoded(tmp_path / "clip.mov", np.stack([tone(440), tone(660, amp=0.2)], axis=1), container="mov")
+    both, _ = load_audio(clip, stereo=True)
+    assert both.shape[1] == 2 and np.std(both[:, 0]) > 2 * np.std(both[:, 1])    # each channel its own
+    assert file_facts(clip) == "22.05 kHz · stereo · AAC (QuickTime)" and unread_format(memo) is None
+
+
+def test_a_damaged_or_bogus_memo_is_one_clear_line_or_what_decodes(tmp_path):
+    """Frames overwritten (a bad copy): what still decodes is the sound, as for a damaged MP3. Not
+    an MP4 at all under its name, or a playlist renamed .m4a (FFmpeg is never left to guess the
+    format: a playlist would open other files): one line naming the format."""
+    memo = write_encoded(tmp_path / "memo.m4a", tone(440, 2.0))
+    whole, _ = load_audio(memo)
+    data = bytearray(memo.read_bytes())
+    sound, header = data.index(b"mdat"), data.index(b"moov")              # the coded sound, then the index
+    assert sound < header
+    for i in range((sound + header) // 2, header - 8, 50):                # its second half overwritten
+        data[i] ^= 0xFF
+    (tmp_path / "damaged.m4a").write_bytes(bytes(data))
+    wave, _ = load_audio(tmp_path / "damaged.m4a")
+    assert 0.2 * len(whole) < len(wave) < len(whole)
+    (tmp_path / "noise.M4A").write_bytes(b"\x00\x00\x00\x20ftypM4A \x00\x00\x00\x00" + os.urandom(4000))
+    (tmp_path / "list.m4a").write_bytes(b"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\nfile:///etc/passwd\n")
+    for name in ("noise.M4A", "list.m4a"):
+        with pytest.raises(AudioError) as err:
+            load_audio(tmp_path / name)
+        assert err.value.reason == "not a readable M4A file (invalid data found when processing input)"
+
+
+def test_a_memo_cut_short_anywhere_or_spliced_is_a_clear_line_or_its_sound(tmp_path):
+    """Found by a mutation run of 3,200 files (M4A, MOV, AC-3, MKV, AAC): a QuickTime file cut
+    inside its index left a sound track without a decoder (AttributeError), and an AC-3 stream
+    whose channels change partway (two files joined) could not be saved in part (ValueError).
+    Every cut of a memo's index, and both joins, give the sound or one line."""
+    from qvi_app.audio.load import file_facts
+    from qvi_app.audio.region import save_region
+    from qvi_app.audio.tags import file_tags
+
+    clip = write_encoded(tmp_path / "clip.mov", np.stack([tone(300), tone(500)], axis=1), container="mov")
+    data = clip.read_bytes()
+    for end in range(data.index(b"moov") - 4, len(data), 7):             # every cut through its index
+        cut = tmp_path / "cut.mov"
+        cut.write_bytes(data[:end])
+        for read in (load_audio, lambda p: load_audio(p, stereo=True), lambda p: save_region(p, 0.1, 0.5, tmp_path / "p.wav")):
+            try:
+                read(cut)
+            except AudioError:
+                pass
+        assert isinstance(file_facts(cut), str) and file_tags(cut).description == ""
+    mono = write_encoded(tmp_path / "m.ac3", tone(440, 1.0, sr=44100), 44100, container="ac3", codec="ac3")
+    two = write_encoded(tmp_path / "s.ac3", np.stack([tone(440, 1.0, sr=44100)] * 2, axis=1), 44100, container="ac3",
+                        codec="ac3")
+    for first, then in ((mono, two), (two, mono)):
+        joined = tmp_path / "joined.ac3"
+        joined.write_bytes(first.read_bytes() + then.read_bytes())
+        assert abs(save_region(joined, 0.5, 1.5, tmp_path / "part.wav") - 1.0) < 0.01
+        wave, _ = load_audio(joined, stereo=True)
+        assert np.isfinite(wave).all() and len(wave) > 1.9 * 44100
+
+
+def test_a_memo_is_held_to_the_limits_of_every_format(tmp_path):
+    """Length refused from its header; decoding stops at the size limit whatever the header says."""
+    from qvi_app.audio import container
+    from qvi_app.audio.load import check_header
+
+    memo = write_encoded(tmp_path / "memo.m4a", tone(440, 3.0))
+    with pytest.raises(AudioError, match=r"too long \(3 s > 2 s\)"):
+        load_audio(memo, max_duration_s=2.0)
+    with pytest.raises(AudioError, match="too long"):                 # the header passed, the samples did not
+        container.read(memo, "mono", 600.0, 4 * SR, lambda *header: check_header(memo, *header, 600.0))
+
+
+def test_without_pyav_those_formats_are_named_with_what_to_do(tmp_path):
+    """PyAV missing (a stripped install): the memo is refused by name, with what to do, and a
+    library's memos are listed as unread, not as broken."""
+    memo = write_encoded(tmp_path / "memo.m4a", tone(440))
+    code = (f"import sys; sys.modules['av'] = None\n"
+            f"from qvi_app.audio import load_audio, AUDIO_EXTENSIONS\n"
+            f"from qvi_app.errors import AudioError\n"
+            f"assert '.m4a' not in AUDIO_EXTENSIONS and '.wav' in AUDIO_EXTENSIONS\n"
+            f"try:\n    load_audio({str(memo)!r})\nexcept AudioError as e:\n    print(e.reason)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "M4A is not a format qvi reads without PyAV: pip install av, or save it as WAV or FLAC"
 
 
 def test_many_channels_high_rate_file_loads(tmp_path):

@@ -10,7 +10,7 @@ import soundfile as sf
 from qvi_app.cli import main
 from qvi_app.index import LENGTH_PRESETS
 from qvi_app.paths import DEMO_LIBRARY
-from tests.conftest import SR, tone, write
+from tests.conftest import SR, tone, write, write_encoded
 
 
 def qvi(*args):
@@ -225,17 +225,25 @@ def test_a_folder_of_takes_is_searched_file_by_file(tmp_path, capsys):
     assert "one QUERY" in capsys.readouterr().err
 
 
-def test_a_take_in_a_format_qvi_does_not_read_is_said_among_the_others(tmp_path, capsys):
-    """A folder of takes holding a phone's voice memo: the memo was passed over without a word."""
+def test_takes_recorded_on_a_phone_are_searched_and_a_bad_one_is_said_among_the_others(tmp_path, capsys):
+    """A folder of takes holding a phone's voice memos: the memos were passed over without a word
+    (0.10), then said not to be read (0.11). A memo of a demo sound finds it, as its OGG does; a
+    memo that is not one gets its line, the rest go on."""
+    from qvi_app.audio import load_audio
+
     takes = tmp_path / "takes"
     takes.mkdir()
-    (takes / "a.ogg").write_bytes(sorted((DEMO_LIBRARY / "birds").glob("*.ogg"))[0].read_bytes())
-    (takes / "b memo.m4a").write_bytes(b"\x00\x00\x00\x20ftypM4A " + bytes(400))
+    owl = DEMO_LIBRARY / "birds" / "owl_01.ogg"
+    (takes / "a.ogg").write_bytes(owl.read_bytes())
+    write_encoded(takes / "b memo.m4a", *load_audio(owl))
+    (takes / "c memo.m4a").write_bytes(b"\x00\x00\x00\x20ftypM4A " + bytes(400))
     assert main(["search", str(takes), "--top", "1"]) == 2                     # one take failed, the rest shown
     out, err = capsys.readouterr()
-    assert out.startswith(f"== {takes / 'a.ogg'}\n") and "b memo.m4a" not in out
-    assert f"qvi: {takes / 'b memo.m4a'}: M4A (AAC) is not a format qvi reads: save it as WAV or FLAC " \
-           "(ffmpeg -i IN OUT.wav)" in err.splitlines()
+    lists = out.split("== ")[1:]
+    assert [block.splitlines()[0] for block in lists] == [str(takes / "a.ogg"), str(takes / "b memo.m4a")]
+    assert all("birds/owl_01.ogg" in block.splitlines()[1] for block in lists)        # each finds the owl first
+    assert f"qvi: {takes / 'c memo.m4a'}: not a readable M4A file (invalid data found when processing input)" \
+        in err.splitlines()
 
 
 def test_info_verify_says_what_changed_in_the_library_since_indexing(tmp_path, capsys):

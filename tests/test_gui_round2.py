@@ -16,6 +16,7 @@ from qvi_app.index import LENGTH_PRESETS, Filters, Length
 from qvi_app.paths import DEMO_LIBRARY
 from qvi_app.settings import AppSettings
 from test_gui import REFERENCE, click, press, pump, screenshot, wait, xdo
+from tests.conftest import write_encoded
 
 pytestmark = pytest.mark.slow
 
@@ -64,7 +65,7 @@ def test_skipped_files_stay_visible_after_the_library_opens(window, small_librar
     win = open_window()
     (small_library / "junk").mkdir()
     (small_library / "junk" / "broken.wav").write_text("not audio")
-    (small_library / "junk" / "memo.m4a").write_text("a format qvi does not read")
+    (small_library / "junk" / "memo.m4a").write_text("a voice memo by its name only")
     win.dropped([str(small_library)])                   # a folder dropped on the window: "use this library"
     pump(root, lambda: win.session.library_root == small_library.resolve(), 120, "the folder to be indexed")
     assert win.settings.last_folder == str(small_library)
@@ -73,8 +74,8 @@ def test_skipped_files_stay_visible_after_the_library_opens(window, small_librar
     win.banner.action.invoke()
     pump(root, lambda: hasattr(win, "details_window"), 5)
     listed = win.details_window.children["!listbox"].get(0, "end")
-    assert "junk/broken.wav" in listed[0] and listed[1] == "junk/memo.m4a: M4A (AAC) is not a format qvi reads: " \
-                                                           "save it as WAV or FLAC (ffmpeg -i IN OUT.wav)"
+    assert "junk/broken.wav" in listed[0] and \
+        listed[1] == "junk/memo.m4a: not a readable M4A file (invalid data found when processing input)"
 
 
 def test_a_long_query_and_a_short_result_keep_their_own_time_axes(window, desktop, tmp_path):
@@ -460,11 +461,16 @@ def test_recent_queries_and_a_dropped_file(window, tmp_path):
     win.recent_menu.invoke(1)                                              # search the peacock again
     pump(root, lambda: win.bench.query.label == Path(REFERENCE).name, 30, "searching again")
     assert win.dnd, "tkinterdnd2's drag and drop could not be loaded"
-    memo = tmp_path / "New Recording 3.m4a"                                # a phone's voice memo
-    memo.write_bytes(b"\x00\x00\x00\x20ftypM4A " + bytes(400))
-    win.dropped([str(memo)])
-    assert win.banner.text == "New Recording 3.m4a: M4A (AAC) is not a format qvi reads: save it as WAV or FLAC " \
-                              "(ffmpeg -i IN OUT.wav)" and win.bench.query.label == Path(REFERENCE).name
+    memo = write_encoded(tmp_path / "New Recording 3.m4a", *load_audio(DEMO_LIBRARY / "birds" / "hen_01.ogg"))
+    win.dropped([str(memo)])                                               # a phone's voice memo: searched
+    pump(root, lambda: win.bench.query.label == memo.name, 30, "the memo's search")
+    assert win.result.hits[0].relpath == "birds/hen_01.ogg"
+    bogus = tmp_path / "New Recording 4.m4a"                               # one only by its name
+    bogus.write_bytes(b"\x00\x00\x00\x20ftypM4A " + bytes(400))
+    win.dropped([str(bogus)])
+    pump(root, lambda: win.banner.text, 10, "the line saying why")
+    assert win.banner.text == f"{bogus}: not a readable M4A file (invalid data found when processing input)" \
+        and win.bench.query.label == memo.name                             # as a broken WAV dropped is said
 
 
 def test_the_device_chooser_lists_the_sound_card_and_remembers(window, desktop, data_dir):

@@ -1,4 +1,5 @@
 import csv
+import json
 import os
 import re
 import shutil
@@ -15,7 +16,7 @@ from qvi_app.errors import LibraryIndexError, QviError, StaleIndexError
 from qvi_app.index import Filters, ReferenceIndex, scan_library
 from qvi_app.index.scan import category_for, ucs_catid
 from qvi_app.paths import DEMO_LIBRARY
-from tests.conftest import SR, tone, write
+from tests.conftest import SR, tone, write, write_encoded
 
 
 def test_categories_from_folder_ucs_and_csv(tmp_path):
@@ -34,27 +35,56 @@ def test_categories_from_folder_ucs_and_csv(tmp_path):
     assert [(f.relpath, f.category) for f in files] == [("a/sub/y.wav", "a"), ("a/x.wav", "a"), ("z.wav", "custom")]
 
 
-def test_files_in_formats_qvi_does_not_read_are_said_not_silently_dropped(tmp_path):
-    """A library with voice memos and WMA files: they were left out without a word, and a folder
-    of nothing else was "no sound files found"."""
-    from qvi_app.index import pending_changes
+def test_voice_memos_and_video_sounds_in_a_library_are_indexed(tmp_path):
+    """A library with voice memos (M4A) and a video's sound (MOV): left out without a word (0.10),
+    then listed as unread (0.11). Indexed now, and found by themselves; a file that only has the
+    name of one is skipped with its line, as a broken WAV is."""
+    write(tmp_path / "lib/doors/creak.wav", tone(300))
+    write_encoded(tmp_path / "lib/voice/Memo 1.m4a", tone(500, 1.5))
+    write_encoded(tmp_path / "lib/voice/Memo 2.M4A", tone(900, 0.7) + tone(1800, 0.7, amp=0.2))
+    write_encoded(tmp_path / "lib/clips/door.mov", np.stack([tone(200), tone(200)], axis=1), container="mov")
+    (tmp_path / "lib/old").mkdir()
+    (tmp_path / "lib/old/door.wma").write_bytes(b"not read")
+    report = build_index(tmp_path / "lib", tmp_path / "ix", "2dft", show_progress=False)
+    assert report.embedded == report.total == 4 and not report.unread
+    assert [(f.path, f.reason) for f in report.skipped] == [
+        ("old/door.wma", "not a readable WMA file (invalid data found when processing input)")]
+    index = ReferenceIndex.open(tmp_path / "ix")
+    assert sorted(index.categories()) == ["clips", "doors", "voice"]
+    hit = QviSession(tmp_path / "ix").search_file(tmp_path / "lib/voice/Memo 2.M4A", top_k=1).hits[0]
+    assert hit.relpath == "voice/Memo 2.M4A" and hit.score > 0.99
 
+
+def test_without_pyav_a_librarys_memos_are_said_not_silently_dropped(tmp_path):
+    """PyAV missing: the memos and WMA files are listed as unread, with what to do, and a folder
+    of nothing else is not "no sound files found"."""
     write(tmp_path / "lib/doors/creak.wav", tone(300))
     for name in ("voice/Memo 1.m4a", "voice/Memo 2.M4A", "old/door.wma", ".hidden/x.m4a"):
         (tmp_path / "lib" / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "lib" / name).write_bytes(b"not read")
-    report = build_index(tmp_path / "lib", tmp_path / "ix", "2dft", show_progress=False)
-    assert report.total == 1 and not report.skipped
-    assert [(u.path, u.reason.split(" is ")[0]) for u in report.unread] == [
-        ("old/door.wma", "WMA"), ("voice/Memo 1.m4a", "M4A (AAC)"), ("voice/Memo 2.M4A", "M4A (AAC)")]
-    text = report.summary()
-    assert "left out voice/Memo 1.m4a: M4A (AAC) is not a format qvi reads: save it as WAV or FLAC" in text
+    code = f"""
+import json, sys
+sys.modules["av"] = None
+from pathlib import Path
+from qvi_app.app import build_index
+from qvi_app.index import ReferenceIndex, pending_changes
+lib = Path({str(tmp_path / "lib")!r})
+report = build_index(lib, lib.parent / "ix", "2dft", show_progress=False)
+changes = pending_changes(ReferenceIndex.open(lib.parent / "ix"))
+(lib / "doors/creak.wav").unlink()
+empty = build_index(lib, lib.parent / "ix2", "2dft", show_progress=False)
+print(json.dumps([report.total, len(report.skipped), [[u.path, u.reason] for u in report.unread], report.summary(),
+                  bool(changes), empty.total, len(empty.unread), empty.summary()]))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    total, skipped, unread, text, changes, empty_total, empty_unread, empty_text = json.loads(out.splitlines()[-1])
+    assert total == 1 and skipped == 0 and not changes                    # nothing to update for them
+    said = "is not a format qvi reads without PyAV: pip install av, or save it as WAV or FLAC"
+    assert unread == [["old/door.wma", f"WMA {said}"], ["voice/Memo 1.m4a", f"M4A {said}"],
+                      ["voice/Memo 2.M4A", f"M4A {said}"]]
+    assert f"left out voice/Memo 1.m4a: M4A {said}" in text
     assert "(1 embedded, 0 unchanged, 0 removed, 0 skipped, 3 in formats qvi does not read)" in text
-    assert not pending_changes(ReferenceIndex.open(tmp_path / "ix"))          # nothing to update for them
-
-    (tmp_path / "lib/doors/creak.wav").unlink()
-    report = build_index(tmp_path / "lib", tmp_path / "ix2", "2dft", show_progress=False)
-    assert report.total == 0 and len(report.unread) == 3 and "no sound files found" not in report.summary()
+    assert empty_total == 0 and empty_unread == 3 and "no sound files found" not in empty_text
 
 
 def test_build_search_and_category_filter(tmp_path, small_library):

@@ -13,13 +13,16 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+import qvi_app.audio.container as container
 from qvi_app.audio.quiet import decoder_quiet
 from qvi_app.errors import AudioError
 
 #: What libsndfile reads, by file name: Opus, Apple's CAF, Wave64 and RF64 (WAV past 4 GB, from
 #: field recorders), Broadcast WAV and AU too; a library of them was "no sound files found".
-AUDIO_EXTENSIONS = frozenset({".wav", ".bwf", ".w64", ".rf64", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif",
-                              ".aiff", ".aifc", ".caf", ".au", ".snd"})
+SNDFILE_EXTENSIONS = frozenset({".wav", ".bwf", ".w64", ".rf64", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif",
+                                ".aiff", ".aifc", ".caf", ".au", ".snd"})
+#: What qvi reads: with PyAV installed (a dependency since 0.22), M4A, MP4, QuickTime, WMA... too.
+AUDIO_EXTENSIONS = SNDFILE_EXTENSIONS | (frozenset(container.FORMATS) if container.available() else frozenset())
 
 #: Files longer than this are refused: a sound-effect query or reference, not an album.
 MAX_DURATION_S = 600.0
@@ -33,11 +36,6 @@ _BLOCK_FRAMES = 1 << 16
 MIN_DURATION_S = 0.01
 MAX_CHANNELS = 64
 MIN_RATE, MAX_RATE = 1000, 768_000
-#: Formats people have that libsndfile does not read (a phone's voice memo, a screen capture's
-#: sound), by file name: said by name with what to do, not as "format not recognised".
-OTHER_FORMATS = {".m4a": "M4A (AAC)", ".aac": "AAC", ".mp4": "MP4", ".m4v": "MP4", ".mov": "QuickTime",
-                 ".webm": "WebM", ".mkv": "Matroska", ".mka": "Matroska", ".wma": "WMA", ".amr": "AMR",
-                 ".3gp": "3GP", ".wv": "WavPack", ".ape": "Monkey's Audio", ".ac3": "AC-3"}
 #: Peak below this (about -90 dBFS) counts as digital silence.
 SILENCE_PEAK = 3e-5
 
@@ -62,32 +60,11 @@ def load_audio(path, target_sr: int | None = None, max_duration_s: float = MAX_D
         raise AudioError(path, "permission denied (file is not readable)")
     if path.stat().st_size == 0:
         raise AudioError(path, "empty file (0 bytes)")
-    try:
-        fh = open(path, "rb")
-    except OSError as exc:
-        raise AudioError(path, f"cannot open ({exc.strerror or exc})") from None
-    with fh, decoder_quiet(fh):
-        try:
-            snd = sf.SoundFile(fh)
-        except Exception as exc:  # soundfile raises LibsndfileError, RuntimeError, TypeError...
-            raise AudioError(path, unread_format(path) or f"not a readable audio file ({_first_line(exc)})") from None
-        with snd:
-            sr, channels, frames = snd.samplerate, snd.channels, snd.frames
-            if not MIN_RATE <= sr <= MAX_RATE:
-                raise AudioError(path, f"implausible sample rate {sr} Hz")
-            if not 1 <= channels <= MAX_CHANNELS:
-                raise AudioError(path, f"implausible channel count {channels}")
-            if frames and frames / sr > max_duration_s:
-                raise AudioError(path, f"too long ({frames / sr:.0f} s > {max_duration_s:.0f} s)")
-            if frames * channels * 4 > MAX_DECODED_BYTES:
-                raise AudioError(path, f"too large to decode ({frames * channels * 4 / 2**20:.0f} MB of samples, "
-                                       f"{channels} channels at {sr} Hz; the limit is {MAX_DECODED_BYTES >> 20} MB)")
-            try:
-                wave = _read(snd, path, int(max_duration_s * sr) + 1, keep_two=stereo and channels == 2)
-            except AudioError:
-                raise
-            except Exception as exc:
-                raise AudioError(path, f"cannot decode audio ({_first_line(exc)})") from None
+    if container.label(path) and container.available():      # M4A, MP4, WMA...: FFmpeg, through PyAV
+        wave, sr = container.read(path, "two" if stereo else "mono", max_duration_s, MAX_DECODED_BYTES,
+                                  lambda rate, n, seconds: check_header(path, rate, n, seconds, max_duration_s))
+    else:
+        wave, sr = _decode(path, max_duration_s, stereo)
     if len(wave) == 0:
         raise AudioError(path, "no audio samples")
     if len(wave) / sr < MIN_DURATION_S:
@@ -99,6 +76,45 @@ def load_audio(path, target_sr: int | None = None, max_duration_s: float = MAX_D
         wave /= peak
     if target_sr is not None and target_sr != sr:
         wave, sr = (resample(wave, sr, target_sr) if wave.ndim == 1 else resample(wave.T, sr, target_sr).T), target_sr
+    return wave, sr
+
+
+def check_header(path, sr: int, channels: int, seconds: float | None, max_duration_s: float) -> None:
+    """What a file's header says, checked before anything is decoded: a plausible rate and
+    channel count, a length within ``max_duration_s`` (when the header gives one) and decoded
+    samples within :data:`MAX_DECODED_BYTES`. Raises :class:`AudioError` saying which."""
+    if not MIN_RATE <= sr <= MAX_RATE:
+        raise AudioError(path, f"implausible sample rate {sr} Hz")
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise AudioError(path, f"implausible channel count {channels}")
+    if seconds is not None and seconds > max_duration_s:
+        raise AudioError(path, f"too long ({seconds:.0f} s > {max_duration_s:.0f} s)")
+    size = (seconds or 0) * sr * channels * 4
+    if size > MAX_DECODED_BYTES:
+        raise AudioError(path, f"too large to decode ({size / 2**20:.0f} MB of samples, "
+                               f"{channels} channels at {sr} Hz; the limit is {MAX_DECODED_BYTES >> 20} MB)")
+
+
+def _decode(path: Path, max_duration_s: float, stereo: bool) -> tuple[np.ndarray, int]:
+    """What libsndfile reads (WAV, FLAC, Ogg, MP3, AIFF...), checked from its header first."""
+    try:
+        fh = open(path, "rb")
+    except OSError as exc:
+        raise AudioError(path, f"cannot open ({exc.strerror or exc})") from None
+    with fh, decoder_quiet(fh):
+        try:
+            snd = sf.SoundFile(fh)
+        except Exception as exc:  # soundfile raises LibsndfileError, RuntimeError, TypeError...
+            raise AudioError(path, unread_format(path) or f"not a readable audio file ({_first_line(exc)})") from None
+        with snd:
+            sr, channels, frames = snd.samplerate, snd.channels, snd.frames
+            check_header(path, sr, channels, frames / sr if frames and sr else None, max_duration_s)
+            try:
+                wave = _read(snd, path, int(max_duration_s * sr) + 1, keep_two=stereo and channels == 2)
+            except AudioError:
+                raise
+            except Exception as exc:
+                raise AudioError(path, f"cannot decode audio ({_first_line(exc)})") from None
     return wave, sr
 
 
@@ -114,6 +130,8 @@ _CODECS = {"VORBIS": "Ogg Vorbis", "OPUS": "Opus", "MPEG_LAYER_III": "MP3", "ALA
 def file_facts(path) -> str:
     """A sound file's rate, channels and depth or codec, from its header ("48 kHz · stereo ·
     24-bit WAV"); "" for a file that cannot be read (nothing is decoded)."""
+    if container.label(path) and container.available():
+        return container.facts(path)
     try:
         with open(path, "rb") as fh, decoder_quiet(fh), sf.SoundFile(fh) as snd:
             sr, channels, fmt, subtype = snd.samplerate, snd.channels, snd.format, snd.subtype
@@ -128,9 +146,13 @@ def file_facts(path) -> str:
 
 
 def unread_format(path) -> str | None:
-    """What to say of a file in a format qvi does not read (by its name), or None."""
-    kind = OTHER_FORMATS.get(Path(path).suffix.lower())
-    return f"{kind} is not a format qvi reads: save it as WAV or FLAC (ffmpeg -i IN OUT.wav)" if kind else None
+    """What to say of a file in a format qvi does not read (by its name), or None: the formats
+    FFmpeg reads, when PyAV is not installed (a phone's voice memo, a screen capture's sound),
+    said by name with what to do, not as "format not recognised"."""
+    kind = container.label(path)
+    if kind is None or container.available():
+        return None
+    return f"{kind} is not a format qvi reads without PyAV: pip install av, or save it as WAV or FLAC"
 
 
 def _read(snd: sf.SoundFile, path, max_frames: int, keep_two: bool = False) -> np.ndarray:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import soundfile as sf
 
-from qvi_app.audio.load import MAX_DECODED_BYTES, resample
+import qvi_app.audio.container as container
+from qvi_app.audio.load import MAX_DECODED_BYTES, MAX_DURATION_S, check_header, resample
 from qvi_app.audio.quiet import decoder_quiet
 from qvi_app.errors import AudioError
 
@@ -30,6 +31,18 @@ def save_region(src, start_s: float, end_s: float, dest, semitones: int = 0) -> 
     resampling). Raises :class:`AudioError` with a reason."""
     src, dest = Path(src), Path(dest)
     speed = 2.0 ** (semitones / 12)
+    if container.label(src) and container.available():       # M4A, MP4, WMA...: lossy, written as 24-bit
+        sr, part, subtype = *_container_part(src, start_s, end_s, speed), "PCM_24"
+    else:
+        sr, part, subtype = _sndfile_part(src, start_s, end_s, speed)
+    if semitones:
+        part = resample(part.T, max(1, round(sr * speed)), sr).T   # as if its samples came that much faster
+    write_wav(part, sr, dest, subtype, what="the part")
+    return len(part) / sr
+
+
+def _sndfile_part(src: Path, start_s: float, end_s: float, speed: float):
+    """The part read from a file libsndfile reads: its rate, samples and subtype to write."""
     try:
         with open(src, "rb") as fh, decoder_quiet(fh), sf.SoundFile(fh) as snd:
             sr, channels = snd.samplerate, snd.channels
@@ -46,10 +59,22 @@ def save_region(src, start_s: float, end_s: float, dest, semitones: int = 0) -> 
         raise
     except (OSError, RuntimeError, sf.LibsndfileError) as exc:
         raise AudioError(src, f"cannot read the part ({exc})") from None
-    if semitones:
-        part = resample(part.T, max(1, round(sr * speed)), sr).T   # as if its samples came that much faster
-    write_wav(part, sr, dest, subtype, what="the part")
-    return len(part) / sr
+    return sr, part, subtype
+
+
+def _container_part(src: Path, start_s: float, end_s: float, speed: float):
+    """The part read from an M4A, MP4... file (decoded from its start: these seek by packets,
+    not samples), every channel kept: its rate and samples."""
+    def check(rate, channels, seconds):
+        check_header(src, rate, channels, seconds, MAX_DURATION_S)
+        if (end_s - start_s) * rate * channels * 4 * max(1.0, 1 / speed) > MAX_DECODED_BYTES:
+            raise AudioError(src, "the part is too large to save at once; select a shorter one")
+
+    samples, sr = container.read(src, "all", MAX_DURATION_S, MAX_DECODED_BYTES, check)
+    first, last = max(0, int(round(start_s * sr))), min(len(samples), int(round(end_s * sr)))
+    if last <= first:
+        raise AudioError(src, f"nothing to save between {start_s:.2f} s and {end_s:.2f} s")
+    return sr, samples[first:last].copy()
 
 
 def write_wav(samples, sr: int, dest, subtype: str = "PCM_24", what: str = "the sound") -> None:

@@ -24,6 +24,7 @@ from typing import NamedTuple
 
 import soundfile as sf
 
+import qvi_app.audio.container as container
 from qvi_app.audio.quiet import decoder_quiet
 
 #: Which reader wrote an index's descriptions (its meta ``descriptions``): 1 in 0.19; 2 reads
@@ -58,6 +59,8 @@ def file_tags(path) -> FileTags:
     The description is joined by " · ", each part once: its tags in the order of :data:`FIELDS`,
     the BWF description, a library tool's iXML words, RIFF INFO keywords and subject, then a
     recorder's iXML note. The category is :func:`library_category` of its iXML."""
+    if container.label(path) and container.available():        # M4A, MP4, WMA...: their tags, through FFmpeg
+        return FileTags(join_parts(container.tags(path)))
     parts: list[str] = []
     try:
         with open(path, "rb") as fh:
