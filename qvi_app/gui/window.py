@@ -4,7 +4,10 @@ Wiring only: what the window knows and decides is a :class:`~qvi_app.workbench.W
 and what it plays an :class:`~qvi_app.audition.Audition` (both tk-free, tested without a
 display); this module lays out widgets, runs the workbench's
 blocking calls in worker threads (:class:`~qvi_app.gui.tasks.TaskRunner`) and draws what they
-return. Audio analysis happens in :mod:`qvi_app.app`, reached through the workbench.
+return. Audio analysis happens in :mod:`qvi_app.app`, reached through the workbench. Two ideas
+of the window live beside it, as mixins of the one window object its menus, keys and tests see:
+the library (``libraries.py``: opening, indexing, the Libraries menu) and the selected result
+(``shown_result.py``: its plots, hearing it, where it matches, its parts).
 """
 
 from __future__ import annotations
@@ -24,37 +27,25 @@ import numpy as np
 from qvi_app import __version__, app
 from qvi_app.audio.devices import Player, Recorder, list_devices
 from qvi_app.audio.endpoint import QUIET_S
-from qvi_app.audio.load import file_facts, to_mono
-from qvi_app.audio.tags import shortened
 from qvi_app.audition import Audition
-from qvi_app.credits import credit_line
 from qvi_app.errors import QviError, counted, sentence
 from qvi_app.gui.dialogs import DEFAULT_DEVICE, ask_devices, ask_folder, show_lines
 from qvi_app.gui.filter_row import FilterRow
+from qvi_app.gui.libraries import LibraryMixin
 from qvi_app.gui.menus import KEYS, bind_keys, build_menu, is_text_field
 from qvi_app.gui.screen import fit_to_screen
+from qvi_app.gui.shown_result import ShownResultMixin
 from qvi_app.gui.tasks import TaskRunner
 from qvi_app.gui.widgets import FirstRun, LevelMeter, MessageBanner, ResultsTable, SpectrogramPanel, ui_scale
 from qvi_app.index import NO_FILTERS, Filters
-from qvi_app.paths import data_dir
 from qvi_app.settings import AppSettings, feedback_db_path
-from qvi_app.workbench import RECORDING_LABEL, TimeLeft, Workbench, say_duration
+from qvi_app.workbench import RECORDING_LABEL, Workbench
 
 log = logging.getLogger("qvi.gui")
 ALL = "All categories"
 
 
-def _part_name(hit, part: tuple[float, float], semitones: int) -> str:
-    """A saved part's file name: "dog_bark 1.20-2.05 s", "dog_bark 1.20-2.05 s -12 st"."""
-    return f"{hit.path.stem} {part[0]:.2f}-{part[1]:.2f} s" + (f" {semitones:+d} st" if semitones else "")
-
-
-def library_name(index_dir: Path, library: Path) -> str:
-    """What a library is called in the title and the Libraries menu: its folder's name."""
-    return "Demo library" if index_dir == app.DEMO_INDEX else library.name or str(library)
-
-
-class QviWindow:
+class QviWindow(LibraryMixin, ShownResultMixin):
     def __init__(self, root: tk.Tk, settings: AppSettings | None = None, index_dir=None, query_file=None):
         self.root = root
         self.bench = Workbench(settings or AppSettings.load(), feedback_db_path())
@@ -284,27 +275,6 @@ class QviWindow:
     def _drag_paths(self):
         return tuple(str(h.path) for h in self.results.selected_all())
 
-    def _drag_part(self) -> tuple[str, ...]:
-        """The part selected on the result's waveform, written to the data folder's parts/ (kept:
-        an editor may use a dropped file where it lies) to be dragged out; () when it cannot be."""
-        part = self._part_selected()
-        if part is None:
-            return ()
-        hit = self._shown_wave[0]
-        dest = self._part_file(hit, part, self.pitch)
-        try:
-            self.say(self.bench.drag_part(hit.path, *part, dest, self.pitch))
-        except QviError as exc:
-            self._failed(exc, "The part cannot be dragged out: ")
-            return ()
-        return (str(dest),)
-
-    @staticmethod
-    def _part_file(hit, part: tuple[float, float], semitones: int = 0) -> Path:
-        """Where a part dragged out is written: the data folder's parts/ (kept there: an editor may
-        use a dropped file where it lies)."""
-        return data_dir() / "parts" / f"{_part_name(hit, part, semitones)}.wav"
-
     def dropped(self, paths) -> None:
         """A sound dropped on the window is searched for; a folder becomes the library (indexed or
         brought up to date first, as File → Open library folder does)."""
@@ -373,60 +343,7 @@ class QviWindow:
             self.busy.stop()
             self.busy.pack_forget()
 
-    # -- library ---------------------------------------------------------------------------------
-    def _remembered_index(self) -> Path:
-        remembered = self.settings.index_dir
-        return Path(remembered) if remembered and Path(remembered).exists() else app.DEMO_INDEX
-
-    def open_library(self, index_dir: Path, then_query=None, remember: bool = False) -> None:
-        """Load an index and its encoder in the background (the model takes a second or two)."""
-        self.say(f"opening the library index {index_dir}…")
-        self._set_busy(True)
-        self.tasks.submit(lambda: self.bench.open(index_dir),
-                          lambda s: self._library_opened(s, then_query, remember),
-                          lambda exc: self._library_failed(index_dir, exc))
-
-    def _library_opened(self, session: app.QviSession, then_query, remember: bool) -> None:
-        self._set_busy(False)
-        search_again = self.bench.opened(session)
-        cats = session.categories()
-        self._show_category_counts(cats)
-        self.filter_row.forget_counts()                # this library's come soon
-        self._facets_shown = None
-        self._show_filters()
-        self.results.show([], {})
-        self.first_run.show_library(len(session.index), cats)
-        self.stop_playing()
-        self.spectrograms.show("result", None, "Result: select one in the list")
-        self.spectrograms.show_wave(None, 0)
-        self._show_notice()
-        self.say(self.bench.status_line())
-        self.root.title(f"qvi — {library_name(session.index_dir, session.library_root)}")
-        gone = session.library_gone()
-        if gone:
-            self.error(gone[0].upper() + gone[1:], "Open library folder…", self.open_library_dialog)
-        outdated = session.index_outdated()
-        if outdated and not self.banner.text:
-            self.banner.show(outdated + ".", "Index again", lambda: self.rebuild(session.index_dir), note=True)
-        log.info("ready: %d sounds, model %s", len(session.index), session.model_id)
-        if remember:
-            self.settings.index_dir = None if session.index_dir == app.DEMO_INDEX else str(session.index_dir)
-            self._save_settings()
-        # The embeddings' checksum is read in the background: damage that search cannot see is reported.
-        self.tasks.submit(session.index.verify, lambda problem: self._verified(session, problem), lambda exc: None)
-        self.tasks.submit(session.library_changes, lambda changes: self._library_checked(session, changes),
-                          lambda exc: log.info("could not compare the library with its index: %s", exc))
-        if then_query:
-            self.open_query(Path(then_query))
-        elif search_again:                      # the query on screen, searched in the new library
-            q = self.bench.query
-            self.search(q.wave, q.sr, q.label)
-        else:
-            self.spectrograms.show_no_query()
-            self._show_list(False)
-            if self.bench.filters != NO_FILTERS:          # words kept from the library before: listed here
-                self.rerank()
-
+    # -- the filters' boxes ----------------------------------------------------------------------
     def _show_filters(self) -> None:
         """The category box and the filter row set to the workbench's filters (after a library
         opens, after Back), without re-ranking."""
@@ -471,93 +388,6 @@ class QviWindow:
         """A category (None: all of them) as its box lists it, with its count."""
         said = ALL if category is None else category
         return next((v for v in self.category_box["values"] if v.split("  (")[0] == said), ALL)
-
-    def _verified(self, session, problem: str | None) -> None:
-        if problem and session is self.session:
-            self.error(problem, "Rebuild index", lambda: self.rebuild(session.index_dir))
-
-    def _library_checked(self, session, changes) -> None:
-        """Sounds added, changed or removed since the library was indexed (found in the
-        background): offered as an update, which embeds only those. A message already shown
-        (a problem) is not covered."""
-        if not changes or session is not self.session or self._cancel_indexing is not None or self.banner.text:
-            return
-        self.banner.show(f"The library changed since it was indexed ({changes.summary()}): update the index "
-                         "to search what is there now.", "Update index", lambda: self.rebuild(session.index_dir),
-                         note=True)
-
-    def _library_failed(self, index_dir: Path, exc: BaseException) -> None:
-        self._set_busy(False)
-        n = self.bench.library_failed(index_dir, exc)
-        if n.action == "Rebuild index":
-            self.error(n.text, n.action, lambda: self.rebuild(index_dir))
-        else:
-            self.message = n.text
-            self.banner.show(n.text)
-        self.say("no library open")
-
-    def rebuild(self, index_dir: Path) -> None:
-        probe = app.ReferenceIndex.open(index_dir)
-        self.index_folder(probe.library_root, index_dir, probe.meta["encoder_name"])
-
-    def open_library_dialog(self) -> None:
-        folder = ask_folder(self.root, self.settings.last_folder or str(Path.home()))
-        if folder:
-            self.use_folder(Path(folder))
-
-    def use_folder(self, folder: Path) -> None:
-        self._remember_folder(str(folder))
-        self.index_folder(folder)
-
-    def index_folder(self, folder: Path, index_dir: Path | None = None, encoder: str = app.DEFAULT_ENCODER) -> None:
-        """Index (or update) a folder in the background, with progress and a Cancel button."""
-        if self._cancel_indexing is not None:
-            self.error("A library is already being indexed; wait for it or cancel it first.")
-            return
-        index_dir = index_dir or app.default_index_dir(folder, encoder)
-        cancel = self._cancel_indexing = threading.Event()
-        self._time_left = TimeLeft(self.bench.clock)
-        self.index_progress.configure(value=0, maximum=1)
-        self.index_progress.pack(side="right")
-        self.index_cancel.pack(side="right", padx=6)
-        self.say(f"indexing {folder}…")
-
-        def progress(done, total, name):
-            self.tasks.post(self._indexing_progress, done, total, name)
-
-        self.tasks.submit(
-            lambda: app.build_index(folder, index_dir, encoder, show_progress=False, on_progress=progress,
-                                    cancel=cancel),
-            lambda report: self._indexing_done(report, index_dir),
-            self._indexing_failed)
-
-    def _indexing_progress(self, done: int, total: int, name: str) -> None:
-        self.index_progress.configure(value=done, maximum=max(total, 1))
-        left = self._time_left(done, total)
-        eta = f" · {say_duration(left)} left" if left else ""
-        self.say(f"indexing {done}/{total}{eta}: {name}" if name else f"indexing: writing the index ({total} sounds)")
-
-    def _end_indexing(self) -> None:
-        self._cancel_indexing = None
-        self.index_progress.pack_forget()
-        self.index_cancel.pack_forget()
-
-    def _indexing_done(self, report, index_dir: Path) -> None:
-        self._end_indexing()
-        self.bench.indexed(report.skipped + report.unread)
-        self._show_notice()
-        self.open_library(index_dir, remember=True)
-
-    def _indexing_failed(self, exc: BaseException) -> None:
-        self._end_indexing()
-        if isinstance(exc, app.IndexingCancelled):
-            self.say(f"{exc}.  " + self.bench.status_line())
-        else:
-            self._failed(exc, "Indexing failed: ")
-
-    def cancel_indexing(self) -> None:
-        if self._cancel_indexing is not None:
-            self._cancel_indexing.set()
 
     # -- recording -------------------------------------------------------------------------------
     def space(self) -> None:
@@ -764,147 +594,7 @@ class QviWindow:
         self.filter_row.show(NO_FILTERS)
         self.rerank()
 
-    # -- results ---------------------------------------------------------------------------------
-    def _on_select(self, _event=None) -> None:
-        hit = self.results.selection_added()
-        if hit is None:
-            return
-        plays = hit is not self._quiet_hit
-        if plays:
-            self._quiet_hit = None
-        self.tasks.submit(lambda: self._load_hit(hit), lambda loaded: self._hit_loaded(hit, loaded, plays),
-                          self._search_failed)
-
-    def _load_hit(self, hit):
-        """A result's audio as it is heard (a stereo file in stereo), its plot and its facts."""
-        wave, sr = self.session.load_reference(hit, stereo=True)
-        told = hit.description and f"“{shortened(hit.description, 90)}”"      # as indexed, as the list shows it
-        about = tuple(x for x in (file_facts(hit.path), credit_line(hit.path), told) if x)
-        return wave, sr, app.spectrogram(to_mono(wave), sr), about
-
-    def _hit_loaded(self, hit, loaded, play: bool) -> None:
-        wave, sr, spec, about = loaded
-        if self.results.selected() is not hit:
-            return
-        scored = f" · {hit.score:.3f}" if np.isfinite(hit.score) else ""            # a listing has no scores
-        self.spectrograms.show("result", spec, f"#{hit.rank} {hit.path.name} · {hit.category}{scored}", about)
-        self.spectrograms.show_wave(wave, sr)
-        self._shown_wave = (hit, wave, sr)
-        self._find_match(hit, wave, sr)
-        if play:
-            self._play(hit, wave, sr)
-
-    def _find_match(self, hit, wave, sr: int) -> None:
-        """A long result: where in it the query matches, found on a worker (1.5 s for 30 s of sound,
-        7 s for ten minutes to the best place, 9 s to all, on 2 cores) and outlined on its
-        waveform; J plays it."""
-        self._match_token += 1
-        token = self._match_token
-        if not self.bench.locates(len(wave) / sr):
-            return
-        self.spectrograms.show_match(None, finding=True)
-        best_first = lambda match: self.tasks.post(self._match_found, token, hit, match, None, True)   # noqa: E731
-        self.tasks.submit(lambda: self.bench.where_it_matches(hit, wave, sr, stop=lambda: token != self._match_token,
-                                                              on_best=best_first),
-                          lambda match: self._match_found(token, hit, match),
-                          lambda exc: self._match_found(token, hit, None, exc))
-
-    def _match_found(self, token: int, hit, match, exc: BaseException | None = None, more: bool = False) -> None:
-        """The match shown; ``more``: its best place only, the others still being found (a long
-        sound: its best place shows about 2 s sooner in ten minutes)."""
-        if token != self._match_token or not self._showing_selected() or self._shown_wave[0] is not hit:
-            return                                  # another sound is shown now
-        self.spectrograms.show_match(match, finding=more)
-        if exc is not None:
-            self._failed(exc, "Where the query matches in this sound was not found: ")
-
-    def play_match(self) -> None:
-        """J: the part of a long result where the query matches best, selected (to drag out, save
-        with Ctrl+S or search more like it with M) and played; J again: the next place it matches
-        (a dog that barks three times in a minute of farmyard), back to the best after the last."""
-        wave = self.spectrograms.wave
-        match = wave.match if self._showing_selected() else None
-        if match is None:
-            self.say("still finding where the query matches in this sound…" if self._showing_selected() and wave.finding
-                     else "J plays where a long result matches the query: select one several times as long as the query")
-            return
-        k, (start, end) = (0, match.best) if wave.finding else match.place_after(wave.selection)
-        view = self.spectrograms.view
-        if (there := view.showing(start, end)) != view:       # zoomed elsewhere: the view goes to the place
-            self.spectrograms.set_view(there)
-        wave.select_part((start, end))
-        many = len(wave.places)
-        if many > 1 and self.playing is self._shown_wave[0]:
-            self.say(f"{'best match' if k == 0 else f'match {k + 1} of {many}'}: {start:.1f}–{end:.1f} s of "
-                     f"{self._shown_wave[0].path.name}  ·  J: the next  ·  Ctrl+S saves it")
-
-    def zoom(self) -> None:
-        """Z: the result's spectrogram and waveform zoomed to the part dragged across it (or where a
-        long result matches), to see and drag across what is a few pixels of the whole sound;
-        again: the whole sound. The wheel over them zooms anywhere."""
-        wave = self.spectrograms.wave
-        part = wave.selection or (wave.match.best if wave.match is not None else None)
-        view = self.spectrograms.view.toggled(part) if self._showing_selected() and wave.seconds else None
-        if view is None:
-            self.say("Z zooms into a result's plots: drag across its waveform first (a long result's best match "
-                     "needs no drag), or turn the mouse wheel over them")
-            return
-        self.spectrograms.set_view(view)
-
-    def _showing_selected(self) -> bool:
-        """The waveform shown is the selected result's (not another's, the selected one loading)."""
-        return self._shown_wave is not None and self._shown_wave[0] is self.results.selected()
-
-    def _part_selected(self) -> tuple[float, float] | None:
-        """The part dragged across the waveform of the result selected (start, end seconds)."""
-        return self.spectrograms.wave.selection if self._showing_selected() else None
-
-    def play_selected(self) -> None:
-        """Enter: the result again; the part selected on its waveform, when there is one."""
-        part = self._part_selected()
-        if part is not None:
-            self.play_part(*part)
-        else:
-            self.play_selected_from(0.0)
-
-    def play_part(self, start_s: float, end_s: float) -> None:
-        """A drag across the result's waveform: that part played (and looped, with L), to be
-        saved on its own (Ctrl+S)."""
-        if not self._showing_selected():
-            return
-        hit, wave, sr = self._shown_wave
-        if self._play(hit, wave, sr, start_s=start_s, end_s=end_s):
-            self.say(f"playing {end_s - start_s:.2f} s of {hit.path.name} from {start_s:.2f} s  ·  "
-                     "Ctrl+S saves this part as a file")
-        self._write_part_ahead(hit, start_s, end_s)
-
-    def _write_part_ahead(self, hit, start_s: float, end_s: float) -> None:
-        """The part selected, written on a worker for a drag of its handle (as heard: at the pitch
-        results play at)."""
-        pitch = self.pitch
-        if self._part_ahead != (hit, start_s, end_s, pitch):
-            self._part_ahead = (hit, start_s, end_s, pitch)
-            dest = self._part_file(hit, (start_s, end_s), pitch)
-            self.tasks.submit(lambda: self.bench.prepare_part(hit.path, start_s, end_s, dest, pitch), lambda _: None,
-                              lambda exc: log.info("the part was not written ahead of a drag: %s", exc))
-
-    def save_part_dialog(self) -> None:
-        """Ctrl+S: the part selected on the result's waveform, saved as a WAV file of its own."""
-        part = self._part_selected()
-        if part is None:
-            self.error("Drag across the result's waveform (under the plots) to select the part to save.")
-            return
-        hit, (start, end), pitch = self._shown_wave[0], part, self.pitch
-        path = filedialog.asksaveasfilename(parent=self.root, title="Save the selected part as",
-                                            defaultextension=".wav", filetypes=[("WAV", "*.wav")],
-                                            initialdir=self.settings.last_folder or str(Path.home()),
-                                            initialfile=f"{_part_name(hit, part, pitch)}.wav")
-        if not path:
-            return
-        self._remember_folder(str(Path(path).parent))
-        self.tasks.submit(lambda: self.bench.save_part(hit.path, start, end, path, pitch), self.say,
-                          lambda exc: self._failed(exc, "The part was not saved: "))
-
+    # -- the query saved ---------------------------------------------------------------------------
     def save_query_dialog(self) -> None:
         """Ctrl+Shift+S: the query as searched (what ▶ Query plays) saved as a WAV file."""
         q = self.bench.query
@@ -921,81 +611,6 @@ class QviWindow:
         self._remember_folder(str(Path(path).parent))
         self.tasks.submit(lambda: self.bench.save_query(path), self.say,
                           lambda exc: self._failed(exc, "The query was not saved: "))
-
-    def play_selected_from(self, seconds: float) -> None:
-        hit = self.results.selected()
-        if hit is None:
-            return
-        if self._shown_wave is not None and self._shown_wave[0] is hit:
-            self._play(hit, *self._shown_wave[1:], start_s=seconds)
-            return
-        self.tasks.submit(lambda: self.session.load_reference(hit, stereo=True),
-                          lambda loaded: self._play(hit, *loaded, start_s=seconds), self._search_failed)
-
-    def _play(self, hit, wave, sr, start_s: float = 0.0, end_s: float | None = None,
-              loop_from_s: float | None = None) -> bool:
-        """Play a result (levelled, looped with L, at the pitch chosen with [ and ]); False when
-        it could not start."""
-        if self.recorder is not None:
-            return False  # never play into a recording
-        try:
-            ticket = self.audition.play(hit, wave, sr, start_s=start_s, end_s=end_s, loop_from_s=loop_from_s)
-        except QviError as exc:
-            self._failed(exc, "Cannot play: ")
-            return False
-        self._now_playing(hit, ticket)
-        return True
-
-    def _now_playing(self, hit, ticket: int) -> None:
-        self.results.mark_playing(hit)
-        self.say(f"playing {hit.relpath}" + (f" {self.audition.pitch_words()}" if self.pitch else ""))
-        self._tick_playhead(ticket)
-
-    def change_pitch(self, step: int) -> None:
-        """Results play ``step`` semitones higher (lower when negative; 0: at their own pitch
-        again), within two octaves; what is playing goes on from where it is at the new pitch."""
-        try:
-            if not self.audition.change_pitch(step):
-                return
-        except QviError as exc:
-            self._failed(exc, "Cannot play: ")
-        pitch = self.pitch
-        # said in the waveform's caption: the row of buttons has no room left at 1024 px
-        self.spectrograms.wave.show_pitch(f"{pitch:+d} st" if pitch else "")
-        part = self._part_selected()
-        if part is not None:                    # a drag of its handle gives the part as now heard
-            self._write_part_ahead(self._shown_wave[0], *part)
-        if self.playing is not None and self.player.playing:
-            self._now_playing(self.playing, self.audition.ticket)
-        else:
-            self.say(f"results play {self.audition.pitch_words()}" if pitch else "results play at their own pitch")
-
-    def _tick_playhead(self, ticket: int) -> None:
-        if ticket != self.audition.ticket or self.playing is None:
-            self.spectrograms.move_playhead(None)
-            return
-        self.spectrograms.move_playhead(self.audition.position_s)
-        self.root.after(50, lambda: self._tick_playhead(ticket))
-
-    def _play_ended(self, ticket: int) -> None:
-        if self.audition.ended(ticket):
-            self.results.mark_playing(None)
-            self.spectrograms.move_playhead(None)
-
-    def stop_playing(self) -> None:
-        self.audition.stop()
-        self.results.mark_playing(None)
-        self.spectrograms.move_playhead(None)
-
-    def replay_query(self) -> None:
-        if self.bench.query is None or self.recorder is not None:
-            return
-        try:
-            self.audition.play_query(self.bench.query.wave, self.bench.query.sr)
-        except QviError as exc:
-            self._failed(exc, "Cannot play: ")
-            return
-        self.results.mark_playing(None)
 
     def copy_selected_path(self) -> None:
         """The selected results' paths, one a line."""
@@ -1166,52 +781,6 @@ class QviWindow:
         for created, label, path in recent:
             when = time.strftime("%d %b %H:%M", time.localtime(created))
             menu.add_command(label=f"{when}  {label}", command=lambda p=path, lab=label: self._search_again(p, lab))
-
-    def fill_libraries(self) -> None:
-        """Every library indexed on this computer and the demo library; the open one is marked."""
-        menu = self.libraries_menu
-        menu.delete(0, "end")
-        current = self.session.index_dir if self.session is not None else None
-        libraries = app.known_libraries()
-        for known in libraries:
-            name = library_name(known.index_dir, known.library)
-            gone = "" if known.library.is_dir() else ", folder not found"
-            menu.add_command(label=f"{'✓' if known.index_dir == current else '  '} {name}  ({counted(known.sounds, 'sound')}"
-                                   f"{gone})  {known.library}",
-                             command=lambda d=known.index_dir: self.open_library(d, remember=True))
-        if not hasattr(self, "forget_menu"):                 # made once, filled each time
-            self.forget_menu = tk.Menu(menu, tearoff=False)
-        forget = self.forget_menu
-        forget.delete(0, "end")
-        for known in libraries[:-1]:                         # not the demo library's
-            forget.add_command(label=f"{library_name(known.index_dir, known.library)}  ({known.sounds:,} sounds)  "
-                                     f"{known.library}",
-                               command=lambda k=known: self.forget_library(k))
-        menu.add_separator()
-        menu.add_cascade(label="Forget a library's index", menu=forget,
-                         state="normal" if len(libraries) > 1 else "disabled")
-
-    def forget_library(self, known: app.KnownLibrary) -> None:
-        """Delete a library's index, once confirmed (its sounds are not touched); the demo library
-        opens in place of the open one."""
-        if self._cancel_indexing is not None:
-            self.error("A library is being indexed; wait for it or cancel it first.")
-            return
-        if not messagebox.askyesno("Forget a library's index", (
-                f"Forget the index of {known.library} ({known.sounds:,} sounds)?\n\nIt is deleted from this "
-                "computer; the sounds themselves are not touched. Opening the folder again indexes it again."),
-                parent=self.root):
-            return
-        was_open = self.session is not None and self.session.index_dir.resolve() == known.index_dir.resolve()
-        self.tasks.submit(lambda: app.forget_library(known.index_dir),
-                          lambda done: self._library_forgotten(*done, was_open),
-                          lambda exc: self._failed(exc, "The index cannot be forgotten: "))
-
-    def _library_forgotten(self, gone, freed: int, was_open: bool) -> None:
-        self.bench.forgotten(gone, freed)
-        self._show_notice()
-        if was_open or Path(self.settings.index_dir or "") in {k.index_dir for k in gone}:
-            self.open_library(app.DEMO_INDEX, remember=True)
 
     def _search_again(self, path: str, label: str) -> None:
         self.tasks.submit(lambda: app.load_audio(path), lambda loaded: self.search(*loaded, label),
