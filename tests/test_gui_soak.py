@@ -13,9 +13,11 @@ import time
 
 import pytest
 
+from qvi_app.audio import load_audio
 from qvi_app.index import LENGTH_PRESETS
 from qvi_app.paths import DEMO_LIBRARY
 from test_gui import pump, wait
+from tests.conftest import write_encoded
 
 pytestmark = pytest.mark.slow
 
@@ -23,7 +25,7 @@ NAMES = ["", "01", "bird", "-bird", '"', "zz", "door wood", "02 -owl", "-", '"bi
 LENGTHS = ["Any length", "0.2-0.5", "2-", "x", *[p.describe() for p in LENGTH_PRESETS]]
 
 
-def _actions(win, rng):
+def _actions(win, rng, memos):
     root = win.root
     queries = sorted(DEMO_LIBRARY.rglob("*.ogg"))[::20]
 
@@ -52,7 +54,8 @@ def _actions(win, rng):
         win.rerank()
 
     return {
-        "query": lambda: win.open_query(rng.choice(queries)), "select": select, "select again": select,
+        "query": lambda: win.open_query(rng.choice(queries)), "memo": lambda: win.open_query(rng.choice(memos)),
+        "select": select, "select again": select,
         "rate": lambda: win.rate_selected(rng.choice([1, -1])), "more like": win.more_like_selected,
         "back": win.back, "forward": win.forward, "original": win.original_ranking, "category": category,
         "name": lambda: win.filter_row.name_var.set(rng.choice(NAMES)), "length": length, "top": top,
@@ -68,14 +71,17 @@ def _actions(win, rng):
 
 
 @pytest.mark.parametrize("seed", [3, 11])
-def test_random_actions_never_end_in_an_error(window, desktop, seed):
+def test_random_actions_never_end_in_an_error(window, desktop, seed, tmp_path):
     root, open_window = window
     win = open_window()
+    sounds = sorted(DEMO_LIBRARY.rglob("*.ogg"))
+    memos = [write_encoded(tmp_path / "memo.m4a", *load_audio(sounds[7])),          # a phone's, a video's
+             write_encoded(tmp_path / "clip.mov", *load_audio(sounds[300], stereo=True), container="mov")]
     caught = []
     handler = root.report_callback_exception
     root.report_callback_exception = lambda *exc: (caught.append((done[-1:], exc[1])), handler(*exc))
     rng = random.Random(seed)
-    actions = _actions(win, rng)
+    actions = _actions(win, rng, memos)
     names = sorted(actions)
     done: list[str] = []
     for _ in range(150):
