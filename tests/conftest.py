@@ -34,7 +34,7 @@ def write(path: Path, wave: np.ndarray, sr: int = SR, **kw) -> Path:
 
 
 def write_encoded(path: Path, wave: np.ndarray, sr: int = SR, container: str = "mp4", codec: str = "aac",
-                  tags: dict | None = None) -> Path:
+                  tags: dict | None = None, bit_rate: int | None = None) -> Path:
     """``wave`` (frames, or frames x channels) encoded by FFmpeg (PyAV) as a phone or a video
     editor writes it: AAC in an M4A file by default, with ``tags`` (title, comment...)."""
     import av
@@ -45,6 +45,8 @@ def write_encoded(path: Path, wave: np.ndarray, sr: int = SR, container: str = "
     with av.open(str(path), "w", format=container) as out:
         out.metadata.update(tags or {})
         stream = out.add_stream(codec, rate=sr, layout=layout)
+        if bit_rate:
+            stream.bit_rate = bit_rate                       # WMA's encoder wants one
         to_codec = av.AudioResampler(format=stream.codec_context.format.name, layout=layout, rate=sr)
         frame = av.AudioFrame.from_ndarray(planar, format="fltp", layout=layout)
         frame.sample_rate = sr

@@ -107,6 +107,11 @@ def test_a_phone_voice_memo_and_a_video_sound_are_read(tmp_path):
     both, _ = load_audio(clip, stereo=True)
     assert both.shape[1] == 2 and np.std(both[:, 0]) > 2 * np.std(both[:, 1])    # each channel its own
     assert file_facts(clip) == "22.05 kHz · stereo · AAC (QuickTime)" and unread_format(memo) is None
+    for name, container, codec, said in (("old.wma", "asf", "wmav2", "WMA"), ("take.wv", "wv", "wavpack", "WavPack"),
+                                         ("take.mkv", "matroska", "pcm_s16le", "16-bit PCM (Matroska)")):
+        other = write_encoded(tmp_path / name, tone(440, 1.0, sr=44100), 44100, container, codec, bit_rate=128_000)
+        wave, _ = load_audio(other)
+        assert abs(len(wave) / 44100 - 1.0) < 0.05 and file_facts(other) == f"44.1 kHz · mono · {said}"
 
 
 def test_a_damaged_or_bogus_memo_is_one_clear_line_or_what_decodes(tmp_path):

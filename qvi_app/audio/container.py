@@ -66,7 +66,7 @@ class Opened:
             raise AudioError(path, "its sound is in a codec qvi cannot decode")
         self.rate = int(codec.sample_rate or 0)
         self.channels = int(codec.channels or 0)
-        self.codec = _CODECS.get(codec.name, codec.name.upper())
+        self.codec = _codec_name(codec.name)
 
     @property
     def seconds(self) -> float | None:
@@ -191,6 +191,14 @@ def tags(path) -> list[str]:
 #: PyAV's errors carry FFmpeg's code and the file's name ("[Errno 1094995529] Invalid data found
 #: when processing input: 'memo.m4a'"); the path is in qvi's message already.
 _ERRNO, _FILENAME = re.compile(r"^\[Errno -?\d+\]\s*"), re.compile(r":\s*'[^']*'$")
+
+
+def _codec_name(name: str) -> str:
+    """"AAC", "WMA"; PCM as a sound designer says it ("pcm_s24le": "24-bit PCM")."""
+    pcm = re.fullmatch(r"pcm_([suf])(\d+)(?:le|be)?(?:_planar)?", name)
+    if pcm:
+        return f"{pcm[2]}-bit {'float ' if pcm[1] == 'f' else ''}PCM"
+    return _CODECS.get(name, name.upper())
 
 
 def _first_line(exc: Exception) -> str:
