@@ -397,6 +397,29 @@ def test_a_part_of_a_sound_is_saved_as_it_is_in_the_file(tmp_path, ext, kw, subt
     assert np.max(np.abs(part - whole[rate: rate + len(part)])) < tolerance
 
 
+def test_a_part_of_a_video_clip_is_saved_and_only_what_it_needs_is_decoded(tmp_path, monkeypatch):
+    """A part of a QuickTime clip's sound: both channels, its rate, as 24-bit WAV (a lossy source),
+    the samples those decoded; a part of the first second of a 20 s clip decodes that second,
+    not the clip."""
+    from qvi_app.audio import container
+    from qvi_app.audio.region import save_region
+
+    rate = 48000
+    both = np.stack([tone(440, 20.0, sr=rate), tone(660, 20.0, sr=rate, amp=0.25)], axis=1)
+    src = write_encoded(tmp_path / "clip.mov", both, rate, container="mov")
+    whole, _ = load_audio(src, stereo=True)
+    decoded = []
+    blocks = container.Opened.blocks
+    monkeypatch.setattr(container.Opened, "blocks", lambda self: (decoded.append(b) or b for b in blocks(self)))
+    out = tmp_path / "part.wav"
+    assert save_region(src, 0.5, 1.0, out) == pytest.approx(0.5, abs=1e-3)
+    info = sf.info(out)
+    assert (info.samplerate, info.channels, info.subtype) == (rate, 2, "PCM_24")
+    part, _ = sf.read(out, dtype="float32")
+    assert np.max(np.abs(part - whole[rate // 2: rate // 2 + len(part)])) < 1e-4
+    assert sum(b.shape[1] for b in decoded) < 1.2 * rate                   # about a second of 20 decoded
+
+
 def test_a_part_is_saved_at_the_pitch_it_was_heard_at(tmp_path, monkeypatch):
     """Auditioned an octave up ([ and ] in the window), a part is saved as heard: half as long,
     an octave higher, at the file's own rate, channels and depth."""

@@ -130,12 +130,14 @@ def opened(path):
             container.close()
 
 
-def read(path, channels: str, max_duration_s: float, max_bytes: int, check_header) -> tuple[np.ndarray, int]:
+def read(path, channels: str, max_duration_s: float, max_bytes: int, check_header,
+         until_s: float | None = None) -> tuple[np.ndarray, int]:
     """The sound track of ``path`` as float32 samples and its rate: mixed down to one channel
     (``channels="mono"``), a stereo track kept as (frames, 2) (``"two"``: others mixed down), or
     every channel as (frames, channels) (``"all"``). ``check_header(rate, channels, seconds)``
     refuses what the header says before anything is decoded (load.py's, as for every format);
-    decoding stops past ``max_duration_s`` or ``max_bytes`` whatever the header said."""
+    decoding stops past ``max_duration_s`` or ``max_bytes`` whatever the header said, and quietly
+    once ``until_s`` seconds are decoded (a part near the start of a long clip)."""
     import av
 
     with opened(path) as snd:
@@ -143,6 +145,7 @@ def read(path, channels: str, max_duration_s: float, max_bytes: int, check_heade
         check_header(rate, n_channels, snd.seconds)
         keep = channels == "all" or (channels == "two" and n_channels == 2)
         max_frames = int(max_duration_s * rate) + 1
+        enough = None if until_s is None else int(until_s * rate) + 1
         parts, n = [], 0
         try:
             for block in snd.blocks():
@@ -154,6 +157,8 @@ def read(path, channels: str, max_duration_s: float, max_bytes: int, check_heade
                 n += block.shape[1]
                 if n > max_frames or n * (block.shape[0] if keep else 1) * 4 > max_bytes:
                     raise AudioError(path, f"too long (more than {max_duration_s:.0f} s of audio)")
+                if enough is not None and n >= enough:
+                    break
         except av.FFmpegError as exc:
             raise AudioError(path, f"cannot decode audio ({_first_line(exc)})") from None
     if not parts:

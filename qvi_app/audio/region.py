@@ -63,14 +63,15 @@ def _sndfile_part(src: Path, start_s: float, end_s: float, speed: float):
 
 
 def _container_part(src: Path, start_s: float, end_s: float, speed: float):
-    """The part read from an M4A, MP4... file (decoded from its start: these seek by packets,
-    not samples), every channel kept: its rate and samples."""
+    """The part read from an M4A, MP4... file, every channel kept: its rate and samples. Decoded
+    from the start up to the part's end (these seek by packets, not samples; a part of a long
+    clip's first seconds decodes only those)."""
     def check(rate, channels, seconds):
-        check_header(src, rate, channels, seconds, MAX_DURATION_S)
+        check_header(src, rate, channels, None, MAX_DURATION_S)          # any length: only the part is read
         if (end_s - start_s) * rate * channels * 4 * max(1.0, 1 / speed) > MAX_DECODED_BYTES:
             raise AudioError(src, "the part is too large to save at once; select a shorter one")
 
-    samples, sr = container.read(src, "all", MAX_DURATION_S, MAX_DECODED_BYTES, check)
+    samples, sr = container.read(src, "all", MAX_DURATION_S, MAX_DECODED_BYTES, check, until_s=end_s)
     first, last = max(0, int(round(start_s * sr))), min(len(samples), int(round(end_s * sr)))
     if last <= first:
         raise AudioError(src, f"nothing to save between {start_s:.2f} s and {end_s:.2f} s")
