@@ -31,6 +31,10 @@ def library_name(index_dir: Path, library: Path) -> str:
 
 
 class LibraryMixin:
+    def _init_library(self) -> None:
+        self._cancel_indexing: threading.Event | None = None      # set while a folder is being indexed
+        self._time_left: TimeLeft | None = None                   # the indexing's pace, for the time left
+
     def _remembered_index(self) -> Path:
         remembered = self.settings.index_dir
         return Path(remembered) if remembered and Path(remembered).exists() else app.DEMO_INDEX

@@ -32,6 +32,12 @@ def _part_name(hit, part: tuple[float, float], semitones: int) -> str:
 
 
 class ShownResultMixin:
+    def _init_shown_result(self) -> None:
+        self._quiet_hit = None   # the best match, selected for display after a search, not auditioned
+        self._shown_wave: tuple[app.SearchHit, np.ndarray, int] | None = None     # its waveform, as heard
+        self._part_ahead: tuple | None = None        # the part (and pitch) last written ahead of a drag
+        self._match_token = 0                         # the long result whose match is being found
+
     def _on_select(self, _event=None) -> None:
         hit = self.results.selection_added()
         if hit is None:

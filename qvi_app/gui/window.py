@@ -55,11 +55,8 @@ class QviWindow(LibraryMixin, ShownResultMixin):
         self.audition = Audition(self.settings, lambda ticket: self.tasks.post(self._play_ended, ticket))
         self._search_token = 0
         self._learning = False                  # an adapter is being learned (one at a time)
-        self._cancel_indexing: threading.Event | None = None
-        self._quiet_hit = None   # the best match, selected for display after a search, not auditioned
-        self._shown_wave: tuple[app.SearchHit, np.ndarray, int] | None = None
-        self._part_ahead: tuple | None = None        # the part (and pitch) last written ahead of a drag
-        self._match_token = 0                         # the long result whose match is being found
+        self._init_library()
+        self._init_shown_result()
         self._nothing_note = ""                       # the banner's line for a list its filters emptied
         self._facets_shown: Filters | None = None     # the filters the boxes' counts are for
 
