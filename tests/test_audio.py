@@ -134,6 +134,16 @@ def test_a_damaged_or_bogus_memo_is_one_clear_line_or_what_decodes(tmp_path):
         with pytest.raises(AudioError) as err:
             load_audio(tmp_path / name)
         assert err.value.reason == "not a readable M4A file (invalid data found when processing input)"
+    import av
+
+    with av.open(str(tmp_path / "screen.mp4"), "w", format="mp4") as out:      # a video without sound
+        video = out.add_stream("mpeg4", rate=10)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        for _ in range(5):
+            out.mux(video.encode(av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), np.uint8), format="rgb24")))
+        out.mux(video.encode(None))
+    with pytest.raises(AudioError, match="this MP4 file has no sound track"):
+        load_audio(tmp_path / "screen.mp4")
 
 
 def test_a_memo_cut_short_anywhere_or_spliced_is_a_clear_line_or_its_sound(tmp_path):
