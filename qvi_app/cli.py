@@ -573,6 +573,7 @@ def _cmd_info(a) -> int:
     import numpy as np
 
     from qvi_app.app import QviSession
+    from qvi_app.audio.load import formats_read
 
     session = QviSession(a.index, a.checkpoint)
     info = session.info()
@@ -581,6 +582,7 @@ def _cmd_info(a) -> int:
         print(f"{k:<11} {printable(str(v))}")
     print(f"{'model':<11} {model['id']} ({model['dim']}-d, {model['sample_rate']} Hz)")
     print(f"{'cut':<11} each sound from {session.index.cut_above_floor_db:g} dB over its noise floor")
+    print(f"{'reads':<11} {formats_read()}")
     if len(session.index):
         seconds = session.index.durations()
         counts = ", ".join(f"{p.describe()}: {n}" for p, n in session.length_counts().items())

@@ -197,9 +197,13 @@ def test_without_pyav_those_formats_are_named_with_what_to_do(tmp_path):
             f"from qvi_app.audio import load_audio, AUDIO_EXTENSIONS\n"
             f"from qvi_app.errors import AudioError\n"
             f"assert '.m4a' not in AUDIO_EXTENSIONS and '.wav' in AUDIO_EXTENSIONS\n"
-            f"try:\n    load_audio({str(memo)!r})\nexcept AudioError as e:\n    print(e.reason)\n")
+            f"try:\n    load_audio({str(memo)!r})\nexcept AudioError as e:\n    print(e.reason)\n"
+            f"from qvi_app.audio.load import formats_read\nprint(formats_read())\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "M4A is not a format qvi reads without PyAV: pip install av, or save it as WAV or FLAC"
+    refused, reads = out.strip().splitlines()
+    assert refused == "M4A is not a format qvi reads without PyAV: pip install av, or save it as WAV or FLAC"
+    assert reads.startswith("WAV, BWF") and reads.endswith("; not M4A, MP4, QuickTime, 3GP, AAC, WebM, Matroska, "
+                                                           "WMA, AMR, WavPack, Monkey's Audio, AC-3 (pip install av reads them)")
 
 
 def test_many_channels_high_rate_file_loads(tmp_path):

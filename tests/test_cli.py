@@ -138,6 +138,10 @@ def test_categories_and_info(capsys):
     assert main(["info"]) == 0
     out = capsys.readouterr().out
     assert "qvi/cnn-" in out and "items" in out and str(DEMO_LIBRARY) in out
+    import av                                                    # which formats this install reads, and through what
+
+    reads = next(x for x in out.splitlines() if x.startswith("reads "))
+    assert "WAV," in reads and "M4A, MP4, QuickTime" in reads and reads.endswith(f"(FFmpeg, through PyAV {av.__version__})")
     # how many sounds each of the window's lengths keeps: the files' own lengths, counted again
     lengths = [sf.info(p).duration for p in DEMO_LIBRARY.rglob("*") if p.suffix in (".ogg", ".wav", ".flac")]
     counts = [sum(1 for d in lengths if p.holds(d)) for p in LENGTH_PRESETS]

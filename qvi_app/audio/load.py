@@ -145,6 +145,25 @@ def file_facts(path) -> str:
     return f"{sr / 1000:g} kHz · {layout} · {kind}"
 
 
+#: What libsndfile reads, by name, as ``qvi info`` lists it.
+SNDFILE_FORMATS = ("WAV", "BWF", "RF64", "Wave64", "FLAC", "Ogg Vorbis", "Opus", "MP3", "AIFF", "CAF", "AU")
+
+
+def formats_read() -> str:
+    """The formats this install reads, in words (``qvi info``): libsndfile's, then FFmpeg's through
+    PyAV with its version, or what to install for them."""
+    ffmpeg = ", ".join(dict.fromkeys(name for name, _ in container.FORMATS.values()))
+    if not container.available():
+        return f"{', '.join(SNDFILE_FORMATS)}; not {ffmpeg} (pip install av reads them)"
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        pyav = f"PyAV {version('av')}"
+    except PackageNotFoundError:
+        pyav = "PyAV"
+    return f"{', '.join(SNDFILE_FORMATS)}; {ffmpeg} (FFmpeg, through {pyav})"
+
+
 def unread_format(path) -> str | None:
     """What to say of a file in a format qvi does not read (by its name), or None: the formats
     FFmpeg reads, when PyAV is not installed (a phone's voice memo, a screen capture's sound),
