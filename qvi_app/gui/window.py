@@ -27,6 +27,7 @@ import numpy as np
 from qvi_app import __version__, app
 from qvi_app.audio.devices import Player, Recorder, list_devices
 from qvi_app.audio.endpoint import QUIET_S
+from qvi_app.audio.load import formats_read
 from qvi_app.audition import Audition
 from qvi_app.errors import QviError, counted, sentence
 from qvi_app.gui.dialogs import DEFAULT_DEVICE, ask_devices, ask_folder, show_lines
@@ -922,6 +923,7 @@ class QviWindow(LibraryMixin, ShownResultMixin):
             f"Library: {s.library_root if s else '-'}",
             f"Feedback database: {feedback_db_path()}",
             f"Settings: {AppSettings.path()}",
+            f"Reads: {formats_read()}",
             "",
             "The learned encoder is fine-tuned from aisfx by Alison B. Ma and Alexander Lerch "
             "(CC BY 4.0; see models/MODEL_CARD.md). Demo sounds: see assets/ATTRIBUTION.csv.",
