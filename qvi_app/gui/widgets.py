@@ -363,8 +363,8 @@ class FirstRun(ttk.Frame):
             "sound a quarter less often), one take per recording (or drag across the query to search a "
             "part).\n\n"
             "Or open a sound file as the query (Ctrl+O), or drop one on the window (a phone's voice memo "
-            "too, as it is); drop a folder to search it instead. Or type words in Name contains (Ctrl+F), or pick a category, to list the sounds "
-            "they keep.\n\n"
+            "too, as it is); drop a folder to search it instead. Or type words in Name contains (Ctrl+F), "
+            "or pick a category, to list the sounds they keep.\n\n"
             f"This library: {counted(sounds, 'sound')} in {counted(len(categories), 'category', 'categories')} "
             f"({cats})."))
 
