@@ -16,6 +16,7 @@ limit whatever the header said; FFmpeg's own messages are not printed (PyAV's de
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 import re
@@ -42,8 +43,10 @@ _CODECS = {"aac": "AAC", "alac": "ALAC", "mp3": "MP3", "mp3float": "MP3", "opus"
 _TAGS = ("title", "album", "genre", "comment", "description", "synopsis", "keywords", "subject")
 
 
+@functools.cache
 def available() -> bool:
-    """PyAV is installed (nothing is imported: the window starts as fast without it)."""
+    """PyAV is installed (nothing is imported: the window starts as fast without it). Looked up
+    once a process: every file read asks."""
     try:
         return importlib.util.find_spec("av") is not None
     except (ImportError, ValueError):           # a broken or blocked install: as if absent
@@ -54,6 +57,11 @@ def label(path) -> str | None:
     """What the format of ``path`` is called ("M4A"), by its name; None for another."""
     row = FORMATS.get(Path(path).suffix.lower())
     return row[0] if row else None
+
+
+def reads(path) -> bool:
+    """FFmpeg reads ``path`` here: its name is one of :data:`FORMATS` and PyAV is installed."""
+    return label(path) is not None and available()
 
 
 class Opened:

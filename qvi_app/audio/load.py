@@ -60,7 +60,7 @@ def load_audio(path, target_sr: int | None = None, max_duration_s: float = MAX_D
         raise AudioError(path, "permission denied (file is not readable)")
     if path.stat().st_size == 0:
         raise AudioError(path, "empty file (0 bytes)")
-    if container.label(path) and container.available():      # M4A, MP4, WMA...: FFmpeg, through PyAV
+    if container.reads(path):      # M4A, MP4, WMA...: FFmpeg, through PyAV
         wave, sr = container.read(path, "two" if stereo else "mono", max_duration_s, MAX_DECODED_BYTES,
                                   lambda rate, n, seconds: check_header(path, rate, n, seconds, max_duration_s))
     else:
@@ -130,7 +130,7 @@ _CODECS = {"VORBIS": "Ogg Vorbis", "OPUS": "Opus", "MPEG_LAYER_III": "MP3", "ALA
 def file_facts(path) -> str:
     """A sound file's rate, channels and depth or codec, from its header ("48 kHz · stereo ·
     24-bit WAV"); "" for a file that cannot be read (nothing is decoded)."""
-    if container.label(path) and container.available():
+    if container.reads(path):
         return container.facts(path)
     try:
         with open(path, "rb") as fh, decoder_quiet(fh), sf.SoundFile(fh) as snd:

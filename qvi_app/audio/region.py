@@ -31,7 +31,7 @@ def save_region(src, start_s: float, end_s: float, dest, semitones: int = 0) -> 
     resampling). Raises :class:`AudioError` with a reason."""
     src, dest = Path(src), Path(dest)
     speed = 2.0 ** (semitones / 12)
-    if container.label(src) and container.available():       # M4A, MP4, WMA...: lossy, written as 24-bit
+    if container.reads(src):       # M4A, MP4, WMA...: lossy, written as 24-bit
         sr, part, subtype = *_container_part(src, start_s, end_s, speed), "PCM_24"
     else:
         sr, part, subtype = _sndfile_part(src, start_s, end_s, speed)

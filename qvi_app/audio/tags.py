@@ -59,7 +59,7 @@ def file_tags(path) -> FileTags:
     The description is joined by " · ", each part once: its tags in the order of :data:`FIELDS`,
     the BWF description, a library tool's iXML words, RIFF INFO keywords and subject, then a
     recorder's iXML note. The category is :func:`library_category` of its iXML."""
-    if container.label(path) and container.available():        # M4A, MP4, WMA...: their tags, through FFmpeg
+    if container.reads(path):        # M4A, MP4, WMA...: their tags, through FFmpeg
         return FileTags(join_parts(container.tags(path)))
     parts: list[str] = []
     try:
