@@ -26,6 +26,22 @@ NAME_TIP = ("Words of a sound's file or folder name, or of its own description (
             "-word leaves out what holds it, \"two words\" keeps them together: door -car \"slam shut\"")
 
 
+def counted_choices(every: str, counts: dict[str, int], chosen: str | None) -> list[str]:
+    """A box's choices with their counts ("birds  (44)"): ``every`` first with their sum (what the
+    other filters keep), then each choice that keeps a sound, or is ``chosen``."""
+    return [f"{every}  ({sum(counts.values()):,})"] + [f"{c}  ({n:,})" for c, n in counts.items() if n or c == chosen]
+
+
+def choice_of(text: str) -> str:
+    """The choice a box's entry names, without its count: "birds  (44)" is "birds"."""
+    return text.split("  (")[0]
+
+
+def shown_choice(box: ttk.Combobox, choice: str, otherwise: str) -> str:
+    """``choice`` as ``box`` lists it, with its count; ``otherwise`` when it lists it not."""
+    return next((v for v in box["values"] if choice_of(v) == choice), otherwise)
+
+
 class FilterRow(ttk.Frame):
     """*Name contains* [words] (how many sounds hold them) *Length* [a choice, or typed].
 
@@ -102,8 +118,9 @@ class FilterRow(ttk.Frame):
         """How many sounds each length keeps, beside it, as the category box shows its counts
         (*Any length* with theirs, the lengths' sum); one keeping none is left out unless it is
         the length applied."""
-        self.length_box.configure(values=[f"{ANY_LENGTH}  ({sum(counts.values()):,})"]
-                                  + [f"{p.describe()}  ({n:,})" for p, n in counts.items() if n or p == self.length])
+        applied = self.length.describe() if self.length is not None else None
+        self.length_box.configure(values=counted_choices(ANY_LENGTH, {p.describe(): n for p, n in counts.items()},
+                                                         applied))
         if self.focus_get() is not self.length_box:          # not under the user's typing
             self._show_length()
 
@@ -117,13 +134,13 @@ class FilterRow(ttk.Frame):
     def _show_length(self) -> None:
         """The box says the length applied: its entry with its count, once the library's are known."""
         said = ANY_LENGTH if self.length is None else self.length.describe()
-        self.length_var.set(next((v for v in self.length_box["values"] if v.split("  (")[0] == said), said))
+        self.length_var.set(shown_choice(self.length_box, said, said))
 
     def _length_chosen(self) -> None:
         """A length picked or typed (Enter): read as the command line reads one; one that cannot
         be read is said in a line and changes nothing. Every sound's length is read on a worker
         first, then the list is re-ranked."""
-        text = self.length_var.get().split("  (")[0]
+        text = choice_of(self.length_var.get())
         try:
             length = None if text.strip().lower() in ("", "any", ANY_LENGTH.lower()) else Length.parse(text)
         except QviError as exc:

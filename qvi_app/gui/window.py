@@ -31,7 +31,7 @@ from qvi_app.audio.load import formats_read
 from qvi_app.audition import Audition
 from qvi_app.errors import QviError, counted, sentence
 from qvi_app.gui.dialogs import DEFAULT_DEVICE, ask_devices, ask_folder, show_lines
-from qvi_app.gui.filter_row import FilterRow
+from qvi_app.gui.filter_row import FilterRow, choice_of, counted_choices, shown_choice
 from qvi_app.gui.libraries import LibraryMixin
 from qvi_app.gui.menus import KEYS, bind_keys, build_menu, is_text_field
 from qvi_app.gui.screen import fit_to_screen
@@ -373,8 +373,7 @@ class QviWindow(LibraryMixin, ShownResultMixin):
         """The category box's choices, each with its count (*All categories* with theirs: what
         the words and the length keep); one holding no sound is left out, unless it is the one
         chosen. The box then shows the choice with its new count."""
-        self.category_box.configure(values=[f"{ALL}  ({sum(counts.values()):,})"]
-                                    + [f"{c}  ({n:,})" for c, n in counts.items() if n or c == chosen])
+        self.category_box.configure(values=counted_choices(ALL, counts, chosen))
         self.category_var.set(self._category_label(chosen))
 
     def _show_query(self, spec) -> None:
@@ -384,8 +383,7 @@ class QviWindow(LibraryMixin, ShownResultMixin):
 
     def _category_label(self, category: str | None) -> str:
         """A category (None: all of them) as its box lists it, with its count."""
-        said = ALL if category is None else category
-        return next((v for v in self.category_box["values"] if v.split("  (")[0] == said), ALL)
+        return shown_choice(self.category_box, ALL if category is None else category, ALL)
 
     # -- recording -------------------------------------------------------------------------------
     def space(self) -> None:
@@ -522,8 +520,8 @@ class QviWindow(LibraryMixin, ShownResultMixin):
 
     def _filters(self) -> Filters:
         """The category, name words and length the widgets show, as one value."""
-        value = self.category_var.get()
-        category = None if value.split("  (")[0] == ALL else value.split("  (")[0]
+        value = choice_of(self.category_var.get())
+        category = None if value == ALL else value
         return Filters(category, self.filter_row.name, self.filter_row.length)
 
     def find_by_name(self) -> str:
